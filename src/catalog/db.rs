@@ -1,0 +1,155 @@
+//! SQL for services and categories.
+
+use chrono::Utc;
+use sqlx::{SqliteConnection, SqlitePool};
+
+use super::{Category, Service};
+use crate::db::{is_unique_violation, ts};
+use crate::error::AppError;
+
+pub async fn list_services(pool: &SqlitePool) -> Result<Vec<Service>, AppError> {
+    Ok(sqlx::query_as(
+        "SELECT s.name, s.team,
+                (SELECT COUNT(*) FROM incidents i WHERE i.service = s.name) AS incidents
+         FROM services s ORDER BY s.name",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+pub async fn list_categories(pool: &SqlitePool) -> Result<Vec<Category>, AppError> {
+    Ok(sqlx::query_as(
+        "SELECT c.name,
+                (SELECT COUNT(*) FROM incidents i WHERE i.category = c.name) AS incidents
+         FROM categories c ORDER BY c.name",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The stored spelling of a service name matched case-insensitively, if it exists.
+pub async fn canonical_service(pool: &SqlitePool, name: &str) -> Result<Option<String>, AppError> {
+    Ok(sqlx::query_scalar("SELECT name FROM services WHERE name = ?")
+        .bind(name.trim())
+        .fetch_optional(pool)
+        .await?)
+}
+
+pub async fn canonical_category(pool: &SqlitePool, name: &str) -> Result<Option<String>, AppError> {
+    Ok(sqlx::query_scalar("SELECT name FROM categories WHERE name = ?")
+        .bind(name.trim())
+        .fetch_optional(pool)
+        .await?)
+}
+
+pub async fn insert_service(
+    conn: &mut SqliteConnection,
+    name: &str,
+    team: &str,
+) -> Result<(), AppError> {
+    sqlx::query("INSERT INTO services (name, team, created_at) VALUES (?, ?, ?)")
+        .bind(name)
+        .bind(team)
+        .bind(ts(Utc::now()))
+        .execute(conn)
+        .await
+        .map_err(|e| exists_or(e, "service", name))?;
+    Ok(())
+}
+
+pub async fn insert_category(conn: &mut SqliteConnection, name: &str) -> Result<(), AppError> {
+    sqlx::query("INSERT INTO categories (name, created_at) VALUES (?, ?)")
+        .bind(name)
+        .bind(ts(Utc::now()))
+        .execute(conn)
+        .await
+        .map_err(|e| exists_or(e, "category", name))?;
+    Ok(())
+}
+
+/// Renames (incidents follow through ON UPDATE CASCADE) and sets the team.
+pub async fn update_service(
+    conn: &mut SqliteConnection,
+    old: &str,
+    new: &str,
+    team: &str,
+) -> Result<bool, AppError> {
+    let done = sqlx::query("UPDATE services SET name = ?, team = ? WHERE name = ?")
+        .bind(new)
+        .bind(team)
+        .bind(old)
+        .execute(conn)
+        .await
+        .map_err(|e| exists_or(e, "service", new))?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn rename_category(
+    conn: &mut SqliteConnection,
+    old: &str,
+    new: &str,
+) -> Result<bool, AppError> {
+    let done = sqlx::query("UPDATE categories SET name = ? WHERE name = ?")
+        .bind(new)
+        .bind(old)
+        .execute(conn)
+        .await
+        .map_err(|e| exists_or(e, "category", new))?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes a service or category no incident uses; one in use is refused with a reason.
+pub async fn delete_unused(
+    conn: &mut SqliteConnection,
+    kind: ListKind,
+    name: &str,
+) -> Result<(), AppError> {
+    let (count_sql, delete_sql) = match kind {
+        ListKind::Service => (
+            "SELECT COUNT(*) FROM incidents WHERE service = ?",
+            "DELETE FROM services WHERE name = ?",
+        ),
+        ListKind::Category => (
+            "SELECT COUNT(*) FROM incidents WHERE category = ?",
+            "DELETE FROM categories WHERE name = ?",
+        ),
+    };
+    let used: i64 = sqlx::query_scalar(count_sql)
+        .bind(name)
+        .fetch_one(&mut *conn)
+        .await?;
+    if used > 0 {
+        return Err(AppError::field(
+            "name",
+            format!("{name} is used by {used} incident(s); rename it instead of deleting it"),
+        ));
+    }
+    let done = sqlx::query(delete_sql).bind(name).execute(conn).await?;
+    if done.rows_affected() == 0 {
+        return Err(AppError::NotFound(format!("{} {name}", kind.label())));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    Service,
+    Category,
+}
+
+impl ListKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Service => "service",
+            Self::Category => "category",
+        }
+    }
+}
+
+fn exists_or(err: sqlx::Error, what: &str, name: &str) -> AppError {
+    if is_unique_violation(&err) {
+        AppError::AlreadyExists(format!("a {what} named {name} already exists"))
+    } else {
+        err.into()
+    }
+}

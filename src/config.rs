@@ -1,0 +1,211 @@
+//! Settings read from the environment (and `.env`), validated once at startup.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+
+/// Everything Hindsight can be configured with; see `.env.example` for the documentation.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub bind: SocketAddr,
+    /// Public URL of this instance without a trailing slash, e.g. `https://hindsight.example.com`.
+    pub base_url: String,
+    pub log_format: LogFormat,
+    /// Time zone pages show times in (storage is always UTC).
+    pub timezone: Tz,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub session_ttl: Duration,
+    /// Failed logins allowed per account and per client address within `login_window`.
+    pub login_max_failures: u32,
+    pub login_window: Duration,
+    /// Whether `/metrics` needs a `read` token (otherwise it is open, for a scraper on a private network).
+    pub metrics_require_token: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// A setting that is present but unusable; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {name}={value:?}: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+impl Config {
+    /// Reads the process environment (after loading `.env` if present).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds a config from any lookup function, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let database_url =
+            get("HINDSIGHT_DATABASE_URL").unwrap_or_else(|| "sqlite://hindsight.db".to_owned());
+        if !database_url.starts_with("sqlite:") {
+            return Err(invalid(
+                "HINDSIGHT_DATABASE_URL",
+                &database_url,
+                "must start with sqlite:",
+            ));
+        }
+
+        let bind_raw = get("HINDSIGHT_BIND").unwrap_or_else(|| "127.0.0.1:3000".to_owned());
+        let bind: SocketAddr = bind_raw.parse().map_err(|_| {
+            invalid("HINDSIGHT_BIND", &bind_raw, "expected host:port, e.g. 127.0.0.1:3000")
+        })?;
+
+        let base_url = match get("HINDSIGHT_BASE_URL") {
+            Some(url) => {
+                let trimmed = url.trim_end_matches('/').to_owned();
+                if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
+                    return Err(invalid(
+                        "HINDSIGHT_BASE_URL",
+                        &url,
+                        "must start with http:// or https://",
+                    ));
+                }
+                trimmed
+            }
+            None => format!("http://{bind}"),
+        };
+
+        let log_format = match get("HINDSIGHT_LOG_FORMAT").as_deref() {
+            None | Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            Some(other) => {
+                return Err(invalid("HINDSIGHT_LOG_FORMAT", other, "must be json or pretty"));
+            }
+        };
+
+        let timezone = match get("HINDSIGHT_TIMEZONE") {
+            None => Tz::UTC,
+            Some(name) => name.parse::<Tz>().map_err(|_| {
+                invalid(
+                    "HINDSIGHT_TIMEZONE",
+                    &name,
+                    "must be an IANA time zone such as Europe/Berlin or UTC",
+                )
+            })?,
+        };
+
+        Ok(Self {
+            database_url,
+            bind,
+            base_url,
+            log_format,
+            timezone,
+            max_body_bytes: number(&get, "HINDSIGHT_MAX_BODY_BYTES", 2 * 1024 * 1024, 1024)?,
+            request_timeout: Duration::from_secs(number(
+                &get,
+                "HINDSIGHT_REQUEST_TIMEOUT_SECS",
+                30,
+                1,
+            )?),
+            session_ttl: Duration::from_secs(
+                3600 * number(&get, "HINDSIGHT_SESSION_TTL_HOURS", 24 * 7, 1)?,
+            ),
+            login_max_failures: number(&get, "HINDSIGHT_LOGIN_MAX_FAILURES", 10, 1)?,
+            login_window: Duration::from_secs(number(&get, "HINDSIGHT_LOGIN_WINDOW_SECS", 900, 1)?),
+            metrics_require_token: flag(&get, "HINDSIGHT_METRICS_REQUIRE_TOKEN", false)?,
+        })
+    }
+
+    /// True when cookies must carry `Secure` (the instance is served over TLS).
+    pub fn secure_cookies(&self) -> bool {
+        self.base_url.starts_with("https://")
+    }
+}
+
+fn invalid(name: &'static str, value: &str, reason: &str) -> ConfigError {
+    ConfigError {
+        name,
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+fn number<T>(
+    get: &impl Fn(&'static str) -> Option<String>,
+    name: &'static str,
+    default: T,
+    min: T,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    let Some(raw) = get(name) else {
+        return Ok(default);
+    };
+    match raw.trim().parse::<T>() {
+        Ok(v) if v >= min => Ok(v),
+        _ => Err(invalid(name, &raw, &format!("must be a whole number ≥ {min}"))),
+    }
+}
+
+fn flag(
+    get: &impl Fn(&'static str) -> Option<String>,
+    name: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match get(name).as_deref().map(str::trim) {
+        None => Ok(default),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some("0" | "false" | "no" | "off") => Ok(false),
+        Some(other) => Err(invalid(name, other, "must be true or false")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn defaults_need_no_environment() {
+        let cfg = config(&[]).expect("defaults are valid");
+        assert_eq!(cfg.database_url, "sqlite://hindsight.db");
+        assert_eq!(cfg.bind.to_string(), "127.0.0.1:3000");
+        assert_eq!(cfg.base_url, "http://127.0.0.1:3000");
+        assert!(!cfg.secure_cookies());
+    }
+
+    #[test]
+    fn a_bad_setting_names_the_variable() {
+        let err = config(&[("HINDSIGHT_BIND", "nonsense")]).expect_err("must fail");
+        assert!(err.to_string().contains("HINDSIGHT_BIND"), "{err}");
+        let err = config(&[("HINDSIGHT_TIMEZONE", "Mars/Olympus")]).expect_err("must fail");
+        assert!(err.to_string().contains("HINDSIGHT_TIMEZONE"), "{err}");
+        let err = config(&[("HINDSIGHT_MAX_BODY_BYTES", "-5")]).expect_err("must fail");
+        assert!(err.to_string().contains("HINDSIGHT_MAX_BODY_BYTES"), "{err}");
+    }
+
+    #[test]
+    fn https_base_url_turns_on_secure_cookies() {
+        let cfg = config(&[("HINDSIGHT_BASE_URL", "https://hs.example.com/")]).expect("valid");
+        assert_eq!(cfg.base_url, "https://hs.example.com");
+        assert!(cfg.secure_cookies());
+    }
+}

@@ -1,0 +1,113 @@
+//! The SQLite database: connection pools, migrations, write transactions and time encoding.
+//!
+//! One writer connection serialises every write (SQLite allows one writer anyway, and a
+//! single connection avoids SQLITE_BUSY between our own requests); a small read-only pool
+//! serves pages concurrently thanks to WAL.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+
+/// Migrations are compiled into the binary, so it runs from any directory.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Both pools; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Db {
+    /// Exactly one connection: all writes go through it.
+    pub writer: SqlitePool,
+    /// Read-only connections for pages and API reads.
+    pub reader: SqlitePool,
+}
+
+/// A write transaction, begun IMMEDIATE so it holds the write lock from its first statement.
+pub type WriteTx = Transaction<'static, Sqlite>;
+
+impl Db {
+    /// Opens (creating if missing) the database at `url` and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
+        let base = SqliteConnectOptions::from_str(url)?
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-32000");
+
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.clone().create_if_missing(true))
+            .await?;
+        MIGRATOR.run(&writer).await?;
+
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.read_only(true))
+            .await?;
+        Ok(Self { writer, reader })
+    }
+
+    /// Begins a write transaction. Callers commit; dropping it rolls back.
+    pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        self.writer.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// Writes a consistent copy of the live database to `path` (`VACUUM INTO`).
+    pub async fn backup(&self, path: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("VACUUM INTO ?")
+            .bind(path)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+/// The one text encoding of instants we store: UTC, millisecond precision, fixed width, so
+/// text order is time order.
+pub fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// `ts` for optional instants.
+pub fn ts_opt(at: Option<DateTime<Utc>>) -> Option<String> {
+    at.map(ts)
+}
+
+/// A fresh time-ordered id.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// True when the error is a UNIQUE or PRIMARY KEY violation (turned into a 409 or field error).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn timestamps_sort_as_text_in_time_order() {
+        let a = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().expect("valid");
+        let b = a + chrono::Duration::milliseconds(7);
+        let c = a + chrono::Duration::days(400);
+        assert_eq!(ts(a), "2026-01-02T03:04:05.000Z");
+        assert!(ts(a) < ts(b) && ts(b) < ts(c));
+    }
+}

@@ -1,0 +1,211 @@
+//! JSON API for incidents: create, list, get (with its timeline), patch with a version.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{Incident, IncidentInput, IncidentRef, ListParams, Severity, Status, db};
+use crate::auth::Role;
+use crate::error::{AppError, AppResult};
+use crate::web::AppState;
+use crate::web::extract::{ApiCaller, Json, from_json_value};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/incidents", get(list_incidents).post(create_incident))
+        .route("/incidents/{incident}", get(get_incident).patch(update_incident))
+}
+
+/// An incident as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct IncidentJson {
+    pub id: String,
+    /// `INC-42`.
+    pub number: String,
+    pub title: String,
+    pub summary: String,
+    pub customer_impact: String,
+    pub severity: Severity,
+    pub status: Status,
+    pub service: String,
+    pub category: String,
+    pub team: String,
+    pub commander: Option<PersonJson>,
+    pub started_at: DateTime<Utc>,
+    pub detected_at: Option<DateTime<Utc>>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub mitigated_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub exclude_from_metrics: bool,
+    pub version: i64,
+    pub created_by: Option<PersonJson>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub url: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PersonJson {
+    pub id: String,
+    pub name: String,
+}
+
+fn person(id: &Option<String>, name: &Option<String>) -> Option<PersonJson> {
+    match (id, name) {
+        (Some(id), Some(name)) => Some(PersonJson {
+            id: id.clone(),
+            name: name.clone(),
+        }),
+        _ => None,
+    }
+}
+
+impl From<&Incident> for IncidentJson {
+    fn from(i: &Incident) -> Self {
+        Self {
+            id: i.id.clone(),
+            number: i.key(),
+            title: i.title.clone(),
+            summary: i.summary.clone(),
+            customer_impact: i.customer_impact.clone(),
+            severity: i.severity,
+            status: i.status,
+            service: i.service.clone(),
+            category: i.category.clone(),
+            team: i.team.clone(),
+            commander: person(&i.commander_id, &i.commander_name),
+            started_at: i.started_at,
+            detected_at: i.detected_at,
+            acknowledged_at: i.acknowledged_at,
+            mitigated_at: i.mitigated_at,
+            resolved_at: i.resolved_at,
+            closed_at: i.closed_at,
+            exclude_from_metrics: i.exclude_from_metrics,
+            version: i.version,
+            created_by: person(&i.created_by, &i.created_by_name),
+            created_at: i.created_at,
+            updated_at: i.updated_at,
+            url: i.url(),
+        }
+    }
+}
+
+pub async fn load(state: &AppState, raw: &str) -> AppResult<Incident> {
+    let r = IncidentRef::parse(raw)?;
+    db::find(&state.db.reader, &r)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("incident {raw}")))
+}
+
+async fn create_incident(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Json(body): Json<IncidentInput>,
+) -> AppResult<Response> {
+    caller.require_write(Role::Responder)?;
+    // API times carry their own offset; one without is read as UTC.
+    let changes = body.parse(chrono_tz::Tz::UTC).map_err(AppError::fields)?;
+    let incident = super::declare(&state.db, &caller.user, &changes).await?;
+    Ok((
+        StatusCode::CREATED,
+        [(axum::http::header::LOCATION, format!("/api/v1/incidents/{}", incident.key()))],
+        axum::Json(IncidentJson::from(&incident)),
+    )
+        .into_response())
+}
+
+async fn list_incidents(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Query(params): Query<ListParams>,
+) -> AppResult<Response> {
+    caller.require_read()?;
+    let (filter, sort) = params.parse(chrono_tz::Tz::UTC).map_err(AppError::fields)?;
+    let page = parse_bounded(&params.page, "page", 1, 1, 1_000_000)?;
+    let per_page = parse_bounded(&params.per_page, "per_page", 50, 1, 200)?;
+    let (rows, total) = db::list(&state.db.reader, &filter, sort, page, per_page).await?;
+    let items: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "id": r.id,
+                "number": format!("INC-{}", r.number),
+                "title": r.title,
+                "severity": r.severity,
+                "status": r.status,
+                "service": r.service,
+                "category": r.category,
+                "team": r.team,
+                "started_at": r.started_at,
+                "resolved_at": r.resolved_at,
+                "updated_at": r.updated_at,
+                "url": format!("/incidents/INC-{}", r.number),
+            })
+        })
+        .collect();
+    Ok(axum::Json(serde_json::json!({
+        "items": items, "total": total, "page": page, "per_page": per_page
+    }))
+    .into_response())
+}
+
+fn parse_bounded(raw: &str, field: &str, default: u32, min: u32, max: u32) -> AppResult<u32> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(default);
+    }
+    match raw.parse::<u32>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(AppError::field(
+            field,
+            format!("must be a whole number from {min} to {max}"),
+        )),
+    }
+}
+
+async fn get_incident(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(raw): Path<String>,
+) -> AppResult<Response> {
+    caller.require_read()?;
+    let incident = load(&state, &raw).await?;
+    let timeline = crate::timeline::db::list_for_incident(&state.db.reader, &incident.id).await?;
+    let mut body = serde_json::to_value(IncidentJson::from(&incident))
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    body["timeline"] = serde_json::to_value(timeline).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(axum::Json(body).into_response())
+}
+
+async fn update_incident(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(raw): Path<String>,
+    Json(mut body): Json<serde_json::Value>,
+) -> AppResult<Response> {
+    caller.require_write(Role::Responder)?;
+    let incident = load(&state, &raw).await?;
+    let object = body
+        .as_object_mut()
+        .ok_or_else(|| AppError::field("body", "must be a JSON object"))?;
+    let version = match object.remove("version") {
+        Some(v) => v
+            .as_i64()
+            .ok_or_else(|| AppError::field("version", "must be a whole number"))?,
+        None => return Err(AppError::field("version", "is required (the version you edited)")),
+    };
+    let note = match object.remove("note") {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::String(s)) => s,
+        Some(_) => return Err(AppError::field("note", "must be a string")),
+    };
+    let input: IncidentInput = from_json_value(body)?;
+    let changes = input.parse(chrono_tz::Tz::UTC).map_err(AppError::fields)?;
+    let updated = super::update(&state.db, &caller.user, &incident, version, &changes, &note).await?;
+    Ok(axum::Json(IncidentJson::from(&updated)).into_response())
+}

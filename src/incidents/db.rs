@@ -1,0 +1,359 @@
+//! SQL for incidents: insert with the next number, compare-and-swap update, lookup and the
+//! filtered, sorted, paginated list.
+
+use chrono::{DateTime, Utc};
+use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
+
+use super::{Incident, IncidentRef, IncidentValues, Severity, Status};
+use crate::db::{new_id, ts, ts_opt};
+use crate::error::AppError;
+
+const SELECT_INCIDENT: &str = "SELECT i.id, i.number, i.title, i.summary, i.customer_impact,
+        i.severity, i.status, i.service, i.category, i.team, i.commander_id,
+        c.name AS commander_name, i.started_at, i.detected_at, i.acknowledged_at,
+        i.mitigated_at, i.resolved_at, i.closed_at, i.exclude_from_metrics, i.version,
+        i.created_by, u.name AS created_by_name, i.created_at, i.updated_at
+    FROM incidents i
+    LEFT JOIN users c ON c.id = i.commander_id
+    LEFT JOIN users u ON u.id = i.created_by";
+
+/// Inserts a new incident numbered one past the highest; returns its id and number.
+pub async fn insert(
+    conn: &mut SqliteConnection,
+    v: &IncidentValues,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(String, i64), AppError> {
+    let id = new_id();
+    // Inside the IMMEDIATE transaction no one else can take the same number.
+    let number: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(number), 0) + 1 FROM incidents")
+        .fetch_one(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO incidents (id, number, title, summary, customer_impact, severity, status,
+            service, category, team, commander_id, started_at, detected_at, acknowledged_at,
+            mitigated_at, resolved_at, closed_at, exclude_from_metrics, version, created_by,
+            created_at, updated_by, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(number)
+    .bind(&v.title)
+    .bind(&v.summary)
+    .bind(&v.customer_impact)
+    .bind(v.severity.as_str())
+    .bind(v.status.as_str())
+    .bind(&v.service)
+    .bind(&v.category)
+    .bind(&v.team)
+    .bind(&v.commander_id)
+    .bind(ts(v.started_at))
+    .bind(ts_opt(v.detected_at))
+    .bind(ts_opt(v.acknowledged_at))
+    .bind(ts_opt(v.mitigated_at))
+    .bind(ts_opt(v.resolved_at))
+    .bind(ts_opt(v.closed_at))
+    .bind(v.exclude_from_metrics)
+    .bind(user_id)
+    .bind(ts(now))
+    .bind(user_id)
+    .bind(ts(now))
+    .execute(conn)
+    .await?;
+    Ok((id, number))
+}
+
+/// Writes `v` if the incident is still at `version`; false when someone saved first.
+pub async fn update(
+    conn: &mut SqliteConnection,
+    id: &str,
+    version: i64,
+    v: &IncidentValues,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, AppError> {
+    let done = sqlx::query(
+        "UPDATE incidents SET title = ?, summary = ?, customer_impact = ?, severity = ?,
+            status = ?, service = ?, category = ?, team = ?, commander_id = ?, started_at = ?,
+            detected_at = ?, acknowledged_at = ?, mitigated_at = ?, resolved_at = ?,
+            closed_at = ?, exclude_from_metrics = ?, version = version + 1, updated_by = ?,
+            updated_at = ?
+         WHERE id = ? AND version = ?",
+    )
+    .bind(&v.title)
+    .bind(&v.summary)
+    .bind(&v.customer_impact)
+    .bind(v.severity.as_str())
+    .bind(v.status.as_str())
+    .bind(&v.service)
+    .bind(&v.category)
+    .bind(&v.team)
+    .bind(&v.commander_id)
+    .bind(ts(v.started_at))
+    .bind(ts_opt(v.detected_at))
+    .bind(ts_opt(v.acknowledged_at))
+    .bind(ts_opt(v.mitigated_at))
+    .bind(ts_opt(v.resolved_at))
+    .bind(ts_opt(v.closed_at))
+    .bind(v.exclude_from_metrics)
+    .bind(user_id)
+    .bind(ts(now))
+    .bind(id)
+    .bind(version)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn find(pool: &SqlitePool, r: &IncidentRef) -> Result<Option<Incident>, AppError> {
+    let query = match r {
+        IncidentRef::Number(n) => {
+            sqlx::query_as(AssertSqlSafe(format!("{SELECT_INCIDENT} WHERE i.number = ?"))).bind(*n)
+        }
+        IncidentRef::Id(id) => {
+            sqlx::query_as(AssertSqlSafe(format!("{SELECT_INCIDENT} WHERE i.id = ?")))
+                .bind(id.clone())
+        }
+    };
+    Ok(query.fetch_optional(pool).await?)
+}
+
+/// Default team of a service, used when an incident names none.
+pub async fn service_team(pool: &SqlitePool, service: &str) -> Result<Option<String>, AppError> {
+    Ok(
+        sqlx::query_scalar("SELECT team FROM services WHERE name = ? AND team <> ''")
+            .bind(service)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+/// Filters of the incident list; empty fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub status: Option<StatusFilter>,
+    pub severity: Option<Severity>,
+    pub service: Option<String>,
+    pub category: Option<String>,
+    pub team: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Is(Status),
+    /// Not yet resolved or closed.
+    Open,
+}
+
+/// Sort orders of the incident list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    #[default]
+    Newest,
+    Oldest,
+    Severity,
+    RecentlyUpdated,
+}
+
+impl Sort {
+    pub const ALL: [Sort; 4] = [Self::Newest, Self::Oldest, Self::Severity, Self::RecentlyUpdated];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "" | "newest" => Some(Self::Newest),
+            "oldest" => Some(Self::Oldest),
+            "severity" => Some(Self::Severity),
+            "updated" => Some(Self::RecentlyUpdated),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Newest => "newest",
+            Self::Oldest => "oldest",
+            Self::Severity => "severity",
+            Self::RecentlyUpdated => "updated",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Newest => "Newest first",
+            Self::Oldest => "Oldest first",
+            Self::Severity => "Most severe first",
+            Self::RecentlyUpdated => "Recently updated",
+        }
+    }
+
+    fn order_by(self) -> &'static str {
+        match self {
+            Self::Newest => "i.started_at DESC, i.number DESC",
+            Self::Oldest => "i.started_at ASC, i.number ASC",
+            Self::Severity => "i.severity ASC, i.started_at DESC",
+            Self::RecentlyUpdated => "i.updated_at DESC",
+        }
+    }
+}
+
+/// A row of the incident list (no long texts).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ListRow {
+    pub id: String,
+    pub number: i64,
+    pub title: String,
+    #[sqlx(try_from = "String")]
+    pub severity: Severity,
+    #[sqlx(try_from = "String")]
+    pub status: Status,
+    pub service: String,
+    pub category: String,
+    pub team: String,
+    pub started_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One page of incidents and the total matching the filter.
+pub async fn list(
+    pool: &SqlitePool,
+    filter: &ListFilter,
+    sort: Sort,
+    page: u32,
+    per_page: u32,
+) -> Result<(Vec<ListRow>, i64), AppError> {
+    // Only fixed SQL fragments are concatenated; every value is a bound parameter.
+    let mut clauses: Vec<&'static str> = Vec::new();
+    let mut binds: Vec<String> = Vec::new();
+    match filter.status {
+        Some(StatusFilter::Is(s)) => {
+            clauses.push("i.status = ?");
+            binds.push(s.as_str().to_owned());
+        }
+        Some(StatusFilter::Open) => {
+            clauses.push("i.status IN ('investigating', 'identified', 'monitoring')");
+        }
+        None => {}
+    }
+    if let Some(s) = filter.severity {
+        clauses.push("i.severity = ?");
+        binds.push(s.as_str().to_owned());
+    }
+    if let Some(s) = &filter.service {
+        clauses.push("i.service = ?");
+        binds.push(s.clone());
+    }
+    if let Some(c) = &filter.category {
+        clauses.push("i.category = ?");
+        binds.push(c.clone());
+    }
+    if let Some(t) = &filter.team {
+        clauses.push("i.team = ?");
+        binds.push(t.clone());
+    }
+    if let Some(since) = filter.since {
+        clauses.push("i.started_at >= ?");
+        binds.push(ts(since));
+    }
+    if let Some(until) = filter.until {
+        clauses.push("i.started_at < ?");
+        binds.push(ts(until));
+    }
+    if let Some(text) = &filter.text {
+        clauses.push("(i.title LIKE ? ESCAPE '\\' OR i.summary LIKE ? ESCAPE '\\')");
+        let pattern = format!("%{}%", like_escape(text));
+        binds.push(pattern.clone());
+        binds.push(pattern);
+    }
+    let where_sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    };
+
+    let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
+    let sql = format!(
+        "SELECT i.id, i.number, i.title, i.severity, i.status, i.service, i.category, i.team,
+                i.started_at, i.resolved_at, i.updated_at
+         FROM incidents i{where_sql} ORDER BY {} LIMIT ? OFFSET ?",
+        sort.order_by()
+    );
+    let mut query = sqlx::query_as::<_, ListRow>(AssertSqlSafe(sql));
+    for b in &binds {
+        query = query.bind(b.clone());
+    }
+    let rows = query
+        .bind(i64::from(per_page))
+        .bind(offset)
+        .fetch_all(pool)
+        .await?;
+
+    let total = match (clauses.len(), filter.status) {
+        // Unfiltered or status-only lists read the trigger-maintained totals instead of
+        // counting every row.
+        (0, _) => {
+            sqlx::query_scalar("SELECT COALESCE(SUM(n), 0) FROM incident_counts")
+                .fetch_one(pool)
+                .await?
+        }
+        (1, Some(StatusFilter::Is(s))) => {
+            sqlx::query_scalar("SELECT n FROM incident_counts WHERE status = ?")
+                .bind(s.as_str())
+                .fetch_one(pool)
+                .await?
+        }
+        (1, Some(StatusFilter::Open)) => {
+            sqlx::query_scalar(
+                "SELECT COALESCE(SUM(n), 0) FROM incident_counts
+                 WHERE status IN ('investigating', 'identified', 'monitoring')",
+            )
+            .fetch_one(pool)
+            .await?
+        }
+        _ => {
+            let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM incidents i{where_sql}"
+            )));
+            for b in &binds {
+                count = count.bind(b.clone());
+            }
+            count.fetch_one(pool).await?
+        }
+    };
+    Ok((rows, total))
+}
+
+/// Escapes LIKE wildcards so user text matches literally.
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Team names owning services, for the filter and the form's suggestions. (Scanning incidents
+/// for free-typed teams would cost a full table scan on every list page.)
+pub async fn teams(pool: &SqlitePool) -> Result<Vec<String>, AppError> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT team FROM services WHERE team <> '' ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_escape;
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(like_escape("50%_a\\b"), "50\\%\\_a\\\\b");
+    }
+}

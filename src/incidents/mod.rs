@@ -1,0 +1,922 @@
+//! Incidents: severities, the status lifecycle and its milestones, validation of input, and
+//! the operations (declare, edit, change status) that the pages and the API share.
+
+pub mod api;
+pub mod db;
+pub mod web;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::User;
+use crate::db::Db;
+use crate::error::{AppError, AppResult, FieldErrors};
+use crate::timeline::{self, EntryKind};
+
+/// How bad it is. sev1 pages people; sev4 is minor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Sev1,
+    Sev2,
+    Sev3,
+    Sev4,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 4] = [Self::Sev1, Self::Sev2, Self::Sev3, Self::Sev4];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "sev1" => Some(Self::Sev1),
+            "sev2" => Some(Self::Sev2),
+            "sev3" => Some(Self::Sev3),
+            "sev4" => Some(Self::Sev4),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sev1 => "sev1",
+            Self::Sev2 => "sev2",
+            Self::Sev3 => "sev3",
+            Self::Sev4 => "sev4",
+        }
+    }
+
+    /// One line on what the level means, shown where people choose it.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Self::Sev1 => "Critical: users cannot use a core feature; page now",
+            Self::Sev2 => "Major: a core feature is degraded for many users",
+            Self::Sev3 => "Minor: limited impact, a workaround exists",
+            Self::Sev4 => "Low: cosmetic or internal only, no user impact",
+        }
+    }
+}
+
+impl TryFrom<String> for Severity {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s).ok_or_else(|| format!("unknown severity {s:?}"))
+    }
+}
+
+/// Where the response is. Moving forward stamps the matching milestone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Investigating,
+    Identified,
+    Monitoring,
+    Resolved,
+    Closed,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Self::Investigating,
+        Self::Identified,
+        Self::Monitoring,
+        Self::Resolved,
+        Self::Closed,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "investigating" => Some(Self::Investigating),
+            "identified" => Some(Self::Identified),
+            "monitoring" => Some(Self::Monitoring),
+            "resolved" => Some(Self::Resolved),
+            "closed" => Some(Self::Closed),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Investigating => "investigating",
+            Self::Identified => "identified",
+            Self::Monitoring => "monitoring",
+            Self::Resolved => "resolved",
+            Self::Closed => "closed",
+        }
+    }
+
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Self::Investigating => "looking for the cause",
+            Self::Identified => "cause known, working on a fix",
+            Self::Monitoring => "fix applied, watching that it holds",
+            Self::Resolved => "users are no longer affected",
+            Self::Closed => "follow-up done, nothing more to do",
+        }
+    }
+
+    /// Still needs attention (not resolved or closed).
+    pub fn is_open(self) -> bool {
+        self < Self::Resolved
+    }
+}
+
+impl TryFrom<String> for Status {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s).ok_or_else(|| format!("unknown status {s:?}"))
+    }
+}
+
+/// An incident as stored, with the names of the people it refers to.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Incident {
+    pub id: String,
+    pub number: i64,
+    pub title: String,
+    pub summary: String,
+    pub customer_impact: String,
+    #[sqlx(try_from = "String")]
+    pub severity: Severity,
+    #[sqlx(try_from = "String")]
+    pub status: Status,
+    pub service: String,
+    pub category: String,
+    pub team: String,
+    pub commander_id: Option<String>,
+    pub commander_name: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub detected_at: Option<DateTime<Utc>>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub mitigated_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub exclude_from_metrics: bool,
+    pub version: i64,
+    pub created_by: Option<String>,
+    pub created_by_name: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Incident {
+    /// `INC-42`.
+    pub fn key(&self) -> String {
+        format!("INC-{}", self.number)
+    }
+
+    pub fn url(&self) -> String {
+        format!("/incidents/INC-{}", self.number)
+    }
+}
+
+/// How an incident is addressed in a URL: its number (`INC-42`, `42`) or its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IncidentRef {
+    Number(i64),
+    Id(String),
+}
+
+impl IncidentRef {
+    pub fn parse(raw: &str) -> AppResult<Self> {
+        let raw = raw.trim();
+        let digits = raw
+            .strip_prefix("INC-")
+            .or_else(|| raw.strip_prefix("inc-"))
+            .unwrap_or(raw);
+        if let Ok(n) = digits.parse::<i64>()
+            && n > 0
+        {
+            return Ok(Self::Number(n));
+        }
+        if uuid::Uuid::parse_str(raw).is_ok() {
+            return Ok(Self::Id(raw.to_ascii_lowercase()));
+        }
+        Err(AppError::NotFound(format!("incident {raw}")))
+    }
+}
+
+/// What a person may set on an incident, already checked for format. `None` leaves a field
+/// as it is; for milestones `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IncidentChanges {
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub customer_impact: Option<String>,
+    pub severity: Option<Severity>,
+    pub status: Option<Status>,
+    pub service: Option<String>,
+    pub category: Option<String>,
+    pub team: Option<String>,
+    pub commander_email: Option<Option<String>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub detected_at: Option<Option<DateTime<Utc>>>,
+    pub acknowledged_at: Option<Option<DateTime<Utc>>>,
+    pub mitigated_at: Option<Option<DateTime<Utc>>>,
+    pub resolved_at: Option<Option<DateTime<Utc>>>,
+    pub closed_at: Option<Option<DateTime<Utc>>>,
+    pub exclude_from_metrics: Option<bool>,
+}
+
+/// Raw input from a form or JSON body: strings to be parsed. For optional fields,
+/// `Some(None)` (JSON `null`, or an empty form field) means "clear".
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentInput {
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub customer_impact: Option<String>,
+    pub severity: Option<String>,
+    pub status: Option<String>,
+    pub service: Option<String>,
+    pub category: Option<String>,
+    pub team: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub commander: Option<Option<String>>,
+    pub started_at: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub detected_at: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub acknowledged_at: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub mitigated_at: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub resolved_at: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub closed_at: Option<Option<String>>,
+    pub exclude_from_metrics: Option<bool>,
+}
+
+/// Distinguishes a field given as `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+pub const TITLE_MAX: usize = 200;
+pub const TEXT_MAX: usize = 50_000;
+
+impl IncidentInput {
+    /// Checks every field's format and collects all problems at once. Times without an offset
+    /// are read in `tz`.
+    pub fn parse(&self, tz: Tz) -> Result<IncidentChanges, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let mut out = IncidentChanges::default();
+
+        if let Some(title) = &self.title {
+            let title = title.trim();
+            if title.is_empty() {
+                errors.insert("title".into(), "must not be empty".into());
+            } else if title.chars().count() > TITLE_MAX {
+                errors.insert("title".into(), format!("must be at most {TITLE_MAX} characters"));
+            } else {
+                out.title = Some(title.to_owned());
+            }
+        }
+        for (field, value, slot) in [
+            ("summary", &self.summary, &mut out.summary),
+            ("customer_impact", &self.customer_impact, &mut out.customer_impact),
+        ] {
+            if let Some(text) = value {
+                if text.chars().count() > TEXT_MAX {
+                    errors.insert(field.into(), format!("must be at most {TEXT_MAX} characters"));
+                } else {
+                    *slot = Some(text.trim_end().to_owned());
+                }
+            }
+        }
+        if let Some(raw) = &self.severity {
+            match Severity::parse(raw) {
+                Some(s) => out.severity = Some(s),
+                None => {
+                    errors.insert("severity".into(), "must be one of sev1, sev2, sev3, sev4".into());
+                }
+            }
+        }
+        if let Some(raw) = &self.status {
+            match Status::parse(raw) {
+                Some(s) => out.status = Some(s),
+                None => {
+                    errors.insert(
+                        "status".into(),
+                        "must be one of investigating, identified, monitoring, resolved, closed"
+                            .into(),
+                    );
+                }
+            }
+        }
+        for (field, value, slot) in [
+            ("service", &self.service, &mut out.service),
+            ("category", &self.category, &mut out.category),
+        ] {
+            if let Some(raw) = value {
+                if raw.trim().is_empty() {
+                    errors.insert(field.into(), "must be chosen".into());
+                } else {
+                    *slot = Some(raw.trim().to_owned());
+                }
+            }
+        }
+        if let Some(team) = &self.team {
+            match crate::catalog::parse_team(team) {
+                Ok(t) => out.team = Some(t),
+                Err(_) => {
+                    errors.insert("team".into(), "must be at most 60 characters".into());
+                }
+            }
+        }
+        if let Some(commander) = &self.commander {
+            out.commander_email = Some(
+                commander
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned),
+            );
+        }
+        if let Some(raw) = &self.started_at {
+            match crate::web::chrome::parse_form_time(raw, tz) {
+                Ok(Some(t)) => out.started_at = Some(t),
+                Ok(None) => {
+                    errors.insert("started_at".into(), "must not be empty".into());
+                }
+                Err(msg) => {
+                    errors.insert("started_at".into(), msg);
+                }
+            }
+        }
+        for (field, value, slot) in [
+            ("detected_at", &self.detected_at, &mut out.detected_at),
+            ("acknowledged_at", &self.acknowledged_at, &mut out.acknowledged_at),
+            ("mitigated_at", &self.mitigated_at, &mut out.mitigated_at),
+            ("resolved_at", &self.resolved_at, &mut out.resolved_at),
+            ("closed_at", &self.closed_at, &mut out.closed_at),
+        ] {
+            if let Some(raw) = value {
+                match crate::web::chrome::parse_form_time(raw.as_deref().unwrap_or(""), tz) {
+                    Ok(t) => *slot = Some(t),
+                    Err(msg) => {
+                        errors.insert(field.into(), msg);
+                    }
+                }
+            }
+        }
+        out.exclude_from_metrics = self.exclude_from_metrics;
+        if errors.is_empty() { Ok(out) } else { Err(errors) }
+    }
+}
+
+/// The incident's fields after changes, before they are written.
+#[derive(Debug, Clone)]
+pub struct IncidentValues {
+    pub title: String,
+    pub summary: String,
+    pub customer_impact: String,
+    pub severity: Severity,
+    pub status: Status,
+    pub service: String,
+    pub category: String,
+    pub team: String,
+    pub commander_id: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub detected_at: Option<DateTime<Utc>>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub mitigated_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub exclude_from_metrics: bool,
+}
+
+impl IncidentValues {
+    fn from_incident(i: &Incident) -> Self {
+        Self {
+            title: i.title.clone(),
+            summary: i.summary.clone(),
+            customer_impact: i.customer_impact.clone(),
+            severity: i.severity,
+            status: i.status,
+            service: i.service.clone(),
+            category: i.category.clone(),
+            team: i.team.clone(),
+            commander_id: i.commander_id.clone(),
+            started_at: i.started_at,
+            detected_at: i.detected_at,
+            acknowledged_at: i.acknowledged_at,
+            mitigated_at: i.mitigated_at,
+            resolved_at: i.resolved_at,
+            closed_at: i.closed_at,
+            exclude_from_metrics: i.exclude_from_metrics,
+        }
+    }
+
+    /// Moves to `status`, stamping the milestones it implies with `now` where they are missing
+    /// and clearing those a reopened incident has not reached again. Acknowledgement is never
+    /// cleared: someone did respond.
+    pub fn move_to(&mut self, status: Status, now: DateTime<Utc>) {
+        self.status = status;
+        if status >= Status::Identified && self.acknowledged_at.is_none() {
+            self.acknowledged_at = Some(now);
+        }
+        stamp_or_clear(&mut self.mitigated_at, status >= Status::Monitoring, now);
+        stamp_or_clear(&mut self.resolved_at, status >= Status::Resolved, now);
+        stamp_or_clear(&mut self.closed_at, status >= Status::Closed, now);
+    }
+
+    /// Milestones must not come before the start, and closing not before resolving.
+    pub fn check_milestones(&self) -> Result<(), FieldErrors> {
+        let mut errors = FieldErrors::new();
+        for (field, at) in [
+            ("detected_at", self.detected_at),
+            ("acknowledged_at", self.acknowledged_at),
+            ("mitigated_at", self.mitigated_at),
+            ("resolved_at", self.resolved_at),
+            ("closed_at", self.closed_at),
+        ] {
+            if at.is_some_and(|t| t < self.started_at) {
+                errors.insert(field.into(), "must not be before the start of the incident".into());
+            }
+        }
+        if let (Some(closed), Some(resolved)) = (self.closed_at, self.resolved_at)
+            && closed < resolved
+        {
+            errors.insert("closed_at".into(), "must not be before it was resolved".into());
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+}
+
+fn stamp_or_clear(slot: &mut Option<DateTime<Utc>>, reached: bool, now: DateTime<Utc>) {
+    if !reached {
+        *slot = None;
+    } else if slot.is_none() {
+        *slot = Some(now);
+    }
+}
+
+/// Resolves names to stored spellings and ids: unknown service, category or commander are
+/// field errors.
+async fn resolve_refs(
+    db: &Db,
+    changes: &IncidentChanges,
+    values: &mut IncidentValues,
+    errors: &mut FieldErrors,
+) -> AppResult<()> {
+    if let Some(service) = &changes.service {
+        match crate::catalog::db::canonical_service(&db.reader, service).await? {
+            Some(name) => values.service = name,
+            None => {
+                errors.insert(
+                    "service".into(),
+                    format!("{service} is not a known service; an admin can add it"),
+                );
+            }
+        }
+    }
+    if let Some(category) = &changes.category {
+        match crate::catalog::db::canonical_category(&db.reader, category).await? {
+            Some(name) => values.category = name,
+            None => {
+                errors.insert(
+                    "category".into(),
+                    format!("{category} is not a known category"),
+                );
+            }
+        }
+    }
+    if let Some(commander) = &changes.commander_email {
+        values.commander_id = match commander {
+            None => None,
+            Some(email) => match crate::auth::db::find_user_by_email(&db.reader, email).await? {
+                Some(user) => Some(user.id),
+                None => {
+                    errors.insert("commander".into(), format!("no user has the email {email}"));
+                    None
+                }
+            },
+        };
+    }
+    Ok(())
+}
+
+fn apply_simple(changes: &IncidentChanges, values: &mut IncidentValues) {
+    if let Some(v) = &changes.title {
+        values.title.clone_from(v);
+    }
+    if let Some(v) = &changes.summary {
+        values.summary.clone_from(v);
+    }
+    if let Some(v) = &changes.customer_impact {
+        values.customer_impact.clone_from(v);
+    }
+    if let Some(v) = changes.severity {
+        values.severity = v;
+    }
+    if let Some(v) = &changes.team {
+        values.team.clone_from(v);
+    }
+    if let Some(v) = changes.started_at {
+        values.started_at = v;
+    }
+    for (change, slot) in [
+        (changes.detected_at, &mut values.detected_at),
+        (changes.acknowledged_at, &mut values.acknowledged_at),
+        (changes.mitigated_at, &mut values.mitigated_at),
+        (changes.resolved_at, &mut values.resolved_at),
+        (changes.closed_at, &mut values.closed_at),
+    ] {
+        if let Some(v) = change {
+            *slot = v;
+        }
+    }
+    if let Some(v) = changes.exclude_from_metrics {
+        values.exclude_from_metrics = v;
+    }
+}
+
+/// Declares an incident: validates, numbers it, and records the declaration on its timeline,
+/// all in one transaction.
+pub async fn declare(db: &Db, user: &User, changes: &IncidentChanges) -> AppResult<Incident> {
+    let now = Utc::now();
+    let mut errors = FieldErrors::new();
+    for (field, missing) in [
+        ("title", changes.title.is_none()),
+        ("severity", changes.severity.is_none()),
+        ("service", changes.service.is_none()),
+        ("category", changes.category.is_none()),
+    ] {
+        if missing {
+            errors.insert(field.into(), "is required".into());
+        }
+    }
+    let mut values = IncidentValues {
+        title: String::new(),
+        summary: String::new(),
+        customer_impact: String::new(),
+        severity: Severity::Sev3,
+        status: Status::Investigating,
+        service: String::new(),
+        category: String::new(),
+        team: String::new(),
+        commander_id: Some(user.id.clone()),
+        started_at: now,
+        detected_at: None,
+        acknowledged_at: None,
+        mitigated_at: None,
+        resolved_at: None,
+        closed_at: None,
+        exclude_from_metrics: false,
+    };
+    apply_simple(changes, &mut values);
+    resolve_refs(db, changes, &mut values, &mut errors).await?;
+    // Declared by a person: detected no later than now, and acknowledged by declaring it.
+    values.detected_at = values.detected_at.or(Some(now.max(values.started_at)));
+    values.acknowledged_at = values.acknowledged_at.or(Some(now.max(values.started_at)));
+    values.move_to(changes.status.unwrap_or(Status::Investigating), now.max(values.started_at));
+    if let Err(more) = values.check_milestones() {
+        errors.extend(more);
+    }
+    if values.team.is_empty()
+        && let Ok(Some(team)) = db::service_team(&db.reader, &values.service).await
+    {
+        values.team = team;
+    }
+    if !errors.is_empty() {
+        return Err(AppError::fields(errors));
+    }
+
+    let mut tx = db.begin_write().await?;
+    let (id, number) = db::insert(&mut tx, &values, &user.id, now).await?;
+    let body = format!(
+        "Incident declared by {}: {} on {}, status {}.",
+        user.name,
+        values.severity.as_str(),
+        values.service,
+        values.status.as_str()
+    );
+    timeline::db::insert(&mut tx, &id, now, EntryKind::StatusChange, &body, Some(&user.id)).await?;
+    tx.commit().await?;
+    tracing::info!(incident = number, "incident declared");
+    db::find(&db.writer, &IncidentRef::Number(number))
+        .await?
+        .ok_or_else(|| AppError::Internal("incident vanished after insert".into()))
+}
+
+/// Applies changes made from `version`. A stale version is a conflict carrying the incident as
+/// it is now; status and severity changes are recorded on the timeline with `note`.
+pub async fn update(
+    db: &Db,
+    user: &User,
+    current: &Incident,
+    version: i64,
+    changes: &IncidentChanges,
+    note: &str,
+) -> AppResult<Incident> {
+    let now = Utc::now();
+    let mut values = IncidentValues::from_incident(current);
+    let mut errors = FieldErrors::new();
+    apply_simple(changes, &mut values);
+    resolve_refs(db, changes, &mut values, &mut errors).await?;
+    if let Some(status) = changes.status
+        && status != current.status
+    {
+        values.move_to(status, now);
+        // Milestones typed in the same request win over the automatic stamps.
+        apply_simple(
+            &IncidentChanges {
+                detected_at: changes.detected_at,
+                acknowledged_at: changes.acknowledged_at,
+                mitigated_at: changes.mitigated_at,
+                resolved_at: changes.resolved_at,
+                closed_at: changes.closed_at,
+                ..IncidentChanges::default()
+            },
+            &mut values,
+        );
+    }
+    if let Err(more) = values.check_milestones() {
+        errors.extend(more);
+    }
+    if !errors.is_empty() {
+        return Err(AppError::fields(errors));
+    }
+
+    let mut tx = db.begin_write().await?;
+    if !db::update(&mut tx, &current.id, version, &values, &user.id, now).await? {
+        drop(tx);
+        let fresh = db::find(&db.writer, &IncidentRef::Id(current.id.clone()))
+            .await?
+            .ok_or_else(|| AppError::NotFound(current.key()))?;
+        return Err(conflict(&fresh));
+    }
+    let note = note.trim();
+    let mut lines = Vec::new();
+    if values.status != current.status {
+        lines.push(format!(
+            "Status: {} → {}",
+            current.status.as_str(),
+            values.status.as_str()
+        ));
+    }
+    if values.severity != current.severity {
+        lines.push(format!(
+            "Severity: {} → {}",
+            current.severity.as_str(),
+            values.severity.as_str()
+        ));
+    }
+    if !lines.is_empty() {
+        let mut body = lines.join("  \n");
+        if !note.is_empty() {
+            body.push_str("\n\n");
+            body.push_str(note);
+        }
+        timeline::db::insert(&mut tx, &current.id, now, EntryKind::StatusChange, &body, Some(&user.id))
+            .await?;
+    } else if !note.is_empty() {
+        timeline::db::insert(&mut tx, &current.id, now, EntryKind::Note, note, Some(&user.id)).await?;
+    }
+    tx.commit().await?;
+    db::find(&db.writer, &IncidentRef::Id(current.id.clone()))
+        .await?
+        .ok_or_else(|| AppError::NotFound(current.key()))
+}
+
+/// The 409 for a stale edit, carrying the incident as it is now.
+pub fn conflict(current: &Incident) -> AppError {
+    AppError::Conflict {
+        message: format!(
+            "{} was changed by someone else (now at version {}); nothing was overwritten",
+            current.key(),
+            current.version
+        ),
+        current: serde_json::to_value(api::IncidentJson::from(current)).unwrap_or_default(),
+    }
+}
+
+/// List filters as given in a query string, shared by the list page and the API.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListParams {
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub severity: String,
+    #[serde(default)]
+    pub service: String,
+    #[serde(default)]
+    pub category: String,
+    #[serde(default)]
+    pub team: String,
+    #[serde(default)]
+    pub since: String,
+    #[serde(default)]
+    pub until: String,
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    pub sort: String,
+    #[serde(default)]
+    pub page: String,
+    #[serde(default)]
+    pub per_page: String,
+}
+
+impl ListParams {
+    /// Checks the filter; a date without a time selects whole days in `tz` (`until` includes
+    /// its day).
+    pub fn parse(&self, tz: Tz) -> Result<(db::ListFilter, db::Sort), FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let mut filter = db::ListFilter::default();
+        match self.status.trim() {
+            "" | "all" => {}
+            "open" => filter.status = Some(db::StatusFilter::Open),
+            other => match Status::parse(other) {
+                Some(s) => filter.status = Some(db::StatusFilter::Is(s)),
+                None => {
+                    errors.insert(
+                        "status".into(),
+                        "must be open, all, or one of investigating, identified, monitoring, resolved, closed".into(),
+                    );
+                }
+            },
+        }
+        if !self.severity.trim().is_empty() {
+            match Severity::parse(&self.severity) {
+                Some(s) => filter.severity = Some(s),
+                None => {
+                    errors.insert("severity".into(), "must be one of sev1, sev2, sev3, sev4".into());
+                }
+            }
+        }
+        let non_empty = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        filter.service = non_empty(&self.service);
+        filter.category = non_empty(&self.category);
+        filter.team = non_empty(&self.team);
+        filter.text = non_empty(&self.q).map(|t| t.chars().take(200).collect());
+        for (field, raw, end_of_day) in [("since", &self.since, false), ("until", &self.until, true)] {
+            let raw = raw.trim();
+            if raw.is_empty() {
+                continue;
+            }
+            let date_only = raw.len() == 10;
+            let with_time = if date_only { format!("{raw}T00:00") } else { raw.to_owned() };
+            match crate::web::chrome::parse_form_time(&with_time, tz) {
+                Ok(Some(t)) => {
+                    let t = if end_of_day && date_only { t + chrono::Duration::days(1) } else { t };
+                    if field == "since" {
+                        filter.since = Some(t);
+                    } else {
+                        filter.until = Some(t);
+                    }
+                }
+                Ok(None) => {}
+                Err(_) => {
+                    errors.insert(field.into(), "must be a date like 2026-11-25 or an RFC 3339 time".into());
+                }
+            }
+        }
+        let sort = match db::Sort::parse(self.sort.trim()) {
+            Some(sort) => sort,
+            None => {
+                errors.insert("sort".into(), "must be one of newest, oldest, severity, updated".into());
+                db::Sort::Newest
+            }
+        };
+        if errors.is_empty() { Ok((filter, sort)) } else { Err(errors) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn list_params_select_whole_days_and_reject_nonsense() {
+        let params = ListParams {
+            since: "2026-11-01".into(),
+            until: "2026-11-30".into(),
+            status: "open".into(),
+            ..ListParams::default()
+        };
+        let (filter, _) = params.parse(Tz::UTC).expect("valid");
+        assert_eq!(filter.since.map(crate::db::ts).as_deref(), Some("2026-11-01T00:00:00.000Z"));
+        assert_eq!(filter.until.map(crate::db::ts).as_deref(), Some("2026-12-01T00:00:00.000Z"));
+        assert_eq!(filter.status, Some(db::StatusFilter::Open));
+        let bad = ListParams {
+            status: "sleeping".into(),
+            since: "soon".into(),
+            sort: "random".into(),
+            ..ListParams::default()
+        };
+        let errors = bad.parse(Tz::UTC).expect_err("invalid");
+        assert_eq!(errors.len(), 3);
+    }
+
+    fn at(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, h, 0, 0).single().expect("valid")
+    }
+
+    fn values() -> IncidentValues {
+        IncidentValues {
+            title: "t".into(),
+            summary: String::new(),
+            customer_impact: String::new(),
+            severity: Severity::Sev2,
+            status: Status::Investigating,
+            service: "api".into(),
+            category: "deploy".into(),
+            team: String::new(),
+            commander_id: None,
+            started_at: at(1),
+            detected_at: Some(at(2)),
+            acknowledged_at: None,
+            mitigated_at: None,
+            resolved_at: None,
+            closed_at: None,
+            exclude_from_metrics: false,
+        }
+    }
+
+    #[test]
+    fn moving_forward_stamps_each_milestone_once() {
+        let mut v = values();
+        v.move_to(Status::Monitoring, at(3));
+        assert_eq!((v.acknowledged_at, v.mitigated_at), (Some(at(3)), Some(at(3))));
+        v.move_to(Status::Resolved, at(4));
+        assert_eq!(v.mitigated_at, Some(at(3)), "an earlier stamp is kept");
+        assert_eq!(v.resolved_at, Some(at(4)));
+        v.move_to(Status::Closed, at(5));
+        assert_eq!(v.closed_at, Some(at(5)));
+    }
+
+    #[test]
+    fn skipping_ahead_stamps_the_milestones_in_between() {
+        let mut v = values();
+        v.move_to(Status::Resolved, at(6));
+        assert_eq!(v.acknowledged_at, Some(at(6)));
+        assert_eq!(v.mitigated_at, Some(at(6)));
+        assert_eq!(v.resolved_at, Some(at(6)));
+        assert_eq!(v.closed_at, None);
+    }
+
+    #[test]
+    fn reopening_clears_what_was_not_reached_again_but_keeps_the_acknowledgement() {
+        let mut v = values();
+        v.move_to(Status::Closed, at(5));
+        v.move_to(Status::Investigating, at(7));
+        assert_eq!(v.acknowledged_at, Some(at(5)));
+        assert_eq!((v.mitigated_at, v.resolved_at, v.closed_at), (None, None, None));
+    }
+
+    #[test]
+    fn milestones_before_the_start_are_refused() {
+        let mut v = values();
+        v.detected_at = Some(at(0));
+        v.resolved_at = Some(at(5));
+        v.closed_at = Some(at(4));
+        let errors = v.check_milestones().expect_err("invalid");
+        assert!(errors.contains_key("detected_at"));
+        assert!(errors.contains_key("closed_at"));
+    }
+
+    #[test]
+    fn input_parsing_reports_every_bad_field() {
+        let input = IncidentInput {
+            title: Some("   ".into()),
+            severity: Some("sev9".into()),
+            status: Some("done".into()),
+            started_at: Some("last tuesday".into()),
+            detected_at: Some(Some("2026-13-45T99:00".into())),
+            ..IncidentInput::default()
+        };
+        let errors = input.parse(Tz::UTC).expect_err("invalid");
+        let fields: Vec<&str> = errors.keys().map(String::as_str).collect();
+        assert_eq!(fields, ["detected_at", "severity", "started_at", "status", "title"]);
+    }
+
+    #[test]
+    fn empty_or_null_milestones_mean_clear() {
+        let input = IncidentInput {
+            resolved_at: Some(None),
+            mitigated_at: Some(Some(String::new())),
+            ..IncidentInput::default()
+        };
+        let changes = input.parse(Tz::UTC).expect("valid");
+        assert_eq!(changes.resolved_at, Some(None));
+        assert_eq!(changes.mitigated_at, Some(None));
+        assert_eq!(changes.detected_at, None, "absent means unchanged");
+    }
+
+    #[test]
+    fn incident_refs_accept_numbers_and_ids() {
+        assert_eq!(IncidentRef::parse("INC-42").ok(), Some(IncidentRef::Number(42)));
+        assert_eq!(IncidentRef::parse("42").ok(), Some(IncidentRef::Number(42)));
+        let id = "0190f3c4-7e2a-7cc0-8d1e-5f9a2b3c4d5e";
+        assert_eq!(IncidentRef::parse(id).ok(), Some(IncidentRef::Id(id.into())));
+        assert!(IncidentRef::parse("INC-0").is_err());
+        assert!(IncidentRef::parse("'; DROP TABLE incidents").is_err());
+    }
+}

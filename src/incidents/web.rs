@@ -1,0 +1,736 @@
+//! Incident pages: the filtered list, declaring, the incident page with its timeline, editing
+//! (with a conflict page for stale saves) and status changes.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{Duration, Utc};
+use serde::Deserialize;
+
+use super::db::{self, ListFilter, ListRow, Sort};
+use super::{Incident, IncidentInput, IncidentRef, ListParams, Severity, Status};
+use crate::auth::{Role, User};
+use crate::catalog::{Category, Service};
+use crate::error::{AppError, AppResult, FieldErrors};
+use crate::timeline::{Entry, EntryKind};
+use crate::web::AppState;
+use crate::web::chrome::{Chrome, redirect_with_flash};
+use crate::web::extract::{Form, Page};
+use crate::web::middleware::form_urlencode;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/incidents", get(list_incidents).post(declare_incident))
+        .route("/incidents/new", get(new_incident))
+        .route("/incidents/{incident}", get(show_incident))
+        .route("/incidents/{incident}/edit", get(edit_incident).post(update_incident))
+        .route("/incidents/{incident}/status", post(change_status))
+}
+
+/// Loads an incident by `INC-42` / id or answers 404.
+pub async fn load(state: &AppState, raw: &str) -> AppResult<Incident> {
+    let r = IncidentRef::parse(raw)?;
+    db::find(&state.db.reader, &r)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("incident {raw}")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// List
+
+#[derive(Template, WebTemplate)]
+#[template(path = "incidents/list.html")]
+struct ListPage {
+    chrome: Chrome,
+    rows: Vec<ListRow>,
+    total: i64,
+    page: u32,
+    pages: u32,
+    /// The query string of the current filter without `page`, for pagination links.
+    filter_query: String,
+    q: ListQueryView,
+    services: Vec<Service>,
+    categories: Vec<Category>,
+    teams: Vec<String>,
+    errors: FieldErrors,
+}
+
+/// The filter as typed, to refill the form.
+struct ListQueryView {
+    status: String,
+    severity: String,
+    service: String,
+    category: String,
+    team: String,
+    since: String,
+    until: String,
+    q: String,
+    sort: String,
+}
+
+impl ListPage {
+    fn severities(&self) -> [Severity; 4] {
+        Severity::ALL
+    }
+    fn statuses(&self) -> [Status; 5] {
+        Status::ALL
+    }
+    fn sorts(&self) -> [Sort; 4] {
+        Sort::ALL
+    }
+    fn page_url<P: std::borrow::Borrow<u32>>(&self, page: P) -> String {
+        let page = *page.borrow();
+        if self.filter_query.is_empty() {
+            format!("/incidents?page={page}")
+        } else {
+            format!("/incidents?{}&page={page}", self.filter_query)
+        }
+    }
+    fn is_filtered(&self) -> bool {
+        !self.filter_query.is_empty() && self.filter_query != format!("sort={}", self.q.sort)
+    }
+}
+
+const PER_PAGE: u32 = 50;
+
+async fn list_incidents(
+    State(state): State<AppState>,
+    page: Page,
+    Query(query): Query<ListParams>,
+) -> AppResult<Response> {
+    let (filter, sort, errors) = match query.parse(state.config.timezone) {
+        Ok((filter, sort)) => (filter, sort, FieldErrors::new()),
+        Err(errors) => (ListFilter::default(), Sort::Newest, errors),
+    };
+    let page_no = query.page.trim().parse::<u32>().unwrap_or(1).clamp(1, 100_000);
+
+    let (rows, total) = if errors.is_empty() {
+        db::list(&state.db.reader, &filter, sort, page_no, PER_PAGE).await?
+    } else {
+        (Vec::new(), 0)
+    };
+    let pages = u32::try_from((total + i64::from(PER_PAGE) - 1) / i64::from(PER_PAGE))
+        .unwrap_or(u32::MAX)
+        .max(1);
+
+    let mut params: Vec<(&str, &str)> = Vec::new();
+    for (k, v) in [
+        ("status", &query.status),
+        ("severity", &query.severity),
+        ("service", &query.service),
+        ("category", &query.category),
+        ("team", &query.team),
+        ("since", &query.since),
+        ("until", &query.until),
+        ("q", &query.q),
+        ("sort", &query.sort),
+    ] {
+        if !v.trim().is_empty() {
+            params.push((k, v.as_str()));
+        }
+    }
+    let filter_query = serde_urlencoded::to_string(&params).unwrap_or_default();
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let html = ListPage {
+        chrome: page.chrome,
+        rows,
+        total,
+        page: page_no,
+        pages,
+        filter_query,
+        q: ListQueryView {
+            status: query.status,
+            severity: query.severity,
+            service: query.service,
+            category: query.category,
+            team: query.team,
+            since: query.since,
+            until: query.until,
+            q: query.q,
+            sort: sort.as_str().to_owned(),
+        },
+        services: crate::catalog::db::list_services(&state.db.reader).await?,
+        categories: crate::catalog::db::list_categories(&state.db.reader).await?,
+        teams: db::teams(&state.db.reader).await?,
+        errors,
+    };
+    Ok((status, html).into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Declare and edit
+
+/// The incident form as posted (every field a string, so nothing typed is lost on error).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct IncidentForm {
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub severity: String,
+    #[serde(default)]
+    pub service: String,
+    #[serde(default)]
+    pub category: String,
+    #[serde(default)]
+    pub team: String,
+    #[serde(default)]
+    pub commander: String,
+    #[serde(default)]
+    pub summary: String,
+    #[serde(default)]
+    pub customer_impact: String,
+    #[serde(default)]
+    pub started_at: String,
+    #[serde(default)]
+    pub detected_at: String,
+    #[serde(default)]
+    pub acknowledged_at: String,
+    #[serde(default)]
+    pub mitigated_at: String,
+    #[serde(default)]
+    pub resolved_at: String,
+    #[serde(default)]
+    pub closed_at: String,
+    #[serde(default)]
+    pub exclude_from_metrics: String,
+    #[serde(default)]
+    pub version: String,
+}
+
+impl IncidentForm {
+    /// The form prefilled from a stored incident.
+    fn from_incident(i: &Incident, chrome: &Chrome, commander_email: String) -> Self {
+        Self {
+            title: i.title.clone(),
+            severity: i.severity.as_str().to_owned(),
+            service: i.service.clone(),
+            category: i.category.clone(),
+            team: i.team.clone(),
+            commander: commander_email,
+            summary: i.summary.clone(),
+            customer_impact: i.customer_impact.clone(),
+            started_at: chrome.input_time(&Some(i.started_at)),
+            detected_at: chrome.input_time(&i.detected_at),
+            acknowledged_at: chrome.input_time(&i.acknowledged_at),
+            mitigated_at: chrome.input_time(&i.mitigated_at),
+            resolved_at: chrome.input_time(&i.resolved_at),
+            closed_at: chrome.input_time(&i.closed_at),
+            exclude_from_metrics: if i.exclude_from_metrics { "on".into() } else { String::new() },
+            version: i.version.to_string(),
+        }
+    }
+
+    /// As parser input. Declaring leaves out empty optional times (defaults apply); editing
+    /// sends every field, so an emptied milestone is cleared.
+    fn to_input(&self, editing: bool) -> IncidentInput {
+        let opt = |s: &String| {
+            if editing || !s.trim().is_empty() {
+                Some(Some(s.clone()))
+            } else {
+                None
+            }
+        };
+        IncidentInput {
+            title: Some(self.title.clone()),
+            summary: Some(self.summary.clone()),
+            customer_impact: Some(self.customer_impact.clone()),
+            severity: Some(self.severity.clone()),
+            status: None,
+            service: Some(self.service.clone()),
+            category: Some(self.category.clone()),
+            team: Some(self.team.clone()),
+            commander: Some(Some(self.commander.clone())),
+            started_at: (editing || !self.started_at.trim().is_empty())
+                .then(|| self.started_at.clone()),
+            detected_at: opt(&self.detected_at),
+            acknowledged_at: if editing { opt(&self.acknowledged_at) } else { None },
+            mitigated_at: if editing { opt(&self.mitigated_at) } else { None },
+            resolved_at: if editing { opt(&self.resolved_at) } else { None },
+            closed_at: if editing { opt(&self.closed_at) } else { None },
+            exclude_from_metrics: Some(!self.exclude_from_metrics.is_empty()),
+        }
+    }
+}
+
+/// Choices offered by the incident form.
+struct FormOptions {
+    services: Vec<Service>,
+    categories: Vec<Category>,
+    teams: Vec<String>,
+    users: Vec<User>,
+}
+
+async fn form_options(state: &AppState) -> AppResult<FormOptions> {
+    Ok(FormOptions {
+        services: crate::catalog::db::list_services(&state.db.reader).await?,
+        categories: crate::catalog::db::list_categories(&state.db.reader).await?,
+        teams: db::teams(&state.db.reader).await?,
+        users: crate::auth::db::list_active_users(&state.db.reader).await?,
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "incidents/new.html")]
+struct NewPage {
+    chrome: Chrome,
+    form: IncidentForm,
+    options: FormOptions,
+    errors: FieldErrors,
+}
+
+impl NewPage {
+    fn severities(&self) -> [Severity; 4] {
+        Severity::ALL
+    }
+}
+
+async fn new_incident(State(state): State<AppState>, page: Page) -> AppResult<Response> {
+    page.require(Role::Responder)?;
+    let form = IncidentForm {
+        severity: "sev2".into(),
+        category: "unknown".into(),
+        commander: page.user.email.clone(),
+        ..IncidentForm::default()
+    };
+    Ok(NewPage {
+        chrome: page.chrome,
+        form,
+        options: form_options(&state).await?,
+        errors: FieldErrors::new(),
+    }
+    .into_response())
+}
+
+async fn declare_incident(
+    State(state): State<AppState>,
+    page: Page,
+    Form(form): Form<IncidentForm>,
+) -> AppResult<Response> {
+    page.require(Role::Responder)?;
+    let result = match form.to_input(false).parse(state.config.timezone) {
+        Ok(changes) => super::declare(&state.db, &page.user, &changes).await,
+        Err(fields) => Err(AppError::fields(fields)),
+    };
+    match result {
+        Ok(incident) => Ok(redirect_with_flash(
+            &incident.url(),
+            "ok",
+            &format!("{} declared. Add to its timeline as things happen.", incident.key()),
+        )),
+        Err(AppError::Validation { fields, .. }) => {
+            let html = NewPage {
+                chrome: page.chrome,
+                form,
+                options: form_options(&state).await?,
+                errors: fields,
+            };
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "incidents/edit.html")]
+struct EditPage {
+    chrome: Chrome,
+    incident: Incident,
+    form: IncidentForm,
+    options: FormOptions,
+    errors: FieldErrors,
+}
+
+impl EditPage {
+    fn severities(&self) -> [Severity; 4] {
+        Severity::ALL
+    }
+}
+
+async fn commander_email(state: &AppState, i: &Incident) -> AppResult<String> {
+    Ok(match &i.commander_id {
+        Some(id) => crate::auth::db::find_user(&state.db.reader, id)
+            .await?
+            .map(|u| u.email)
+            .unwrap_or_default(),
+        None => String::new(),
+    })
+}
+
+async fn edit_incident(
+    State(state): State<AppState>,
+    page: Page,
+    Path(raw): Path<String>,
+) -> AppResult<Response> {
+    page.require(Role::Responder)?;
+    let incident = load(&state, &raw).await?;
+    let form = IncidentForm::from_incident(&incident, &page.chrome, commander_email(&state, &incident).await?);
+    Ok(EditPage {
+        chrome: page.chrome,
+        incident,
+        form,
+        options: form_options(&state).await?,
+        errors: FieldErrors::new(),
+    }
+    .into_response())
+}
+
+/// One row of the conflict page: a field whose saved value differs from what was typed.
+struct ConflictRow {
+    label: &'static str,
+    theirs: String,
+    yours: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "incidents/conflict.html")]
+struct ConflictPage {
+    chrome: Chrome,
+    incident: Incident,
+    rows: Vec<ConflictRow>,
+    form: IncidentForm,
+    options: FormOptions,
+    errors: FieldErrors,
+}
+
+impl ConflictPage {
+    fn severities(&self) -> [Severity; 4] {
+        Severity::ALL
+    }
+}
+
+fn conflict_rows(saved: &IncidentForm, yours: &IncidentForm) -> Vec<ConflictRow> {
+    let pairs: [(&'static str, &String, &String); 14] = [
+        ("Title", &saved.title, &yours.title),
+        ("Severity", &saved.severity, &yours.severity),
+        ("Service", &saved.service, &yours.service),
+        ("Category", &saved.category, &yours.category),
+        ("Team", &saved.team, &yours.team),
+        ("Commander", &saved.commander, &yours.commander),
+        ("Summary", &saved.summary, &yours.summary),
+        ("Customer impact", &saved.customer_impact, &yours.customer_impact),
+        ("Started", &saved.started_at, &yours.started_at),
+        ("Detected", &saved.detected_at, &yours.detected_at),
+        ("Acknowledged", &saved.acknowledged_at, &yours.acknowledged_at),
+        ("Mitigated", &saved.mitigated_at, &yours.mitigated_at),
+        ("Resolved", &saved.resolved_at, &yours.resolved_at),
+        ("Closed", &saved.closed_at, &yours.closed_at),
+    ];
+    pairs
+        .into_iter()
+        .filter(|(_, a, b)| a.trim() != b.trim())
+        .map(|(label, theirs, yours)| ConflictRow {
+            label,
+            theirs: theirs.clone(),
+            yours: yours.clone(),
+        })
+        .collect()
+}
+
+async fn update_incident(
+    State(state): State<AppState>,
+    page: Page,
+    Path(raw): Path<String>,
+    Form(form): Form<IncidentForm>,
+) -> AppResult<Response> {
+    page.require(Role::Responder)?;
+    let incident = load(&state, &raw).await?;
+    let version: i64 = form
+        .version
+        .trim()
+        .parse()
+        .map_err(|_| AppError::BadRequest("the form lacks the version it was loaded at; reload the page".into()))?;
+    let result = match form.to_input(true).parse(state.config.timezone) {
+        Ok(changes) => super::update(&state.db, &page.user, &incident, version, &changes, "").await,
+        Err(fields) => Err(AppError::fields(fields)),
+    };
+    match result {
+        Ok(updated) => Ok(redirect_with_flash(
+            &updated.url(),
+            "ok",
+            &format!("Saved {}.", updated.key()),
+        )),
+        Err(AppError::Validation { fields, .. }) => {
+            let html = EditPage {
+                chrome: page.chrome,
+                incident,
+                form,
+                options: form_options(&state).await?,
+                errors: fields,
+            };
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(AppError::Conflict { .. }) => {
+            let fresh = load(&state, &incident.id).await?;
+            let saved = IncidentForm::from_incident(&fresh, &page.chrome, commander_email(&state, &fresh).await?);
+            let rows = conflict_rows(&saved, &form);
+            // Resubmitting from the conflict page applies what the person typed on top of the
+            // version they have now seen.
+            let mut mine = form;
+            mine.version = fresh.version.to_string();
+            let html = ConflictPage {
+                chrome: page.chrome,
+                incident: fresh,
+                rows,
+                form: mine,
+                options: form_options(&state).await?,
+                errors: FieldErrors::new(),
+            };
+            Ok((StatusCode::CONFLICT, html).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Show and status
+
+#[derive(Debug, Default, Deserialize)]
+struct ShowQuery {
+    /// Id of the timeline entry to show as an inline edit form.
+    #[serde(default)]
+    edit: String,
+}
+
+/// A timeline entry with its rendered body; the one being edited carries its form values.
+pub struct EntryView {
+    pub entry: Entry,
+    pub html: String,
+    pub edit_form: Option<EntryFormView>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "incidents/show.html")]
+pub struct ShowPage {
+    pub chrome: Chrome,
+    pub incident: Incident,
+    pub summary_html: String,
+    pub impact_html: String,
+    pub entries: Vec<EntryView>,
+    pub entry_form: EntryFormView,
+    pub status_form: StatusFormView,
+    pub errors: FieldErrors,
+}
+
+/// Values of a timeline entry form (new or being edited), kept when a save fails.
+#[derive(Debug, Clone, Default)]
+pub struct EntryFormView {
+    pub occurred_at: String,
+    pub kind: String,
+    pub body: String,
+    pub version: String,
+}
+
+/// Values of the status form, and why it was not applied.
+#[derive(Debug, Clone, Default)]
+pub struct StatusFormView {
+    pub status: String,
+    pub note: String,
+    pub message: Option<String>,
+}
+
+/// What a re-rendered incident page should show besides the stored incident.
+#[derive(Debug, Default)]
+pub struct ShowState {
+    /// Entry shown as an inline edit form, with the values to put in it.
+    pub editing: Option<(String, Option<EntryFormView>)>,
+    pub entry_form: Option<EntryFormView>,
+    pub status_form: Option<StatusFormView>,
+    pub errors: FieldErrors,
+}
+
+impl ShowPage {
+    fn statuses(&self) -> [Status; 5] {
+        Status::ALL
+    }
+    fn kinds(&self) -> [EntryKind; 7] {
+        EntryKind::WRITABLE
+    }
+    fn all_kinds(&self) -> [EntryKind; 10] {
+        EntryKind::ALL
+    }
+    /// True while an entry is shown as an edit form (field errors then belong to it).
+    fn is_editing(&self) -> bool {
+        self.entries.iter().any(|e| e.edit_form.is_some())
+    }
+    /// "Time to …" figures of the milestones that are set.
+    fn durations(&self) -> Vec<(&'static str, String)> {
+        let i = &self.incident;
+        let mut out = Vec::new();
+        for (label, from, to) in [
+            ("Time to detect", Some(i.started_at), i.detected_at),
+            ("Time to acknowledge", i.detected_at, i.acknowledged_at),
+            ("Time to mitigate", Some(i.started_at), i.mitigated_at),
+            ("Time to resolve", Some(i.started_at), i.resolved_at),
+        ] {
+            if let (Some(a), Some(b)) = (from, to) {
+                out.push((label, human_duration(b - a)));
+            }
+        }
+        out
+    }
+}
+
+/// `1d 2h`, `3h 05m`, `12m`, `45s`.
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.num_seconds().max(0);
+    let (days, hours, mins) = (secs / 86_400, (secs % 86_400) / 3600, (secs % 3600) / 60);
+    if days > 0 {
+        format!("{days}d {hours}h")
+    } else if hours > 0 {
+        format!("{hours}h {mins:02}m")
+    } else if mins > 0 {
+        format!("{mins}m")
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// Renders the incident page; used by the page itself and by the forms on it when they
+/// re-render with an error.
+pub async fn render_show(
+    state: &AppState,
+    chrome: Chrome,
+    incident: Incident,
+    show: ShowState,
+) -> AppResult<ShowPage> {
+    let entries = crate::timeline::db::list_for_incident(&state.db.reader, &incident.id)
+        .await?
+        .into_iter()
+        .map(|entry| {
+            let edit_form = match &show.editing {
+                Some((id, form)) if *id == entry.id => Some(form.clone().unwrap_or_else(|| {
+                    EntryFormView {
+                        occurred_at: chrome.input_time(&Some(entry.occurred_at)),
+                        kind: entry.kind.as_str().to_owned(),
+                        body: entry.body.clone(),
+                        version: entry.version.to_string(),
+                    }
+                })),
+                _ => None,
+            };
+            EntryView {
+                html: crate::markdown::render(&entry.body),
+                edit_form,
+                entry,
+            }
+        })
+        .collect();
+    let entry_form = show.entry_form.unwrap_or_else(|| EntryFormView {
+        occurred_at: chrome.input_time(&Some(Utc::now())),
+        kind: "note".into(),
+        ..EntryFormView::default()
+    });
+    let status_form = show.status_form.unwrap_or_else(|| StatusFormView {
+        status: incident.status.as_str().to_owned(),
+        ..StatusFormView::default()
+    });
+    Ok(ShowPage {
+        summary_html: crate::markdown::render(&incident.summary),
+        impact_html: crate::markdown::render(&incident.customer_impact),
+        chrome,
+        incident,
+        entries,
+        entry_form,
+        status_form,
+        errors: show.errors,
+    })
+}
+
+async fn show_incident(
+    State(state): State<AppState>,
+    page: Page,
+    Path(raw): Path<String>,
+    Query(query): Query<ShowQuery>,
+) -> AppResult<Response> {
+    let incident = load(&state, &raw).await?;
+    let show = ShowState {
+        editing: (!query.edit.is_empty() && page.user.can_write()).then(|| (query.edit, None)),
+        ..ShowState::default()
+    };
+    Ok(render_show(&state, page.chrome, incident, show)
+        .await?
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct StatusForm {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    version: String,
+}
+
+async fn change_status(
+    State(state): State<AppState>,
+    page: Page,
+    Path(raw): Path<String>,
+    Form(form): Form<StatusForm>,
+) -> AppResult<Response> {
+    page.require(Role::Responder)?;
+    let incident = load(&state, &raw).await?;
+    let status = Status::parse(&form.status).ok_or_else(|| {
+        AppError::field("status", "must be one of investigating, identified, monitoring, resolved, closed")
+    })?;
+    let version: i64 = form
+        .version
+        .trim()
+        .parse()
+        .map_err(|_| AppError::BadRequest("the form lacks the version it was loaded at; reload the page".into()))?;
+    if form.note.chars().count() > crate::timeline::BODY_MAX {
+        return Err(AppError::field("note", "is too long"));
+    }
+    let changes = super::IncidentChanges {
+        status: Some(status),
+        ..super::IncidentChanges::default()
+    };
+    match super::update(&state.db, &page.user, &incident, version, &changes, &form.note).await {
+        Ok(updated) => Ok(redirect_with_flash(
+            &updated.url(),
+            "ok",
+            &format!("{} is now {}.", updated.key(), updated.status.as_str()),
+        )),
+        Err(AppError::Conflict { .. }) => {
+            let fresh = load(&state, &incident.id).await?;
+            let show = ShowState {
+                status_form: Some(StatusFormView {
+                    status: form.status,
+                    note: form.note,
+                    message: Some(format!(
+                        "Someone else changed {} while you were looking at it (it is now {}), so your change was not applied. Check the page as it is now and submit again.",
+                        fresh.key(),
+                        fresh.status.as_str()
+                    )),
+                }),
+                ..ShowState::default()
+            };
+            let html = render_show(&state, page.chrome, fresh, show).await?;
+            Ok((StatusCode::CONFLICT, html).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Query-string value of a service or category for list links.
+pub fn filter_link(key: &str, value: &str) -> String {
+    format!("/incidents?{key}={}", form_urlencode(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_a_person_would_say_them() {
+        assert_eq!(human_duration(Duration::seconds(45)), "45s");
+        assert_eq!(human_duration(Duration::minutes(12)), "12m");
+        assert_eq!(human_duration(Duration::minutes(185)), "3h 05m");
+        assert_eq!(human_duration(Duration::hours(26)), "1d 2h");
+        assert_eq!(human_duration(Duration::seconds(-5)), "0s");
+    }
+}

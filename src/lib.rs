@@ -1,0 +1,16 @@
+//! Hindsight: a self-hosted incident and post-mortem tracker in one binary with an embedded
+//! SQLite database. `web::app` builds the whole HTTP application; `cli` runs the commands.
+
+pub mod auth;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod incidents;
+pub mod markdown;
+pub mod timeline;
+pub mod web;
+
+pub use web::{AppState, app};

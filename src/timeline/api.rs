@@ -1,0 +1,89 @@
+//! JSON API for timeline entries.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{patch, post};
+use serde::Deserialize;
+
+use super::EntryChanges;
+use crate::auth::Role;
+use crate::error::{AppError, AppResult};
+use crate::web::AppState;
+use crate::web::extract::{ApiCaller, Json};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/incidents/{incident}/timeline", post(create_entry))
+        .route("/timeline/{id}", patch(update_entry).delete(delete_entry))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewEntry {
+    occurred_at: Option<String>,
+    kind: Option<String>,
+    body: Option<String>,
+}
+
+async fn create_entry(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(raw): Path<String>,
+    Json(body): Json<NewEntry>,
+) -> AppResult<Response> {
+    caller.require_write(Role::Responder)?;
+    let incident = crate::incidents::api::load(&state, &raw).await?;
+    // API times carry their own offset; one without is read as UTC.
+    let changes = EntryChanges::parse(
+        body.occurred_at.as_deref(),
+        body.kind.as_deref(),
+        Some(body.body.as_deref().unwrap_or("")),
+        chrono_tz::Tz::UTC,
+    )?;
+    let entry = super::add(&state.db, &caller.user, &incident.id, &changes).await?;
+    Ok((StatusCode::CREATED, axum::Json(entry)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryPatch {
+    version: i64,
+    occurred_at: Option<String>,
+    kind: Option<String>,
+    body: Option<String>,
+}
+
+async fn update_entry(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    Json(body): Json<EntryPatch>,
+) -> AppResult<Response> {
+    caller.require_write(Role::Responder)?;
+    let entry = super::db::find(&state.db.reader, &id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("timeline entry".into()))?;
+    let changes = EntryChanges::parse(
+        body.occurred_at.as_deref(),
+        body.kind.as_deref(),
+        body.body.as_deref(),
+        chrono_tz::Tz::UTC,
+    )?;
+    let saved = super::edit(&state.db, &entry, body.version, &changes).await?;
+    Ok(axum::Json(saved).into_response())
+}
+
+async fn delete_entry(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    caller.require_write(Role::Responder)?;
+    let entry = super::db::find(&state.db.reader, &id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("timeline entry".into()))?;
+    super::remove(&state.db, &caller.user, &entry).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,95 @@
+//! SQL for timeline entries.
+
+use chrono::{DateTime, Utc};
+use sqlx::{SqliteConnection, SqlitePool};
+
+use super::{Entry, EntryKind};
+use crate::db::{new_id, ts};
+use crate::error::AppError;
+
+const SELECT_ENTRY: &str = "SELECT t.id, t.incident_id, t.occurred_at, t.kind, t.body, t.author_id,
+        u.name AS author_name, t.created_at, t.updated_at, t.version
+    FROM timeline_entries t LEFT JOIN users u ON u.id = t.author_id";
+
+pub async fn insert(
+    conn: &mut SqliteConnection,
+    incident_id: &str,
+    occurred_at: DateTime<Utc>,
+    kind: EntryKind,
+    body: &str,
+    author_id: Option<&str>,
+) -> Result<String, AppError> {
+    let id = new_id();
+    let now = ts(Utc::now());
+    sqlx::query(
+        "INSERT INTO timeline_entries (id, incident_id, occurred_at, kind, body, author_id,
+            created_at, updated_at, version)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+    )
+    .bind(&id)
+    .bind(incident_id)
+    .bind(ts(occurred_at))
+    .bind(kind.as_str())
+    .bind(body)
+    .bind(author_id)
+    .bind(&now)
+    .bind(&now)
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Entries of an incident in time order (ties in the order they were written).
+pub async fn list_for_incident(
+    pool: &SqlitePool,
+    incident_id: &str,
+) -> Result<Vec<Entry>, AppError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_ENTRY} WHERE t.incident_id = ? ORDER BY t.occurred_at, t.created_at, t.id"
+    )))
+    .bind(incident_id)
+    .fetch_all(pool)
+    .await?)
+}
+
+pub async fn find(pool: &SqlitePool, id: &str) -> Result<Option<Entry>, AppError> {
+    Ok(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_ENTRY} WHERE t.id = ?")))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+/// Writes the entry if it is still at `version`; false when someone saved first.
+pub async fn update(
+    conn: &mut SqliteConnection,
+    id: &str,
+    version: i64,
+    occurred_at: DateTime<Utc>,
+    kind: EntryKind,
+    body: &str,
+) -> Result<bool, AppError> {
+    let done = sqlx::query(
+        "UPDATE timeline_entries SET occurred_at = ?, kind = ?, body = ?, updated_at = ?,
+            version = version + 1
+         WHERE id = ? AND version = ?",
+    )
+    .bind(ts(occurred_at))
+    .bind(kind.as_str())
+    .bind(body)
+    .bind(ts(Utc::now()))
+    .bind(id)
+    .bind(version)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn delete(conn: &mut SqliteConnection, id: &str) -> Result<bool, AppError> {
+    let done = sqlx::query("DELETE FROM timeline_entries WHERE id = ?")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -1,0 +1,281 @@
+//! Timeline entries of an incident: kinds, validation, and the add/edit/delete operations
+//! shared by the incident page and the API.
+
+pub mod api;
+pub mod db;
+pub mod web;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::error::{AppError, FieldErrors};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    Detection,
+    Escalation,
+    Action,
+    Communication,
+    Mitigation,
+    Resolution,
+    Note,
+    StatusChange,
+    Alert,
+    Snapshot,
+}
+
+impl EntryKind {
+    pub const ALL: [EntryKind; 10] = [
+        Self::Detection,
+        Self::Escalation,
+        Self::Action,
+        Self::Communication,
+        Self::Mitigation,
+        Self::Resolution,
+        Self::Note,
+        Self::StatusChange,
+        Self::Alert,
+        Self::Snapshot,
+    ];
+
+    /// Kinds a person picks when writing an entry (the others are written by Hindsight).
+    pub const WRITABLE: [EntryKind; 7] = [
+        Self::Note,
+        Self::Detection,
+        Self::Escalation,
+        Self::Action,
+        Self::Communication,
+        Self::Mitigation,
+        Self::Resolution,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s.trim())
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Detection => "detection",
+            Self::Escalation => "escalation",
+            Self::Action => "action",
+            Self::Communication => "communication",
+            Self::Mitigation => "mitigation",
+            Self::Resolution => "resolution",
+            Self::Note => "note",
+            Self::StatusChange => "status_change",
+            Self::Alert => "alert",
+            Self::Snapshot => "snapshot",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::StatusChange => "status change",
+            other => other.as_str(),
+        }
+    }
+}
+
+impl TryFrom<String> for EntryKind {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s).ok_or_else(|| format!("unknown timeline kind {s:?}"))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Entry {
+    pub id: String,
+    pub incident_id: String,
+    pub occurred_at: DateTime<Utc>,
+    #[sqlx(try_from = "String")]
+    pub kind: EntryKind,
+    pub body: String,
+    pub author_id: Option<String>,
+    pub author_name: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+pub const BODY_MAX: usize = 20_000;
+
+/// A checked entry body: not blank, bounded.
+pub fn parse_body(raw: &str) -> Result<String, String> {
+    let body = raw.trim();
+    if body.is_empty() {
+        Err("must not be empty".into())
+    } else if body.chars().count() > BODY_MAX {
+        Err(format!("must be at most {BODY_MAX} characters"))
+    } else {
+        Ok(body.to_owned())
+    }
+}
+
+pub fn parse_kind(raw: &str) -> Result<EntryKind, String> {
+    EntryKind::parse(raw).ok_or_else(|| {
+        let names: Vec<&str> = EntryKind::ALL.iter().map(|k| k.as_str()).collect();
+        format!("must be one of {}", names.join(", "))
+    })
+}
+
+/// Checked fields of an entry being added or edited (`None` keeps the stored value).
+#[derive(Debug, Clone, Default)]
+pub struct EntryChanges {
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub kind: Option<EntryKind>,
+    pub body: Option<String>,
+}
+
+impl EntryChanges {
+    /// Parses raw fields, collecting every problem.
+    pub fn parse(
+        occurred_at: Option<&str>,
+        kind: Option<&str>,
+        body: Option<&str>,
+        tz: chrono_tz::Tz,
+    ) -> Result<Self, AppError> {
+        let mut errors = FieldErrors::new();
+        let mut out = Self::default();
+        if let Some(raw) = occurred_at {
+            match crate::web::chrome::parse_form_time(raw, tz) {
+                Ok(t) => out.occurred_at = t,
+                Err(msg) => {
+                    errors.insert("occurred_at".into(), msg);
+                }
+            }
+        }
+        if let Some(raw) = kind {
+            match parse_kind(raw) {
+                Ok(k) => out.kind = Some(k),
+                Err(msg) => {
+                    errors.insert("kind".into(), msg);
+                }
+            }
+        }
+        if let Some(raw) = body {
+            match parse_body(raw) {
+                Ok(b) => out.body = Some(b),
+                Err(msg) => {
+                    errors.insert("body".into(), msg);
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(AppError::fields(errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_through_its_name() {
+        for kind in EntryKind::ALL {
+            assert_eq!(EntryKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(EntryKind::parse("gossip"), None);
+    }
+
+    #[test]
+    fn bodies_must_have_text() {
+        assert!(parse_body("  \n ").is_err());
+        assert_eq!(parse_body("  rolled back  ").as_deref(), Ok("rolled back"));
+        assert!(parse_body(&"x".repeat(BODY_MAX + 1)).is_err());
+    }
+}
+
+/// Adds an entry to an incident (time defaults to now, kind to note).
+pub async fn add(
+    db: &crate::db::Db,
+    user: &crate::auth::User,
+    incident_id: &str,
+    changes: &EntryChanges,
+) -> Result<Entry, AppError> {
+    let body = changes
+        .body
+        .as_deref()
+        .ok_or_else(|| AppError::field("body", "is required"))?;
+    let mut tx = db.begin_write().await?;
+    let id = db::insert(
+        &mut tx,
+        incident_id,
+        changes.occurred_at.unwrap_or_else(Utc::now),
+        changes.kind.unwrap_or(EntryKind::Note),
+        body,
+        Some(&user.id),
+    )
+    .await?;
+    tx.commit().await?;
+    db::find(&db.writer, &id)
+        .await?
+        .ok_or_else(|| AppError::Internal("timeline entry vanished after insert".into()))
+}
+
+/// Edits an entry that was loaded at `version`; a stale version is a 409 with the entry as
+/// it is now, and nothing is written.
+pub async fn edit(
+    db: &crate::db::Db,
+    current: &Entry,
+    version: i64,
+    changes: &EntryChanges,
+) -> Result<Entry, AppError> {
+    let mut tx = db.begin_write().await?;
+    let saved = db::update(
+        &mut tx,
+        &current.id,
+        version,
+        changes.occurred_at.unwrap_or(current.occurred_at),
+        changes.kind.unwrap_or(current.kind),
+        changes.body.as_deref().unwrap_or(&current.body),
+    )
+    .await?;
+    if !saved {
+        drop(tx);
+        let fresh = db::find(&db.writer, &current.id)
+            .await?
+            .ok_or_else(|| AppError::NotFound("timeline entry".into()))?;
+        return Err(conflict(&fresh));
+    }
+    tx.commit().await?;
+    db::find(&db.writer, &current.id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("timeline entry".into()))
+}
+
+/// The 409 for a stale entry edit, carrying the entry as it is now.
+pub fn conflict(current: &Entry) -> AppError {
+    AppError::Conflict {
+        message: format!(
+            "this timeline entry was changed by someone else (now at version {}); nothing was overwritten",
+            current.version
+        ),
+        current: serde_json::to_value(current).unwrap_or_default(),
+    }
+}
+
+pub async fn remove(
+    db: &crate::db::Db,
+    user: &crate::auth::User,
+    entry: &Entry,
+) -> Result<(), AppError> {
+    let mut tx = db.begin_write().await?;
+    if !db::delete(&mut tx, &entry.id).await? {
+        return Err(AppError::NotFound("timeline entry".into()));
+    }
+    crate::auth::db::audit(
+        &mut tx,
+        Some(&user.id),
+        "timeline.delete",
+        &entry.incident_id,
+        &entry.body.chars().take(200).collect::<String>(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

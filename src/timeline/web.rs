@@ -1,0 +1,180 @@
+//! Timeline forms on the incident page: add, edit inline (with a conflict page for stale
+//! saves) and delete.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::Deserialize;
+
+use super::{Entry, EntryChanges, EntryKind};
+use crate::auth::Role;
+use crate::error::{AppError, AppResult};
+use crate::incidents::Incident;
+use crate::incidents::web::{EntryFormView, ShowState, load, render_show};
+use crate::web::AppState;
+use crate::web::chrome::{Chrome, redirect_with_flash};
+use crate::web::extract::{Form, Page};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/incidents/{incident}/timeline", post(add_entry))
+        .route("/incidents/{incident}/timeline/{id}", post(update_entry))
+        .route("/incidents/{incident}/timeline/{id}/delete", post(delete_entry))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct EntryForm {
+    #[serde(default)]
+    occurred_at: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    version: String,
+}
+
+impl EntryForm {
+    fn view(&self) -> EntryFormView {
+        EntryFormView {
+            occurred_at: self.occurred_at.clone(),
+            kind: self.kind.clone(),
+            body: self.body.clone(),
+            version: self.version.clone(),
+        }
+    }
+
+    fn changes(&self, state: &AppState) -> Result<EntryChanges, AppError> {
+        EntryChanges::parse(
+            Some(&self.occurred_at),
+            Some(&self.kind),
+            Some(&self.body),
+            state.config.timezone,
+        )
+    }
+}
+
+async fn add_entry(
+    State(state): State<AppState>,
+    page: Page,
+    Path(raw): Path<String>,
+    Form(form): Form<EntryForm>,
+) -> AppResult<Response> {
+    page.require(Role::Responder)?;
+    let incident = load(&state, &raw).await?;
+    let result = match form.changes(&state) {
+        Ok(changes) => super::add(&state.db, &page.user, &incident.id, &changes).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(entry) => Ok(redirect_with_flash(
+            &format!("{}#entry-{}", incident.url(), entry.id),
+            "ok",
+            "Added to the timeline.",
+        )),
+        Err(AppError::Validation { fields, .. }) => {
+            let show = ShowState {
+                entry_form: Some(form.view()),
+                errors: fields,
+                ..ShowState::default()
+            };
+            let html = render_show(&state, page.chrome, incident, show).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Loads an entry and checks it belongs to the incident in the URL.
+async fn load_entry(state: &AppState, incident: &Incident, id: &str) -> AppResult<Entry> {
+    super::db::find(&state.db.reader, id)
+        .await?
+        .filter(|e| e.incident_id == incident.id)
+        .ok_or_else(|| AppError::NotFound("timeline entry".into()))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "timeline/conflict.html")]
+struct ConflictPage {
+    chrome: Chrome,
+    incident: Incident,
+    saved: Entry,
+    saved_time: String,
+    form: EntryFormView,
+}
+
+impl ConflictPage {
+    fn kinds(&self) -> [EntryKind; 10] {
+        EntryKind::ALL
+    }
+}
+
+async fn update_entry(
+    State(state): State<AppState>,
+    page: Page,
+    Path((raw, id)): Path<(String, String)>,
+    Form(form): Form<EntryForm>,
+) -> AppResult<Response> {
+    page.require(Role::Responder)?;
+    let incident = load(&state, &raw).await?;
+    let entry = load_entry(&state, &incident, &id).await?;
+    let version: i64 = form.version.trim().parse().map_err(|_| {
+        AppError::BadRequest("the form lacks the version it was loaded at; reload the page".into())
+    })?;
+    let result = match form.changes(&state) {
+        Ok(changes) => super::edit(&state.db, &entry, version, &changes).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(saved) => Ok(redirect_with_flash(
+            &format!("{}#entry-{}", incident.url(), saved.id),
+            "ok",
+            "Timeline entry saved.",
+        )),
+        Err(AppError::Validation { fields, .. }) => {
+            let show = ShowState {
+                editing: Some((entry.id.clone(), Some(form.view()))),
+                errors: fields,
+                ..ShowState::default()
+            };
+            let html = render_show(&state, page.chrome, incident, show).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(AppError::Conflict { .. }) => {
+            let saved = load_entry(&state, &incident, &id).await?;
+            // Submitting from the conflict page applies the typed text on top of the version
+            // the person has now seen.
+            let mut mine = form.view();
+            mine.version = saved.version.to_string();
+            let html = ConflictPage {
+                saved_time: page.chrome.time(&saved.occurred_at),
+                chrome: page.chrome,
+                incident,
+                saved,
+                form: mine,
+            };
+            Ok((StatusCode::CONFLICT, html).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn delete_entry(
+    State(state): State<AppState>,
+    page: Page,
+    Path((raw, id)): Path<(String, String)>,
+) -> AppResult<Response> {
+    page.require(Role::Responder)?;
+    let incident = load(&state, &raw).await?;
+    let entry = load_entry(&state, &incident, &id).await?;
+    super::remove(&state.db, &page.user, &entry).await?;
+    Ok(redirect_with_flash(
+        &format!("{}#timeline", incident.url()),
+        "ok",
+        "Timeline entry deleted.",
+    ))
+}

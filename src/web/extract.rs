@@ -1,0 +1,299 @@
+//! Extractors: who is asking (session for pages, bearer token for the API) and request bodies
+//! whose rejections become `AppError`s with a message naming the problem.
+
+use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use chrono::Utc;
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::chrome::{Chrome, Flash, cookie};
+use crate::auth::{Role, Scope, User};
+use crate::error::{AppError, AppResult};
+
+pub const SESSION_COOKIE: &str = "hindsight_session";
+
+/// A page request from a signed-in user: the user and the layout context.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub user: User,
+    pub chrome: Chrome,
+}
+
+impl Page {
+    pub fn require(&self, role: Role) -> AppResult<()> {
+        self.user.require(role)
+    }
+}
+
+fn chrome(parts: &Parts, state: &AppState, user: Option<User>) -> Chrome {
+    Chrome {
+        user,
+        flash: Flash::from_headers(&parts.headers),
+        tz: state.config.timezone,
+        path: parts.uri.path().to_owned(),
+    }
+}
+
+async fn session_user(parts: &Parts, state: &AppState) -> AppResult<Option<User>> {
+    match cookie(&parts.headers, SESSION_COOKIE) {
+        Some(secret) if !secret.is_empty() => {
+            crate::auth::db::session_user(&state.db.reader, secret).await
+        }
+        _ => Ok(None),
+    }
+}
+
+impl FromRequestParts<AppState> for Page {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
+        let user = session_user(parts, state)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        Ok(Self {
+            chrome: chrome(parts, state, Some(user.clone())),
+            user,
+        })
+    }
+}
+
+/// Layout context for pages anyone may see (login, setup); the user is there if signed in.
+#[derive(Debug, Clone)]
+pub struct PublicPage {
+    pub chrome: Chrome,
+}
+
+impl FromRequestParts<AppState> for PublicPage {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
+        let user = session_user(parts, state).await?;
+        Ok(Self {
+            chrome: chrome(parts, state, user),
+        })
+    }
+}
+
+/// The owner of the bearer token on an API request, and what the token allows.
+#[derive(Debug, Clone)]
+pub struct ApiCaller {
+    pub user: User,
+    pub scope: Scope,
+}
+
+impl ApiCaller {
+    /// Reading needs a `read` or `write` token.
+    pub fn require_read(&self) -> AppResult<()> {
+        match self.scope {
+            Scope::Read | Scope::Write => Ok(()),
+            Scope::Ingest => Err(AppError::Forbidden(
+                "an ingest token can only push events and alerts".into(),
+            )),
+        }
+    }
+
+    /// Changing data needs a `write` token whose owner is at least `role`.
+    pub fn require_write(&self, role: Role) -> AppResult<()> {
+        if self.scope != Scope::Write {
+            return Err(AppError::Forbidden(format!(
+                "this needs a write token; this token's scope is {}",
+                self.scope.as_str()
+            )));
+        }
+        self.user.require(role)
+    }
+
+    /// Pushing metric events and alert webhooks needs an `ingest` token.
+    pub fn require_ingest(&self) -> AppResult<()> {
+        if self.scope == Scope::Ingest {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(format!(
+                "this needs an ingest token; this token's scope is {}",
+                self.scope.as_str()
+            )))
+        }
+    }
+}
+
+/// The bearer token of the request, if it has one.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+impl FromRequestParts<AppState> for ApiCaller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
+        let secret = bearer(parts).ok_or(AppError::Unauthenticated)?;
+        let found = crate::auth::db::token_user(&state.db.reader, secret)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        // Record use at most every few minutes, off the request path: a write per API call
+        // would queue every read behind the single writer.
+        let stale = found
+            .last_used_at
+            .is_none_or(|t| Utc::now() - t > chrono::Duration::minutes(5));
+        if stale {
+            let db = state.db.clone();
+            let token_id = found.token_id.clone();
+            tokio::spawn(async move {
+                if let Ok(mut conn) = db.writer.acquire().await
+                    && let Err(e) = crate::auth::db::touch_token(&mut conn, &token_id).await
+                {
+                    tracing::warn!(error = %e, "could not record token use");
+                }
+            });
+        }
+        Ok(Self {
+            user: found.user,
+            scope: found.scope,
+        })
+    }
+}
+
+impl OptionalFromRequestParts<AppState> for ApiCaller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> AppResult<Option<Self>> {
+        if bearer(parts).is_none() {
+            return Ok(None);
+        }
+        <Self as FromRequestParts<AppState>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
+    }
+}
+
+/// `axum::Json` whose rejections are `AppError`s: 400 malformed, 413 too large, 415 wrong
+/// content type, 422 wrong types or missing fields (naming the field).
+pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> AppResult<Self> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(&rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: &JsonRejection) -> AppError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return AppError::PayloadTooLarge;
+    }
+    let text = rejection.body_text();
+    match rejection {
+        JsonRejection::JsonDataError(_) => {
+            // axum reports "…target type: <path>: <serde message> at line L column C".
+            let detail = text
+                .split_once("target type: ")
+                .map_or(text.as_str(), |(_, rest)| rest);
+            let detail = detail
+                .rsplit_once(" at line ")
+                .map_or(detail, |(head, _)| head);
+            let (field, message) = match detail.split_once(": ") {
+                Some((path, msg)) if !path.contains(' ') => (path.to_owned(), msg.to_owned()),
+                _ => match missing_field(detail) {
+                    Some(field) => (field, "is required".to_owned()),
+                    None => ("body".to_owned(), detail.to_owned()),
+                },
+            };
+            AppError::field(&field, message)
+        }
+        JsonRejection::MissingJsonContentType(_) => AppError::UnsupportedMediaType(
+            "send the body as JSON with Content-Type: application/json".into(),
+        ),
+        _ => AppError::BadRequest(format!("malformed JSON: {text}")),
+    }
+}
+
+/// `missing field `title`` → `title`.
+fn missing_field(detail: &str) -> Option<String> {
+    let rest = detail.split_once("missing field `")?.1;
+    Some(rest.split_once('`')?.0.to_owned())
+}
+
+/// `axum::Form` whose rejections are `AppError`s.
+pub struct Form<T>(pub T);
+
+impl<T, S> FromRequest<S> for Form<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> AppResult<Self> {
+        match axum::Form::<T>::from_request(req, state).await {
+            Ok(axum::Form(value)) => Ok(Self(value)),
+            Err(rejection) => Err(form_rejection(&rejection)),
+        }
+    }
+}
+
+fn form_rejection(rejection: &FormRejection) -> AppError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return AppError::PayloadTooLarge;
+    }
+    match rejection {
+        FormRejection::InvalidFormContentType(_) => {
+            AppError::UnsupportedMediaType("send the form as application/x-www-form-urlencoded".into())
+        }
+        other => AppError::BadRequest(format!("the form could not be read: {}", other.body_text())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_field_is_named() {
+        assert_eq!(
+            missing_field("missing field `title`").as_deref(),
+            Some("title")
+        );
+        assert_eq!(missing_field("something else"), None);
+    }
+}
+
+/// Deserializes a JSON value into `T`, naming the offending field on failure (422).
+pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> AppResult<T> {
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner().to_string();
+        let field = if path == "." {
+            missing_field(&inner)
+                .or_else(|| unknown_field(&inner))
+                .unwrap_or_else(|| "body".to_owned())
+        } else {
+            path
+        };
+        AppError::field(&field, inner)
+    })
+}
+
+/// `unknown field `colour`, expected …` → `colour`.
+fn unknown_field(detail: &str) -> Option<String> {
+    let rest = detail.split_once("unknown field `")?.1;
+    Some(rest.split_once('`')?.0.to_owned())
+}

@@ -1,0 +1,222 @@
+//! Middleware of our own: request logging with a request id, rendering errors as an HTML page
+//! or JSON by route, and clearing a flash message once it has been shown.
+
+use std::time::Instant;
+
+use askama::Template;
+use axum::extract::{Request, State};
+use axum::http::header::{CONTENT_TYPE, LOCATION, RETRY_AFTER, SET_COOKIE, WWW_AUTHENTICATE};
+use axum::http::HeaderName;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use tracing::Instrument;
+
+use super::AppState;
+use super::chrome::{Chrome, FLASH_COOKIE, cookie};
+use super::extract::SESSION_COOKIE;
+use crate::error::{AppError, ErrorInfo};
+
+/// One span per request carrying its id, so every log line inside it names the request; one
+/// line when it completes. Only method, path, status and timing are logged: never headers,
+/// query strings or bodies, which may hold passwords, tokens or cookies.
+pub async fn log_requests(req: Request, next: Next) -> Response {
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %req.method(),
+        path = %req.uri().path(),
+    );
+    let started = Instant::now();
+    async move {
+        let response = next.run(req).await;
+        let status = response.status().as_u16();
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        if status >= 500 {
+            tracing::error!(status, latency_ms, "request failed");
+        } else {
+            tracing::info!(status, latency_ms, "request done");
+        }
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    chrome: Chrome,
+    status: u16,
+    title: String,
+    message: String,
+}
+
+/// Turns errors into what the client understands: JSON `{"error": …}` under `/api/`, an HTML
+/// page elsewhere, a redirect to the login page for a page that needs a session. Also dresses
+/// the bare error statuses of inner layers (CSRF 403, body limit 413, timeout 408, 404/405).
+pub async fn render_errors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
+    let is_api = path.starts_with("/api/") || path == "/metrics";
+    let session = cookie(req.headers(), SESSION_COOKIE).map(str::to_owned);
+    let is_get = req.method() == axum::http::Method::GET;
+
+    let response = next.run(req).await;
+    let status = response.status();
+    let info = response.extensions().get::<ErrorInfo>().cloned();
+    if info.is_none() && (!status.is_client_error() && !status.is_server_error()) {
+        return response;
+    }
+    if info.is_none() && response.headers().contains_key(CONTENT_TYPE) {
+        // A handler already rendered a full error page (form with field errors, conflict page).
+        return response;
+    }
+
+    let (code, message, fields, current) = match &info {
+        Some(ErrorInfo(err)) => {
+            if matches!(**err, AppError::Database(_) | AppError::Internal(_)) {
+                tracing::error!(error = %err, detail = ?err, "internal error");
+            }
+            let (fields, current) = match &**err {
+                AppError::Validation { fields, .. } => (Some(fields.clone()), None),
+                AppError::Conflict { current, .. } => (None, Some(current.clone())),
+                _ => (None, None),
+            };
+            let message = match &**err {
+                AppError::PayloadTooLarge => payload_message(&state),
+                other => other.public_message(),
+            };
+            (err.code(), message, fields, current)
+        }
+        None => bare_status(status, &state),
+    };
+
+    if is_api {
+        let mut error = serde_json::json!({"code": code, "message": message});
+        if let Some(fields) = fields {
+            error["fields"] = serde_json::json!(fields);
+        }
+        if let Some(current) = current {
+            error["current"] = current;
+        }
+        let mut out = (status, axum::Json(serde_json::json!({ "error": error }))).into_response();
+        copy_header(&response, &mut out, RETRY_AFTER);
+        if status == StatusCode::UNAUTHORIZED {
+            out.headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        return out;
+    }
+
+    if status == StatusCode::UNAUTHORIZED {
+        let next_path = if is_get { path_and_query.as_str() } else { "/" };
+        let location = format!("/login?next={}", form_urlencode(next_path));
+        let mut out = (StatusCode::SEE_OTHER, [(LOCATION, location)]).into_response();
+        copy_header(&response, &mut out, SET_COOKIE);
+        return out;
+    }
+
+    let user = match session {
+        Some(secret) => crate::auth::db::session_user(&state.db.reader, &secret)
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    let page = ErrorPage {
+        chrome: Chrome {
+            user,
+            flash: None,
+            tz: state.config.timezone,
+            path,
+        },
+        status: status.as_u16(),
+        title: status
+            .canonical_reason()
+            .unwrap_or("Error")
+            .to_owned(),
+        message,
+    };
+    let mut out = match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "error page failed to render");
+            (status, page.message).into_response()
+        }
+    };
+    copy_header(&response, &mut out, RETRY_AFTER);
+    out
+}
+
+fn payload_message(state: &AppState) -> String {
+    format!(
+        "The request body is larger than this server accepts ({} bytes).",
+        state.config.max_body_bytes
+    )
+}
+
+/// Code and message for an error status that came without an `AppError`.
+fn bare_status(status: StatusCode, state: &AppState) -> (&'static str, String, Option<crate::error::FieldErrors>, Option<serde_json::Value>) {
+    let (code, message) = match status {
+        StatusCode::FORBIDDEN => (
+            "forbidden",
+            "This request came from another site and was refused to protect your account (cross-site request forgery). Go back, reload the page and try again.".to_owned(),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", payload_message(state)),
+        StatusCode::REQUEST_TIMEOUT => (
+            "timeout",
+            "The request took too long and was stopped.".to_owned(),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "This address does not accept that method.".to_owned(),
+        ),
+        StatusCode::NOT_FOUND => ("not_found", "There is nothing at this address.".to_owned()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "The request body has a content type this address does not accept.".to_owned(),
+        ),
+        s if s.is_server_error() => (
+            "internal",
+            "Something went wrong on our side. The error has been logged.".to_owned(),
+        ),
+        _ => ("bad_request", "The request could not be understood.".to_owned()),
+    };
+    (code, message, None, None)
+}
+
+fn copy_header(from: &Response, to: &mut Response, name: HeaderName) {
+    for v in from.headers().get_all(&name) {
+        to.headers_mut().append(name.clone(), v.clone());
+    }
+}
+
+/// Percent-encodes a query parameter value.
+pub fn form_urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("v", s)])
+        .map(|encoded| encoded.trim_start_matches("v=").to_owned())
+        .unwrap_or_default()
+}
+
+/// Expires the flash cookie once a page (not a redirect) has been rendered with it.
+pub async fn clear_flash(req: Request, next: Next) -> Response {
+    let had_flash = cookie(req.headers(), FLASH_COOKIE).is_some();
+    let mut response = next.run(req).await;
+    if had_flash && !response.status().is_redirection() {
+        let expire = format!("{FLASH_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+        if let Ok(v) = HeaderValue::from_str(&expire) {
+            response.headers_mut().append(SET_COOKIE, v);
+        }
+    }
+    response
+}

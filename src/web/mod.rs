@@ -1,0 +1,121 @@
+//! The HTTP layer: shared state, the router that merges every area's routes, and the
+//! middleware stack that every request passes through.
+
+pub mod chrome;
+pub mod extract;
+pub mod middleware;
+pub mod static_files;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::get;
+use tower_http::csrf::CsrfLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::config::Config;
+use crate::db::Db;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub login_limiter: Arc<crate::auth::web::LoginLimiter>,
+}
+
+impl AppState {
+    pub fn new(db: Db, config: Config) -> Self {
+        let limiter = crate::auth::web::LoginLimiter::new(
+            config.login_max_failures,
+            config.login_window,
+        );
+        Self {
+            db,
+            config: Arc::new(config),
+            login_limiter: Arc::new(limiter),
+        }
+    }
+}
+
+const CSP: &str = "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// The whole application: every route and the security middleware around them.
+pub fn app(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let max_body = state.config.max_body_bytes;
+    let timeout = state.config.request_timeout;
+
+    let routes = Router::new()
+        .route("/", get(|| async { Redirect::to("/incidents") }))
+        .route("/healthz", get(healthz))
+        .merge(static_files::router())
+        .merge(crate::auth::web::router())
+        .merge(crate::catalog::web::router())
+        .merge(crate::incidents::web::router())
+        .merge(crate::timeline::web::router())
+        .nest("/api/v1", api_router())
+        .route("/api/openapi.json", get(crate::web::static_files::openapi))
+        .fallback(not_found)
+        .with_state(state.clone());
+
+    // Layers run outside-in in the reverse order of these calls: the request id is set first,
+    // then logging, then the error renderer sees everything the inner layers produce.
+    routes
+        .layer(axum::middleware::from_fn(middleware::clear_flash))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            middleware::render_errors,
+        ))
+        .layer(
+            CsrfLayer::new()
+                // API and ingest paths authenticate with bearer tokens, which a browser never
+                // attaches on its own, so cross-site requests there cannot ride on a session.
+                .with_insecure_bypass(|_: &Method, uri: &Uri| uri.path().starts_with("/api/")),
+        )
+        .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout.max(Duration::from_secs(1)),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("content-security-policy"),
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("x-content-type-options"),
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("referrer-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("x-frame-options"),
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(axum::middleware::from_fn(middleware::log_requests))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+fn api_router() -> Router<AppState> {
+    Router::new()
+        .merge(crate::incidents::api::router())
+        .merge(crate::timeline::api::router())
+        .merge(crate::catalog::api::router())
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn not_found(uri: Uri) -> crate::error::AppError {
+    crate::error::AppError::NotFound(format!("the page {}", uri.path()))
+}

@@ -1,0 +1,22 @@
+// Small progressive enhancements; every page works without this file.
+"use strict";
+
+// Forms with data-confirm ask before submitting (deletes, disabling accounts).
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (form instanceof HTMLFormElement && form.dataset.confirm) {
+    if (!window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+    }
+  }
+});
+
+// Disable a submit button once its form is sent, so a double click does not post twice.
+document.addEventListener("submit", (event) => {
+  if (event.defaultPrevented) return;
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || form.method.toLowerCase() !== "post") return;
+  for (const button of form.querySelectorAll("button[type=submit]")) {
+    setTimeout(() => { button.disabled = true; }, 0);
+  }
+});
