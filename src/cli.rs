@@ -13,7 +13,11 @@ use crate::db::Db;
 use crate::web::{AppState, app};
 
 #[derive(Debug, Parser)]
-#[command(name = "hindsight", version, about = "Self-hosted incident and post-mortem tracker")]
+#[command(
+    name = "hindsight",
+    version,
+    about = "Self-hosted incident and post-mortem tracker"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -145,7 +149,9 @@ async fn serve(db: Db, config: Config) -> CliResult {
         let link = format!("{}/setup/{secret}", config.base_url);
         // The one-time link is meant to be read from the log by whoever started the server.
         tracing::warn!(setup_link = %link, "no users yet: open the setup link to create the first admin (valid 24 hours, once)");
-        eprintln!("\n  No users yet. Create the first admin here (one-time link, 24 hours):\n  {link}\n");
+        eprintln!(
+            "\n  No users yet. Create the first admin here (one-time link, 24 hours):\n  {link}\n"
+        );
     }
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -201,8 +207,14 @@ async fn create_user(
     let new_user = NewUser::parse(email, name, role, &password)?;
     let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password)).await?;
     let mut tx = db.begin_write().await?;
-    let user = auth::db::insert_user(&mut tx, &new_user.email, &new_user.name, new_user.role, &hash)
-        .await?;
+    let user = auth::db::insert_user(
+        &mut tx,
+        &new_user.email,
+        &new_user.name,
+        new_user.role,
+        &hash,
+    )
+    .await?;
     auth::db::audit(&mut tx, None, "user.create", &user.email, "command line").await?;
     tx.commit().await?;
     println!("created {} ({}) as {}", user.name, user.email, user.role);

@@ -62,7 +62,11 @@ impl Config {
 
         let bind_raw = get("HINDSIGHT_BIND").unwrap_or_else(|| "127.0.0.1:3000".to_owned());
         let bind: SocketAddr = bind_raw.parse().map_err(|_| {
-            invalid("HINDSIGHT_BIND", &bind_raw, "expected host:port, e.g. 127.0.0.1:3000")
+            invalid(
+                "HINDSIGHT_BIND",
+                &bind_raw,
+                "expected host:port, e.g. 127.0.0.1:3000",
+            )
         })?;
 
         let base_url = match get("HINDSIGHT_BASE_URL") {
@@ -84,7 +88,11 @@ impl Config {
             None | Some("json") => LogFormat::Json,
             Some("pretty") => LogFormat::Pretty,
             Some(other) => {
-                return Err(invalid("HINDSIGHT_LOG_FORMAT", other, "must be json or pretty"));
+                return Err(invalid(
+                    "HINDSIGHT_LOG_FORMAT",
+                    other,
+                    "must be json or pretty",
+                ));
             }
         };
 
@@ -149,7 +157,11 @@ where
     };
     match raw.trim().parse::<T>() {
         Ok(v) if v >= min => Ok(v),
-        _ => Err(invalid(name, &raw, &format!("must be a whole number ≥ {min}"))),
+        _ => Err(invalid(
+            name,
+            &raw,
+            &format!("must be a whole number ≥ {min}"),
+        )),
     }
 }
 
@@ -199,7 +211,10 @@ mod tests {
         let err = config(&[("HINDSIGHT_TIMEZONE", "Mars/Olympus")]).expect_err("must fail");
         assert!(err.to_string().contains("HINDSIGHT_TIMEZONE"), "{err}");
         let err = config(&[("HINDSIGHT_MAX_BODY_BYTES", "-5")]).expect_err("must fail");
-        assert!(err.to_string().contains("HINDSIGHT_MAX_BODY_BYTES"), "{err}");
+        assert!(
+            err.to_string().contains("HINDSIGHT_MAX_BODY_BYTES"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -104,7 +104,10 @@ mod tests {
 
     #[test]
     fn timestamps_sort_as_text_in_time_order() {
-        let a = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().expect("valid");
+        let a = Utc
+            .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+            .single()
+            .expect("valid");
         let b = a + chrono::Duration::milliseconds(7);
         let c = a + chrono::Duration::days(400);
         assert_eq!(ts(a), "2026-01-02T03:04:05.000Z");

@@ -27,44 +27,93 @@ const PEOPLE: &[(&str, &str)] = &[
 
 /// (title, service, category, severity, summary, customer impact)
 const STORIES: &[(&str, &str, &str, &str, &str, &str)] = &[
-    ("Checkout returns 502 after deploy", "checkout", "deploy", "sev1",
-     "A release of the checkout service shipped a connection-pool setting of 2, exhausting the pool under normal load.",
-     "About 30% of checkout attempts failed with an error page for 25 minutes."),
-    ("Card payments declined by provider", "payments", "dependency", "sev1",
-     "The card processor's EU endpoint returned `503` for a subset of BINs.",
-     "Card payments from EU cards failed; customers saw *Payment declined*."),
-    ("Search results stale", "search", "data", "sev3",
-     "The indexer stalled on a malformed product record and stopped consuming updates.",
-     "New products did not appear in search for 6 hours."),
-    ("Login latency above 5 s", "auth", "capacity", "sev2",
-     "Password hashing saturated CPU on two of four auth nodes after traffic doubled.",
-     "Logins took 5–12 seconds; some mobile clients timed out."),
-    ("Push notifications delayed", "notifications", "infrastructure", "sev3",
-     "A message-queue node ran out of disk; consumers fell behind.",
-     "Order-shipped notifications arrived up to 2 hours late."),
-    ("Gateway rejects requests with large headers", "api-gateway", "config change", "sev2",
-     "A proxy config change lowered the header size limit to 4 KiB.",
-     "Users with many cookies got `431` errors on every page."),
-    ("Stock counts negative after migration", "inventory", "code defect", "sev2",
-     "A migration double-applied reservations for orders placed during the run.",
-     "Some products showed as out of stock while available."),
-    ("Expired TLS certificate on payments callback", "payments", "process", "sev1",
-     "The callback endpoint's certificate expired; renewal was not automated for this host.",
-     "Payment confirmations were not received; orders stayed pending."),
-    ("Search cluster split brain", "search", "infrastructure", "sev2",
-     "A network partition between zones left two search masters.",
-     "Search returned partial results for 40 minutes."),
-    ("Session tokens invalidated by key rotation", "auth", "config change", "sev2",
-     "A signing key was rotated without the grace period.",
-     "All users were signed out at once."),
+    (
+        "Checkout returns 502 after deploy",
+        "checkout",
+        "deploy",
+        "sev1",
+        "A release of the checkout service shipped a connection-pool setting of 2, exhausting the pool under normal load.",
+        "About 30% of checkout attempts failed with an error page for 25 minutes.",
+    ),
+    (
+        "Card payments declined by provider",
+        "payments",
+        "dependency",
+        "sev1",
+        "The card processor's EU endpoint returned `503` for a subset of BINs.",
+        "Card payments from EU cards failed; customers saw *Payment declined*.",
+    ),
+    (
+        "Search results stale",
+        "search",
+        "data",
+        "sev3",
+        "The indexer stalled on a malformed product record and stopped consuming updates.",
+        "New products did not appear in search for 6 hours.",
+    ),
+    (
+        "Login latency above 5 s",
+        "auth",
+        "capacity",
+        "sev2",
+        "Password hashing saturated CPU on two of four auth nodes after traffic doubled.",
+        "Logins took 5–12 seconds; some mobile clients timed out.",
+    ),
+    (
+        "Push notifications delayed",
+        "notifications",
+        "infrastructure",
+        "sev3",
+        "A message-queue node ran out of disk; consumers fell behind.",
+        "Order-shipped notifications arrived up to 2 hours late.",
+    ),
+    (
+        "Gateway rejects requests with large headers",
+        "api-gateway",
+        "config change",
+        "sev2",
+        "A proxy config change lowered the header size limit to 4 KiB.",
+        "Users with many cookies got `431` errors on every page.",
+    ),
+    (
+        "Stock counts negative after migration",
+        "inventory",
+        "code defect",
+        "sev2",
+        "A migration double-applied reservations for orders placed during the run.",
+        "Some products showed as out of stock while available.",
+    ),
+    (
+        "Expired TLS certificate on payments callback",
+        "payments",
+        "process",
+        "sev1",
+        "The callback endpoint's certificate expired; renewal was not automated for this host.",
+        "Payment confirmations were not received; orders stayed pending.",
+    ),
+    (
+        "Search cluster split brain",
+        "search",
+        "infrastructure",
+        "sev2",
+        "A network partition between zones left two search masters.",
+        "Search returned partial results for 40 minutes.",
+    ),
+    (
+        "Session tokens invalidated by key rotation",
+        "auth",
+        "config change",
+        "sev2",
+        "A signing key was rotated without the grace period.",
+        "All users were signed out at once.",
+    ),
 ];
 
 /// Loads the sample set once; a second run changes nothing.
 pub async fn load_sample(db: &Db) -> CliResult {
-    let done: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'demo.load'")
-            .fetch_one(&db.reader)
-            .await?;
+    let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'demo.load'")
+        .fetch_one(&db.reader)
+        .await?;
     if done > 0 {
         println!("demo data is already loaded; nothing to do");
         return Ok(());
@@ -94,15 +143,7 @@ pub async fn load_sample(db: &Db) -> CliResult {
         };
         let commander = &people[rng.below(people.len() as u64) as usize];
         insert_incident(
-            &mut tx,
-            number,
-            &title,
-            story,
-            status,
-            started,
-            commander,
-            &mut rng,
-            6,
+            &mut tx, number, &title, story, status, started, commander, &mut rng, 6,
         )
         .await?;
         number += 1;
@@ -231,7 +272,13 @@ async fn insert_incident(
     let resolved = mitigated + Duration::minutes(5 + rng.below(120) as i64);
     let closed = resolved + Duration::days(1 + rng.below(10) as i64);
     let reached = |s: &str| -> bool {
-        let order = ["investigating", "identified", "monitoring", "resolved", "closed"];
+        let order = [
+            "investigating",
+            "identified",
+            "monitoring",
+            "resolved",
+            "closed",
+        ];
         order.iter().position(|x| *x == status) >= order.iter().position(|x| *x == s)
     };
     let id = new_id();
@@ -267,12 +314,42 @@ async fn insert_incident(
     .await?;
 
     let script: [(&str, &str, DateTime<Utc>, bool); 6] = [
-        ("detection", "Alert fired: error rate above threshold on **{service}**.", detected, true),
-        ("escalation", "Paged the {team} on-call; incident channel opened.", acknowledged, true),
-        ("action", "Checked recent deploys and config changes; rolling back the latest release.", acknowledged + Duration::minutes(3), true),
-        ("communication", "Status page updated: *investigating elevated errors*.", acknowledged + Duration::minutes(5), true),
-        ("mitigation", "Rollback complete; error rate back under 1%.", mitigated, reached("monitoring")),
-        ("resolution", "No errors for 30 minutes; resolving. Follow-ups go to the post-mortem.", resolved, reached("resolved")),
+        (
+            "detection",
+            "Alert fired: error rate above threshold on **{service}**.",
+            detected,
+            true,
+        ),
+        (
+            "escalation",
+            "Paged the {team} on-call; incident channel opened.",
+            acknowledged,
+            true,
+        ),
+        (
+            "action",
+            "Checked recent deploys and config changes; rolling back the latest release.",
+            acknowledged + Duration::minutes(3),
+            true,
+        ),
+        (
+            "communication",
+            "Status page updated: *investigating elevated errors*.",
+            acknowledged + Duration::minutes(5),
+            true,
+        ),
+        (
+            "mitigation",
+            "Rollback complete; error rate back under 1%.",
+            mitigated,
+            reached("monitoring"),
+        ),
+        (
+            "resolution",
+            "No errors for 30 minutes; resolving. Follow-ups go to the post-mortem.",
+            resolved,
+            reached("resolved"),
+        ),
     ];
     let now = ts(Utc::now());
     for n in 0..entries {
@@ -280,7 +357,11 @@ async fn insert_incident(
         if !applies && n < 6 {
             continue;
         }
-        let at = if n < 6 { at } else { acknowledged + Duration::minutes(i64::from(n) * 2) };
+        let at = if n < 6 {
+            at
+        } else {
+            acknowledged + Duration::minutes(i64::from(n) * 2)
+        };
         let body = body.replace("{service}", service).replace("{team}", team);
         sqlx::query(
             "INSERT INTO timeline_entries (id, incident_id, occurred_at, kind, body, author_id,

@@ -16,7 +16,10 @@ fn main() -> ExitCode {
         }
     };
     hindsight::cli::init_tracing(&config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("hindsight: cannot start the async runtime: {err}");

@@ -39,9 +39,23 @@ mod tests {
     fn assert_inert(html: &str) {
         let lower = html.to_lowercase();
         for needle in [
-            "<script", "javascript:", "onerror", "onload", "onclick", "onmouseover", "<iframe",
-            "<svg", "<math", "<style", "<object", "<embed", "data:text", "vbscript:", "<form",
-            "srcdoc", "formaction",
+            "<script",
+            "javascript:",
+            "onerror",
+            "onload",
+            "onclick",
+            "onmouseover",
+            "<iframe",
+            "<svg",
+            "<math",
+            "<style",
+            "<object",
+            "<embed",
+            "data:text",
+            "vbscript:",
+            "<form",
+            "srcdoc",
+            "formaction",
         ] {
             assert!(!lower.contains(needle), "{needle} survived in {html}");
         }
@@ -49,7 +63,8 @@ mod tests {
 
     #[test]
     fn renders_common_markdown() {
-        let html = render("# Impact\n\n**Checkout** failed for *12%* of users.\n\n- one\n- two\n\n`code`");
+        let html =
+            render("# Impact\n\n**Checkout** failed for *12%* of users.\n\n- one\n- two\n\n`code`");
         assert!(html.contains("<h1>Impact</h1>"));
         assert!(html.contains("<strong>Checkout</strong>"));
         assert!(html.contains("<li>one</li>"));

@@ -134,24 +134,24 @@ pub async fn list_active_users(pool: &SqlitePool) -> Result<Vec<User>, AppError>
 }
 
 pub async fn list_accounts(pool: &SqlitePool) -> Result<Vec<Account>, AppError> {
-    let rows: Vec<(String, String, String, String, Option<DateTime<Utc>>, DateTime<Utc>)> =
-        sqlx::query_as(
-            "SELECT id, email, name, role, disabled_at, created_at FROM users ORDER BY name",
-        )
-        .fetch_all(pool)
-        .await?;
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        user: UserRow,
+        disabled_at: Option<DateTime<Utc>>,
+        created_at: DateTime<Utc>,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, email, name, role, disabled_at, created_at FROM users ORDER BY name",
+    )
+    .fetch_all(pool)
+    .await?;
     rows.into_iter()
-        .map(|(id, email, name, role, disabled_at, created_at)| {
+        .map(|row| {
             Ok(Account {
-                user: UserRow {
-                    id,
-                    email,
-                    name,
-                    role,
-                }
-                .into_user()?,
-                disabled_at,
-                created_at,
+                user: row.user.into_user()?,
+                disabled_at: row.disabled_at,
+                created_at: row.created_at,
             })
         })
         .collect()
@@ -207,13 +207,15 @@ pub async fn create_session(
     let secret = random_secret("", 32)?;
     let now = Utc::now();
     let ttl = Duration::from_std(ttl).unwrap_or(Duration::days(7));
-    sqlx::query("INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
-        .bind(secret_hash(&secret))
-        .bind(user_id)
-        .bind(ts(now))
-        .bind(ts(now + ttl))
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(secret_hash(&secret))
+    .bind(user_id)
+    .bind(ts(now))
+    .bind(ts(now + ttl))
+    .execute(&mut *conn)
+    .await?;
     // Opportunistic clean-up keeps the table small without a background job.
     sqlx::query("DELETE FROM sessions WHERE expires_at < ?")
         .bind(ts(now))
@@ -244,7 +246,7 @@ pub async fn session_user(pool: &SqlitePool, secret: &str) -> Result<Option<User
 }
 
 /// An API token as listed (never its secret).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TokenInfo {
     pub id: String,
     pub name: String,
@@ -281,39 +283,14 @@ pub async fn insert_token(
 }
 
 pub async fn list_tokens(pool: &SqlitePool) -> Result<Vec<TokenInfo>, AppError> {
-    let rows: Vec<(
-        String,
-        String,
-        String,
-        String,
-        String,
-        DateTime<Utc>,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-    )> = sqlx::query_as(
-        "SELECT t.id, t.name, t.scope, t.prefix, u.email, t.created_at, t.last_used_at, t.revoked_at
+    Ok(sqlx::query_as(
+        "SELECT t.id, t.name, t.scope, t.prefix, u.email AS owner_email, t.created_at,
+                t.last_used_at, t.revoked_at
          FROM api_tokens t JOIN users u ON u.id = t.user_id
          ORDER BY t.revoked_at IS NOT NULL, t.created_at DESC",
     )
     .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(id, name, scope, prefix, owner_email, created_at, last_used_at, revoked_at)| {
-                TokenInfo {
-                    id,
-                    name,
-                    scope,
-                    prefix,
-                    owner_email,
-                    created_at,
-                    last_used_at,
-                    revoked_at,
-                }
-            },
-        )
-        .collect())
+    .await?)
 }
 
 pub async fn revoke_token(conn: &mut SqliteConnection, id: &str) -> Result<bool, AppError> {
@@ -337,32 +314,32 @@ pub struct TokenUse {
 
 /// The owner and scope of a live token whose owner is enabled.
 pub async fn token_user(pool: &SqlitePool, secret: &str) -> Result<Option<TokenUse>, AppError> {
-    let row: Option<(String, String, Option<DateTime<Utc>>, String, String, String, String)> =
-        sqlx::query_as(
-            "SELECT t.id, t.scope, t.last_used_at, u.id, u.email, u.name, u.role
-             FROM api_tokens t JOIN users u ON u.id = t.user_id
-             WHERE t.token_hash = ? AND t.revoked_at IS NULL AND u.disabled_at IS NULL",
-        )
-        .bind(secret_hash(secret))
-        .fetch_optional(pool)
-        .await?;
-    let Some((token_id, scope, last_used_at, id, email, name, role)) = row else {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        token_id: String,
+        scope: String,
+        last_used_at: Option<DateTime<Utc>>,
+        #[sqlx(flatten)]
+        user: UserRow,
+    }
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT t.id AS token_id, t.scope, t.last_used_at, u.id, u.email, u.name, u.role
+         FROM api_tokens t JOIN users u ON u.id = t.user_id
+         WHERE t.token_hash = ? AND t.revoked_at IS NULL AND u.disabled_at IS NULL",
+    )
+    .bind(secret_hash(secret))
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else {
         return Ok(None);
     };
-    let scope = Scope::parse(&scope)
-        .ok_or_else(|| AppError::Internal(format!("unknown token scope {scope:?}")))?;
-    let user = UserRow {
-        id,
-        email,
-        name,
-        role,
-    }
-    .into_user()?;
+    let scope = Scope::parse(&row.scope)
+        .ok_or_else(|| AppError::Internal(format!("unknown token scope {:?}", row.scope)))?;
     Ok(Some(TokenUse {
-        token_id,
+        token_id: row.token_id,
         scope,
-        user,
-        last_used_at,
+        user: row.user.into_user()?,
+        last_used_at: row.last_used_at,
     }))
 }
 

@@ -42,7 +42,9 @@ impl Role {
     pub fn meaning(self) -> &'static str {
         match self {
             Self::Viewer => "reads everything, changes nothing",
-            Self::Responder => "declares and edits incidents, timelines, post-mortems, action items",
+            Self::Responder => {
+                "declares and edits incidents, timelines, post-mortems, action items"
+            }
             Self::Admin => "also manages users, tokens, services, categories and templates",
         }
     }

@@ -211,7 +211,11 @@ static DUMMY_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| hash_password("no account has this password"));
 
 fn set_session_cookie(response: &mut Response, state: &AppState, secret: &str) {
-    let secure = if state.config.secure_cookies() { "; Secure" } else { "" };
+    let secure = if state.config.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
     let cookie = format!(
         "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
         state.config.session_ttl.as_secs()
@@ -228,7 +232,11 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> AppResult<
         tx.commit().await?;
     }
     let mut response = redirect_with_flash("/login", "ok", "You are signed out.");
-    let secure = if state.config.secure_cookies() { "; Secure" } else { "" };
+    let secure = if state.config.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
     if let Ok(v) =
         format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}").parse()
     {
@@ -324,7 +332,8 @@ async fn setup(
     if !db::consume_setup_token(&mut tx, &token).await? {
         return Err(AppError::NotFound("this setup link".into()));
     }
-    let user = db::insert_user(&mut tx, &new_user.email, &new_user.name, Role::Admin, &hash).await?;
+    let user =
+        db::insert_user(&mut tx, &new_user.email, &new_user.name, Role::Admin, &hash).await?;
     db::audit(&mut tx, Some(&user.id), "setup", &user.email, "first admin").await?;
     let secret = db::create_session(&mut tx, &user.id, state.config.session_ttl).await?;
     tx.commit().await?;
@@ -403,17 +412,23 @@ async fn create_user(
     let password = new_user.password.clone();
     let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await?;
     let mut tx = state.db.begin_write().await?;
-    let created =
-        match db::insert_user(&mut tx, &new_user.email, &new_user.name, new_user.role, &hash).await
-        {
-            Ok(u) => u,
-            Err(AppError::Validation { fields, .. }) => {
-                drop(tx);
-                let html = users_page(&state, page.chrome, Some(&form), fields).await?;
-                return Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response());
-            }
-            Err(e) => return Err(e),
-        };
+    let created = match db::insert_user(
+        &mut tx,
+        &new_user.email,
+        &new_user.name,
+        new_user.role,
+        &hash,
+    )
+    .await
+    {
+        Ok(u) => u,
+        Err(AppError::Validation { fields, .. }) => {
+            drop(tx);
+            let html = users_page(&state, page.chrome, Some(&form), fields).await?;
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response());
+        }
+        Err(e) => return Err(e),
+    };
     db::audit(
         &mut tx,
         Some(&page.user.id),
@@ -466,7 +481,14 @@ async fn change_role(
     let mut tx = state.db.begin_write().await?;
     keep_an_admin(&mut tx, &target, role != Role::Admin).await?;
     db::set_role(&mut tx, &id, role).await?;
-    db::audit(&mut tx, Some(&page.user.id), "user.role", &target.email, role.as_str()).await?;
+    db::audit(
+        &mut tx,
+        Some(&page.user.id),
+        "user.role",
+        &target.email,
+        role.as_str(),
+    )
+    .await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         "/admin/users",
@@ -482,7 +504,9 @@ async fn disable_user(
 ) -> AppResult<Response> {
     page.require(Role::Admin)?;
     if id == page.user.id {
-        return Err(AppError::Forbidden("You cannot disable your own account.".into()));
+        return Err(AppError::Forbidden(
+            "You cannot disable your own account.".into(),
+        ));
     }
     let target = db::find_user(&state.db.reader, &id)
         .await?
@@ -490,7 +514,14 @@ async fn disable_user(
     let mut tx = state.db.begin_write().await?;
     keep_an_admin(&mut tx, &target, true).await?;
     db::set_disabled(&mut tx, &id, true).await?;
-    db::audit(&mut tx, Some(&page.user.id), "user.disable", &target.email, "").await?;
+    db::audit(
+        &mut tx,
+        Some(&page.user.id),
+        "user.disable",
+        &target.email,
+        "",
+    )
+    .await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         "/admin/users",
@@ -510,7 +541,14 @@ async fn enable_user(
         .ok_or_else(|| AppError::NotFound("user".into()))?;
     let mut tx = state.db.begin_write().await?;
     db::set_disabled(&mut tx, &id, false).await?;
-    db::audit(&mut tx, Some(&page.user.id), "user.enable", &target.email, "").await?;
+    db::audit(
+        &mut tx,
+        Some(&page.user.id),
+        "user.enable",
+        &target.email,
+        "",
+    )
+    .await?;
     tx.commit().await?;
     Ok(redirect_with_flash(
         "/admin/users",
@@ -541,7 +579,11 @@ async fn tokens_page(
     form: Option<&TokenForm>,
     errors: FieldErrors,
 ) -> AppResult<TokensPage> {
-    let default_user = chrome.user.as_ref().map(|u| u.id.clone()).unwrap_or_default();
+    let default_user = chrome
+        .user
+        .as_ref()
+        .map(|u| u.id.clone())
+        .unwrap_or_default();
     Ok(TokensPage {
         chrome,
         tokens: db::list_tokens(&state.db.reader).await?,
@@ -557,9 +599,11 @@ async fn tokens_page(
 
 async fn list_tokens(State(state): State<AppState>, page: Page) -> AppResult<Response> {
     page.require(Role::Admin)?;
-    Ok(tokens_page(&state, page.chrome, None, None, FieldErrors::new())
-        .await?
-        .into_response())
+    Ok(
+        tokens_page(&state, page.chrome, None, None, FieldErrors::new())
+            .await?
+            .into_response(),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -601,7 +645,14 @@ async fn create_token(
     }
     let mut tx = state.db.begin_write().await?;
     let secret = db::insert_token(&mut tx, &owner.id, name, scope).await?;
-    db::audit(&mut tx, Some(&page.user.id), "token.create", name, scope.as_str()).await?;
+    db::audit(
+        &mut tx,
+        Some(&page.user.id),
+        "token.create",
+        name,
+        scope.as_str(),
+    )
+    .await?;
     tx.commit().await?;
     let html = tokens_page(&state, page.chrome, Some(secret), None, FieldErrors::new()).await?;
     // The secret is in this body only; keep it out of caches.
@@ -625,7 +676,11 @@ async fn revoke_token(
     }
     db::audit(&mut tx, Some(&page.user.id), "token.revoke", &id, "").await?;
     tx.commit().await?;
-    Ok(redirect_with_flash("/admin/tokens", "ok", "Token revoked; it stops working now."))
+    Ok(redirect_with_flash(
+        "/admin/tokens",
+        "ok",
+        "Token revoked; it stops working now.",
+    ))
 }
 
 #[cfg(test)]
@@ -642,7 +697,10 @@ mod tests {
             limiter.record_failure(&keys, t0);
         }
         assert!(limiter.blocked_for(&keys, t0).is_some());
-        assert_eq!(limiter.blocked_for(&keys, t0 + Duration::from_secs(61)), None);
+        assert_eq!(
+            limiter.blocked_for(&keys, t0 + Duration::from_secs(61)),
+            None
+        );
     }
 
     #[test]

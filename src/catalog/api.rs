@@ -8,10 +8,9 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use super::{db, parse_name, parse_team};
-use crate::auth::Role;
 use crate::error::AppResult;
 use crate::web::AppState;
-use crate::web::extract::{ApiCaller, Json};
+use crate::web::extract::{ApiAdmin, ApiCaller, Json};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -41,10 +40,9 @@ struct NewService {
 
 async fn create_service(
     State(state): State<AppState>,
-    caller: ApiCaller,
+    ApiAdmin(caller): ApiAdmin,
     Json(body): Json<NewService>,
 ) -> AppResult<Response> {
-    caller.require_write(Role::Admin)?;
     let name = parse_name("name", &body.name)?;
     let team = parse_team(body.team.as_deref().unwrap_or(""))?;
     let mut tx = state.db.begin_write().await?;
@@ -66,14 +64,17 @@ struct NewCategory {
 
 async fn create_category(
     State(state): State<AppState>,
-    caller: ApiCaller,
+    ApiAdmin(caller): ApiAdmin,
     Json(body): Json<NewCategory>,
 ) -> AppResult<Response> {
-    caller.require_write(Role::Admin)?;
     let name = parse_name("name", &body.name)?;
     let mut tx = state.db.begin_write().await?;
     db::insert_category(&mut tx, &name).await?;
     crate::auth::db::audit(&mut tx, Some(&caller.user.id), "category.create", &name, "").await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, axum::Json(serde_json::json!({"name": name}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(serde_json::json!({"name": name})),
+    )
+        .into_response())
 }

@@ -29,17 +29,21 @@ pub async fn list_categories(pool: &SqlitePool) -> Result<Vec<Category>, AppErro
 
 /// The stored spelling of a service name matched case-insensitively, if it exists.
 pub async fn canonical_service(pool: &SqlitePool, name: &str) -> Result<Option<String>, AppError> {
-    Ok(sqlx::query_scalar("SELECT name FROM services WHERE name = ?")
-        .bind(name.trim())
-        .fetch_optional(pool)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT name FROM services WHERE name = ?")
+            .bind(name.trim())
+            .fetch_optional(pool)
+            .await?,
+    )
 }
 
 pub async fn canonical_category(pool: &SqlitePool, name: &str) -> Result<Option<String>, AppError> {
-    Ok(sqlx::query_scalar("SELECT name FROM categories WHERE name = ?")
-        .bind(name.trim())
-        .fetch_optional(pool)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT name FROM categories WHERE name = ?")
+            .bind(name.trim())
+            .fetch_optional(pool)
+            .await?,
+    )
 }
 
 pub async fn insert_service(

@@ -35,7 +35,10 @@ pub fn parse_name(field: &str, raw: &str) -> Result<String, AppError> {
         return Err(AppError::field(field, "must be at most 60 characters"));
     }
     if name.chars().any(char::is_control) {
-        return Err(AppError::field(field, "must not contain control characters"));
+        return Err(AppError::field(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(name.to_owned())
 }
@@ -58,7 +61,10 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_and_bounded() {
-        assert_eq!(parse_name("name", "  checkout  ").ok().as_deref(), Some("checkout"));
+        assert_eq!(
+            parse_name("name", "  checkout  ").ok().as_deref(),
+            Some("checkout")
+        );
         assert!(parse_name("name", "   ").is_err());
         assert!(parse_name("name", &"x".repeat(61)).is_err());
         assert!(parse_name("name", "a\u{0}b").is_err());

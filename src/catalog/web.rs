@@ -22,7 +22,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/services", get(list_services).post(create_service))
         .route("/admin/services/{name}", post(update_service))
         .route("/admin/services/{name}/delete", post(delete_service))
-        .route("/admin/categories", get(list_categories).post(create_category))
+        .route(
+            "/admin/categories",
+            get(list_categories).post(create_category),
+        )
         .route("/admin/categories/{name}", post(rename_category))
         .route("/admin/categories/{name}/delete", post(delete_category))
 }
@@ -58,7 +61,17 @@ async fn catalog_page(
         ListKind::Service => db::list_services(&state.db.reader)
             .await?
             .into_iter()
-            .map(|Service { name, team, incidents }| Entry { name, team, incidents })
+            .map(
+                |Service {
+                     name,
+                     team,
+                     incidents,
+                 }| Entry {
+                    name,
+                    team,
+                    incidents,
+                },
+            )
             .collect(),
         ListKind::Category => db::list_categories(&state.db.reader)
             .await?
@@ -94,9 +107,11 @@ struct EntryForm {
 
 async fn show(state: &AppState, page: Page, kind: ListKind) -> AppResult<Response> {
     page.require(Role::Admin)?;
-    Ok(catalog_page(state, page.chrome, kind, None, FieldErrors::new())
-        .await?
-        .into_response())
+    Ok(
+        catalog_page(state, page.chrome, kind, None, FieldErrors::new())
+            .await?
+            .into_response(),
+    )
 }
 
 async fn list_services(State(state): State<AppState>, page: Page) -> AppResult<Response> {
@@ -134,7 +149,11 @@ async fn save(
                 }
             }
         }
-        let action = if old_name.is_some() { "update" } else { "create" };
+        let action = if old_name.is_some() {
+            "update"
+        } else {
+            "create"
+        };
         crate::auth::db::audit(
             &mut tx,
             Some(&page.user.id),

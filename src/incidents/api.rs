@@ -9,15 +9,17 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Incident, IncidentInput, IncidentRef, ListParams, Severity, Status, db};
-use crate::auth::Role;
 use crate::error::{AppError, AppResult};
 use crate::web::AppState;
-use crate::web::extract::{ApiCaller, Json, from_json_value};
+use crate::web::extract::{ApiCaller, ApiResponder, Json, from_json_value};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/incidents", get(list_incidents).post(create_incident))
-        .route("/incidents/{incident}", get(get_incident).patch(update_incident))
+        .route(
+            "/incidents/{incident}",
+            get(get_incident).patch(update_incident),
+        )
 }
 
 /// An incident as the API shows it.
@@ -104,16 +106,18 @@ pub async fn load(state: &AppState, raw: &str) -> AppResult<Incident> {
 
 async fn create_incident(
     State(state): State<AppState>,
-    caller: ApiCaller,
+    ApiResponder(caller): ApiResponder,
     Json(body): Json<IncidentInput>,
 ) -> AppResult<Response> {
-    caller.require_write(Role::Responder)?;
     // API times carry their own offset; one without is read as UTC.
-    let changes = body.parse(chrono_tz::Tz::UTC).map_err(AppError::fields)?;
-    let incident = super::declare(&state.db, &caller.user, &changes).await?;
+    let (changes, errors) = body.parse(chrono_tz::Tz::UTC);
+    let incident = super::declare(&state.db, &caller.user, &changes, errors).await?;
     Ok((
         StatusCode::CREATED,
-        [(axum::http::header::LOCATION, format!("/api/v1/incidents/{}", incident.key()))],
+        [(
+            axum::http::header::LOCATION,
+            format!("/api/v1/incidents/{}", incident.key()),
+        )],
         axum::Json(IncidentJson::from(&incident)),
     )
         .into_response())
@@ -178,17 +182,17 @@ async fn get_incident(
     let timeline = crate::timeline::db::list_for_incident(&state.db.reader, &incident.id).await?;
     let mut body = serde_json::to_value(IncidentJson::from(&incident))
         .map_err(|e| AppError::Internal(e.to_string()))?;
-    body["timeline"] = serde_json::to_value(timeline).map_err(|e| AppError::Internal(e.to_string()))?;
+    body["timeline"] =
+        serde_json::to_value(timeline).map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(axum::Json(body).into_response())
 }
 
 async fn update_incident(
     State(state): State<AppState>,
-    caller: ApiCaller,
+    ApiResponder(caller): ApiResponder,
     Path(raw): Path<String>,
     Json(mut body): Json<serde_json::Value>,
 ) -> AppResult<Response> {
-    caller.require_write(Role::Responder)?;
     let incident = load(&state, &raw).await?;
     let object = body
         .as_object_mut()
@@ -197,7 +201,12 @@ async fn update_incident(
         Some(v) => v
             .as_i64()
             .ok_or_else(|| AppError::field("version", "must be a whole number"))?,
-        None => return Err(AppError::field("version", "is required (the version you edited)")),
+        None => {
+            return Err(AppError::field(
+                "version",
+                "is required (the version you edited)",
+            ));
+        }
     };
     let note = match object.remove("note") {
         None | Some(serde_json::Value::Null) => String::new(),
@@ -205,7 +214,16 @@ async fn update_incident(
         Some(_) => return Err(AppError::field("note", "must be a string")),
     };
     let input: IncidentInput = from_json_value(body)?;
-    let changes = input.parse(chrono_tz::Tz::UTC).map_err(AppError::fields)?;
-    let updated = super::update(&state.db, &caller.user, &incident, version, &changes, &note).await?;
+    let (changes, errors) = input.parse(chrono_tz::Tz::UTC);
+    let updated = super::update(
+        &state.db,
+        &caller.user,
+        &incident,
+        version,
+        &changes,
+        errors,
+        &note,
+    )
+    .await?;
     Ok(axum::Json(IncidentJson::from(&updated)).into_response())
 }

@@ -107,9 +107,10 @@ pub async fn update(
 
 pub async fn find(pool: &SqlitePool, r: &IncidentRef) -> Result<Option<Incident>, AppError> {
     let query = match r {
-        IncidentRef::Number(n) => {
-            sqlx::query_as(AssertSqlSafe(format!("{SELECT_INCIDENT} WHERE i.number = ?"))).bind(*n)
-        }
+        IncidentRef::Number(n) => sqlx::query_as(AssertSqlSafe(format!(
+            "{SELECT_INCIDENT} WHERE i.number = ?"
+        )))
+        .bind(*n),
         IncidentRef::Id(id) => {
             sqlx::query_as(AssertSqlSafe(format!("{SELECT_INCIDENT} WHERE i.id = ?")))
                 .bind(id.clone())
@@ -159,7 +160,12 @@ pub enum Sort {
 }
 
 impl Sort {
-    pub const ALL: [Sort; 4] = [Self::Newest, Self::Oldest, Self::Severity, Self::RecentlyUpdated];
+    pub const ALL: [Sort; 4] = [
+        Self::Newest,
+        Self::Oldest,
+        Self::Severity,
+        Self::RecentlyUpdated,
+    ];
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
@@ -341,11 +347,11 @@ fn like_escape(s: &str) -> String {
 /// Team names owning services, for the filter and the form's suggestions. (Scanning incidents
 /// for free-typed teams would cost a full table scan on every list page.)
 pub async fn teams(pool: &SqlitePool) -> Result<Vec<String>, AppError> {
-    Ok(sqlx::query_scalar(
-        "SELECT DISTINCT team FROM services WHERE team <> '' ORDER BY 1",
+    Ok(
+        sqlx::query_scalar("SELECT DISTINCT team FROM services WHERE team <> '' ORDER BY 1")
+            .fetch_all(pool)
+            .await?,
     )
-    .fetch_all(pool)
-    .await?)
 }
 
 #[cfg(test)]

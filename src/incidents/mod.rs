@@ -260,9 +260,10 @@ pub const TITLE_MAX: usize = 200;
 pub const TEXT_MAX: usize = 50_000;
 
 impl IncidentInput {
-    /// Checks every field's format and collects all problems at once. Times without an offset
-    /// are read in `tz`.
-    pub fn parse(&self, tz: Tz) -> Result<IncidentChanges, FieldErrors> {
+    /// Checks every field's format. Returns what parsed and every problem found; callers go on
+    /// to check references too, so a person sees all problems at once. Times without an
+    /// offset are read in `tz`.
+    pub fn parse(&self, tz: Tz) -> (IncidentChanges, FieldErrors) {
         let mut errors = FieldErrors::new();
         let mut out = IncidentChanges::default();
 
@@ -271,18 +272,28 @@ impl IncidentInput {
             if title.is_empty() {
                 errors.insert("title".into(), "must not be empty".into());
             } else if title.chars().count() > TITLE_MAX {
-                errors.insert("title".into(), format!("must be at most {TITLE_MAX} characters"));
+                errors.insert(
+                    "title".into(),
+                    format!("must be at most {TITLE_MAX} characters"),
+                );
             } else {
                 out.title = Some(title.to_owned());
             }
         }
         for (field, value, slot) in [
             ("summary", &self.summary, &mut out.summary),
-            ("customer_impact", &self.customer_impact, &mut out.customer_impact),
+            (
+                "customer_impact",
+                &self.customer_impact,
+                &mut out.customer_impact,
+            ),
         ] {
             if let Some(text) = value {
                 if text.chars().count() > TEXT_MAX {
-                    errors.insert(field.into(), format!("must be at most {TEXT_MAX} characters"));
+                    errors.insert(
+                        field.into(),
+                        format!("must be at most {TEXT_MAX} characters"),
+                    );
                 } else {
                     *slot = Some(text.trim_end().to_owned());
                 }
@@ -292,7 +303,10 @@ impl IncidentInput {
             match Severity::parse(raw) {
                 Some(s) => out.severity = Some(s),
                 None => {
-                    errors.insert("severity".into(), "must be one of sev1, sev2, sev3, sev4".into());
+                    errors.insert(
+                        "severity".into(),
+                        "must be one of sev1, sev2, sev3, sev4".into(),
+                    );
                 }
             }
         }
@@ -350,7 +364,11 @@ impl IncidentInput {
         }
         for (field, value, slot) in [
             ("detected_at", &self.detected_at, &mut out.detected_at),
-            ("acknowledged_at", &self.acknowledged_at, &mut out.acknowledged_at),
+            (
+                "acknowledged_at",
+                &self.acknowledged_at,
+                &mut out.acknowledged_at,
+            ),
             ("mitigated_at", &self.mitigated_at, &mut out.mitigated_at),
             ("resolved_at", &self.resolved_at, &mut out.resolved_at),
             ("closed_at", &self.closed_at, &mut out.closed_at),
@@ -365,7 +383,7 @@ impl IncidentInput {
             }
         }
         out.exclude_from_metrics = self.exclude_from_metrics;
-        if errors.is_empty() { Ok(out) } else { Err(errors) }
+        (out, errors)
     }
 }
 
@@ -436,15 +454,25 @@ impl IncidentValues {
             ("closed_at", self.closed_at),
         ] {
             if at.is_some_and(|t| t < self.started_at) {
-                errors.insert(field.into(), "must not be before the start of the incident".into());
+                errors.insert(
+                    field.into(),
+                    "must not be before the start of the incident".into(),
+                );
             }
         }
         if let (Some(closed), Some(resolved)) = (self.closed_at, self.resolved_at)
             && closed < resolved
         {
-            errors.insert("closed_at".into(), "must not be before it was resolved".into());
+            errors.insert(
+                "closed_at".into(),
+                "must not be before it was resolved".into(),
+            );
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -538,16 +566,20 @@ fn apply_simple(changes: &IncidentChanges, values: &mut IncidentValues) {
 
 /// Declares an incident: validates, numbers it, and records the declaration on its timeline,
 /// all in one transaction.
-pub async fn declare(db: &Db, user: &User, changes: &IncidentChanges) -> AppResult<Incident> {
+pub async fn declare(
+    db: &Db,
+    user: &User,
+    changes: &IncidentChanges,
+    mut errors: FieldErrors,
+) -> AppResult<Incident> {
     let now = Utc::now();
-    let mut errors = FieldErrors::new();
     for (field, missing) in [
         ("title", changes.title.is_none()),
         ("severity", changes.severity.is_none()),
         ("service", changes.service.is_none()),
         ("category", changes.category.is_none()),
     ] {
-        if missing {
+        if missing && !errors.contains_key(field) {
             errors.insert(field.into(), "is required".into());
         }
     }
@@ -574,7 +606,10 @@ pub async fn declare(db: &Db, user: &User, changes: &IncidentChanges) -> AppResu
     // Declared by a person: detected no later than now, and acknowledged by declaring it.
     values.detected_at = values.detected_at.or(Some(now.max(values.started_at)));
     values.acknowledged_at = values.acknowledged_at.or(Some(now.max(values.started_at)));
-    values.move_to(changes.status.unwrap_or(Status::Investigating), now.max(values.started_at));
+    values.move_to(
+        changes.status.unwrap_or(Status::Investigating),
+        now.max(values.started_at),
+    );
     if let Err(more) = values.check_milestones() {
         errors.extend(more);
     }
@@ -596,7 +631,15 @@ pub async fn declare(db: &Db, user: &User, changes: &IncidentChanges) -> AppResu
         values.service,
         values.status.as_str()
     );
-    timeline::db::insert(&mut tx, &id, now, EntryKind::StatusChange, &body, Some(&user.id)).await?;
+    timeline::db::insert(
+        &mut tx,
+        &id,
+        now,
+        EntryKind::StatusChange,
+        &body,
+        Some(&user.id),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(incident = number, "incident declared");
     db::find(&db.writer, &IncidentRef::Number(number))
@@ -605,18 +648,19 @@ pub async fn declare(db: &Db, user: &User, changes: &IncidentChanges) -> AppResu
 }
 
 /// Applies changes made from `version`. A stale version is a conflict carrying the incident as
-/// it is now; status and severity changes are recorded on the timeline with `note`.
+/// it is now; status and severity changes are recorded on the timeline with `note`. `errors`
+/// are problems already found in the input; they are reported together with any others.
 pub async fn update(
     db: &Db,
     user: &User,
     current: &Incident,
     version: i64,
     changes: &IncidentChanges,
+    mut errors: FieldErrors,
     note: &str,
 ) -> AppResult<Incident> {
     let now = Utc::now();
     let mut values = IncidentValues::from_incident(current);
-    let mut errors = FieldErrors::new();
     apply_simple(changes, &mut values);
     resolve_refs(db, changes, &mut values, &mut errors).await?;
     if let Some(status) = changes.status
@@ -673,10 +717,25 @@ pub async fn update(
             body.push_str("\n\n");
             body.push_str(note);
         }
-        timeline::db::insert(&mut tx, &current.id, now, EntryKind::StatusChange, &body, Some(&user.id))
-            .await?;
+        timeline::db::insert(
+            &mut tx,
+            &current.id,
+            now,
+            EntryKind::StatusChange,
+            &body,
+            Some(&user.id),
+        )
+        .await?;
     } else if !note.is_empty() {
-        timeline::db::insert(&mut tx, &current.id, now, EntryKind::Note, note, Some(&user.id)).await?;
+        timeline::db::insert(
+            &mut tx,
+            &current.id,
+            now,
+            EntryKind::Note,
+            note,
+            Some(&user.id),
+        )
+        .await?;
     }
     tx.commit().await?;
     db::find(&db.writer, &IncidentRef::Id(current.id.clone()))
@@ -746,7 +805,10 @@ impl ListParams {
             match Severity::parse(&self.severity) {
                 Some(s) => filter.severity = Some(s),
                 None => {
-                    errors.insert("severity".into(), "must be one of sev1, sev2, sev3, sev4".into());
+                    errors.insert(
+                        "severity".into(),
+                        "must be one of sev1, sev2, sev3, sev4".into(),
+                    );
                 }
             }
         }
@@ -755,16 +817,26 @@ impl ListParams {
         filter.category = non_empty(&self.category);
         filter.team = non_empty(&self.team);
         filter.text = non_empty(&self.q).map(|t| t.chars().take(200).collect());
-        for (field, raw, end_of_day) in [("since", &self.since, false), ("until", &self.until, true)] {
+        for (field, raw, end_of_day) in
+            [("since", &self.since, false), ("until", &self.until, true)]
+        {
             let raw = raw.trim();
             if raw.is_empty() {
                 continue;
             }
             let date_only = raw.len() == 10;
-            let with_time = if date_only { format!("{raw}T00:00") } else { raw.to_owned() };
+            let with_time = if date_only {
+                format!("{raw}T00:00")
+            } else {
+                raw.to_owned()
+            };
             match crate::web::chrome::parse_form_time(&with_time, tz) {
                 Ok(Some(t)) => {
-                    let t = if end_of_day && date_only { t + chrono::Duration::days(1) } else { t };
+                    let t = if end_of_day && date_only {
+                        t + chrono::Duration::days(1)
+                    } else {
+                        t
+                    };
                     if field == "since" {
                         filter.since = Some(t);
                     } else {
@@ -773,18 +845,28 @@ impl ListParams {
                 }
                 Ok(None) => {}
                 Err(_) => {
-                    errors.insert(field.into(), "must be a date like 2026-11-25 or an RFC 3339 time".into());
+                    errors.insert(
+                        field.into(),
+                        "must be a date like 2026-11-25 or an RFC 3339 time".into(),
+                    );
                 }
             }
         }
         let sort = match db::Sort::parse(self.sort.trim()) {
             Some(sort) => sort,
             None => {
-                errors.insert("sort".into(), "must be one of newest, oldest, severity, updated".into());
+                errors.insert(
+                    "sort".into(),
+                    "must be one of newest, oldest, severity, updated".into(),
+                );
                 db::Sort::Newest
             }
         };
-        if errors.is_empty() { Ok((filter, sort)) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok((filter, sort))
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -802,8 +884,14 @@ mod tests {
             ..ListParams::default()
         };
         let (filter, _) = params.parse(Tz::UTC).expect("valid");
-        assert_eq!(filter.since.map(crate::db::ts).as_deref(), Some("2026-11-01T00:00:00.000Z"));
-        assert_eq!(filter.until.map(crate::db::ts).as_deref(), Some("2026-12-01T00:00:00.000Z"));
+        assert_eq!(
+            filter.since.map(crate::db::ts).as_deref(),
+            Some("2026-11-01T00:00:00.000Z")
+        );
+        assert_eq!(
+            filter.until.map(crate::db::ts).as_deref(),
+            Some("2026-12-01T00:00:00.000Z")
+        );
         assert_eq!(filter.status, Some(db::StatusFilter::Open));
         let bad = ListParams {
             status: "sleeping".into(),
@@ -816,7 +904,9 @@ mod tests {
     }
 
     fn at(h: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 3, 1, h, 0, 0).single().expect("valid")
+        Utc.with_ymd_and_hms(2026, 3, 1, h, 0, 0)
+            .single()
+            .expect("valid")
     }
 
     fn values() -> IncidentValues {
@@ -844,7 +934,10 @@ mod tests {
     fn moving_forward_stamps_each_milestone_once() {
         let mut v = values();
         v.move_to(Status::Monitoring, at(3));
-        assert_eq!((v.acknowledged_at, v.mitigated_at), (Some(at(3)), Some(at(3))));
+        assert_eq!(
+            (v.acknowledged_at, v.mitigated_at),
+            (Some(at(3)), Some(at(3)))
+        );
         v.move_to(Status::Resolved, at(4));
         assert_eq!(v.mitigated_at, Some(at(3)), "an earlier stamp is kept");
         assert_eq!(v.resolved_at, Some(at(4)));
@@ -868,7 +961,10 @@ mod tests {
         v.move_to(Status::Closed, at(5));
         v.move_to(Status::Investigating, at(7));
         assert_eq!(v.acknowledged_at, Some(at(5)));
-        assert_eq!((v.mitigated_at, v.resolved_at, v.closed_at), (None, None, None));
+        assert_eq!(
+            (v.mitigated_at, v.resolved_at, v.closed_at),
+            (None, None, None)
+        );
     }
 
     #[test]
@@ -892,9 +988,12 @@ mod tests {
             detected_at: Some(Some("2026-13-45T99:00".into())),
             ..IncidentInput::default()
         };
-        let errors = input.parse(Tz::UTC).expect_err("invalid");
+        let (_, errors) = input.parse(Tz::UTC);
         let fields: Vec<&str> = errors.keys().map(String::as_str).collect();
-        assert_eq!(fields, ["detected_at", "severity", "started_at", "status", "title"]);
+        assert_eq!(
+            fields,
+            ["detected_at", "severity", "started_at", "status", "title"]
+        );
     }
 
     #[test]
@@ -904,7 +1003,8 @@ mod tests {
             mitigated_at: Some(Some(String::new())),
             ..IncidentInput::default()
         };
-        let changes = input.parse(Tz::UTC).expect("valid");
+        let (changes, errors) = input.parse(Tz::UTC);
+        assert!(errors.is_empty());
         assert_eq!(changes.resolved_at, Some(None));
         assert_eq!(changes.mitigated_at, Some(None));
         assert_eq!(changes.detected_at, None, "absent means unchanged");
@@ -912,10 +1012,16 @@ mod tests {
 
     #[test]
     fn incident_refs_accept_numbers_and_ids() {
-        assert_eq!(IncidentRef::parse("INC-42").ok(), Some(IncidentRef::Number(42)));
+        assert_eq!(
+            IncidentRef::parse("INC-42").ok(),
+            Some(IncidentRef::Number(42))
+        );
         assert_eq!(IncidentRef::parse("42").ok(), Some(IncidentRef::Number(42)));
         let id = "0190f3c4-7e2a-7cc0-8d1e-5f9a2b3c4d5e";
-        assert_eq!(IncidentRef::parse(id).ok(), Some(IncidentRef::Id(id.into())));
+        assert_eq!(
+            IncidentRef::parse(id).ok(),
+            Some(IncidentRef::Id(id.into()))
+        );
         assert!(IncidentRef::parse("INC-0").is_err());
         assert!(IncidentRef::parse("'; DROP TABLE incidents").is_err());
     }

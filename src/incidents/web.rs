@@ -27,7 +27,10 @@ pub fn router() -> Router<AppState> {
         .route("/incidents", get(list_incidents).post(declare_incident))
         .route("/incidents/new", get(new_incident))
         .route("/incidents/{incident}", get(show_incident))
-        .route("/incidents/{incident}/edit", get(edit_incident).post(update_incident))
+        .route(
+            "/incidents/{incident}/edit",
+            get(edit_incident).post(update_incident),
+        )
         .route("/incidents/{incident}/status", post(change_status))
 }
 
@@ -106,7 +109,12 @@ async fn list_incidents(
         Ok((filter, sort)) => (filter, sort, FieldErrors::new()),
         Err(errors) => (ListFilter::default(), Sort::Newest, errors),
     };
-    let page_no = query.page.trim().parse::<u32>().unwrap_or(1).clamp(1, 100_000);
+    let page_no = query
+        .page
+        .trim()
+        .parse::<u32>()
+        .unwrap_or(1)
+        .clamp(1, 100_000);
 
     let (rows, total) = if errors.is_empty() {
         db::list(&state.db.reader, &filter, sort, page_no, PER_PAGE).await?
@@ -134,7 +142,11 @@ async fn list_incidents(
         }
     }
     let filter_query = serde_urlencoded::to_string(&params).unwrap_or_default();
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     let html = ListPage {
         chrome: page.chrome,
         rows,
@@ -219,7 +231,11 @@ impl IncidentForm {
             mitigated_at: chrome.input_time(&i.mitigated_at),
             resolved_at: chrome.input_time(&i.resolved_at),
             closed_at: chrome.input_time(&i.closed_at),
-            exclude_from_metrics: if i.exclude_from_metrics { "on".into() } else { String::new() },
+            exclude_from_metrics: if i.exclude_from_metrics {
+                "on".into()
+            } else {
+                String::new()
+            },
             version: i.version.to_string(),
         }
     }
@@ -247,9 +263,21 @@ impl IncidentForm {
             started_at: (editing || !self.started_at.trim().is_empty())
                 .then(|| self.started_at.clone()),
             detected_at: opt(&self.detected_at),
-            acknowledged_at: if editing { opt(&self.acknowledged_at) } else { None },
-            mitigated_at: if editing { opt(&self.mitigated_at) } else { None },
-            resolved_at: if editing { opt(&self.resolved_at) } else { None },
+            acknowledged_at: if editing {
+                opt(&self.acknowledged_at)
+            } else {
+                None
+            },
+            mitigated_at: if editing {
+                opt(&self.mitigated_at)
+            } else {
+                None
+            },
+            resolved_at: if editing {
+                opt(&self.resolved_at)
+            } else {
+                None
+            },
             closed_at: if editing { opt(&self.closed_at) } else { None },
             exclude_from_metrics: Some(!self.exclude_from_metrics.is_empty()),
         }
@@ -311,15 +339,16 @@ async fn declare_incident(
     Form(form): Form<IncidentForm>,
 ) -> AppResult<Response> {
     page.require(Role::Responder)?;
-    let result = match form.to_input(false).parse(state.config.timezone) {
-        Ok(changes) => super::declare(&state.db, &page.user, &changes).await,
-        Err(fields) => Err(AppError::fields(fields)),
-    };
+    let (changes, errors) = form.to_input(false).parse(state.config.timezone);
+    let result = super::declare(&state.db, &page.user, &changes, errors).await;
     match result {
         Ok(incident) => Ok(redirect_with_flash(
             &incident.url(),
             "ok",
-            &format!("{} declared. Add to its timeline as things happen.", incident.key()),
+            &format!(
+                "{} declared. Add to its timeline as things happen.",
+                incident.key()
+            ),
         )),
         Err(AppError::Validation { fields, .. }) => {
             let html = NewPage {
@@ -367,7 +396,11 @@ async fn edit_incident(
 ) -> AppResult<Response> {
     page.require(Role::Responder)?;
     let incident = load(&state, &raw).await?;
-    let form = IncidentForm::from_incident(&incident, &page.chrome, commander_email(&state, &incident).await?);
+    let form = IncidentForm::from_incident(
+        &incident,
+        &page.chrome,
+        commander_email(&state, &incident).await?,
+    );
     Ok(EditPage {
         chrome: page.chrome,
         incident,
@@ -411,10 +444,18 @@ fn conflict_rows(saved: &IncidentForm, yours: &IncidentForm) -> Vec<ConflictRow>
         ("Team", &saved.team, &yours.team),
         ("Commander", &saved.commander, &yours.commander),
         ("Summary", &saved.summary, &yours.summary),
-        ("Customer impact", &saved.customer_impact, &yours.customer_impact),
+        (
+            "Customer impact",
+            &saved.customer_impact,
+            &yours.customer_impact,
+        ),
         ("Started", &saved.started_at, &yours.started_at),
         ("Detected", &saved.detected_at, &yours.detected_at),
-        ("Acknowledged", &saved.acknowledged_at, &yours.acknowledged_at),
+        (
+            "Acknowledged",
+            &saved.acknowledged_at,
+            &yours.acknowledged_at,
+        ),
         ("Mitigated", &saved.mitigated_at, &yours.mitigated_at),
         ("Resolved", &saved.resolved_at, &yours.resolved_at),
         ("Closed", &saved.closed_at, &yours.closed_at),
@@ -438,15 +479,14 @@ async fn update_incident(
 ) -> AppResult<Response> {
     page.require(Role::Responder)?;
     let incident = load(&state, &raw).await?;
-    let version: i64 = form
-        .version
-        .trim()
-        .parse()
-        .map_err(|_| AppError::BadRequest("the form lacks the version it was loaded at; reload the page".into()))?;
-    let result = match form.to_input(true).parse(state.config.timezone) {
-        Ok(changes) => super::update(&state.db, &page.user, &incident, version, &changes, "").await,
-        Err(fields) => Err(AppError::fields(fields)),
-    };
+    let version: i64 = form.version.trim().parse().map_err(|_| {
+        AppError::BadRequest("the form lacks the version it was loaded at; reload the page".into())
+    })?;
+    let (changes, errors) = form.to_input(true).parse(state.config.timezone);
+    let result = super::update(
+        &state.db, &page.user, &incident, version, &changes, errors, "",
+    )
+    .await;
     match result {
         Ok(updated) => Ok(redirect_with_flash(
             &updated.url(),
@@ -465,7 +505,11 @@ async fn update_incident(
         }
         Err(AppError::Conflict { .. }) => {
             let fresh = load(&state, &incident.id).await?;
-            let saved = IncidentForm::from_incident(&fresh, &page.chrome, commander_email(&state, &fresh).await?);
+            let saved = IncidentForm::from_incident(
+                &fresh,
+                &page.chrome,
+                commander_email(&state, &fresh).await?,
+            );
             let rows = conflict_rows(&saved, &form);
             // Resubmitting from the conflict page applies what the person typed on top of the
             // version they have now seen.
@@ -602,14 +646,14 @@ pub async fn render_show(
         .into_iter()
         .map(|entry| {
             let edit_form = match &show.editing {
-                Some((id, form)) if *id == entry.id => Some(form.clone().unwrap_or_else(|| {
-                    EntryFormView {
+                Some((id, form)) if *id == entry.id => {
+                    Some(form.clone().unwrap_or_else(|| EntryFormView {
                         occurred_at: chrome.input_time(&Some(entry.occurred_at)),
                         kind: entry.kind.as_str().to_owned(),
                         body: entry.body.clone(),
                         version: entry.version.to_string(),
-                    }
-                })),
+                    }))
+                }
                 _ => None,
             };
             EntryView {
@@ -648,7 +692,7 @@ async fn show_incident(
 ) -> AppResult<Response> {
     let incident = load(&state, &raw).await?;
     let show = ShowState {
-        editing: (!query.edit.is_empty() && page.user.can_write()).then(|| (query.edit, None)),
+        editing: (!query.edit.is_empty() && page.user.can_write()).then_some((query.edit, None)),
         ..ShowState::default()
     };
     Ok(render_show(&state, page.chrome, incident, show)
@@ -675,13 +719,14 @@ async fn change_status(
     page.require(Role::Responder)?;
     let incident = load(&state, &raw).await?;
     let status = Status::parse(&form.status).ok_or_else(|| {
-        AppError::field("status", "must be one of investigating, identified, monitoring, resolved, closed")
+        AppError::field(
+            "status",
+            "must be one of investigating, identified, monitoring, resolved, closed",
+        )
     })?;
-    let version: i64 = form
-        .version
-        .trim()
-        .parse()
-        .map_err(|_| AppError::BadRequest("the form lacks the version it was loaded at; reload the page".into()))?;
+    let version: i64 = form.version.trim().parse().map_err(|_| {
+        AppError::BadRequest("the form lacks the version it was loaded at; reload the page".into())
+    })?;
     if form.note.chars().count() > crate::timeline::BODY_MAX {
         return Err(AppError::field("note", "is too long"));
     }
@@ -689,7 +734,17 @@ async fn change_status(
         status: Some(status),
         ..super::IncidentChanges::default()
     };
-    match super::update(&state.db, &page.user, &incident, version, &changes, &form.note).await {
+    match super::update(
+        &state.db,
+        &page.user,
+        &incident,
+        version,
+        &changes,
+        FieldErrors::new(),
+        &form.note,
+    )
+    .await
+    {
         Ok(updated) => Ok(redirect_with_flash(
             &updated.url(),
             "ok",

@@ -8,10 +8,9 @@ use axum::routing::{patch, post};
 use serde::Deserialize;
 
 use super::EntryChanges;
-use crate::auth::Role;
 use crate::error::{AppError, AppResult};
 use crate::web::AppState;
-use crate::web::extract::{ApiCaller, Json};
+use crate::web::extract::{ApiResponder, Json};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -29,11 +28,10 @@ struct NewEntry {
 
 async fn create_entry(
     State(state): State<AppState>,
-    caller: ApiCaller,
+    ApiResponder(caller): ApiResponder,
     Path(raw): Path<String>,
     Json(body): Json<NewEntry>,
 ) -> AppResult<Response> {
-    caller.require_write(Role::Responder)?;
     let incident = crate::incidents::api::load(&state, &raw).await?;
     // API times carry their own offset; one without is read as UTC.
     let changes = EntryChanges::parse(
@@ -57,11 +55,10 @@ struct EntryPatch {
 
 async fn update_entry(
     State(state): State<AppState>,
-    caller: ApiCaller,
+    _caller: ApiResponder,
     Path(id): Path<String>,
     Json(body): Json<EntryPatch>,
 ) -> AppResult<Response> {
-    caller.require_write(Role::Responder)?;
     let entry = super::db::find(&state.db.reader, &id)
         .await?
         .ok_or_else(|| AppError::NotFound("timeline entry".into()))?;
@@ -77,10 +74,9 @@ async fn update_entry(
 
 async fn delete_entry(
     State(state): State<AppState>,
-    caller: ApiCaller,
+    ApiResponder(caller): ApiResponder,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    caller.require_write(Role::Responder)?;
     let entry = super::db::find(&state.db.reader, &id)
         .await?
         .ok_or_else(|| AppError::NotFound("timeline entry".into()))?;

@@ -53,12 +53,12 @@ pub async fn list_for_incident(
 }
 
 pub async fn find(pool: &SqlitePool, id: &str) -> Result<Option<Entry>, AppError> {
-    Ok(
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_ENTRY} WHERE t.id = ?")))
-            .bind(id)
-            .fetch_optional(pool)
-            .await?,
-    )
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_ENTRY} WHERE t.id = ?"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?)
 }
 
 /// Writes the entry if it is still at `version`; false when someone saved first.

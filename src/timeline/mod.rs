@@ -170,26 +170,6 @@ impl EntryChanges {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_kind_round_trips_through_its_name() {
-        for kind in EntryKind::ALL {
-            assert_eq!(EntryKind::parse(kind.as_str()), Some(kind));
-        }
-        assert_eq!(EntryKind::parse("gossip"), None);
-    }
-
-    #[test]
-    fn bodies_must_have_text() {
-        assert!(parse_body("  \n ").is_err());
-        assert_eq!(parse_body("  rolled back  ").as_deref(), Ok("rolled back"));
-        assert!(parse_body(&"x".repeat(BODY_MAX + 1)).is_err());
-    }
-}
-
 /// Adds an entry to an incident (time defaults to now, kind to note).
 pub async fn add(
     db: &crate::db::Db,
@@ -278,4 +258,24 @@ pub async fn remove(
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_through_its_name() {
+        for kind in EntryKind::ALL {
+            assert_eq!(EntryKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(EntryKind::parse("gossip"), None);
+    }
+
+    #[test]
+    fn bodies_must_have_text() {
+        assert!(parse_body("  \n ").is_err());
+        assert_eq!(parse_body("  rolled back  ").as_deref(), Ok("rolled back"));
+        assert!(parse_body(&"x".repeat(BODY_MAX + 1)).is_err());
+    }
 }

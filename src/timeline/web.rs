@@ -23,7 +23,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/incidents/{incident}/timeline", post(add_entry))
         .route("/incidents/{incident}/timeline/{id}", post(update_entry))
-        .route("/incidents/{incident}/timeline/{id}/delete", post(delete_entry))
+        .route(
+            "/incidents/{incident}/timeline/{id}/delete",
+            post(delete_entry),
+        )
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -135,8 +135,12 @@ impl Chrome {
 
     /// Value for an `<input type="datetime-local">` in the configured zone.
     pub fn input_time(&self, at: &Option<DateTime<Utc>>) -> String {
-        at.map(|t| t.with_timezone(&self.tz).format("%Y-%m-%dT%H:%M").to_string())
-            .unwrap_or_default()
+        at.map(|t| {
+            t.with_timezone(&self.tz)
+                .format("%Y-%m-%dT%H:%M")
+                .to_string()
+        })
+        .unwrap_or_default()
     }
 
     /// Short name of the configured zone, for form hints.
@@ -194,7 +198,9 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             axum::http::header::COOKIE,
-            format!("a=b; {FLASH_COOKIE}={value}").parse().expect("header"),
+            format!("a=b; {FLASH_COOKIE}={value}")
+                .parse()
+                .expect("header"),
         );
         let flash = Flash::from_headers(&headers).expect("flash read back");
         assert_eq!(flash.kind, "ok");
@@ -206,7 +212,9 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             axum::http::header::COOKIE,
-            format!("{FLASH_COOKIE}=evil%22class:hi").parse().expect("header"),
+            format!("{FLASH_COOKIE}=evil%22class:hi")
+                .parse()
+                .expect("header"),
         );
         assert_eq!(Flash::from_headers(&headers), None);
     }

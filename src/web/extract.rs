@@ -164,10 +164,7 @@ impl FromRequestParts<AppState> for ApiCaller {
 impl OptionalFromRequestParts<AppState> for ApiCaller {
     type Rejection = AppError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> AppResult<Option<Self>> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Option<Self>> {
         if bearer(parts).is_none() {
             return Ok(None);
         }
@@ -255,9 +252,9 @@ fn form_rejection(rejection: &FormRejection) -> AppError {
         return AppError::PayloadTooLarge;
     }
     match rejection {
-        FormRejection::InvalidFormContentType(_) => {
-            AppError::UnsupportedMediaType("send the form as application/x-www-form-urlencoded".into())
-        }
+        FormRejection::InvalidFormContentType(_) => AppError::UnsupportedMediaType(
+            "send the form as application/x-www-form-urlencoded".into(),
+        ),
         other => AppError::BadRequest(format!("the form could not be read: {}", other.body_text())),
     }
 }
@@ -296,4 +293,35 @@ pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> AppResu
 fn unknown_field(detail: &str) -> Option<String> {
     let rest = detail.split_once("unknown field `")?.1;
     Some(rest.split_once('`')?.0.to_owned())
+}
+
+/// An API caller allowed to change incidents and timelines (`write` token, responder or
+/// admin). Checked before the body is read, so a refused caller learns nothing about it.
+#[derive(Debug, Clone)]
+pub struct ApiResponder(pub ApiCaller);
+
+/// An API caller allowed to change the managed lists (`write` token, admin).
+#[derive(Debug, Clone)]
+pub struct ApiAdmin(pub ApiCaller);
+
+impl FromRequestParts<AppState> for ApiResponder {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
+        let caller =
+            <ApiCaller as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+        caller.require_write(Role::Responder)?;
+        Ok(Self(caller))
+    }
+}
+
+impl FromRequestParts<AppState> for ApiAdmin {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
+        let caller =
+            <ApiCaller as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+        caller.require_write(Role::Admin)?;
+        Ok(Self(caller))
+    }
 }

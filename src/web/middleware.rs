@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use askama::Template;
 use axum::extract::{Request, State};
-use axum::http::header::{CONTENT_TYPE, LOCATION, RETRY_AFTER, SET_COOKIE, WWW_AUTHENTICATE};
 use axum::http::HeaderName;
+use axum::http::header::{CONTENT_TYPE, LOCATION, RETRY_AFTER, SET_COOKIE, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
@@ -141,10 +141,7 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
             path,
         },
         status: status.as_u16(),
-        title: status
-            .canonical_reason()
-            .unwrap_or("Error")
-            .to_owned(),
+        title: status.canonical_reason().unwrap_or("Error").to_owned(),
         message,
     };
     let mut out = match page.render() {
@@ -166,7 +163,15 @@ fn payload_message(state: &AppState) -> String {
 }
 
 /// Code and message for an error status that came without an `AppError`.
-fn bare_status(status: StatusCode, state: &AppState) -> (&'static str, String, Option<crate::error::FieldErrors>, Option<serde_json::Value>) {
+fn bare_status(
+    status: StatusCode,
+    state: &AppState,
+) -> (
+    &'static str,
+    String,
+    Option<crate::error::FieldErrors>,
+    Option<serde_json::Value>,
+) {
     let (code, message) = match status {
         StatusCode::FORBIDDEN => (
             "forbidden",

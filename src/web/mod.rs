@@ -32,10 +32,8 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: Db, config: Config) -> Self {
-        let limiter = crate::auth::web::LoginLimiter::new(
-            config.login_max_failures,
-            config.login_window,
-        );
+        let limiter =
+            crate::auth::web::LoginLimiter::new(config.login_max_failures, config.login_window);
         Self {
             db,
             config: Arc::new(config),
@@ -66,13 +64,10 @@ pub fn app(state: AppState) -> Router {
         .with_state(state.clone());
 
     // Layers run outside-in in the reverse order of these calls: the request id is set first,
-    // then logging, then the error renderer sees everything the inner layers produce.
+    // then logging and headers, then the error renderer, which sees every error status the
+    // inner layers produce (CSRF 403, body limit 413, timeout 408) as well as handlers'.
     routes
         .layer(axum::middleware::from_fn(middleware::clear_flash))
-        .layer(axum::middleware::from_fn_with_state(
-            state,
-            middleware::render_errors,
-        ))
         .layer(
             CsrfLayer::new()
                 // API and ingest paths authenticate with bearer tokens, which a browser never
@@ -83,6 +78,10 @@ pub fn app(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout.max(Duration::from_secs(1)),
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            middleware::render_errors,
         ))
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("content-security-policy"),

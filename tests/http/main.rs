@@ -1,0 +1,12 @@
+//! HTTP-level integration tests: every route, through the real router and middleware, on a
+//! fresh database per test.
+
+// Test helpers are shared between the modules of this one test crate.
+#![allow(unreachable_pub)]
+
+mod common;
+
+mod auth;
+mod incidents;
+mod security;
+mod timeline;

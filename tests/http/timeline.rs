@@ -1,0 +1,246 @@
+//! Keeping an incident's timeline: add, edit inline, resolve conflicts, delete.
+
+use axum::http::{Method, StatusCode};
+use hindsight::auth::{Role, Scope};
+use serde_json::json;
+
+use crate::common::{TestApp, TestUser};
+
+async fn app_with_incident() -> (TestApp, TestUser, String) {
+    let app = TestApp::spawn().await;
+    app.service("checkout", "").await;
+    let responder = app.user(Role::Responder).await;
+    let token = app.token(&responder, Scope::Write).await;
+    app.declare(&token, json!({"title": "Checkout down", "severity": "sev1", "service": "checkout", "category": "deploy", "started_at": "2026-11-20T10:00:00Z"})).await;
+    (app, responder, token)
+}
+
+async fn timeline(app: &TestApp, token: &str) -> Vec<serde_json::Value> {
+    app.api(Method::GET, "/api/v1/incidents/INC-1", Some(token), None)
+        .await
+        .json()["timeline"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn entries_added_in_the_browser_appear_in_time_order() {
+    let (app, responder, token) = app_with_incident().await;
+    for (time, kind, body) in [
+        ("2026-11-20T10:30", "mitigation", "Rolled back release 42"),
+        ("2026-11-20T10:10", "escalation", "Paged payments on-call"),
+    ] {
+        let response = app
+            .post_form(
+                "/incidents/INC-1/timeline",
+                Some(&responder),
+                &[("occurred_at", time), ("kind", kind), ("body", body)],
+            )
+            .await;
+        response.assert_status(StatusCode::SEE_OTHER);
+        assert!(response.location().starts_with("/incidents/INC-1#entry-"));
+    }
+    let page = app.get("/incidents/INC-1", Some(&responder)).await;
+    let paged = page
+        .body
+        .find("Paged payments on-call")
+        .expect("escalation shown");
+    let rolled = page
+        .body
+        .find("Rolled back release 42")
+        .expect("mitigation shown");
+    assert!(paged < rolled, "10:10 comes before 10:30");
+    let entries = timeline(&app, &token).await;
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[1]["author_name"], responder.name);
+}
+
+#[tokio::test]
+async fn an_empty_or_unknown_entry_is_refused_and_the_typed_text_kept() {
+    let (app, responder, token) = app_with_incident().await;
+    let response = app
+        .post_form(
+            "/incidents/INC-1/timeline",
+            Some(&responder),
+            &[
+                ("occurred_at", "2026-11-20T10:30"),
+                ("kind", "gossip"),
+                ("body", "keep this text"),
+            ],
+        )
+        .await;
+    response.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(response.body.contains("kind: must be one of"));
+    assert!(response.body.contains("keep this text"));
+    let empty = app
+        .post_form(
+            "/incidents/INC-1/timeline",
+            Some(&responder),
+            &[("occurred_at", ""), ("kind", "note"), ("body", "   ")],
+        )
+        .await;
+    empty.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(empty.body.contains("body: must not be empty"));
+    let api = app
+        .api(
+            Method::POST,
+            "/api/v1/incidents/INC-1/timeline",
+            Some(&token),
+            Some(json!({"kind": "note", "body": "", "occurred_at": "noon"})),
+        )
+        .await;
+    api.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    let fields = api.json()["error"]["fields"].clone();
+    assert!(fields["body"].is_string() && fields["occurred_at"].is_string());
+    assert_eq!(timeline(&app, &token).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_entry_is_edited_inline_and_a_stale_edit_shows_both_texts() {
+    let (app, responder, token) = app_with_incident().await;
+    let created = app
+        .api(Method::POST, "/api/v1/incidents/INC-1/timeline", Some(&token), Some(json!({"kind": "action", "body": "Restarted pods", "occurred_at": "2026-11-20T10:20:00Z"})))
+        .await;
+    created.assert_status(StatusCode::CREATED);
+    let id = created.json()["id"].as_str().expect("id").to_owned();
+
+    let form = app
+        .get(&format!("/incidents/INC-1?edit={id}"), Some(&responder))
+        .await;
+    assert!(
+        form.body
+            .contains(&format!("action=\"/incidents/INC-1/timeline/{id}\""))
+    );
+    assert!(form.body.contains(">Restarted pods</textarea>"));
+
+    let saved = app
+        .post_form(
+            &format!("/incidents/INC-1/timeline/{id}"),
+            Some(&responder),
+            &[
+                ("version", "1"),
+                ("occurred_at", "2026-11-20T10:21"),
+                ("kind", "action"),
+                ("body", "Restarted all checkout pods"),
+            ],
+        )
+        .await;
+    saved.assert_status(StatusCode::SEE_OTHER);
+
+    // Someone who loaded version 1 saves later: conflict, nothing overwritten.
+    let stale = app
+        .post_form(
+            &format!("/incidents/INC-1/timeline/{id}"),
+            Some(&responder),
+            &[
+                ("version", "1"),
+                ("occurred_at", "2026-11-20T10:20"),
+                ("kind", "note"),
+                ("body", "My competing text"),
+            ],
+        )
+        .await;
+    stale.assert_status(StatusCode::CONFLICT);
+    assert!(
+        stale.body.contains("Restarted all checkout pods"),
+        "their text"
+    );
+    assert!(stale.body.contains("My competing text"), "my text");
+    assert!(
+        stale.body.contains("name=\"version\" value=\"2\""),
+        "merge form is based on their version"
+    );
+    let api_stale = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/timeline/{id}"),
+            Some(&token),
+            Some(json!({"version": 1, "body": "x"})),
+        )
+        .await;
+    api_stale.assert_status(StatusCode::CONFLICT);
+    assert_eq!(
+        api_stale.json()["error"]["current"]["body"],
+        "Restarted all checkout pods"
+    );
+
+    // Saving from the conflict page applies the merged text.
+    app.post_form(
+        &format!("/incidents/INC-1/timeline/{id}"),
+        Some(&responder),
+        &[
+            ("version", "2"),
+            ("occurred_at", "2026-11-20T10:21"),
+            ("kind", "action"),
+            ("body", "Restarted all checkout pods (merged)"),
+        ],
+    )
+    .await
+    .assert_status(StatusCode::SEE_OTHER);
+    let entry = timeline(&app, &token)
+        .await
+        .into_iter()
+        .find(|e| e["id"] == id.as_str())
+        .expect("entry");
+    assert_eq!(entry["body"], "Restarted all checkout pods (merged)");
+    assert_eq!(entry["version"], 3);
+}
+
+#[tokio::test]
+async fn entries_are_deleted_in_the_browser_and_the_api() {
+    let (app, responder, token) = app_with_incident().await;
+    let mut ids = Vec::new();
+    for body in ["one", "two"] {
+        let created = app
+            .api(
+                Method::POST,
+                "/api/v1/incidents/INC-1/timeline",
+                Some(&token),
+                Some(json!({"kind": "note", "body": body})),
+            )
+            .await;
+        ids.push(created.json()["id"].as_str().expect("id").to_owned());
+    }
+    app.post_form(
+        &format!("/incidents/INC-1/timeline/{}/delete", ids[0]),
+        Some(&responder),
+        &[],
+    )
+    .await
+    .assert_status(StatusCode::SEE_OTHER);
+    app.api(
+        Method::DELETE,
+        &format!("/api/v1/timeline/{}", ids[1]),
+        Some(&token),
+        None,
+    )
+    .await
+    .assert_status(StatusCode::NO_CONTENT);
+    app.api(
+        Method::DELETE,
+        &format!("/api/v1/timeline/{}", ids[1]),
+        Some(&token),
+        None,
+    )
+    .await
+    .assert_status(StatusCode::NOT_FOUND);
+    assert_eq!(timeline(&app, &token).await.len(), 1);
+    // An entry cannot be reached through another incident's URL.
+    app.declare(
+        &token,
+        json!({"title": "Other", "severity": "sev4", "service": "checkout", "category": "data"}),
+    )
+    .await;
+    let first = timeline(&app, &token).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    app.post_form(
+        &format!("/incidents/INC-2/timeline/{first}/delete"),
+        Some(&responder),
+        &[],
+    )
+    .await
+    .assert_status(StatusCode::NOT_FOUND);
+}
