@@ -10,6 +10,7 @@ pub mod demo;
 pub mod error;
 pub mod incidents;
 pub mod markdown;
+pub mod metrics;
 pub mod timeline;
 pub mod web;
 

@@ -7,7 +7,18 @@ use super::{Category, Service};
 use crate::db::{is_unique_violation, ts};
 use crate::error::AppError;
 
+/// Services for pickers and filters (incident counts left at 0: counting costs an index scan
+/// per service, too much for every list page).
 pub async fn list_services(pool: &SqlitePool) -> Result<Vec<Service>, AppError> {
+    Ok(
+        sqlx::query_as("SELECT name, team, 0 AS incidents FROM services ORDER BY name")
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// Services with how many incidents use each, for the admin page.
+pub async fn list_services_with_usage(pool: &SqlitePool) -> Result<Vec<Service>, AppError> {
     Ok(sqlx::query_as(
         "SELECT s.name, s.team,
                 (SELECT COUNT(*) FROM incidents i WHERE i.service = s.name) AS incidents
@@ -17,7 +28,17 @@ pub async fn list_services(pool: &SqlitePool) -> Result<Vec<Service>, AppError> 
     .await?)
 }
 
+/// Categories for pickers and filters (counts left at 0, as for services).
 pub async fn list_categories(pool: &SqlitePool) -> Result<Vec<Category>, AppError> {
+    Ok(
+        sqlx::query_as("SELECT name, 0 AS incidents FROM categories ORDER BY name")
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// Categories with how many incidents use each, for the admin page.
+pub async fn list_categories_with_usage(pool: &SqlitePool) -> Result<Vec<Category>, AppError> {
     Ok(sqlx::query_as(
         "SELECT c.name,
                 (SELECT COUNT(*) FROM incidents i WHERE i.category = c.name) AS incidents

@@ -58,7 +58,7 @@ async fn catalog_page(
     errors: FieldErrors,
 ) -> AppResult<CatalogPage> {
     let entries = match kind {
-        ListKind::Service => db::list_services(&state.db.reader)
+        ListKind::Service => db::list_services_with_usage(&state.db.reader)
             .await?
             .into_iter()
             .map(
@@ -73,7 +73,7 @@ async fn catalog_page(
                 },
             )
             .collect(),
-        ListKind::Category => db::list_categories(&state.db.reader)
+        ListKind::Category => db::list_categories_with_usage(&state.db.reader)
             .await?
             .into_iter()
             .map(|Category { name, incidents }| Entry {

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Load test of the pages people open most, on a large generated database.
+#
+# Builds the release binary if it is missing, generates N incidents with `hindsight demo`,
+# starts the server on a loopback port, signs in with curl, then runs wrk against /healthz,
+# the incident list and one incident page (one after the other, same settings) and prints
+# requests/s, p99 latency and throughput relative to /healthz.
+#
+# Settings (environment):
+#   N=100000            incidents to generate
+#   DURATION=15s        wrk duration per path
+#   CONNECTIONS=32      wrk connections
+#   THREADS=2           wrk threads
+#   INCIDENT=INC-50000  incident page to load (default: the middle one, INC-N/2)
+#   PORT=               loopback port (default: a free one)
+#   HINDSIGHT_BIN=      binary to test (default: $CARGO_TARGET_DIR/release/hindsight)
+# Targets checked (from the issue): list ≥ 25% of /healthz requests/s, list p99 < 25 ms.
+set -euo pipefail
+
+N=${N:-100000}
+DURATION=${DURATION:-15s}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-2}
+INCIDENT=${INCIDENT:-INC-$(( N / 2 > 0 ? N / 2 : 1 ))}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/hindsight-target}
+BIN=${HINDSIGHT_BIN:-$CARGO_TARGET_DIR/release/hindsight}
+cd "$(dirname "$0")/.."
+
+for tool in wrk curl; do
+  command -v "$tool" >/dev/null || { echo "load.sh: $tool is missing (apt-get install $tool)" >&2; exit 2; }
+done
+if [[ ! -x $BIN ]]; then
+  echo "== building the release binary"
+  cargo build --release
+fi
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if [[ -z ${PORT:-} ]]; then
+  PORT=$(( 20000 + RANDOM % 20000 ))
+  while port_in_use "$PORT"; do PORT=$(( 20000 + RANDOM % 20000 )); done
+fi
+BASE=http://127.0.0.1:$PORT
+
+WORK=$(mktemp -d /tmp/hindsight-load.XXXXXX)
+SERVER_PID=
+cleanup() {
+  if [[ -n $SERVER_PID ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+export HINDSIGHT_DATABASE_URL=sqlite://$WORK/hindsight.db
+export HINDSIGHT_BIND=127.0.0.1:$PORT
+export HINDSIGHT_BASE_URL=$BASE
+export HINDSIGHT_LOG_FORMAT=json
+export RUST_LOG=${RUST_LOG:-warn}
+
+echo "== generating $N incidents"
+started=$(date +%s%N)
+"$BIN" demo --incidents "$N"
+echo "   took $(( ($(date +%s%N) - started) / 1000000 )) ms ($(du -h "$WORK/hindsight.db" | cut -f1) database)"
+
+EMAIL=load@example.com
+PASSWORD=load-test-password
+printf '%s\n' "$PASSWORD" | "$BIN" user create --email "$EMAIL" --name "Load Test" --role viewer --password-stdin >/dev/null
+
+echo "== starting the server on $BASE"
+"$BIN" 2>"$WORK/server.log" &
+SERVER_PID=$!
+for _ in $(seq 100); do
+  curl -fs "$BASE/healthz" >/dev/null 2>&1 && break
+  kill -0 "$SERVER_PID" 2>/dev/null || { echo "server exited:"; cat "$WORK/server.log"; exit 1; }
+  sleep 0.1
+done
+curl -fs "$BASE/healthz" >/dev/null || { echo "server not healthy after 10 s" >&2; exit 1; }
+
+echo "== signing in"
+status=$(curl -s -o /dev/null -w '%{http_code}' -c "$WORK/cookies" -H "Origin: $BASE" \
+  --data-urlencode "email=$EMAIL" --data-urlencode "password=$PASSWORD" "$BASE/login")
+SESSION=$(awk '$6 == "hindsight_session" { print $7 }' "$WORK/cookies")
+if [[ $status != 303 || -z $SESSION ]]; then
+  echo "login failed: HTTP $status" >&2; exit 1
+fi
+COOKIE="Cookie: hindsight_session=$SESSION"
+for path in /incidents "/incidents/$INCIDENT"; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H "$COOKIE" "$BASE$path")
+  [[ $code == 200 ]] || { echo "GET $path answered $code, expected 200" >&2; exit 1; }
+done
+
+# wrk prints latency as 812.00us / 3.21ms / 1.02s; in milliseconds.
+to_ms() { awk -v v="$1" 'BEGIN { u = v; sub(/[0-9.]+/, "", u); n = v + 0;
+  if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000; printf "%.2f", n }'; }
+
+declare -A RPS P99 ERRORS
+PATHS=(/healthz /incidents "/incidents/$INCIDENT")
+for path in "${PATHS[@]}"; do
+  echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $path"
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "$COOKIE" "$BASE$path")
+  echo "$out" | sed 's/^/   /'
+  RPS[$path]=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+  P99[$path]=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
+  ERRORS[$path]=$(awk '/Non-2xx or 3xx responses:/ { n += $NF } /Socket errors:/ { for (i = 3; i <= NF; i++) n += $i + 0 } END { print n + 0 }' <<<"$out")
+done
+
+echo
+echo "N=$N incidents, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) cores"
+printf '%-24s %12s %10s %10s %8s\n' path requests/s "p99 ms" "vs healthz" errors
+for path in "${PATHS[@]}"; do
+  ratio=$(awk -v a="${RPS[$path]}" -v b="${RPS[/healthz]}" 'BEGIN { printf "%.1f%%", (b > 0) ? 100 * a / b : 0 }')
+  printf '%-24s %12s %10s %10s %8s\n' "$path" "${RPS[$path]}" "${P99[$path]}" "$ratio" "${ERRORS[$path]}"
+done
+verdict=$(awk -v l="${RPS[/incidents]}" -v h="${RPS[/healthz]}" -v p="${P99[/incidents]}" \
+  'BEGIN { print ((l >= 0.25 * h && p < 25) ? "met" : "MISSED") }')
+echo "target (list ≥ 25% of /healthz, list p99 < 25 ms at $CONNECTIONS connections): $verdict"

@@ -1,0 +1,307 @@
+//! Browser tests: a real headless Chromium, driven through chromedriver, uses Hindsight the
+//! way a person does (forms, redirects, cookies, CSRF checks included). They need the Debian
+//! packages chromium and chromium-driver and fail, naming them, when those are missing.
+
+mod app;
+mod webdriver;
+
+use chrono::{DateTime, Duration, Utc};
+use hindsight::auth::Role;
+
+use app::TestApp;
+use webdriver::Browser;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// Signs in through the login form and lands on the incident list.
+fn sign_in(browser: &Browser, app: &TestApp, email: &str) {
+    browser.goto(&app.url("/login"));
+    browser.find("#email").send_keys(email);
+    browser.find("#password").send_keys(PASSWORD);
+    browser.click_and_wait(&browser.find("form[action='/login'] button[type=submit]"));
+    assert_eq!(
+        browser.current_path(),
+        "/incidents",
+        "signing in lands on the list"
+    );
+    assert_eq!(
+        browser.find(".who-name").attribute("title").as_deref(),
+        Some(email),
+        "the header names who is signed in"
+    );
+}
+
+/// What a `datetime-local` input holds for `at` (the test server shows times in UTC).
+fn local_input(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M").to_string()
+}
+
+/// Sets a `datetime-local` input. Typing into one depends on the browser's locale, so the
+/// value is set the way the picker itself would, with the events it fires.
+fn set_time(browser: &Browser, css: &str, at: DateTime<Utc>) {
+    let input = browser.find(css);
+    input.clear();
+    browser.execute(
+        "arguments[0].value = arguments[1];
+         arguments[0].dispatchEvent(new Event('input', {bubbles: true}));
+         arguments[0].dispatchEvent(new Event('change', {bubbles: true}));",
+        vec![input.to_arg(), local_input(at).into()],
+    );
+    let now_holds = browser.execute("return arguments[0].value;", vec![input.to_arg()]);
+    assert_eq!(now_holds, local_input(at).as_str(), "{css} holds the time");
+}
+
+/// Adds an entry through the form under the timeline and waits for the page to show it.
+fn add_timeline_entry(browser: &Browser, at: DateTime<Utc>, kind: &str, body: &str) {
+    let before = browser.find_all("ol.timeline > li.entry").len();
+    set_time(browser, "#entry-time", at);
+    browser
+        .find(&format!("#entry-kind option[value='{kind}']"))
+        .click();
+    let text = browser.find("#entry-body");
+    text.clear();
+    text.send_keys(body);
+    browser.click_and_wait(&browser.find("#add-entry button[type=submit]"));
+    browser.wait_until("the new entry on the timeline", || {
+        browser.find_all("ol.timeline > li.entry").len() == before + 1
+    });
+    assert!(
+        browser
+            .find(".flash")
+            .text()
+            .contains("Added to the timeline"),
+        "the page confirms the entry was added"
+    );
+}
+
+/// One timeline entry as the page shows it.
+#[derive(Debug)]
+struct ShownEntry {
+    class: String,
+    datetime: String,
+    text: String,
+}
+
+fn shown_timeline(browser: &Browser) -> Vec<ShownEntry> {
+    browser
+        .find_all("ol.timeline > li.entry")
+        .iter()
+        .map(|li| ShownEntry {
+            class: li.attribute("class").unwrap_or_default(),
+            datetime: li
+                .find_all("time")
+                .first()
+                .and_then(|t| t.attribute("datetime"))
+                .unwrap_or_default(),
+            text: li.text(),
+        })
+        .collect()
+}
+
+fn position(entries: &[ShownEntry], needle: &str) -> usize {
+    entries
+        .iter()
+        .position(|e| e.text.contains(needle))
+        .unwrap_or_else(|| {
+            panic!("no timeline entry shows {needle:?}; the timeline is {entries:#?}")
+        })
+}
+
+#[test]
+fn responder_declares_an_incident_and_keeps_its_timeline() {
+    let app = TestApp::spawn();
+    app.add_service("checkout", "Storefront");
+    app.add_user(
+        "rita@example.com",
+        "Rita Responder",
+        Role::Responder,
+        PASSWORD,
+    );
+    let browser = Browser::start("responder_declares_an_incident_and_keeps_its_timeline");
+    sign_in(&browser, &app, "rita@example.com");
+
+    // Declare through the form.
+    let now = Utc::now();
+    let title = "Checkout returns 502 after deploy";
+    browser.click_and_wait(&browser.find("a[href='/incidents/new']"));
+    browser.find("#title").send_keys(title);
+    browser.find("input[name=severity][value=sev1]").click();
+    browser.find("#service option[value=checkout]").click();
+    browser.find("#category option[value=deploy]").click();
+    browser
+        .find("#customer_impact")
+        .send_keys("About 30% of checkout attempts failed.");
+    browser
+        .find("#summary")
+        .send_keys("A release shipped a connection pool of 2.");
+    set_time(&browser, "#started_at", now - Duration::minutes(60));
+    browser.click_and_wait(
+        &browser.find("form[action='/incidents'][method=post] button[type=submit]"),
+    );
+    assert_eq!(
+        browser.current_path(),
+        "/incidents/INC-1",
+        "declaring opens the new incident"
+    );
+    assert!(browser.find(".flash").text().contains("INC-1 declared"));
+
+    // Two entries of different kinds, typed out of order: the later one first.
+    let detected = now - Duration::minutes(40);
+    let rolled_back = now - Duration::minutes(25);
+    add_timeline_entry(
+        &browser,
+        rolled_back,
+        "action",
+        "Rolled back release 2026.11.3.",
+    );
+    add_timeline_entry(
+        &browser,
+        detected,
+        "detection",
+        "Alert fired: checkout 5xx above 5%.",
+    );
+
+    // Move the incident on, with a note.
+    browser.find("#status option[value=identified]").click();
+    browser
+        .find("#status-note")
+        .send_keys("Pool size of 2 in the release config.");
+    browser.click_and_wait(&browser.find(".status-form button[type=submit]"));
+    assert!(
+        browser
+            .find(".flash")
+            .text()
+            .contains("INC-1 is now identified")
+    );
+
+    // What the responder now sees.
+    assert!(
+        browser.find("h1").text().contains(title),
+        "the page shows the title"
+    );
+    let badge = browser.find(".badges .status");
+    assert_eq!(
+        badge.text(),
+        "identified",
+        "the status badge shows the new status"
+    );
+    assert!(
+        badge
+            .attribute("class")
+            .unwrap_or_default()
+            .contains("status-identified")
+    );
+
+    let timeline = shown_timeline(&browser);
+    let detection = position(&timeline, "Alert fired: checkout 5xx above 5%.");
+    let action = position(&timeline, "Rolled back release 2026.11.3.");
+    let change = position(&timeline, "Status: investigating → identified");
+    assert!(
+        detection < action && action < change,
+        "entries are in time order: {timeline:#?}"
+    );
+    assert!(
+        timeline[detection].class.contains("kind-detection"),
+        "{timeline:#?}"
+    );
+    assert!(
+        timeline[action].class.contains("kind-action"),
+        "{timeline:#?}"
+    );
+    assert!(
+        timeline[change].class.contains("kind-status_change"),
+        "{timeline:#?}"
+    );
+    assert!(
+        timeline[change]
+            .text
+            .contains("Pool size of 2 in the release config."),
+        "the status note is on the timeline: {timeline:#?}"
+    );
+    assert!(
+        timeline[detection]
+            .text
+            .contains(&detected.format("%Y-%m-%d %H:%M").to_string()),
+        "the entry shows the time that was typed: {timeline:#?}"
+    );
+    let times: Vec<&str> = timeline.iter().map(|e| e.datetime.as_str()).collect();
+    assert!(
+        times
+            .iter()
+            .all(|t| DateTime::parse_from_rfc3339(t).is_ok()),
+        "every entry carries its time: {times:?}"
+    );
+    let mut sorted = times.clone();
+    sorted.sort_by_key(|t| DateTime::parse_from_rfc3339(t).ok());
+    assert_eq!(times, sorted, "the whole timeline is in time order");
+
+    browser.screenshot(&browser.screenshot_path("done"));
+}
+
+#[test]
+fn viewer_sees_the_incident_page_without_any_edit_forms() {
+    let app = TestApp::spawn();
+    app.add_service("payments", "Payments");
+    let responder = app.add_user(
+        "rita@example.com",
+        "Rita Responder",
+        Role::Responder,
+        PASSWORD,
+    );
+    app.add_user("vic@example.com", "Vic Viewer", Role::Viewer, PASSWORD);
+    let number = app.declare(&responder, "Card payments declined by provider", "payments");
+    let browser = Browser::start("viewer_sees_the_incident_page_without_any_edit_forms");
+    sign_in(&browser, &app, "vic@example.com");
+    assert!(
+        browser.find_all("a[href='/incidents/new']").is_empty(),
+        "a viewer is not offered to declare incidents"
+    );
+
+    browser.goto(&app.url(&format!("/incidents/{number}")));
+    assert!(
+        browser
+            .find("h1")
+            .text()
+            .contains("Card payments declined by provider")
+    );
+    assert_eq!(browser.find(".badges .status").text(), "investigating");
+    let timeline = shown_timeline(&browser);
+    position(&timeline, "Incident declared by Rita Responder");
+    for css in [
+        "select#status",
+        "#status-note",
+        "form#add-entry",
+        "#entry-body",
+        ".entry-actions",
+        "a[href$='/edit']",
+        "main form",
+    ] {
+        assert!(
+            browser.find_all(css).is_empty(),
+            "a viewer's incident page has no {css}"
+        );
+    }
+    // The only form left on the page is signing out.
+    let forms: Vec<String> = browser
+        .find_all("form[method=post]")
+        .iter()
+        .map(|f| f.attribute("action").unwrap_or_default())
+        .collect();
+    assert_eq!(forms, ["/logout"]);
+    browser.screenshot(&browser.screenshot_path("incident"));
+
+    // Typing the edit address does not bring the form either.
+    browser.goto(&app.url(&format!("/incidents/{number}/edit")));
+    assert!(
+        browser
+            .find("main")
+            .text()
+            .contains("needs the responder role")
+    );
+    assert!(
+        browser.find_all("#title").is_empty(),
+        "no edit form for a viewer"
+    );
+
+    browser.screenshot(&browser.screenshot_path("edit-refused"));
+}
