@@ -1,6 +1,7 @@
 //! Accounts and access: roles, passwords, sessions and API tokens (types and rules; no axum).
 
 pub mod db;
+pub mod sessions;
 pub mod web;
 
 use std::fmt;

@@ -195,6 +195,7 @@ async fn login(
     // Rotate: whatever session id the browser had before is ended, a new one is issued.
     if let Some(old) = cookie(&headers, SESSION_COOKIE) {
         db::delete_session(&mut tx, old).await?;
+        state.sessions.remove(old);
     }
     let secret = db::create_session(&mut tx, &user.id, state.config.session_ttl).await?;
     db::audit(&mut tx, Some(&user.id), "login", &user.email, "").await?;
@@ -230,6 +231,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> AppResult<
         let mut tx = state.db.begin_write().await?;
         db::delete_session(&mut tx, secret).await?;
         tx.commit().await?;
+        state.sessions.remove(secret);
     }
     let mut response = redirect_with_flash("/login", "ok", "You are signed out.");
     let secure = if state.config.secure_cookies() {
@@ -490,6 +492,7 @@ async fn change_role(
     )
     .await?;
     tx.commit().await?;
+    state.sessions.remove_user(&id);
     Ok(redirect_with_flash(
         "/admin/users",
         "ok",
@@ -523,6 +526,7 @@ async fn disable_user(
     )
     .await?;
     tx.commit().await?;
+    state.sessions.remove_user(&id);
     Ok(redirect_with_flash(
         "/admin/users",
         "ok",

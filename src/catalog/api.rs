@@ -49,6 +49,7 @@ async fn create_service(
     db::insert_service(&mut tx, &name, &team).await?;
     crate::auth::db::audit(&mut tx, Some(&caller.user.id), "service.create", &name, "").await?;
     tx.commit().await?;
+    state.catalog.clear();
     Ok((
         StatusCode::CREATED,
         axum::Json(serde_json::json!({"name": name, "team": team})),
@@ -72,6 +73,7 @@ async fn create_category(
     db::insert_category(&mut tx, &name).await?;
     crate::auth::db::audit(&mut tx, Some(&caller.user.id), "category.create", &name, "").await?;
     tx.commit().await?;
+    state.catalog.clear();
     Ok((
         StatusCode::CREATED,
         axum::Json(serde_json::json!({"name": name})),

@@ -178,3 +178,13 @@ fn exists_or(err: sqlx::Error, what: &str, name: &str) -> AppError {
         err.into()
     }
 }
+
+/// Team names owning services, for filters and the form's suggestions. (Scanning incidents for
+/// free-typed teams would cost a full table scan on every list page.)
+pub async fn teams(pool: &SqlitePool) -> Result<Vec<String>, AppError> {
+    Ok(
+        sqlx::query_scalar("SELECT DISTINCT team FROM services WHERE team <> '' ORDER BY 1")
+            .fetch_all(pool)
+            .await?,
+    )
+}

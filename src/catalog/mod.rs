@@ -5,7 +5,11 @@ pub mod api;
 pub mod db;
 pub mod web;
 
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
 use serde::Serialize;
+use sqlx::SqlitePool;
 
 use crate::error::AppError;
 
@@ -23,6 +27,54 @@ pub struct Category {
     pub name: String,
     #[serde(skip)]
     pub incidents: i64,
+}
+
+/// The lists every incident form and filter shows.
+#[derive(Debug, Clone, Default)]
+pub struct Lists {
+    pub services: Vec<Service>,
+    pub categories: Vec<Category>,
+    /// Teams owning services.
+    pub teams: Vec<String>,
+}
+
+/// Keeps `Lists` in memory for a few seconds: they change rarely (admin edits, which clear the
+/// cache at once) but every list page and form needs them.
+#[derive(Debug)]
+pub struct CatalogCache {
+    ttl: Duration,
+    current: RwLock<Option<(Instant, Arc<Lists>)>>,
+}
+
+impl CatalogCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            current: RwLock::new(None),
+        }
+    }
+
+    /// The lists, from memory when fresh, otherwise read again.
+    pub async fn get(&self, pool: &SqlitePool) -> Result<Arc<Lists>, AppError> {
+        let now = Instant::now();
+        if let Some((at, lists)) = &*self.current.read().unwrap_or_else(|p| p.into_inner())
+            && now.duration_since(*at) < self.ttl
+        {
+            return Ok(Arc::clone(lists));
+        }
+        let lists = Arc::new(Lists {
+            services: db::list_services(pool).await?,
+            categories: db::list_categories(pool).await?,
+            teams: db::teams(pool).await?,
+        });
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some((now, Arc::clone(&lists)));
+        Ok(lists)
+    }
+
+    /// Forgets the lists after a change, so the next page shows it.
+    pub fn clear(&self) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
 }
 
 /// A service or category name: 1–60 characters, no control characters, trimmed.

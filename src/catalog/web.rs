@@ -163,6 +163,7 @@ async fn save(
         )
         .await?;
         tx.commit().await?;
+        state.catalog.clear();
         Ok(name)
     }
     .await;
@@ -247,6 +248,7 @@ async fn delete(state: &AppState, page: Page, kind: ListKind, name: &str) -> App
     )
     .await?;
     tx.commit().await?;
+    state.catalog.clear();
     Ok(redirect_with_flash(
         list_url,
         "ok",

@@ -223,6 +223,9 @@ pub struct ListRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// The furthest a list may page (rows skipped); beyond it, narrow the filter instead.
+pub const MAX_OFFSET: u32 = 10_000;
+
 /// One page of incidents and the total matching the filter.
 pub async fn list(
     pool: &SqlitePool,
@@ -269,10 +272,16 @@ pub async fn list(
         binds.push(ts(until));
     }
     if let Some(text) = &filter.text {
-        clauses.push("(i.title LIKE ? ESCAPE '\\' OR i.summary LIKE ? ESCAPE '\\')");
-        let pattern = format!("%{}%", like_escape(text));
-        binds.push(pattern.clone());
-        binds.push(pattern);
+        match fts_query(text) {
+            Some(query) => {
+                clauses.push(
+                    "i.rowid IN (SELECT rowid FROM incidents_fts WHERE incidents_fts MATCH ?)",
+                );
+                binds.push(query);
+            }
+            // Text with no words in it (only punctuation) matches nothing.
+            None => clauses.push("0"),
+        }
     }
     let where_sql = if clauses.is_empty() {
         String::new()
@@ -281,6 +290,14 @@ pub async fn list(
     };
 
     let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
+    if offset > i64::from(MAX_OFFSET) {
+        return Err(AppError::field(
+            "page",
+            format!(
+                "only the first {MAX_OFFSET} matches can be paged through; narrow the filter (since/until) or sort oldest first"
+            ),
+        ));
+    }
     let sql = format!(
         "SELECT i.id, i.number, i.title, i.severity, i.status, i.service, i.category, i.team,
                 i.started_at, i.resolved_at, i.updated_at
@@ -332,34 +349,37 @@ pub async fn list(
     Ok((rows, total))
 }
 
-/// Escapes LIKE wildcards so user text matches literally.
-fn like_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Team names owning services, for the filter and the form's suggestions. (Scanning incidents
-/// for free-typed teams would cost a full table scan on every list page.)
-pub async fn teams(pool: &SqlitePool) -> Result<Vec<String>, AppError> {
-    Ok(
-        sqlx::query_scalar("SELECT DISTINCT team FROM services WHERE team <> '' ORDER BY 1")
-            .fetch_all(pool)
-            .await?,
-    )
+/// Turns what a person typed into a safe FTS5 query: every word (letters and digits) becomes a
+/// quoted prefix term, all of which must match. Quotes, operators (`NEAR`, `OR`, `*`, `-`) and
+/// any other punctuation lose their meaning, so no input can break the query.
+pub fn fts_query(text: &str) -> Option<String> {
+    let terms: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(|w| format!("\"{w}\"*"))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" "))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::like_escape;
+    use super::fts_query;
 
     #[test]
-    fn like_wildcards_are_escaped() {
-        assert_eq!(like_escape("50%_a\\b"), "50\\%\\_a\\\\b");
+    fn typed_text_becomes_quoted_prefix_terms() {
+        assert_eq!(
+            fts_query("checkout 502").as_deref(),
+            Some("\"checkout\"* \"502\"*")
+        );
+        assert_eq!(
+            fts_query("\"a\" OR NEAR(b*) -c").as_deref(),
+            Some("\"a\"* \"OR\"* \"NEAR\"* \"b\"* \"c\"*")
+        );
+        assert_eq!(
+            fts_query("Zürich façade").as_deref(),
+            Some("\"Zürich\"* \"façade\"*")
+        );
+        assert_eq!(fts_query("%_<>\"'"), None);
     }
 }

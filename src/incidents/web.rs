@@ -14,7 +14,9 @@ use serde::Deserialize;
 use super::db::{self, ListFilter, ListRow, Sort};
 use super::{Incident, IncidentInput, IncidentRef, ListParams, Severity, Status};
 use crate::auth::{Role, User};
-use crate::catalog::{Category, Service};
+use std::sync::Arc;
+
+use crate::catalog::Lists;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::timeline::{Entry, EntryKind};
 use crate::web::AppState;
@@ -53,12 +55,12 @@ struct ListPage {
     total: i64,
     page: u32,
     pages: u32,
+    /// More pages match than can be paged through.
+    truncated: bool,
     /// The query string of the current filter without `page`, for pagination links.
     filter_query: String,
     q: ListQueryView,
-    services: Vec<Service>,
-    categories: Vec<Category>,
-    teams: Vec<String>,
+    lists: Arc<Lists>,
     errors: FieldErrors,
 }
 
@@ -99,6 +101,9 @@ impl ListPage {
 }
 
 const PER_PAGE: u32 = 50;
+/// Deep OFFSETs cost a scan of every skipped row; past this page people narrow the filter
+/// (a date range, or oldest first) instead.
+const MAX_PAGE: u32 = db::MAX_OFFSET / PER_PAGE + 1;
 
 async fn list_incidents(
     State(state): State<AppState>,
@@ -114,16 +119,17 @@ async fn list_incidents(
         .trim()
         .parse::<u32>()
         .unwrap_or(1)
-        .clamp(1, 100_000);
+        .clamp(1, MAX_PAGE);
 
     let (rows, total) = if errors.is_empty() {
         db::list(&state.db.reader, &filter, sort, page_no, PER_PAGE).await?
     } else {
         (Vec::new(), 0)
     };
-    let pages = u32::try_from((total + i64::from(PER_PAGE) - 1) / i64::from(PER_PAGE))
+    let all_pages = u32::try_from((total + i64::from(PER_PAGE) - 1) / i64::from(PER_PAGE))
         .unwrap_or(u32::MAX)
         .max(1);
+    let pages = all_pages.min(MAX_PAGE);
 
     let mut params: Vec<(&str, &str)> = Vec::new();
     for (k, v) in [
@@ -153,6 +159,7 @@ async fn list_incidents(
         total,
         page: page_no,
         pages,
+        truncated: all_pages > pages,
         filter_query,
         q: ListQueryView {
             status: query.status,
@@ -165,9 +172,7 @@ async fn list_incidents(
             q: query.q,
             sort: sort.as_str().to_owned(),
         },
-        services: crate::catalog::db::list_services(&state.db.reader).await?,
-        categories: crate::catalog::db::list_categories(&state.db.reader).await?,
-        teams: db::teams(&state.db.reader).await?,
+        lists: state.catalog.get(&state.db.reader).await?,
         errors,
     };
     Ok((status, html).into_response())
@@ -286,17 +291,13 @@ impl IncidentForm {
 
 /// Choices offered by the incident form.
 struct FormOptions {
-    services: Vec<Service>,
-    categories: Vec<Category>,
-    teams: Vec<String>,
+    lists: Arc<Lists>,
     users: Vec<User>,
 }
 
 async fn form_options(state: &AppState) -> AppResult<FormOptions> {
     Ok(FormOptions {
-        services: crate::catalog::db::list_services(&state.db.reader).await?,
-        categories: crate::catalog::db::list_categories(&state.db.reader).await?,
-        teams: db::teams(&state.db.reader).await?,
+        lists: state.catalog.get(&state.db.reader).await?,
         users: crate::auth::db::list_active_users(&state.db.reader).await?,
     })
 }

@@ -38,12 +38,18 @@ fn chrome(parts: &Parts, state: &AppState, user: Option<User>) -> Chrome {
 }
 
 async fn session_user(parts: &Parts, state: &AppState) -> AppResult<Option<User>> {
-    match cookie(&parts.headers, SESSION_COOKIE) {
-        Some(secret) if !secret.is_empty() => {
-            crate::auth::db::session_user(&state.db.reader, secret).await
-        }
-        _ => Ok(None),
+    let Some(secret) = cookie(&parts.headers, SESSION_COOKIE).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let now = std::time::Instant::now();
+    if let Some(user) = state.sessions.get(secret, now) {
+        return Ok(Some(user));
     }
+    let user = crate::auth::db::session_user(&state.db.reader, secret).await?;
+    if let Some(user) = &user {
+        state.sessions.insert(secret, user.clone(), now);
+    }
+    Ok(user)
 }
 
 impl FromRequestParts<AppState> for Page {

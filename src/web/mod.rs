@@ -28,6 +28,8 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub login_limiter: Arc<crate::auth::web::LoginLimiter>,
+    pub sessions: Arc<crate::auth::sessions::SessionCache>,
+    pub catalog: Arc<crate::catalog::CatalogCache>,
 }
 
 impl AppState {
@@ -38,6 +40,10 @@ impl AppState {
             db,
             config: Arc::new(config),
             login_limiter: Arc::new(limiter),
+            sessions: Arc::new(crate::auth::sessions::SessionCache::new(
+                Duration::from_secs(5),
+            )),
+            catalog: Arc::new(crate::catalog::CatalogCache::new(Duration::from_secs(10))),
         }
     }
 }

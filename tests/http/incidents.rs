@@ -548,13 +548,47 @@ async fn the_list_filters_sorts_and_counts_exactly() {
     assert_eq!(
         total("q=100%25").await,
         (1, vec!["Payments 100% off".to_owned()]),
-        "% is literal"
+        "punctuation is ignored"
     );
     assert_eq!(
-        total("q=t_s").await.0,
-        0,
-        "_ is literal (as a wildcard it would match \"Checkout slow\")"
+        total("q=stuck").await,
+        (1, vec!["Refunds_stuck".to_owned()]),
+        "words inside identifiers"
     );
+    assert_eq!(
+        total("q=pay%20decl").await,
+        (1, vec!["Payments declined".to_owned()]),
+        "every word, as a prefix"
+    );
+    assert_eq!(
+        total("q=%25%22*").await.0,
+        0,
+        "text without words matches nothing"
+    );
+    for hostile in [
+        "%22",
+        "NEAR(",
+        "*",
+        "a%20OR%20b",
+        "%3Cscript%3E",
+        "%22unbalanced",
+        "-checkout",
+        "checkout:*",
+    ] {
+        let response = app
+            .api(
+                Method::GET,
+                &format!("/api/v1/incidents?q={hostile}"),
+                Some(&token),
+                None,
+            )
+            .await;
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "q={hostile} never breaks the query"
+        );
+    }
     assert_eq!(
         total("status=open&severity=sev1").await,
         (1, vec!["Payments declined".to_owned()])
