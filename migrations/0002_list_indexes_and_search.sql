@@ -34,3 +34,8 @@ CREATE TRIGGER incidents_fts_update AFTER UPDATE OF title, summary ON incidents 
     VALUES ('delete', OLD.rowid, OLD.title, OLD.summary);
     INSERT INTO incidents_fts (rowid, title, summary) VALUES (NEW.rowid, NEW.title, NEW.summary);
 END;
+
+-- "Open" incidents (not resolved or closed) are the list people look at most; a partial index
+-- keeps that view a straight index read whether few or many incidents are open.
+CREATE INDEX incidents_open_started ON incidents (started_at DESC, number DESC)
+    WHERE status IN ('investigating', 'identified', 'monitoring');

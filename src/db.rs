@@ -4,14 +4,17 @@
 //! single connection avoids SQLITE_BUSY between our own requests); a small read-only pool
 //! serves pages concurrently thanks to WAL.
 
+use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Sqlite, SqliteConnection, Transaction};
 
 /// Migrations are compiled into the binary, so it runs from any directory.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -23,10 +26,39 @@ pub struct Db {
     pub writer: SqlitePool,
     /// Read-only connections for pages and API reads.
     pub reader: SqlitePool,
+    /// Counts committed write transactions of this process, so read caches can tell whether
+    /// anything changed since they were filled.
+    generation: Arc<AtomicU64>,
 }
 
 /// A write transaction, begun IMMEDIATE so it holds the write lock from its first statement.
-pub type WriteTx = Transaction<'static, Sqlite>;
+/// Use it wherever a `&mut SqliteConnection` is expected; `commit` makes the writes durable and
+/// then advances the database's generation. Dropping it rolls back.
+pub struct WriteTx {
+    tx: Transaction<'static, Sqlite>,
+    generation: Arc<AtomicU64>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await?;
+        self.generation.fetch_add(1, Ordering::Release);
+        Ok(())
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+}
 
 impl Db {
     /// Opens (creating if missing) the database at `url` and applies pending migrations.
@@ -53,12 +85,25 @@ impl Db {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(base.read_only(true))
             .await?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            generation: Arc::new(AtomicU64::new(0)),
+        })
     }
 
     /// Begins a write transaction. Callers commit; dropping it rolls back.
     pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await
+        Ok(WriteTx {
+            tx: self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            generation: Arc::clone(&self.generation),
+        })
+    }
+
+    /// How many write transactions this process has committed. Read it *before* a query whose
+    /// result is cached: if it changed since, the cached result may be stale.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Writes a consistent copy of the live database to `path` (`VACUUM INTO`).

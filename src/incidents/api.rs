@@ -132,7 +132,16 @@ async fn list_incidents(
     let (filter, sort) = params.parse(chrono_tz::Tz::UTC).map_err(AppError::fields)?;
     let page = parse_bounded(&params.page, "page", 1, 1, 1_000_000)?;
     let per_page = parse_bounded(&params.per_page, "per_page", 50, 1, 200)?;
-    let (rows, total) = db::list(&state.db.reader, &filter, sort, page, per_page).await?;
+    let result = db::list_cached(
+        &state.db,
+        &state.incident_lists,
+        &filter,
+        sort,
+        page,
+        per_page,
+    )
+    .await?;
+    let (rows, total) = (&result.0, result.1);
     let items: Vec<serde_json::Value> = rows
         .iter()
         .map(|r| {

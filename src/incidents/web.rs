@@ -51,7 +51,8 @@ pub async fn load(state: &AppState, raw: &str) -> AppResult<Incident> {
 #[template(path = "incidents/list.html")]
 struct ListPage {
     chrome: Chrome,
-    rows: Vec<ListRow>,
+    /// The page's rows and the total matching, shared with the list cache.
+    result: Arc<(Vec<ListRow>, i64)>,
     total: i64,
     page: u32,
     pages: u32,
@@ -121,11 +122,20 @@ async fn list_incidents(
         .unwrap_or(1)
         .clamp(1, MAX_PAGE);
 
-    let (rows, total) = if errors.is_empty() {
-        db::list(&state.db.reader, &filter, sort, page_no, PER_PAGE).await?
+    let result = if errors.is_empty() {
+        db::list_cached(
+            &state.db,
+            &state.incident_lists,
+            &filter,
+            sort,
+            page_no,
+            PER_PAGE,
+        )
+        .await?
     } else {
-        (Vec::new(), 0)
+        Arc::new((Vec::new(), 0))
     };
+    let total = result.1;
     let all_pages = u32::try_from((total + i64::from(PER_PAGE) - 1) / i64::from(PER_PAGE))
         .unwrap_or(u32::MAX)
         .max(1);
@@ -155,7 +165,7 @@ async fn list_incidents(
     };
     let html = ListPage {
         chrome: page.chrome,
-        rows,
+        result,
         total,
         page: page_no,
         pages,

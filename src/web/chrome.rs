@@ -4,6 +4,9 @@
 use axum::http::header::{LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use std::sync::LazyLock;
+
+use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
@@ -149,9 +152,16 @@ impl Chrome {
     }
 }
 
+/// The display format, parsed once: lists format two times per row.
+static TIME_FORMAT: LazyLock<Vec<Item<'static>>> = LazyLock::new(|| {
+    StrftimeItems::new("%Y-%m-%d %H:%M %Z (%:z)")
+        .parse_to_owned()
+        .unwrap_or_default()
+});
+
 pub fn format_time(tz: Tz, at: DateTime<Utc>) -> String {
     at.with_timezone(&tz)
-        .format("%Y-%m-%d %H:%M %Z (%:z)")
+        .format_with_items(TIME_FORMAT.iter())
         .to_string()
 }
 

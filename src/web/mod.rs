@@ -30,6 +30,7 @@ pub struct AppState {
     pub login_limiter: Arc<crate::auth::web::LoginLimiter>,
     pub sessions: Arc<crate::auth::sessions::SessionCache>,
     pub catalog: Arc<crate::catalog::CatalogCache>,
+    pub incident_lists: Arc<crate::incidents::db::ListCache>,
 }
 
 impl AppState {
@@ -44,6 +45,7 @@ impl AppState {
                 Duration::from_secs(5),
             )),
             catalog: Arc::new(crate::catalog::CatalogCache::new(Duration::from_secs(10))),
+            incident_lists: Arc::new(crate::incidents::db::ListCache::new(Duration::from_secs(2))),
         }
     }
 }

@@ -789,3 +789,37 @@ async fn admins_manage_services_and_categories_in_the_browser_and_the_api() {
     let page = app.get("/admin/categories", Some(&admin)).await;
     assert!(!page.body.contains("third party"));
 }
+
+#[tokio::test]
+async fn the_list_shows_a_change_right_after_it_is_saved() {
+    let (app, responder, token) = app_with_services().await;
+    app.declare(
+        &token,
+        incident("Before the edit", "sev3", "checkout", "data"),
+    )
+    .await;
+    // Read twice so the page is served from the list cache.
+    for _ in 0..2 {
+        assert!(
+            app.get("/incidents", Some(&responder))
+                .await
+                .body
+                .contains("Before the edit")
+        );
+    }
+    app.api(
+        Method::PATCH,
+        "/api/v1/incidents/INC-1",
+        Some(&token),
+        Some(json!({"version": 1, "title": "After the edit"})),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+    let page = app.get("/incidents", Some(&responder)).await;
+    assert!(page.body.contains("After the edit") && !page.body.contains("Before the edit"));
+    let api = app
+        .api(Method::GET, "/api/v1/incidents", Some(&token), None)
+        .await
+        .json();
+    assert_eq!(api["items"][0]["title"], "After the edit");
+}

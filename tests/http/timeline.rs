@@ -71,7 +71,11 @@ async fn an_empty_or_unknown_entry_is_refused_and_the_typed_text_kept() {
         )
         .await;
     response.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(response.body.contains("kind: must be one of"));
+    assert!(
+        response
+            .body
+            .contains("<p class=\"field-error\">must be one of detection")
+    );
     assert!(response.body.contains("keep this text"));
     let empty = app
         .post_form(
@@ -81,7 +85,11 @@ async fn an_empty_or_unknown_entry_is_refused_and_the_typed_text_kept() {
         )
         .await;
     empty.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(empty.body.contains("body: must not be empty"));
+    assert!(
+        empty
+            .body
+            .contains("<p class=\"field-error\">must not be empty")
+    );
     let api = app
         .api(
             Method::POST,
