@@ -1,5 +1,5 @@
-//! HTTP-level integration tests: every route, through the real router and middleware, on a
-//! fresh database per test.
+//! Integration tests: every route, through the real router and middleware, on a
+//! fresh database per test; and the command line, run as the real binary.
 
 // Test helpers are shared between the modules of this one test crate.
 #![allow(unreachable_pub)]
@@ -7,6 +7,7 @@
 mod common;
 
 mod auth;
+mod cli;
 mod incidents;
 mod security;
 mod timeline;
