@@ -23,6 +23,14 @@ pub struct Config {
     pub login_window: Duration,
     /// Whether `/metrics` needs a `read` token (otherwise it is open, for a scraper on a private network).
     pub metrics_require_token: bool,
+    /// Collector window per service: the last N events and the last T seconds (validated).
+    pub metrics_window: crate::metrics::WindowConfig,
+    /// Most services the collector keeps windows for; pushes for more are refused.
+    pub metrics_max_services: usize,
+    /// Whether pushing events for a service not in the service list creates its window.
+    pub metrics_auto_create: bool,
+    /// Most events one ingest request may carry.
+    pub metrics_max_batch: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +134,14 @@ impl Config {
             login_max_failures: number(&get, "HINDSIGHT_LOGIN_MAX_FAILURES", 10, 1)?,
             login_window: Duration::from_secs(number(&get, "HINDSIGHT_LOGIN_WINDOW_SECS", 900, 1)?),
             metrics_require_token: flag(&get, "HINDSIGHT_METRICS_REQUIRE_TOKEN", false)?,
+            metrics_window: window_config(&get)?,
+            metrics_max_services: at_most(
+                "HINDSIGHT_METRICS_MAX_SERVICES",
+                number(&get, "HINDSIGHT_METRICS_MAX_SERVICES", 100, 1)?,
+                10_000,
+            )?,
+            metrics_auto_create: flag(&get, "HINDSIGHT_METRICS_AUTO_CREATE", true)?,
+            metrics_max_batch: number(&get, "HINDSIGHT_METRICS_MAX_BATCH", 10_000, 1)?,
         })
     }
 
@@ -163,6 +179,57 @@ where
             &format!("must be a whole number ≥ {min}"),
         )),
     }
+}
+
+fn at_most<T: PartialOrd + std::fmt::Display>(
+    name: &'static str,
+    value: T,
+    max: T,
+) -> Result<T, ConfigError> {
+    if value > max {
+        Err(invalid(
+            name,
+            &value.to_string(),
+            &format!("must be at most {max}"),
+        ))
+    } else {
+        Ok(value)
+    }
+}
+
+/// The collector's window from its two settings; the slot count is the largest up to 60 that
+/// splits the window into whole milliseconds.
+fn window_config(
+    get: &impl Fn(&'static str) -> Option<String>,
+) -> Result<crate::metrics::WindowConfig, ConfigError> {
+    let events = at_most(
+        "HINDSIGHT_METRICS_WINDOW_EVENTS",
+        number(get, "HINDSIGHT_METRICS_WINDOW_EVENTS", 10_000usize, 10)?,
+        10_000_000,
+    )?;
+    let secs = at_most(
+        "HINDSIGHT_METRICS_WINDOW_SECS",
+        number(get, "HINDSIGHT_METRICS_WINDOW_SECS", 300u32, 10)?,
+        86_400,
+    )?;
+    let millis = u64::from(secs) * 1000;
+    let slots = (1..=60u32)
+        .rev()
+        .find(|s| millis.is_multiple_of(u64::from(*s)))
+        .unwrap_or(1);
+    let config = crate::metrics::WindowConfig {
+        max_events: events,
+        window_secs: secs,
+        slots,
+    };
+    config.validate().map_err(|e| {
+        invalid(
+            "HINDSIGHT_METRICS_WINDOW_EVENTS",
+            &events.to_string(),
+            &e.to_string(),
+        )
+    })?;
+    Ok(config)
 }
 
 fn flag(

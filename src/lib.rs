@@ -11,6 +11,7 @@ pub mod error;
 pub mod incidents;
 pub mod markdown;
 pub mod metrics;
+pub mod signals;
 pub mod timeline;
 pub mod web;
 

@@ -331,3 +331,18 @@ impl FromRequestParts<AppState> for ApiAdmin {
         Ok(Self(caller))
     }
 }
+
+/// An API caller allowed to push metric events and alerts (`ingest` token).
+#[derive(Debug, Clone)]
+pub struct ApiIngest(pub ApiCaller);
+
+impl FromRequestParts<AppState> for ApiIngest {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
+        let caller =
+            <ApiCaller as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+        caller.require_ingest()?;
+        Ok(Self(caller))
+    }
+}

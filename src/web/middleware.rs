@@ -225,3 +225,51 @@ pub async fn clear_flash(req: Request, next: Next) -> Response {
     }
     response
 }
+
+/// Hindsight observes itself: every request's latency, outcome (5xx = error) and the number
+/// in flight go into the collector as the service `hindsight`.
+pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let signals = &state.signals;
+    let in_flight = signals.own.enter();
+    let _ = signals.registry.record_saturation(
+        crate::signals::SELF_SERVICE,
+        in_flight as f64,
+        crate::signals::now_ms(),
+    );
+    // The guard keeps the in-flight gauge right when a request is cancelled mid-way.
+    let mut guard = InFlight {
+        state: &state,
+        started: Instant::now(),
+        finished: None,
+    };
+    let response = next.run(req).await;
+    guard.finished = Some(!response.status().is_server_error());
+    response
+}
+
+struct InFlight<'a> {
+    state: &'a AppState,
+    started: Instant,
+    /// Whether the request completed, and if so whether it succeeded.
+    finished: Option<bool>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let latency_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let signals = &self.state.signals;
+        signals.own.leave(
+            latency_us,
+            self.finished.unwrap_or(false),
+            self.finished.is_some(),
+        );
+        if let Some(ok) = self.finished {
+            let _ = signals.registry.record(
+                crate::signals::SELF_SERVICE,
+                latency_us,
+                ok,
+                crate::signals::now_ms(),
+            );
+        }
+    }
+}

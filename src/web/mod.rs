@@ -31,10 +31,15 @@ pub struct AppState {
     pub sessions: Arc<crate::auth::sessions::SessionCache>,
     pub catalog: Arc<crate::catalog::CatalogCache>,
     pub incident_lists: Arc<crate::incidents::db::ListCache>,
+    pub signals: Arc<crate::signals::Signals>,
 }
 
 impl AppState {
+    /// Panics only if `config` was built by hand with an invalid collector window:
+    /// `Config::from_env` rejects those with a message naming the setting.
     pub fn new(db: Db, config: Config) -> Self {
+        let signals = crate::signals::Signals::new(&config)
+            .expect("Config validates the collector window settings");
         let limiter =
             crate::auth::web::LoginLimiter::new(config.login_max_failures, config.login_window);
         Self {
@@ -46,6 +51,7 @@ impl AppState {
             )),
             catalog: Arc::new(crate::catalog::CatalogCache::new(Duration::from_secs(10))),
             incident_lists: Arc::new(crate::incidents::db::ListCache::new(Duration::from_secs(2))),
+            signals: Arc::new(signals),
         }
     }
 }
@@ -62,6 +68,7 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(|| async { Redirect::to("/incidents") }))
         .route("/healthz", get(healthz))
         .merge(static_files::router())
+        .merge(crate::signals::api::metrics_router())
         .merge(crate::auth::web::router())
         .merge(crate::catalog::web::router())
         .merge(crate::incidents::web::router())
@@ -88,7 +95,7 @@ pub fn app(state: AppState) -> Router {
             timeout.max(Duration::from_secs(1)),
         ))
         .layer(axum::middleware::from_fn_with_state(
-            state,
+            state.clone(),
             middleware::render_errors,
         ))
         .layer(SetResponseHeaderLayer::overriding(
@@ -107,6 +114,10 @@ pub fn app(state: AppState) -> Router {
             HeaderName::from_static("x-frame-options"),
             HeaderValue::from_static("DENY"),
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            middleware::observe,
+        ))
         .layer(axum::middleware::from_fn(middleware::log_requests))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
@@ -117,6 +128,7 @@ fn api_router() -> Router<AppState> {
         .merge(crate::incidents::api::router())
         .merge(crate::timeline::api::router())
         .merge(crate::catalog::api::router())
+        .merge(crate::signals::api::router())
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -10,4 +10,5 @@ mod auth;
 mod cli;
 mod incidents;
 mod security;
+mod signals;
 mod timeline;
