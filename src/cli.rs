@@ -158,7 +158,15 @@ async fn serve(db: Db, config: Config) -> CliResult {
         .map_err(|e| format!("cannot listen on HINDSIGHT_BIND={}: {e}", config.bind))?;
     let local = listener.local_addr()?;
     tracing::info!(address = %local, base_url = %config.base_url, "Hindsight is listening");
-    let router = app(AppState::new(db, config));
+    let eval_every = config.alert_eval_interval;
+    let state = AppState::new(db, config);
+    tokio::spawn(crate::alerts::run(
+        state.db.clone(),
+        state.signals.clone(),
+        state.alert_evaluator.clone(),
+        eval_every,
+    ));
+    let router = app(state);
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

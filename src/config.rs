@@ -31,6 +31,8 @@ pub struct Config {
     pub metrics_auto_create: bool,
     /// Most events one ingest request may carry.
     pub metrics_max_batch: usize,
+    /// How often alert rules are evaluated.
+    pub alert_eval_interval: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +144,12 @@ impl Config {
             )?,
             metrics_auto_create: flag(&get, "HINDSIGHT_METRICS_AUTO_CREATE", true)?,
             metrics_max_batch: number(&get, "HINDSIGHT_METRICS_MAX_BATCH", 10_000, 1)?,
+            alert_eval_interval: Duration::from_secs(number(
+                &get,
+                "HINDSIGHT_ALERT_EVAL_SECS",
+                10,
+                1,
+            )?),
         })
     }
 

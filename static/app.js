@@ -20,3 +20,17 @@ document.addEventListener("submit", (event) => {
     setTimeout(() => { button.disabled = true; }, 0);
   }
 });
+
+// Live service pages: refresh the figures in place every 5 seconds.
+for (const box of document.querySelectorAll("[data-live-url]")) {
+  const url = box.dataset.liveUrl;
+  setInterval(async () => {
+    if (document.hidden) return;
+    try {
+      const response = await fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } });
+      if (response.ok) box.innerHTML = await response.text();
+    } catch (_) {
+      // Offline for a moment: keep the last figures.
+    }
+  }, 5000);
+}

@@ -111,7 +111,14 @@ async fn create_incident(
 ) -> AppResult<Response> {
     // API times carry their own offset; one without is read as UTC.
     let (changes, errors) = body.parse(chrono_tz::Tz::UTC);
-    let incident = super::declare(&state.db, &caller.user, &changes, errors).await?;
+    let incident = super::declare(
+        &state.db,
+        super::Declarer::Person(&caller.user),
+        &changes,
+        errors,
+    )
+    .await?;
+    super::web::snapshot_on_open(&state, &incident, &caller.user).await;
     Ok((
         StatusCode::CREATED,
         [(
@@ -193,6 +200,11 @@ async fn get_incident(
         .map_err(|e| AppError::Internal(e.to_string()))?;
     body["timeline"] =
         serde_json::to_value(timeline).map_err(|e| AppError::Internal(e.to_string()))?;
+    let snapshots = crate::signals::db::list_for_incident(&state.db.reader, &incident.id).await?;
+    body["snapshots"] = snapshots
+        .iter()
+        .map(crate::signals::api::snapshot_json)
+        .collect();
     Ok(axum::Json(body).into_response())
 }
 

@@ -25,7 +25,7 @@ const SELECT_INCIDENT: &str = "SELECT i.id, i.number, i.title, i.summary, i.cust
 pub async fn insert(
     conn: &mut SqliteConnection,
     v: &IncidentValues,
-    user_id: &str,
+    user_id: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(String, i64), AppError> {
     let id = new_id();

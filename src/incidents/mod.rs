@@ -564,11 +564,20 @@ fn apply_simple(changes: &IncidentChanges, values: &mut IncidentValues) {
     }
 }
 
+/// Who declares an incident.
+#[derive(Debug, Clone, Copy)]
+pub enum Declarer<'a> {
+    /// A person: they become commander, and declaring it acknowledges it.
+    Person(&'a User),
+    /// A page-tier alert rule (by name): nobody has acknowledged it yet.
+    Alert(&'a str),
+}
+
 /// Declares an incident: validates, numbers it, and records the declaration on its timeline,
 /// all in one transaction.
 pub async fn declare(
     db: &Db,
-    user: &User,
+    by: Declarer<'_>,
     changes: &IncidentChanges,
     mut errors: FieldErrors,
 ) -> AppResult<Incident> {
@@ -592,7 +601,10 @@ pub async fn declare(
         service: String::new(),
         category: String::new(),
         team: String::new(),
-        commander_id: Some(user.id.clone()),
+        commander_id: match by {
+            Declarer::Person(user) => Some(user.id.clone()),
+            Declarer::Alert(_) => None,
+        },
         started_at: now,
         detected_at: None,
         acknowledged_at: None,
@@ -603,9 +615,11 @@ pub async fn declare(
     };
     apply_simple(changes, &mut values);
     resolve_refs(db, changes, &mut values, &mut errors).await?;
-    // Declared by a person: detected no later than now, and acknowledged by declaring it.
+    // Detected no later than now; a person declaring it has also acknowledged it.
     values.detected_at = values.detected_at.or(Some(now.max(values.started_at)));
-    values.acknowledged_at = values.acknowledged_at.or(Some(now.max(values.started_at)));
+    if let Declarer::Person(_) = by {
+        values.acknowledged_at = values.acknowledged_at.or(Some(now.max(values.started_at)));
+    }
     values.move_to(
         changes.status.unwrap_or(Status::Investigating),
         now.max(values.started_at),
@@ -623,23 +637,18 @@ pub async fn declare(
     }
 
     let mut tx = db.begin_write().await?;
-    let (id, number) = db::insert(&mut tx, &values, &user.id, now).await?;
+    let (user_id, who) = match by {
+        Declarer::Person(user) => (Some(user.id.as_str()), user.name.clone()),
+        Declarer::Alert(rule) => (None, format!("alert rule {rule}")),
+    };
+    let (id, number) = db::insert(&mut tx, &values, user_id, now).await?;
     let body = format!(
-        "Incident declared by {}: {} on {}, status {}.",
-        user.name,
+        "Incident declared by {who}: {} on {}, status {}.",
         values.severity.as_str(),
         values.service,
         values.status.as_str()
     );
-    timeline::db::insert(
-        &mut tx,
-        &id,
-        now,
-        EntryKind::StatusChange,
-        &body,
-        Some(&user.id),
-    )
-    .await?;
+    timeline::db::insert(&mut tx, &id, now, EntryKind::StatusChange, &body, user_id).await?;
     tx.commit().await?;
     tracing::info!(incident = number, "incident declared");
     db::find(&db.writer, &IncidentRef::Number(number))

@@ -36,6 +36,23 @@ pub fn router() -> Router<AppState> {
         .route("/incidents/{incident}/status", post(change_status))
 }
 
+/// Freezes the service's window onto a newly declared incident when the collector has data
+/// for it. A failure here must not undo the declaration, so it is logged, not returned.
+pub async fn snapshot_on_open(state: &AppState, incident: &Incident, user: &User) {
+    let result = crate::signals::freeze(
+        &state.db,
+        &state.signals,
+        &incident.id,
+        &incident.service,
+        crate::signals::Trigger::IncidentOpen,
+        Some(&user.id),
+    )
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, incident = incident.number, "snapshot at declaration failed");
+    }
+}
+
 /// Loads an incident by `INC-42` / id or answers 404.
 pub async fn load(state: &AppState, raw: &str) -> AppResult<Incident> {
     let r = IncidentRef::parse(raw)?;
@@ -351,7 +368,16 @@ async fn declare_incident(
 ) -> AppResult<Response> {
     page.require(Role::Responder)?;
     let (changes, errors) = form.to_input(false).parse(state.config.timezone);
-    let result = super::declare(&state.db, &page.user, &changes, errors).await;
+    let result = super::declare(
+        &state.db,
+        super::Declarer::Person(&page.user),
+        &changes,
+        errors,
+    )
+    .await;
+    if let Ok(incident) = &result {
+        snapshot_on_open(&state, incident, &page.user).await;
+    }
     match result {
         Ok(incident) => Ok(redirect_with_flash(
             &incident.url(),
@@ -567,7 +593,39 @@ pub struct ShowPage {
     pub entries: Vec<EntryView>,
     pub entry_form: EntryFormView,
     pub status_form: StatusFormView,
+    pub snapshots: Vec<SnapshotView>,
+    /// Services the collector has a window for (the snapshot button's choices).
+    pub observed_services: Vec<String>,
     pub errors: FieldErrors,
+}
+
+/// A frozen snapshot with its chart.
+pub struct SnapshotView {
+    pub snapshot: crate::signals::db::Snapshot,
+    pub chart: String,
+}
+
+impl SnapshotView {
+    /// p50, p90, p95, p99 and max, in the table's order.
+    pub fn latencies(&self) -> [Option<f64>; 5] {
+        let s = &self.snapshot;
+        [
+            s.latency_p50,
+            s.latency_p90,
+            s.latency_p95,
+            s.latency_p99,
+            s.latency_max,
+        ]
+    }
+
+    pub fn new(snapshot: crate::signals::db::Snapshot) -> Self {
+        let title = format!("{} latency and errors", snapshot.service);
+        let chart = snapshot
+            .report()
+            .map(|r| crate::signals::chart::latency_chart(&r.series, &title))
+            .unwrap_or_default();
+        Self { snapshot, chart }
+    }
 }
 
 /// Values of a timeline entry form (new or being edited), kept when a save fails.
@@ -683,7 +741,16 @@ pub async fn render_show(
         status: incident.status.as_str().to_owned(),
         ..StatusFormView::default()
     });
+    let snapshots = crate::signals::db::list_for_incident(&state.db.reader, &incident.id)
+        .await?
+        .into_iter()
+        .map(SnapshotView::new)
+        .collect();
+    let mut observed_services = state.signals.registry.services();
+    observed_services.sort();
     Ok(ShowPage {
+        snapshots,
+        observed_services,
         summary_html: crate::markdown::render(&incident.summary),
         impact_html: crate::markdown::render(&incident.customer_impact),
         chrome,

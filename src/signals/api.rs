@@ -8,17 +8,20 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
+use super::db::Snapshot;
 use super::{PushedBatch, SELF_SERVICE, now_ms, prometheus_text};
 use crate::error::{AppError, AppResult};
 use crate::metrics::{MetricsError, QuantileMode, WindowReport, WindowStats};
 use crate::web::AppState;
-use crate::web::extract::{ApiCaller, ApiIngest, Json};
+use crate::web::extract::{ApiCaller, ApiIngest, ApiResponder, Json};
 
 /// Routes under `/api/v1`.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/metrics/events", post(push_events))
         .route("/metrics/services/{service}", get(service_window))
+        .route("/incidents/{incident}/snapshots", post(take_snapshot))
+        .route("/snapshots/{id}", get(get_snapshot))
 }
 
 /// `GET /metrics`, outside `/api/v1`.
@@ -137,4 +140,78 @@ async fn prometheus(
         text,
     )
         .into_response())
+}
+
+/// A snapshot as the API shows it: headline figures and the per-interval series.
+pub fn snapshot_json(s: &Snapshot) -> serde_json::Value {
+    let report = s.report();
+    json!({
+        "id": s.id,
+        "incident": format!("INC-{}", s.incident_number),
+        "service": s.service,
+        "taken_at": s.taken_at,
+        "trigger": s.trigger,
+        "window": {"events": s.window_events, "seconds": s.window_secs},
+        "count": s.count,
+        "errors": s.errors,
+        "error_rate": s.error_rate,
+        "rate_per_s": s.rate_per_s,
+        "latency_ms": {
+            "min": s.latency_min, "mean": s.latency_mean, "p50": s.latency_p50,
+            "p90": s.latency_p90, "p95": s.latency_p95, "p99": s.latency_p99,
+            "max": s.latency_max,
+        },
+        "saturation": s.saturation,
+        "series": report.as_ref().map(|r| &r.series),
+        "histogram": report.as_ref().map(|r| &r.histogram),
+    })
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnapshotRequest {
+    #[serde(default)]
+    service: Option<String>,
+}
+
+async fn take_snapshot(
+    State(state): State<AppState>,
+    ApiResponder(caller): ApiResponder,
+    Path(raw): Path<String>,
+    Json(body): Json<SnapshotRequest>,
+) -> AppResult<Response> {
+    let incident = crate::incidents::api::load(&state, &raw).await?;
+    let service = body
+        .service
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| incident.service.clone());
+    let snapshot = super::freeze(
+        &state.db,
+        &state.signals,
+        &incident.id,
+        &service,
+        super::Trigger::Manual,
+        Some(&caller.user.id),
+    )
+    .await?
+    .ok_or_else(|| {
+        AppError::field(
+            "service",
+            format!("no metrics have been recorded for {service}; push events first"),
+        )
+    })?;
+    Ok((StatusCode::CREATED, axum::Json(snapshot_json(&snapshot))).into_response())
+}
+
+async fn get_snapshot(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    caller.require_read()?;
+    let snapshot = super::db::find(&state.db.reader, &id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("snapshot".into()))?;
+    Ok(axum::Json(snapshot_json(&snapshot)).into_response())
 }

@@ -3,6 +3,9 @@
 //! The windows themselves live in `crate::metrics`, which knows nothing of HTTP.
 
 pub mod api;
+pub mod chart;
+pub mod db;
+pub mod web;
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -346,6 +349,77 @@ fn format_float(v: f64) -> String {
 /// A report of `service` now, in exact mode, or `None` when it has no window.
 pub fn report(signals: &Signals, service: &str, mode: QuantileMode) -> Option<WindowReport> {
     signals.registry.report(service, now_ms(), mode).ok()
+}
+
+/// Why a snapshot was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// Someone pressed the button (or called the API).
+    Manual,
+    /// The incident was opened for a service with data.
+    IncidentOpen,
+    /// A page-tier alert opened the incident.
+    Alert,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Manual => "manual",
+            Self::IncidentOpen => "incident_open",
+            Self::Alert => "alert",
+        }
+    }
+}
+
+/// Freezes the current window of `service` onto an incident, in exact mode. `Ok(None)` when
+/// the collector has no window for the service (nothing to freeze).
+pub async fn freeze(
+    db: &crate::db::Db,
+    signals: &Signals,
+    incident_id: &str,
+    service: &str,
+    trigger: Trigger,
+    taken_by: Option<&str>,
+) -> Result<Option<db::Snapshot>, AppError> {
+    let Some(report) = report(signals, service, QuantileMode::Exact) else {
+        return Ok(None);
+    };
+    let mut tx = db.begin_write().await?;
+    let id = db::insert(
+        &mut tx,
+        incident_id,
+        service,
+        trigger.as_str(),
+        &report,
+        taken_by,
+    )
+    .await?;
+    if trigger != Trigger::IncidentOpen {
+        let body = format!(
+            "Metrics snapshot of **{service}** ({}): {} events, {:.1}% errors{}.",
+            trigger.as_str().replace('_', " "),
+            report.last_n.count,
+            report.last_n.error_rate * 100.0,
+            report
+                .last_n
+                .latency_ms
+                .as_ref()
+                .map(|l| format!(", p99 {:.1} ms", l.p99))
+                .unwrap_or_default()
+        );
+        crate::timeline::db::insert(
+            &mut tx,
+            incident_id,
+            Utc::now(),
+            crate::timeline::EntryKind::Snapshot,
+            &body,
+            taken_by,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    db::find(&db.writer, &id).await
 }
 
 #[cfg(test)]

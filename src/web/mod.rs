@@ -32,6 +32,7 @@ pub struct AppState {
     pub catalog: Arc<crate::catalog::CatalogCache>,
     pub incident_lists: Arc<crate::incidents::db::ListCache>,
     pub signals: Arc<crate::signals::Signals>,
+    pub alert_evaluator: Arc<crate::alerts::Evaluator>,
 }
 
 impl AppState {
@@ -52,6 +53,7 @@ impl AppState {
             catalog: Arc::new(crate::catalog::CatalogCache::new(Duration::from_secs(10))),
             incident_lists: Arc::new(crate::incidents::db::ListCache::new(Duration::from_secs(2))),
             signals: Arc::new(signals),
+            alert_evaluator: Arc::new(crate::alerts::Evaluator::default()),
         }
     }
 }
@@ -73,6 +75,8 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::catalog::web::router())
         .merge(crate::incidents::web::router())
         .merge(crate::timeline::web::router())
+        .merge(crate::signals::web::router())
+        .merge(crate::alerts::web::router())
         .nest("/api/v1", api_router())
         .route("/api/openapi.json", get(crate::web::static_files::openapi))
         .fallback(not_found)
@@ -129,6 +133,7 @@ fn api_router() -> Router<AppState> {
         .merge(crate::timeline::api::router())
         .merge(crate::catalog::api::router())
         .merge(crate::signals::api::router())
+        .merge(crate::alerts::api::router())
 }
 
 async fn healthz() -> impl IntoResponse {

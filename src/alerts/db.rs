@@ -1,0 +1,287 @@
+//! SQL for alert rules and alert events (firings with their start, end and incident).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Datelike, Duration, Utc};
+use serde::Serialize;
+use sqlx::{SqliteConnection, SqlitePool};
+
+use super::{AlertRule, RuleValues};
+use crate::db::{is_unique_violation, new_id, ts};
+use crate::error::AppError;
+
+const SELECT_RULE: &str = "SELECT id, name, service, signal, threshold, min_samples, for_secs,
+        tier, page_severity, enabled, version FROM alert_rules";
+
+pub async fn list_rules(pool: &SqlitePool) -> Result<Vec<AlertRule>, AppError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_RULE} ORDER BY service, name"
+    )))
+    .fetch_all(pool)
+    .await?)
+}
+
+pub async fn find_rule(pool: &SqlitePool, id: &str) -> Result<Option<AlertRule>, AppError> {
+    Ok(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_RULE} WHERE id = ?")))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+pub async fn insert_rule(conn: &mut SqliteConnection, v: &RuleValues) -> Result<String, AppError> {
+    let id = new_id();
+    let now = ts(Utc::now());
+    sqlx::query(
+        "INSERT INTO alert_rules (id, name, service, signal, threshold, min_samples, for_secs,
+            tier, page_severity, enabled, version, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+    )
+    .bind(&id)
+    .bind(&v.name)
+    .bind(&v.service)
+    .bind(v.watched.as_str())
+    .bind(v.threshold)
+    .bind(v.min_samples)
+    .bind(v.for_secs)
+    .bind(v.tier.as_str())
+    .bind(v.page_severity.as_str())
+    .bind(v.enabled)
+    .bind(&now)
+    .bind(&now)
+    .execute(conn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            AppError::AlreadyExists("that rule already exists".into())
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(id)
+}
+
+/// Writes the rule if it is still at `version`; false when someone saved first.
+pub async fn update_rule(
+    conn: &mut SqliteConnection,
+    id: &str,
+    version: i64,
+    v: &RuleValues,
+) -> Result<bool, AppError> {
+    let done = sqlx::query(
+        "UPDATE alert_rules SET name = ?, service = ?, signal = ?, threshold = ?, min_samples = ?,
+            for_secs = ?, tier = ?, page_severity = ?, enabled = ?, version = version + 1,
+            updated_at = ?
+         WHERE id = ? AND version = ?",
+    )
+    .bind(&v.name)
+    .bind(&v.service)
+    .bind(v.watched.as_str())
+    .bind(v.threshold)
+    .bind(v.min_samples)
+    .bind(v.for_secs)
+    .bind(v.tier.as_str())
+    .bind(v.page_severity.as_str())
+    .bind(v.enabled)
+    .bind(ts(Utc::now()))
+    .bind(id)
+    .bind(version)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes a rule; its past events stay (with the rule's name) for the history.
+pub async fn delete_rule(conn: &mut SqliteConnection, id: &str) -> Result<bool, AppError> {
+    sqlx::query("UPDATE alert_events SET ended_at = ? WHERE rule_id = ? AND ended_at IS NULL")
+        .bind(ts(Utc::now()))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    let done = sqlx::query("DELETE FROM alert_rules WHERE id = ?")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A firing (open while `ended_at` is empty).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AlertEvent {
+    pub id: String,
+    pub rule_id: Option<String>,
+    pub source: String,
+    pub name: String,
+    pub service: String,
+    pub tier: String,
+    pub signal: String,
+    pub threshold: Option<f64>,
+    pub value: Option<f64>,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub incident_id: Option<String>,
+    pub incident_number: Option<i64>,
+}
+
+const SELECT_EVENT: &str = "SELECT e.id, e.rule_id, e.source, e.name, e.service, e.tier, e.signal,
+        e.threshold, e.value, e.started_at, e.ended_at, e.incident_id, i.number AS incident_number
+    FROM alert_events e LEFT JOIN incidents i ON i.id = e.incident_id";
+
+pub async fn insert_event(
+    conn: &mut SqliteConnection,
+    rule: &AlertRule,
+    value: Option<f64>,
+    at: DateTime<Utc>,
+) -> Result<String, AppError> {
+    let id = new_id();
+    sqlx::query(
+        "INSERT INTO alert_events (id, rule_id, source, name, service, tier, signal, threshold,
+            value, started_at)
+         VALUES (?, ?, 'rule', ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(&rule.id)
+    .bind(&rule.name)
+    .bind(&rule.service)
+    .bind(&rule.tier)
+    .bind(&rule.signal)
+    .bind(rule.threshold)
+    .bind(value)
+    .bind(ts(at))
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+pub async fn link_incident(
+    conn: &mut SqliteConnection,
+    event_id: &str,
+    incident_id: &str,
+) -> Result<(), AppError> {
+    sqlx::query("UPDATE alert_events SET incident_id = ? WHERE id = ?")
+        .bind(incident_id)
+        .bind(event_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn end_event(
+    conn: &mut SqliteConnection,
+    event_id: &str,
+    at: DateTime<Utc>,
+) -> Result<(), AppError> {
+    sqlx::query("UPDATE alert_events SET ended_at = ? WHERE id = ? AND ended_at IS NULL")
+        .bind(ts(at))
+        .bind(event_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Open firings of rules, by rule id.
+pub async fn open_events_by_rule(
+    pool: &SqlitePool,
+) -> Result<HashMap<String, AlertEvent>, AppError> {
+    let events: Vec<AlertEvent> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_EVENT} WHERE e.ended_at IS NULL AND e.rule_id IS NOT NULL"
+    )))
+    .fetch_all(pool)
+    .await?;
+    Ok(events
+        .into_iter()
+        .filter_map(|e| e.rule_id.clone().map(|id| (id, e)))
+        .collect())
+}
+
+/// Everything firing now, most severe tier first.
+pub async fn firing(pool: &SqlitePool) -> Result<Vec<AlertEvent>, AppError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_EVENT} WHERE e.ended_at IS NULL
+         ORDER BY CASE e.tier WHEN 'page' THEN 0 WHEN 'ticket' THEN 1 ELSE 2 END, e.started_at"
+    )))
+    .fetch_all(pool)
+    .await?)
+}
+
+pub async fn firing_for_service(
+    pool: &SqlitePool,
+    service: &str,
+) -> Result<Vec<AlertEvent>, AppError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_EVENT} WHERE e.ended_at IS NULL AND e.service = ? ORDER BY e.started_at"
+    )))
+    .bind(service)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The most recent firings, open or not.
+pub async fn history(pool: &SqlitePool, limit: i64) -> Result<Vec<AlertEvent>, AppError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_EVENT} ORDER BY e.started_at DESC LIMIT ?"
+    )))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Firings per alert (by name) per ISO week over the last `weeks` weeks, oldest week first.
+#[derive(Debug, Clone, Serialize)]
+pub struct WeeklyFirings {
+    pub name: String,
+    pub tier: String,
+    /// One count per week, aligned with `weeks`.
+    pub counts: Vec<i64>,
+    pub total: i64,
+}
+
+pub async fn weekly_firings(
+    pool: &SqlitePool,
+    now: DateTime<Utc>,
+    weeks: usize,
+) -> Result<(Vec<String>, Vec<WeeklyFirings>), AppError> {
+    let labels: Vec<(i32, u32)> = (0..weeks)
+        .rev()
+        .map(|back| {
+            let week = (now - Duration::weeks(i64::try_from(back).unwrap_or(0))).iso_week();
+            (week.year(), week.week())
+        })
+        .collect();
+    let since = now - Duration::weeks(i64::try_from(weeks).unwrap_or(8));
+    let rows: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT name, tier, started_at FROM alert_events WHERE started_at >= ? ORDER BY name",
+    )
+    .bind(ts(since))
+    .fetch_all(pool)
+    .await?;
+    let mut by_name: Vec<WeeklyFirings> = Vec::new();
+    for (name, tier, at) in rows {
+        let week = at.iso_week();
+        let Some(slot) = labels.iter().position(|l| *l == (week.year(), week.week())) else {
+            continue;
+        };
+        let entry = match by_name.iter_mut().position(|w| w.name == name) {
+            Some(i) => &mut by_name[i],
+            None => {
+                by_name.push(WeeklyFirings {
+                    name: name.clone(),
+                    tier,
+                    counts: vec![0; weeks],
+                    total: 0,
+                });
+                let last = by_name.len() - 1;
+                &mut by_name[last]
+            }
+        };
+        entry.counts[slot] += 1;
+        entry.total += 1;
+    }
+    by_name.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.name.cmp(&b.name)));
+    let labels = labels
+        .into_iter()
+        .map(|(y, w)| format!("{y}-W{w:02}"))
+        .collect();
+    Ok((labels, by_name))
+}

@@ -1,0 +1,133 @@
+//! SQL for frozen metric snapshots (insert and read only: a trigger refuses updates).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{SqliteConnection, SqlitePool};
+
+use crate::db::{new_id, ts};
+use crate::error::AppError;
+use crate::metrics::WindowReport;
+
+/// A snapshot as stored: the headline figures in columns, the whole report as JSON.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Snapshot {
+    pub id: String,
+    pub incident_id: String,
+    pub incident_number: i64,
+    pub service: String,
+    pub taken_at: DateTime<Utc>,
+    pub trigger: String,
+    pub window_events: i64,
+    pub window_secs: i64,
+    pub count: i64,
+    pub errors: i64,
+    pub error_rate: f64,
+    pub rate_per_s: f64,
+    pub latency_min: Option<f64>,
+    pub latency_mean: Option<f64>,
+    pub latency_p50: Option<f64>,
+    pub latency_p90: Option<f64>,
+    pub latency_p95: Option<f64>,
+    pub latency_p99: Option<f64>,
+    pub latency_max: Option<f64>,
+    pub saturation: Option<f64>,
+    #[serde(skip)]
+    pub report: String,
+}
+
+impl Snapshot {
+    /// The full report, for charts and the API.
+    pub fn report(&self) -> Option<WindowReport> {
+        serde_json::from_str(&self.report).ok()
+    }
+}
+
+const SELECT: &str =
+    "SELECT s.id, s.incident_id, i.number AS incident_number, s.service, s.taken_at,
+        s.trigger, s.window_events, s.window_secs, s.count, s.errors, s.error_rate, s.rate_per_s,
+        s.latency_min, s.latency_mean, s.latency_p50, s.latency_p90, s.latency_p95, s.latency_p99,
+        s.latency_max, s.saturation, s.report
+    FROM metric_snapshots s JOIN incidents i ON i.id = s.incident_id";
+
+/// Freezes `report` (the last-N figures) onto an incident; returns the new id.
+pub async fn insert(
+    conn: &mut SqliteConnection,
+    incident_id: &str,
+    service: &str,
+    trigger: &str,
+    report: &WindowReport,
+    taken_by: Option<&str>,
+) -> Result<String, AppError> {
+    let id = new_id();
+    let stats = &report.last_n;
+    let latency = stats.latency_ms.as_ref();
+    let json = serde_json::to_string(report).map_err(|e| AppError::Internal(e.to_string()))?;
+    let taken_at = DateTime::from_timestamp_millis(i64::try_from(report.taken_at_ms).unwrap_or(0))
+        .unwrap_or_else(Utc::now);
+    sqlx::query(
+        "INSERT INTO metric_snapshots (id, incident_id, service, taken_at, trigger, window_events,
+            window_secs, count, errors, error_rate, rate_per_s, latency_min, latency_mean,
+            latency_p50, latency_p90, latency_p95, latency_p99, latency_max, saturation, report,
+            taken_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(incident_id)
+    .bind(service)
+    .bind(ts(taken_at))
+    .bind(trigger)
+    .bind(i64::try_from(report.config.max_events).unwrap_or(i64::MAX))
+    .bind(i64::from(report.config.window_secs))
+    .bind(i64::try_from(stats.count).unwrap_or(i64::MAX))
+    .bind(i64::try_from(stats.errors).unwrap_or(i64::MAX))
+    .bind(stats.error_rate)
+    .bind(stats.rate_per_s)
+    .bind(latency.map(|l| l.min))
+    .bind(latency.map(|l| l.mean))
+    .bind(latency.map(|l| l.p50))
+    .bind(latency.map(|l| l.p90))
+    .bind(latency.map(|l| l.p95))
+    .bind(latency.map(|l| l.p99))
+    .bind(latency.map(|l| l.max))
+    .bind(report.saturation.current)
+    .bind(json)
+    .bind(taken_by)
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+pub async fn find(pool: &SqlitePool, id: &str) -> Result<Option<Snapshot>, AppError> {
+    Ok(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE s.id = ?")))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+pub async fn list_for_incident(
+    pool: &SqlitePool,
+    incident_id: &str,
+) -> Result<Vec<Snapshot>, AppError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE s.incident_id = ? ORDER BY s.taken_at"
+    )))
+    .bind(incident_id)
+    .fetch_all(pool)
+    .await?)
+}
+
+pub async fn recent_for_service(
+    pool: &SqlitePool,
+    service: &str,
+    limit: i64,
+) -> Result<Vec<Snapshot>, AppError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE s.service = ? ORDER BY s.taken_at DESC LIMIT ?"
+    )))
+    .bind(service)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
