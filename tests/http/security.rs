@@ -18,6 +18,11 @@ const PAGES: &[&str] = &[
     "/admin/tokens",
     "/admin/services",
     "/admin/categories",
+    "/services",
+    "/services/hindsight",
+    "/services/hindsight/live",
+    "/alerts",
+    "/alerts/rules",
 ];
 
 /// Every state-changing form action (paths valid once INC-1 and its first entry exist).
@@ -41,6 +46,10 @@ fn form_posts(entry: &str, user_id: &str) -> Vec<String> {
         "/admin/categories".into(),
         "/admin/categories/deploy".into(),
         "/admin/categories/deploy/delete".into(),
+        "/incidents/INC-1/snapshots".into(),
+        "/alerts/rules".into(),
+        "/alerts/rules/some-rule".into(),
+        "/alerts/rules/some-rule/delete".into(),
     ]
 }
 
@@ -54,6 +63,8 @@ fn api_writes(entry: &str) -> Vec<(Method, String)> {
         (Method::DELETE, format!("/api/v1/timeline/{entry}")),
         (Method::POST, "/api/v1/services".into()),
         (Method::POST, "/api/v1/categories".into()),
+        (Method::POST, "/api/v1/incidents/INC-1/snapshots".into()),
+        (Method::POST, "/api/v1/alert-rules".into()),
     ]
 }
 
@@ -62,6 +73,9 @@ const API_READS: &[&str] = &[
     "/api/v1/incidents/INC-1",
     "/api/v1/services",
     "/api/v1/categories",
+    "/api/v1/alerts",
+    "/api/v1/alert-rules",
+    "/api/v1/metrics/services/hindsight",
 ];
 
 /// An app with one incident (INC-1) and a timeline entry; returns the entry id.
