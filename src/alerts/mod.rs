@@ -118,6 +118,16 @@ impl Watched {
         }
     }
 
+    /// A value of this signal with its unit, e.g. "214.0 ms" or "2.62%".
+    pub fn format(self, v: f64) -> String {
+        match self {
+            Self::P50 | Self::P95 | Self::P99 | Self::Avg => format!("{v:.1} ms"),
+            Self::ErrorRate => format!("{:.2}%", v * 100.0),
+            Self::Traffic => format!("{v:.1}/s"),
+            Self::Saturation => format!("{v:.1}"),
+        }
+    }
+
     /// The signal's current value in a report (for display; decisions use counters).
     pub fn value(self, report: &WindowReport) -> Option<f64> {
         let w = &report.last_t;
@@ -454,10 +464,10 @@ async fn fire(
             .await?;
         tx.commit().await?;
     }
-    let shown = value.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}"));
+    let shown = value.map_or_else(|| "n/a".to_owned(), |v| watched.format(v));
     let changes = IncidentChanges {
         title: Some(
-            format!("{}: {} (now {shown})", rule.name, rule.describe())
+            format!("{}: {} (now {shown})", rule.service, rule.describe())
                 .chars()
                 .take(200)
                 .collect(),

@@ -48,8 +48,12 @@ impl AlertsPage {
     fn noisy(&self, count: &i64) -> bool {
         *count >= NOISY_PER_WEEK
     }
-    fn value(&self, v: &Option<f64>) -> String {
-        v.map_or_else(|| "—".to_owned(), |v| format!("{v:.3}"))
+    fn value(&self, e: &AlertEvent) -> String {
+        match (e.value, super::Watched::parse(&e.signal)) {
+            (Some(v), Some(w)) => w.format(v),
+            (Some(v), None) => format!("{v:.3}"),
+            (None, _) => "—".to_owned(),
+        }
     }
 }
 

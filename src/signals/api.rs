@@ -52,11 +52,17 @@ async fn push_events(
             format!("{name} is not a known service; an admin can add it under Admin › Services"),
         ));
     }
+    // The gauge is stamped with the batch's last event time, not the wall clock: a window's
+    // clock only moves forward, so stamping "now" would make the next batch's (earlier)
+    // events count as late.
+    let saturation_at = checked.events.last().map_or_else(now_ms, |e| e.at_ms);
     let result = signals
         .registry
         .record_batch(name, &checked.events)
         .and_then(|()| match checked.saturation {
-            Some(value) => signals.registry.record_saturation(name, value, now_ms()),
+            Some(value) => signals
+                .registry
+                .record_saturation(name, value, saturation_at),
             None => Ok(()),
         });
     match result {

@@ -275,3 +275,42 @@ async fn metrics_can_require_a_read_token() {
         .await
         .assert_status(StatusCode::OK);
 }
+
+#[tokio::test]
+async fn batches_with_their_own_times_land_in_their_own_intervals() {
+    let app = TestApp::spawn().await;
+    let (ingest, read) = tokens(&app).await;
+    let now = chrono::Utc::now();
+    for seconds_ago in [200, 100] {
+        let at = (now - chrono::Duration::seconds(seconds_ago)).to_rfc3339();
+        let events = vec![json!({"latency_ms": 5, "ok": true, "at": at}); 10];
+        push(
+            &app,
+            &ingest,
+            json!({"service": "queue", "events": events, "saturation": 7}),
+        )
+        .await
+        .assert_status(StatusCode::ACCEPTED);
+    }
+    let window = app
+        .api(
+            Method::GET,
+            "/api/v1/metrics/services/queue",
+            Some(&read),
+            None,
+        )
+        .await
+        .json();
+    let busy: Vec<u64> = window["series"]
+        .as_array()
+        .expect("series")
+        .iter()
+        .filter_map(|p| p["count"].as_u64())
+        .filter(|c| *c > 0)
+        .collect();
+    assert_eq!(
+        busy,
+        vec![10, 10],
+        "two intervals, not one clamped to the latest"
+    );
+}
