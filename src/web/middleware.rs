@@ -102,6 +102,11 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
     };
 
     if is_api {
+        let message = if status == StatusCode::UNAUTHORIZED {
+            "a valid API token is required: send Authorization: Bearer <token>".to_owned()
+        } else {
+            message
+        };
         let mut error = serde_json::json!({"code": code, "message": message});
         if let Some(fields) = fields {
             error["fields"] = serde_json::json!(fields);
