@@ -33,6 +33,8 @@ pub struct Config {
     pub metrics_max_batch: usize,
     /// How often alert rules are evaluated.
     pub alert_eval_interval: Duration,
+    /// How Alertmanager/Grafana labels become incident fields.
+    pub alert_mapping: crate::integrations::Mapping,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +152,7 @@ impl Config {
                 10,
                 1,
             )?),
+            alert_mapping: alert_mapping(&get)?,
         })
     }
 
@@ -238,6 +241,20 @@ fn window_config(
         )
     })?;
     Ok(config)
+}
+
+fn alert_mapping(
+    get: &impl Fn(&'static str) -> Option<String>,
+) -> Result<crate::integrations::Mapping, ConfigError> {
+    let map_raw = get("HINDSIGHT_ALERT_SEVERITY_MAP")
+        .unwrap_or_else(|| crate::integrations::DEFAULT_SEVERITY_MAP.to_owned());
+    let severities = crate::integrations::parse_severity_map(&map_raw)
+        .map_err(|reason| invalid("HINDSIGHT_ALERT_SEVERITY_MAP", &map_raw, &reason))?;
+    Ok(crate::integrations::Mapping {
+        severities,
+        service_label: get("HINDSIGHT_ALERT_SERVICE_LABEL").unwrap_or_else(|| "service".to_owned()),
+        resolve_to_monitoring: flag(get, "HINDSIGHT_ALERT_RESOLVE_TO_MONITORING", true)?,
+    })
 }
 
 fn flag(

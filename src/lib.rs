@@ -10,6 +10,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod incidents;
+pub mod integrations;
 pub mod markdown;
 pub mod metrics;
 pub mod signals;

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldErrors};
-use crate::incidents::{Declarer, IncidentChanges, Severity};
+use crate::incidents::{Actor, IncidentChanges, Severity};
 use crate::metrics::{QuantileMode, Rule, Scope, Signal, WindowReport};
 use crate::signals::{Signals, Trigger, now_ms};
 
@@ -485,7 +485,7 @@ async fn fire(
     };
     let incident = crate::incidents::declare(
         db,
-        Declarer::Alert(&rule.name),
+        Actor::System(&format!("alert rule {}", rule.name)),
         &changes,
         FieldErrors::new(),
     )

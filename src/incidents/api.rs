@@ -113,7 +113,7 @@ async fn create_incident(
     let (changes, errors) = body.parse(chrono_tz::Tz::UTC);
     let incident = super::declare(
         &state.db,
-        super::Declarer::Person(&caller.user),
+        super::Actor::Person(&caller.user),
         &changes,
         errors,
     )
@@ -238,7 +238,7 @@ async fn update_incident(
     let (changes, errors) = input.parse(chrono_tz::Tz::UTC);
     let updated = super::update(
         &state.db,
-        &caller.user,
+        super::Actor::Person(&caller.user),
         &incident,
         version,
         &changes,

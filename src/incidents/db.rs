@@ -73,7 +73,7 @@ pub async fn update(
     id: &str,
     version: i64,
     v: &IncidentValues,
-    user_id: &str,
+    user_id: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<bool, AppError> {
     let done = sqlx::query(

@@ -564,20 +564,37 @@ fn apply_simple(changes: &IncidentChanges, values: &mut IncidentValues) {
     }
 }
 
-/// Who declares an incident.
+/// Who changes an incident.
 #[derive(Debug, Clone, Copy)]
-pub enum Declarer<'a> {
-    /// A person: they become commander, and declaring it acknowledges it.
+pub enum Actor<'a> {
+    /// A person: declaring makes them commander and acknowledges the incident.
     Person(&'a User),
-    /// A page-tier alert rule (by name): nobody has acknowledged it yet.
-    Alert(&'a str),
+    /// Hindsight itself on behalf of an alert rule or receiver (named): nobody has
+    /// acknowledged anything yet.
+    System(&'a str),
+}
+
+impl Actor<'_> {
+    pub fn user_id(&self) -> Option<&str> {
+        match self {
+            Self::Person(user) => Some(&user.id),
+            Self::System(_) => None,
+        }
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            Self::Person(user) => user.name.clone(),
+            Self::System(what) => (*what).to_owned(),
+        }
+    }
 }
 
 /// Declares an incident: validates, numbers it, and records the declaration on its timeline,
 /// all in one transaction.
 pub async fn declare(
     db: &Db,
-    by: Declarer<'_>,
+    by: Actor<'_>,
     changes: &IncidentChanges,
     mut errors: FieldErrors,
 ) -> AppResult<Incident> {
@@ -601,10 +618,7 @@ pub async fn declare(
         service: String::new(),
         category: String::new(),
         team: String::new(),
-        commander_id: match by {
-            Declarer::Person(user) => Some(user.id.clone()),
-            Declarer::Alert(_) => None,
-        },
+        commander_id: by.user_id().map(str::to_owned),
         started_at: now,
         detected_at: None,
         acknowledged_at: None,
@@ -617,7 +631,7 @@ pub async fn declare(
     resolve_refs(db, changes, &mut values, &mut errors).await?;
     // Detected no later than now; a person declaring it has also acknowledged it.
     values.detected_at = values.detected_at.or(Some(now.max(values.started_at)));
-    if let Declarer::Person(_) = by {
+    if let Actor::Person(_) = by {
         values.acknowledged_at = values.acknowledged_at.or(Some(now.max(values.started_at)));
     }
     values.move_to(
@@ -637,10 +651,7 @@ pub async fn declare(
     }
 
     let mut tx = db.begin_write().await?;
-    let (user_id, who) = match by {
-        Declarer::Person(user) => (Some(user.id.as_str()), user.name.clone()),
-        Declarer::Alert(rule) => (None, format!("alert rule {rule}")),
-    };
+    let (user_id, who) = (by.user_id(), by.name());
     let (id, number) = db::insert(&mut tx, &values, user_id, now).await?;
     let body = format!(
         "Incident declared by {who}: {} on {}, status {}.",
@@ -661,7 +672,7 @@ pub async fn declare(
 /// are problems already found in the input; they are reported together with any others.
 pub async fn update(
     db: &Db,
-    user: &User,
+    by: Actor<'_>,
     current: &Incident,
     version: i64,
     changes: &IncidentChanges,
@@ -697,7 +708,7 @@ pub async fn update(
     }
 
     let mut tx = db.begin_write().await?;
-    if !db::update(&mut tx, &current.id, version, &values, &user.id, now).await? {
+    if !db::update(&mut tx, &current.id, version, &values, by.user_id(), now).await? {
         drop(tx);
         let fresh = db::find(&db.writer, &IncidentRef::Id(current.id.clone()))
             .await?
@@ -732,7 +743,7 @@ pub async fn update(
             now,
             EntryKind::StatusChange,
             &body,
-            Some(&user.id),
+            by.user_id(),
         )
         .await?;
     } else if !note.is_empty() {
@@ -742,7 +753,7 @@ pub async fn update(
             now,
             EntryKind::Note,
             note,
-            Some(&user.id),
+            by.user_id(),
         )
         .await?;
     }

@@ -370,7 +370,7 @@ async fn declare_incident(
     let (changes, errors) = form.to_input(false).parse(state.config.timezone);
     let result = super::declare(
         &state.db,
-        super::Declarer::Person(&page.user),
+        super::Actor::Person(&page.user),
         &changes,
         errors,
     )
@@ -521,7 +521,13 @@ async fn update_incident(
     })?;
     let (changes, errors) = form.to_input(true).parse(state.config.timezone);
     let result = super::update(
-        &state.db, &page.user, &incident, version, &changes, errors, "",
+        &state.db,
+        super::Actor::Person(&page.user),
+        &incident,
+        version,
+        &changes,
+        errors,
+        "",
     )
     .await;
     match result {
@@ -814,7 +820,7 @@ async fn change_status(
     };
     match super::update(
         &state.db,
-        &page.user,
+        super::Actor::Person(&page.user),
         &incident,
         version,
         &changes,

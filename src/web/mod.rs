@@ -33,6 +33,7 @@ pub struct AppState {
     pub incident_lists: Arc<crate::incidents::db::ListCache>,
     pub signals: Arc<crate::signals::Signals>,
     pub alert_evaluator: Arc<crate::alerts::Evaluator>,
+    pub alert_mapping: Arc<crate::integrations::Mapping>,
 }
 
 impl AppState {
@@ -43,9 +44,11 @@ impl AppState {
             .expect("Config validates the collector window settings");
         let limiter =
             crate::auth::web::LoginLimiter::new(config.login_max_failures, config.login_window);
+        let alert_mapping = Arc::new(config.alert_mapping.clone());
         Self {
             db,
             config: Arc::new(config),
+            alert_mapping,
             login_limiter: Arc::new(limiter),
             sessions: Arc::new(crate::auth::sessions::SessionCache::new(
                 Duration::from_secs(5),
@@ -134,6 +137,7 @@ fn api_router() -> Router<AppState> {
         .merge(crate::catalog::api::router())
         .merge(crate::signals::api::router())
         .merge(crate::alerts::api::router())
+        .merge(crate::integrations::api::router())
 }
 
 async fn healthz() -> impl IntoResponse {

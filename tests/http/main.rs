@@ -6,10 +6,12 @@
 
 mod common;
 
+mod alertmanager_e2e;
 mod alerts;
 mod auth;
 mod cli;
 mod incidents;
+mod receivers;
 mod security;
 mod signals;
 mod timeline;

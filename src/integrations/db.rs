@@ -1,0 +1,204 @@
+//! SQL for received alerts (alert_events with a source other than `rule`) and the log of
+//! payloads each receiver got.
+
+use chrono::{DateTime, Utc};
+use sqlx::{SqliteConnection, SqlitePool};
+
+use super::Source;
+use crate::db::{Db, new_id, ts};
+use crate::error::AppError;
+
+/// The open incident that already tracks this alert group, if any.
+pub async fn tracking_incident(
+    pool: &SqlitePool,
+    source: Source,
+    group_key: &str,
+) -> Result<Option<String>, AppError> {
+    Ok(sqlx::query_scalar(
+        "SELECT e.incident_id FROM alert_events e JOIN incidents i ON i.id = e.incident_id
+         WHERE e.source = ? AND e.group_key = ?
+           AND i.status IN ('investigating', 'identified', 'monitoring')
+         ORDER BY e.started_at DESC LIMIT 1",
+    )
+    .bind(source.as_str())
+    .bind(group_key)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Whether any of these firing alerts has not been stored yet (a retry of a delivery already
+/// handled must not open a second incident).
+pub async fn any_new_firing<'a>(
+    pool: &SqlitePool,
+    source: Source,
+    alerts: impl Iterator<Item = (&'a str, DateTime<Utc>)>,
+) -> Result<bool, AppError> {
+    for (fingerprint, started_at) in alerts {
+        let known: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM alert_events WHERE source = ? AND fingerprint = ? AND started_at = ?",
+        )
+        .bind(source.as_str())
+        .bind(fingerprint)
+        .bind(ts(started_at))
+        .fetch_one(pool)
+        .await?;
+        if known == 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Puts a service on the managed list if it is not there (incidents need a known service).
+pub async fn ensure_service(db: &Db, name: &str) -> Result<(), AppError> {
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO services (name, team, created_at) VALUES (?, '', ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(name)
+    .bind(ts(Utc::now()))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredAlert {
+    pub id: String,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+pub async fn find_alert(
+    conn: &mut SqliteConnection,
+    source: Source,
+    fingerprint: &str,
+    started_at: DateTime<Utc>,
+) -> Result<Option<StoredAlert>, AppError> {
+    Ok(sqlx::query_as(
+        "SELECT id, ended_at FROM alert_events WHERE source = ? AND fingerprint = ? AND started_at = ?",
+    )
+    .bind(source.as_str())
+    .bind(fingerprint)
+    .bind(ts(started_at))
+    .fetch_optional(conn)
+    .await?)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_alert(
+    conn: &mut SqliteConnection,
+    source: Source,
+    group_key: &str,
+    fingerprint: &str,
+    name: &str,
+    service: &str,
+    started_at: DateTime<Utc>,
+    ended_at: Option<DateTime<Utc>>,
+    incident_id: Option<&str>,
+    generator_url: &str,
+) -> Result<(), AppError> {
+    sqlx::query(
+        "INSERT INTO alert_events (id, rule_id, source, name, service, tier, signal, fingerprint,
+            started_at, ended_at, incident_id, group_key, generator_url)
+         VALUES (?, NULL, ?, ?, ?, 'page', '', ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(new_id())
+    .bind(source.as_str())
+    .bind(name)
+    .bind(service)
+    .bind(fingerprint)
+    .bind(ts(started_at))
+    .bind(ended_at.map(ts))
+    .bind(incident_id)
+    .bind(group_key)
+    .bind(generator_url)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn end_alert(
+    conn: &mut SqliteConnection,
+    id: &str,
+    at: DateTime<Utc>,
+) -> Result<(), AppError> {
+    sqlx::query("UPDATE alert_events SET ended_at = ? WHERE id = ? AND ended_at IS NULL")
+        .bind(ts(at))
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn group_has_open_alerts(
+    conn: &mut SqliteConnection,
+    source: Source,
+    group_key: &str,
+) -> Result<bool, AppError> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM alert_events WHERE source = ? AND group_key = ? AND ended_at IS NULL",
+    )
+    .bind(source.as_str())
+    .bind(group_key)
+    .fetch_one(conn)
+    .await?;
+    Ok(n > 0)
+}
+
+/// Keeps what a receiver got (cut to 4 KiB) and how it was answered, for the integrations page.
+pub async fn log_payload(
+    db: &Db,
+    source: Source,
+    status: u16,
+    outcome: &str,
+    payload: &[u8],
+) -> Result<(), AppError> {
+    let text = String::from_utf8_lossy(&payload[..payload.len().min(4096)]).into_owned();
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO integration_payloads (id, receiver, received_at, status, outcome, payload)
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(new_id())
+    .bind(source.as_str())
+    .bind(ts(Utc::now()))
+    .bind(i64::from(status))
+    .bind(super::redact_secrets(outcome))
+    .bind(super::redact_secrets(&text))
+    .execute(&mut *tx)
+    .await?;
+    // Keep the log short: the last 50 per receiver.
+    sqlx::query(
+        "DELETE FROM integration_payloads WHERE receiver = ? AND id NOT IN
+            (SELECT id FROM integration_payloads WHERE receiver = ? ORDER BY received_at DESC LIMIT 50)",
+    )
+    .bind(source.as_str())
+    .bind(source.as_str())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LoggedPayload {
+    pub receiver: String,
+    pub received_at: DateTime<Utc>,
+    pub status: i64,
+    pub outcome: String,
+    pub payload: String,
+}
+
+pub async fn recent_payloads(
+    pool: &SqlitePool,
+    limit: i64,
+) -> Result<Vec<LoggedPayload>, AppError> {
+    Ok(sqlx::query_as(
+        "SELECT receiver, received_at, status, outcome, payload FROM integration_payloads
+         ORDER BY received_at DESC LIMIT ?",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
