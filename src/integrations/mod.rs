@@ -465,7 +465,7 @@ pub async fn receive(
         )
         .await?;
         receipt.created = true;
-        incident = Some(declared.id.clone());
+        incident = Some(declared.id);
     }
 
     let mut tx = db.begin_write().await?;

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::common::TestApp;
 
-const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager-nope";
+const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 const MISSING: &str = "this test runs the real Alertmanager: install the Debian package \
     prometheus-alertmanager (apt-get install prometheus-alertmanager)";
 /// How long Alertmanager may take to answer `/-/ready`.
@@ -37,7 +37,7 @@ async fn a_real_alertmanager_opens_and_resolves_an_incident() {
     let ingest = app.token(&admin, Scope::Ingest).await;
     let read = app.token(&admin, Scope::Read).await;
     let hindsight = serve(&app).await;
-    let webhook = format!("{hindsight}/api/v1/integrations/alertmanager");
+    let webhook = format!("{hindsight}/api/v1/integrations/nope");
     let alertmanager = blocking(move || Alertmanager::start(&webhook, &ingest)).await;
 
     // Prometheus says checkout has been slow for a minute (the rule's `for:` has passed).
