@@ -37,7 +37,7 @@ async fn a_real_alertmanager_opens_and_resolves_an_incident() {
     let ingest = app.token(&admin, Scope::Ingest).await;
     let read = app.token(&admin, Scope::Read).await;
     let hindsight = serve(&app).await;
-    let webhook = format!("{hindsight}/api/v1/integrations/nope");
+    let webhook = format!("{hindsight}/api/v1/integrations/alertmanager");
     let alertmanager = blocking(move || Alertmanager::start(&webhook, &ingest)).await;
 
     // Prometheus says checkout has been slow for a minute (the rule's `for:` has passed).
