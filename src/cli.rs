@@ -166,6 +166,11 @@ async fn serve(db: Db, config: Config) -> CliResult {
         state.alert_evaluator.clone(),
         eval_every,
     ));
+    tokio::spawn(crate::notifications::run(
+        state.db.clone(),
+        state.config.base_url.clone(),
+        state.config.webhook_retry_base,
+    ));
     let router = app(state);
     axum::serve(
         listener,

@@ -35,6 +35,8 @@ pub struct Config {
     pub alert_eval_interval: Duration,
     /// How Alertmanager/Grafana labels become incident fields.
     pub alert_mapping: crate::integrations::Mapping,
+    /// First retry delay of an outgoing webhook (doubles per attempt).
+    pub webhook_retry_base: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +155,12 @@ impl Config {
                 1,
             )?),
             alert_mapping: alert_mapping(&get)?,
+            webhook_retry_base: Duration::from_millis(number(
+                &get,
+                "HINDSIGHT_WEBHOOK_RETRY_BASE_MS",
+                2000,
+                1,
+            )?),
         })
     }
 

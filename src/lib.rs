@@ -13,6 +13,7 @@ pub mod incidents;
 pub mod integrations;
 pub mod markdown;
 pub mod metrics;
+pub mod notifications;
 pub mod signals;
 pub mod timeline;
 pub mod web;

@@ -451,6 +451,27 @@ async fn fire(
         id
     };
     tracing::warn!(rule = %rule.name, service = %rule.service, tier = %rule.tier, value, "alert fired");
+    let shown_now = value.map_or_else(|| "n/a".to_owned(), |v| watched.format(v));
+    crate::notifications::enqueue(
+        db,
+        crate::notifications::Event::AlertFired,
+        crate::notifications::Notice {
+            event: crate::notifications::Event::AlertFired.as_str().to_owned(),
+            tier: rule.tier.clone(),
+            incident: None,
+            title: rule.name.clone(),
+            severity: None,
+            service: Some(rule.service.clone()),
+            text: format!(
+                "{} alert fired: {} on {} (now {shown_now})",
+                rule.tier,
+                rule.describe(),
+                rule.service
+            ),
+            path: "/alerts".to_owned(),
+        },
+    )
+    .await;
     if rule.tier != Tier::Page.as_str() {
         return Ok(None);
     }

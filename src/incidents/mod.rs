@@ -662,9 +662,23 @@ pub async fn declare(
     timeline::db::insert(&mut tx, &id, now, EntryKind::StatusChange, &body, user_id).await?;
     tx.commit().await?;
     tracing::info!(incident = number, "incident declared");
-    db::find(&db.writer, &IncidentRef::Number(number))
+    let incident = db::find(&db.writer, &IncidentRef::Number(number))
         .await?
-        .ok_or_else(|| AppError::Internal("incident vanished after insert".into()))
+        .ok_or_else(|| AppError::Internal("incident vanished after insert".into()))?;
+    notify(
+        db,
+        crate::notifications::Event::IncidentOpened,
+        &incident,
+        format!(
+            "{} {} opened: {} ({})",
+            incident.key(),
+            incident.severity.as_str(),
+            incident.title,
+            incident.service
+        ),
+    )
+    .await;
+    Ok(incident)
 }
 
 /// Applies changes made from `version`. A stale version is a conflict carrying the incident as
@@ -687,6 +701,11 @@ pub async fn update(
         && status != current.status
     {
         values.move_to(status, now);
+        // Hindsight moving an incident on its own (a group's alerts resolved) is not a person
+        // acknowledging it: keep MTTA honest.
+        if matches!(by, Actor::System(_)) && current.acknowledged_at.is_none() {
+            values.acknowledged_at = None;
+        }
         // Milestones typed in the same request win over the automatic stamps.
         apply_simple(
             &IncidentChanges {
@@ -758,9 +777,46 @@ pub async fn update(
         .await?;
     }
     tx.commit().await?;
-    db::find(&db.writer, &IncidentRef::Id(current.id.clone()))
+    let updated = db::find(&db.writer, &IncidentRef::Id(current.id.clone()))
         .await?
-        .ok_or_else(|| AppError::NotFound(current.key()))
+        .ok_or_else(|| AppError::NotFound(current.key()))?;
+    // sev1 is the most severe, so "raised" means a smaller level.
+    if updated.severity < current.severity {
+        let text = format!(
+            "{} severity raised {} → {}: {}",
+            updated.key(),
+            current.severity.as_str(),
+            updated.severity.as_str(),
+            updated.title
+        );
+        notify(
+            db,
+            crate::notifications::Event::SeverityRaised,
+            &updated,
+            text,
+        )
+        .await;
+    }
+    Ok(updated)
+}
+
+/// Queues a notification about an incident (incident events count as the page tier).
+async fn notify(db: &Db, event: crate::notifications::Event, incident: &Incident, text: String) {
+    crate::notifications::enqueue(
+        db,
+        event,
+        crate::notifications::Notice {
+            event: event.as_str().to_owned(),
+            tier: "page".to_owned(),
+            incident: Some(incident.key()),
+            title: incident.title.clone(),
+            severity: Some(incident.severity.as_str().to_owned()),
+            service: Some(incident.service.clone()),
+            text,
+            path: incident.url(),
+        },
+    )
+    .await;
 }
 
 /// The 409 for a stale edit, carrying the incident as it is now.

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod db;
+pub mod web;
 
 use std::collections::BTreeMap;
 
@@ -559,6 +560,33 @@ pub async fn receive(
             .await?;
         }
         receipt.incident = Some(current.key());
+        if receipt.new_alerts > 0 {
+            let names: Vec<&str> = alerts
+                .iter()
+                .filter(|a| a.firing)
+                .map(|a| a.name.as_str())
+                .collect();
+            crate::notifications::enqueue(
+                db,
+                crate::notifications::Event::AlertFired,
+                crate::notifications::Notice {
+                    event: crate::notifications::Event::AlertFired.as_str().to_owned(),
+                    tier: "page".to_owned(),
+                    incident: Some(current.key()),
+                    title: current.title.clone(),
+                    severity: Some(current.severity.as_str().to_owned()),
+                    service: Some(current.service.clone()),
+                    text: format!(
+                        "{} alert firing on {}: {}",
+                        source.as_str(),
+                        current.key(),
+                        names.join(", ")
+                    ),
+                    path: current.url(),
+                },
+            )
+            .await;
+        }
     }
     Ok(receipt)
 }

@@ -11,6 +11,7 @@ mod alerts;
 mod auth;
 mod cli;
 mod incidents;
+mod notifications;
 mod receivers;
 mod security;
 mod signals;

@@ -23,6 +23,7 @@ const PAGES: &[&str] = &[
     "/services/hindsight/live",
     "/alerts",
     "/alerts/rules",
+    "/admin/integrations",
 ];
 
 /// Every state-changing form action (paths valid once INC-1 and its first entry exist).
@@ -50,6 +51,8 @@ fn form_posts(entry: &str, user_id: &str) -> Vec<String> {
         "/alerts/rules".into(),
         "/alerts/rules/some-rule".into(),
         "/alerts/rules/some-rule/delete".into(),
+        "/admin/integrations".into(),
+        "/admin/integrations/destinations/some-id/delete".into(),
     ]
 }
 

@@ -1,0 +1,186 @@
+//! The integrations admin page: receiver URLs and how to authenticate them, the last payloads
+//! each receiver got, outgoing webhook destinations and their deliveries.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::db::LoggedPayload;
+use crate::auth::Role;
+use crate::error::{AppError, AppResult, FieldErrors};
+use crate::notifications::Event;
+use crate::notifications::db::{DeliveryRow, Destination};
+use crate::web::AppState;
+use crate::web::chrome::{Chrome, redirect_with_flash};
+use crate::web::extract::{Form, Page};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/integrations", get(show).post(add_destination))
+        .route(
+            "/admin/integrations/destinations/{id}/delete",
+            post(delete_destination),
+        )
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/integrations.html")]
+struct IntegrationsPage {
+    chrome: Chrome,
+    base_url: String,
+    ingest_tokens: Vec<crate::auth::db::TokenInfo>,
+    payloads: Vec<LoggedPayload>,
+    destinations: Vec<Destination>,
+    deliveries: Vec<DeliveryRow>,
+    form: DestinationForm,
+    errors: FieldErrors,
+}
+
+impl IntegrationsPage {
+    fn events(&self) -> [Event; 3] {
+        Event::ALL
+    }
+    fn short(&self, text: &str) -> String {
+        if text.chars().count() > 300 {
+            let mut cut: String = text.chars().take(300).collect();
+            cut.push('…');
+            cut
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+/// The destination form; checkboxes are separate fields because HTML repeats names.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct DestinationForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    format: String,
+    #[serde(default)]
+    event_incident_opened: String,
+    #[serde(default)]
+    event_severity_raised: String,
+    #[serde(default)]
+    event_alert_fired: String,
+    #[serde(default)]
+    tier_page: String,
+    #[serde(default)]
+    tier_ticket: String,
+    #[serde(default)]
+    tier_log: String,
+}
+
+impl DestinationForm {
+    fn checked(&self, key: &str) -> bool {
+        let value = match key {
+            "incident_opened" => &self.event_incident_opened,
+            "severity_raised" => &self.event_severity_raised,
+            "alert_fired" => &self.event_alert_fired,
+            "page" => &self.tier_page,
+            "ticket" => &self.tier_ticket,
+            "log" => &self.tier_log,
+            _ => return false,
+        };
+        !value.is_empty()
+    }
+}
+
+async fn page(
+    state: &AppState,
+    chrome: Chrome,
+    form: DestinationForm,
+    errors: FieldErrors,
+) -> AppResult<IntegrationsPage> {
+    Ok(IntegrationsPage {
+        chrome,
+        base_url: state.config.base_url.clone(),
+        ingest_tokens: crate::auth::db::list_tokens(&state.db.reader)
+            .await?
+            .into_iter()
+            .filter(|t| t.scope == "ingest" && t.revoked_at.is_none())
+            .collect(),
+        payloads: super::db::recent_payloads(&state.db.reader, 20).await?,
+        destinations: crate::notifications::db::list_destinations(&state.db.reader).await?,
+        deliveries: crate::notifications::db::recent_deliveries(&state.db.reader, 30).await?,
+        form,
+        errors,
+    })
+}
+
+async fn show(State(state): State<AppState>, p: Page) -> AppResult<Response> {
+    p.require(Role::Admin)?;
+    let form = DestinationForm {
+        format: "json".into(),
+        event_incident_opened: "on".into(),
+        event_alert_fired: "on".into(),
+        tier_page: "on".into(),
+        ..DestinationForm::default()
+    };
+    Ok(page(&state, p.chrome, form, FieldErrors::new())
+        .await?
+        .into_response())
+}
+
+async fn add_destination(
+    State(state): State<AppState>,
+    p: Page,
+    Form(form): Form<DestinationForm>,
+) -> AppResult<Response> {
+    p.require(Role::Admin)?;
+    let events: Vec<String> = Event::ALL
+        .iter()
+        .filter(|e| form.checked(e.as_str()))
+        .map(|e| e.as_str().to_owned())
+        .collect();
+    let tiers: Vec<String> = ["page", "ticket", "log"]
+        .iter()
+        .filter(|t| form.checked(t))
+        .map(|t| (*t).to_owned())
+        .collect();
+    match crate::notifications::check_destination(
+        &form.name,
+        &form.url,
+        &form.format,
+        &events,
+        &tiers,
+    ) {
+        Ok(values) => {
+            crate::notifications::db::insert_destination(&state.db, &values).await?;
+            Ok(redirect_with_flash(
+                "/admin/integrations",
+                "ok",
+                &format!("Added the destination {}.", values.name),
+            ))
+        }
+        Err(AppError::Validation { fields, .. }) => {
+            let html = page(&state, p.chrome, form, fields).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn delete_destination(
+    State(state): State<AppState>,
+    p: Page,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    p.require(Role::Admin)?;
+    if !crate::notifications::db::delete_destination(&state.db, &id).await? {
+        return Err(AppError::NotFound("destination".into()));
+    }
+    Ok(redirect_with_flash(
+        "/admin/integrations",
+        "ok",
+        "Destination deleted.",
+    ))
+}

@@ -1,0 +1,176 @@
+//! SQL for webhook destinations and deliveries.
+
+use chrono::{DateTime, Utc};
+use sqlx::SqlitePool;
+
+use super::{DestinationValues, Event, Notice};
+use crate::db::{Db, new_id, ts};
+use crate::error::AppError;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Destination {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    pub format: String,
+    pub events: String,
+    pub tiers: String,
+    pub enabled: bool,
+}
+
+pub async fn list_destinations(pool: &SqlitePool) -> Result<Vec<Destination>, AppError> {
+    Ok(sqlx::query_as(
+        "SELECT id, name, url, format, events, tiers, enabled FROM webhook_destinations ORDER BY name",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+pub async fn insert_destination(db: &Db, v: &DestinationValues) -> Result<(), AppError> {
+    let events: Vec<&str> = v.events.iter().map(|e| e.as_str()).collect();
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO webhook_destinations (id, name, url, format, events, tiers, enabled, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
+    )
+    .bind(new_id())
+    .bind(&v.name)
+    .bind(&v.url)
+    .bind(&v.format)
+    .bind(events.join(","))
+    .bind(v.tiers.join(","))
+    .bind(ts(Utc::now()))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn delete_destination(db: &Db, id: &str) -> Result<bool, AppError> {
+    let mut tx = db.begin_write().await?;
+    let done = sqlx::query("DELETE FROM webhook_destinations WHERE id = ?")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Queues `notice` for each enabled destination whose events and tiers include it.
+pub async fn enqueue(db: &Db, event: Event, notice: &Notice) -> Result<usize, AppError> {
+    let wanted: Vec<Destination> = list_destinations(&db.reader)
+        .await?
+        .into_iter()
+        .filter(|d| {
+            d.enabled
+                && d.events.split(',').any(|e| e == event.as_str())
+                && d.tiers.split(',').any(|t| t == notice.tier)
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(0);
+    }
+    let data = serde_json::to_string(notice).map_err(|e| AppError::Internal(e.to_string()))?;
+    let now = ts(Utc::now());
+    let mut tx = db.begin_write().await?;
+    for d in &wanted {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (id, destination_id, event, data, status, attempts,
+                next_attempt_at, created_at)
+             VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)",
+        )
+        .bind(new_id())
+        .bind(&d.id)
+        .bind(event.as_str())
+        .bind(&data)
+        .bind(&now)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(wanted.len())
+}
+
+/// A delivery waiting to be sent, with where to.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Due {
+    pub id: String,
+    pub data: String,
+    pub attempts: i64,
+    pub url: String,
+    pub format: String,
+}
+
+pub async fn due(pool: &SqlitePool, limit: i64) -> Result<Vec<Due>, AppError> {
+    Ok(sqlx::query_as(
+        "SELECT d.id, d.data, d.attempts, w.url, w.format
+         FROM webhook_deliveries d JOIN webhook_destinations w ON w.id = d.destination_id
+         WHERE d.status = 'pending' AND d.next_attempt_at <= ?
+         ORDER BY d.next_attempt_at LIMIT ?",
+    )
+    .bind(ts(Utc::now()))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Records one attempt: delivered when `error` is empty, otherwise retried at `next` or, with
+/// no `next`, failed for good.
+pub async fn record_attempt(
+    db: &Db,
+    id: &str,
+    status: Option<u16>,
+    error: &str,
+    next: Option<DateTime<Utc>>,
+) -> Result<(), AppError> {
+    let now = Utc::now();
+    let (state, delivered_at, next_at) = match (error.is_empty(), next) {
+        (true, _) => ("delivered", Some(ts(now)), ts(now)),
+        (false, Some(next)) => ("pending", None, ts(next)),
+        (false, None) => ("failed", None, ts(now)),
+    };
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, last_status = ?,
+            last_error = ?, next_attempt_at = ?, delivered_at = ? WHERE id = ?",
+    )
+    .bind(state)
+    .bind(status.map(i64::from))
+    .bind(error)
+    .bind(next_at)
+    .bind(delivered_at)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A delivery as the admin page lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeliveryRow {
+    pub destination: String,
+    pub event: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_status: Option<i64>,
+    pub last_error: String,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+pub async fn recent_deliveries(
+    pool: &SqlitePool,
+    limit: i64,
+) -> Result<Vec<DeliveryRow>, AppError> {
+    Ok(sqlx::query_as(
+        "SELECT w.name AS destination, d.event, d.status, d.attempts, d.last_status, d.last_error,
+                d.created_at, d.delivered_at
+         FROM webhook_deliveries d JOIN webhook_destinations w ON w.id = d.destination_id
+         ORDER BY d.created_at DESC LIMIT ?",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}

@@ -1,0 +1,291 @@
+//! Outgoing webhooks, tested against a small HTTP receiver on loopback.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use hindsight::auth::{Role, Scope};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common::{TestApp, TestUser};
+
+/// A loopback HTTP server that records each request body and answers with the next status in
+/// `answers` (the last one repeats).
+struct Receiver {
+    url: String,
+    bodies: Arc<Mutex<Vec<Value>>>,
+}
+
+async fn receiver(answers: Vec<u16>) -> Receiver {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&bodies);
+    tokio::spawn(async move {
+        let mut n = 0usize;
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Read headers, then as many body bytes as Content-Length says.
+            let body = loop {
+                let Ok(read) = stream.read(&mut chunk).await else {
+                    break None;
+                };
+                if read == 0 {
+                    break None;
+                }
+                buf.extend_from_slice(&chunk[..read]);
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + length {
+                        break Some(buf[end + 4..end + 4 + length].to_vec());
+                    }
+                }
+            };
+            if let Some(body) = body {
+                seen.lock()
+                    .expect("lock")
+                    .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+            }
+            let status = answers.get(n).or(answers.last()).copied().unwrap_or(200);
+            n += 1;
+            let reply =
+                format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = stream.write_all(reply.as_bytes()).await;
+        }
+    });
+    Receiver { url, bodies }
+}
+
+async fn add_destination(
+    app: &TestApp,
+    admin: &TestUser,
+    url: &str,
+    format: &str,
+    events: &[&str],
+    tiers: &[&str],
+) {
+    let mut fields: Vec<(String, String)> = vec![
+        ("name".into(), "ops".into()),
+        ("url".into(), url.into()),
+        ("format".into(), format.into()),
+    ];
+    fields.extend(
+        events
+            .iter()
+            .map(|e| (format!("event_{e}"), "on".to_owned())),
+    );
+    fields.extend(tiers.iter().map(|t| (format!("tier_{t}"), "on".to_owned())));
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    app.post_form("/admin/integrations", Some(admin), &pairs)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+}
+
+async fn deliver(app: &TestApp) -> usize {
+    hindsight::notifications::deliver_due(
+        &app.db,
+        "https://hindsight.test",
+        Duration::from_millis(1),
+    )
+    .await
+    .expect("deliver")
+}
+
+#[tokio::test]
+async fn an_opened_incident_is_posted_and_retried_after_a_500() {
+    let app = TestApp::spawn().await;
+    app.service("checkout", "").await;
+    let admin = app.user(Role::Admin).await;
+    let token = app.token(&admin, Scope::Write).await;
+    let hook = receiver(vec![500, 200]).await;
+    add_destination(
+        &app,
+        &admin,
+        &hook.url,
+        "json",
+        &["incident_opened"],
+        &["page"],
+    )
+    .await;
+
+    app.declare(&token, json!({"title": "Checkout down", "severity": "sev1", "service": "checkout", "category": "deploy"})).await;
+    assert_eq!(
+        deliver(&app).await,
+        1,
+        "one delivery queued; the request did not wait for it"
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(deliver(&app).await, 1, "retried after the 500");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(deliver(&app).await, 0, "delivered: nothing left");
+
+    let bodies = hook.bodies.lock().expect("lock").clone();
+    assert_eq!(bodies.len(), 2);
+    let body = &bodies[1];
+    assert_eq!(body["event"], "incident_opened");
+    assert_eq!(body["incident"], "INC-1");
+    assert_eq!(body["severity"], "sev1");
+    assert_eq!(body["service"], "checkout");
+    assert_eq!(body["url"], "https://hindsight.test/incidents/INC-1");
+    assert_eq!(body["text"], "INC-1 sev1 opened: Checkout down (checkout)");
+
+    let page = app.get("/admin/integrations", Some(&admin)).await;
+    page.assert_status(StatusCode::OK);
+    assert!(page.body.contains("delivered") && page.body.contains("HTTP 200"));
+    let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM webhook_deliveries")
+        .fetch_one(&app.db.reader)
+        .await
+        .expect("row");
+    assert_eq!(attempts, 2);
+}
+
+#[tokio::test]
+async fn severity_raises_and_alerts_go_only_where_their_tier_is_wanted() {
+    let app = TestApp::spawn().await;
+    app.service("checkout", "").await;
+    let admin = app.user(Role::Admin).await;
+    let token = app.token(&admin, Scope::Write).await;
+    let ingest = app.token(&admin, Scope::Ingest).await;
+    let hook = receiver(vec![200]).await;
+    add_destination(
+        &app,
+        &admin,
+        &hook.url,
+        "slack",
+        &["severity_raised", "alert_fired"],
+        &["page"],
+    )
+    .await;
+
+    app.declare(&token, json!({"title": "Slow search", "severity": "sev3", "service": "checkout", "category": "capacity"})).await;
+    app.api(
+        Method::PATCH,
+        "/api/v1/incidents/INC-1",
+        Some(&token),
+        Some(json!({"version": 1, "severity": "sev4"})),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+    app.api(
+        Method::PATCH,
+        "/api/v1/incidents/INC-1",
+        Some(&token),
+        Some(json!({"version": 2, "severity": "sev1"})),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+
+    // A ticket-tier alert fires: this destination only wants pages.
+    app.api(Method::POST, "/api/v1/alert-rules", Some(&token), Some(json!({"service": "checkout", "signal": "error_rate", "threshold": 0.01, "tier": "ticket", "min_samples": 5, "for_secs": 0}))).await.assert_status(StatusCode::CREATED);
+    let events: Vec<Value> = (0..10)
+        .map(|_| json!({"latency_ms": 5, "ok": false}))
+        .collect();
+    app.api(
+        Method::POST,
+        "/api/v1/metrics/events",
+        Some(&ingest),
+        Some(json!({"service": "checkout", "events": events})),
+    )
+    .await
+    .assert_status(StatusCode::ACCEPTED);
+    let state = &app.state;
+    let fired = state
+        .alert_evaluator
+        .tick(&state.db, &state.signals, hindsight::signals::now_ms())
+        .await
+        .expect("tick");
+    assert_eq!(fired.len(), 1);
+
+    assert_eq!(
+        deliver(&app).await,
+        1,
+        "only the raise to sev1: not the declaration, not the lowering, not the ticket"
+    );
+    let bodies = hook.bodies.lock().expect("lock").clone();
+    assert_eq!(
+        bodies,
+        vec![
+            json!({"text": ":rotating_light: INC-1 severity raised sev4 → sev1: Slow search <https://hindsight.test/incidents/INC-1|INC-1>"})
+        ]
+    );
+}
+
+#[tokio::test]
+async fn unreachable_destinations_are_given_up_after_the_last_attempt() {
+    let app = TestApp::spawn().await;
+    app.service("checkout", "").await;
+    let admin = app.user(Role::Admin).await;
+    let token = app.token(&admin, Scope::Write).await;
+    let hook = receiver(vec![503]).await;
+    add_destination(
+        &app,
+        &admin,
+        &hook.url,
+        "json",
+        &["incident_opened"],
+        &["page"],
+    )
+    .await;
+    app.declare(
+        &token,
+        json!({"title": "x", "severity": "sev2", "service": "checkout", "category": "data"}),
+    )
+    .await;
+    for _ in 0..hindsight::notifications::MAX_ATTEMPTS {
+        deliver(&app).await;
+        tokio::time::sleep(Duration::from_millis(80)).await;
+    }
+    let (status, attempts): (String, i64) =
+        sqlx::query_as("SELECT status, attempts FROM webhook_deliveries")
+            .fetch_one(&app.db.reader)
+            .await
+            .expect("row");
+    assert_eq!(
+        (status.as_str(), attempts),
+        ("failed", hindsight::notifications::MAX_ATTEMPTS)
+    );
+    let page = app.get("/admin/integrations", Some(&admin)).await;
+    assert!(page.body.contains("failed") && page.body.contains("answered 503"));
+}
+
+#[tokio::test]
+async fn destination_forms_are_checked_and_admin_only() {
+    let app = TestApp::spawn().await;
+    let admin = app.user(Role::Admin).await;
+    let bad = app
+        .post_form(
+            "/admin/integrations",
+            Some(&admin),
+            &[("name", "x"), ("url", "ftp://nope"), ("format", "json")],
+        )
+        .await;
+    bad.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        bad.body.contains("must be an http(s) URL") && bad.body.contains("choose at least one")
+    );
+    let responder = app.user(Role::Responder).await;
+    app.get("/admin/integrations", Some(&responder))
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+    assert_eq!(app.count("webhook_destinations").await, 0);
+    let page = app.get("/admin/integrations", Some(&admin)).await;
+    assert!(
+        page.body
+            .contains("http://hindsight.test/api/v1/integrations/alertmanager")
+    );
+}
