@@ -432,10 +432,11 @@ pub async fn receive(
             .or_else(|| first.map(|a| a.name.clone()))
             .map(|t| clean(&t, 200))
             .unwrap_or_else(|| "Alert".into());
+        // Inside a code span Markdown escapes show literally; only backticks must go.
         let mut summary = format!(
             "Opened by {} for the alert group `{}`.",
             source.as_str(),
-            escape_markdown(&group_key)
+            group_key.replace('`', "'")
         );
         if let Some(message) = payload.message.as_deref().or(payload
             .common_annotations
@@ -456,6 +457,8 @@ pub async fn receive(
             category: Some("unknown".into()),
             summary: Some(summary),
             started_at: first.map(|a| a.starts_at).filter(|t| *t <= Utc::now()),
+            // The alert detected it when it started firing.
+            detected_at: Some(first.map(|a| a.starts_at).filter(|t| *t <= Utc::now())),
             ..IncidentChanges::default()
         };
         let declared = crate::incidents::declare(

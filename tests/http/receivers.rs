@@ -76,6 +76,10 @@ async fn a_firing_group_opens_an_incident_and_later_deliveries_append_to_it() {
     assert_eq!(inc["severity"], "sev1", "severity=critical maps to sev1");
     assert_eq!(inc["service"], "checkout", "added to the service list");
     assert_eq!(inc["started_at"], "2026-11-20T10:00:00Z");
+    assert_eq!(
+        inc["detected_at"], "2026-11-20T10:00:00Z",
+        "the alert detected it"
+    );
     assert_eq!(inc["acknowledged_at"], Value::Null);
     let firing: Vec<String> = bodies(&inc)
         .into_iter()
