@@ -27,34 +27,16 @@ CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 SERVICE=${SERVICE:-checkout}
 TARGET_EVENTS_PER_S=1000000
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/hindsight-target}
-BIN=${HINDSIGHT_BIN:-$CARGO_TARGET_DIR/release/hindsight}
 cd "$(dirname "$0")/.."
+SCRIPT=ingest_load.sh
+# shellcheck source=scripts/common.sh
+source scripts/common.sh
 LUA=$PWD/scripts/ingest_batch.lua
-
-for tool in wrk curl jq awk; do
-  command -v "$tool" >/dev/null || { echo "ingest_load.sh: $tool is missing (apt-get install $tool)" >&2; exit 2; }
-done
+require_tools wrk curl jq awk
 [[ $BATCH =~ ^[1-9][0-9]*$ ]] || { echo "ingest_load.sh: BATCH must be a whole number ≥ 1" >&2; exit 2; }
-if [[ ! -x $BIN ]]; then
-  echo "== building the release binary"
-  cargo build --release
-fi
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-if [[ -z ${PORT:-} ]]; then
-  PORT=$(( 20000 + RANDOM % 20000 ))
-  while port_in_use "$PORT"; do PORT=$(( 20000 + RANDOM % 20000 )); done
-fi
-BASE=http://127.0.0.1:$PORT
-
-WORK=$(mktemp -d /tmp/hindsight-ingest.XXXXXX)
-SERVER_PID=
-cleanup() {
-  if [[ -n $SERVER_PID ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+ensure_binary
+pick_port
+make_workdir ingest
 
 # A private copy, so a rebuild in the shared target directory cannot swap the binary mid-run.
 cp "$BIN" "$WORK/hindsight"

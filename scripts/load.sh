@@ -22,32 +22,14 @@ DURATION=${DURATION:-15s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 INCIDENT=${INCIDENT:-INC-$(( N / 2 > 0 ? N / 2 : 1 ))}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/hindsight-target}
-BIN=${HINDSIGHT_BIN:-$CARGO_TARGET_DIR/release/hindsight}
 cd "$(dirname "$0")/.."
-
-for tool in wrk curl; do
-  command -v "$tool" >/dev/null || { echo "load.sh: $tool is missing (apt-get install $tool)" >&2; exit 2; }
-done
-if [[ ! -x $BIN ]]; then
-  echo "== building the release binary"
-  cargo build --release
-fi
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-if [[ -z ${PORT:-} ]]; then
-  PORT=$(( 20000 + RANDOM % 20000 ))
-  while port_in_use "$PORT"; do PORT=$(( 20000 + RANDOM % 20000 )); done
-fi
-BASE=http://127.0.0.1:$PORT
-
-WORK=$(mktemp -d /tmp/hindsight-load.XXXXXX)
-SERVER_PID=
-cleanup() {
-  if [[ -n $SERVER_PID ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+SCRIPT=load.sh
+# shellcheck source=scripts/common.sh
+source scripts/common.sh
+require_tools wrk curl
+ensure_binary
+pick_port
+make_workdir load
 
 export HINDSIGHT_DATABASE_URL=sqlite://$WORK/hindsight.db
 export HINDSIGHT_BIND=127.0.0.1:$PORT
