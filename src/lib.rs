@@ -1,6 +1,7 @@
 //! Hindsight: a self-hosted incident and post-mortem tracker in one binary with an embedded
 //! SQLite database. `web::app` builds the whole HTTP application; `cli` runs the commands.
 
+pub mod action_items;
 pub mod alerts;
 pub mod auth;
 pub mod catalog;

@@ -205,6 +205,9 @@ async fn get_incident(
         .iter()
         .map(crate::signals::api::snapshot_json)
         .collect();
+    let items = crate::action_items::db::list_for_incident(&state.db.reader, &incident.id).await?;
+    body["action_items"] =
+        serde_json::to_value(items).map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(axum::Json(body).into_response())
 }
 

@@ -205,18 +205,6 @@ pub fn redact_secrets(text: &str) -> String {
     out
 }
 
-/// Escapes Markdown syntax so alert text shows as text.
-pub fn escape_markdown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if "\\`*_{}[]()#+-.!|<>~".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// An http(s) URL kept as a link target, or nothing.
 fn safe_url(url: Option<&str>) -> Option<String> {
     let url = url?.trim();
@@ -351,11 +339,11 @@ fn entry_body(alert: &Alert) -> String {
     let mut body = format!(
         "**{}**: {}",
         if alert.firing { "Firing" } else { "Resolved" },
-        escape_markdown(&alert.name)
+        crate::markdown::escape(&alert.name)
     );
     if !alert.summary.is_empty() {
         body.push_str(" — ");
-        body.push_str(&escape_markdown(&alert.summary));
+        body.push_str(&crate::markdown::escape(&alert.summary));
     }
     for (label, url) in &alert.links {
         body.push_str(&format!(" · [{label}]({url})"));
@@ -364,7 +352,13 @@ fn entry_body(alert: &Alert) -> String {
         let labels: Vec<String> = alert
             .labels
             .iter()
-            .map(|(k, v)| format!("{}={}", escape_markdown(k), escape_markdown(v)))
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    crate::markdown::escape(k),
+                    crate::markdown::escape(v)
+                )
+            })
             .collect();
         body.push_str("\n\nLabels: ");
         body.push_str(&labels.join(", "));
@@ -444,7 +438,7 @@ pub async fn receive(
             .map(String::as_str))
         {
             summary.push_str("\n\n");
-            summary.push_str(&escape_markdown(&clean(message, 2000)));
+            summary.push_str(&crate::markdown::escape(&clean(message, 2000)));
         }
         if let Some(url) = safe_url(payload.external_url.as_deref()) {
             summary.push_str(&format!("\n\n[Open in {}]({url})", source.as_str()));
@@ -642,7 +636,7 @@ mod tests {
         assert_eq!(clean(&"x".repeat(600), 10).chars().count(), 10);
         assert_eq!(clean("a\u{7}b", 10), "a b");
         assert_eq!(
-            escape_markdown("[click](javascript:x) *b*"),
+            crate::markdown::escape("[click](javascript:x) *b*"),
             "\\[click\\]\\(javascript:x\\) \\*b\\*"
         );
         assert_eq!(safe_url(Some("javascript:alert(1)")), None);

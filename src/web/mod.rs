@@ -139,6 +139,7 @@ fn api_router() -> Router<AppState> {
         .merge(crate::signals::api::router())
         .merge(crate::alerts::api::router())
         .merge(crate::integrations::api::router())
+        .merge(crate::action_items::api::router())
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -68,6 +68,8 @@ fn api_writes(entry: &str) -> Vec<(Method, String)> {
         (Method::POST, "/api/v1/categories".into()),
         (Method::POST, "/api/v1/incidents/INC-1/snapshots".into()),
         (Method::POST, "/api/v1/alert-rules".into()),
+        (Method::POST, "/api/v1/incidents/INC-1/action-items".into()),
+        (Method::PATCH, "/api/v1/action-items/some-id".into()),
     ]
 }
 
@@ -79,6 +81,7 @@ const API_READS: &[&str] = &[
     "/api/v1/alerts",
     "/api/v1/alert-rules",
     "/api/v1/metrics/services/hindsight",
+    "/api/v1/action-items",
 ];
 
 /// An app with one incident (INC-1) and a timeline entry; returns the entry id.

@@ -1,0 +1,144 @@
+//! JSON API for action items: create on an incident, list with filters, get, patch with a
+//! version.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::{ItemInput, ItemStatus, db};
+use crate::error::{AppError, AppResult};
+use crate::web::AppState;
+use crate::web::extract::{ApiCaller, ApiResponder, Json, from_json_value};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/incidents/{incident}/action-items", post(create_item))
+        .route("/action-items", get(list_items))
+        .route("/action-items/{id}", get(get_item).patch(update_item))
+}
+
+fn item_json(item: &super::ActionItem) -> serde_json::Value {
+    let mut body = serde_json::to_value(item).unwrap_or_default();
+    body["incident"] = serde_json::json!(format!("INC-{}", item.incident_number));
+    body["overdue"] = serde_json::json!(item.overdue(Utc::now().date_naive()));
+    body
+}
+
+async fn create_item(
+    State(state): State<AppState>,
+    ApiResponder(caller): ApiResponder,
+    Path(raw): Path<String>,
+    Json(input): Json<ItemInput>,
+) -> AppResult<Response> {
+    let incident = crate::incidents::api::load(&state, &raw).await?;
+    let item = super::create(&state.db, &caller.user, &incident.id, &input).await?;
+    Ok((StatusCode::CREATED, axum::Json(item_json(&item))).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    owner: String,
+    #[serde(default)]
+    team: String,
+    #[serde(default)]
+    overdue: String,
+    #[serde(default)]
+    page: String,
+    #[serde(default)]
+    per_page: String,
+}
+
+async fn list_items(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Query(q): Query<ListQuery>,
+) -> AppResult<Response> {
+    caller.require_read()?;
+    let mut filter = db::ItemFilter::default();
+    if !q.status.trim().is_empty() {
+        filter.status = Some(ItemStatus::parse(&q.status).ok_or_else(|| {
+            AppError::field("status", "must be one of open, in_progress, done, wont_do")
+        })?);
+    }
+    if !q.owner.trim().is_empty() {
+        let user = crate::auth::db::find_user_by_email(&state.db.reader, &q.owner)
+            .await?
+            .ok_or_else(|| AppError::field("owner", format!("no user is {}", q.owner.trim())))?;
+        filter.owner_id = Some(user.id);
+    }
+    if !q.team.trim().is_empty() {
+        filter.team = Some(q.team.trim().to_owned());
+    }
+    match q.overdue.trim() {
+        "" | "false" => {}
+        "true" => filter.overdue_before = Some(Utc::now().date_naive()),
+        _ => return Err(AppError::field("overdue", "must be true or false")),
+    }
+    let number = |raw: &str, field: &str, default: u32, max: u32| -> AppResult<u32> {
+        match raw.trim() {
+            "" => Ok(default),
+            s => s
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| {
+                    AppError::field(field, format!("must be a whole number from 1 to {max}"))
+                }),
+        }
+    };
+    let page = number(&q.page, "page", 1, 100_000)?;
+    let per_page = number(&q.per_page, "per_page", 50, 200)?;
+    let (items, total) = db::list(&state.db.reader, &filter, page, per_page).await?;
+    let items: Vec<serde_json::Value> = items.iter().map(item_json).collect();
+    Ok(axum::Json(
+        serde_json::json!({"items": items, "total": total, "page": page, "per_page": per_page}),
+    )
+    .into_response())
+}
+
+async fn get_item(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    caller.require_read()?;
+    let item = db::find(&state.db.reader, &id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("action item".into()))?;
+    Ok(axum::Json(item_json(&item)).into_response())
+}
+
+async fn update_item(
+    State(state): State<AppState>,
+    ApiResponder(caller): ApiResponder,
+    Path(id): Path<String>,
+    Json(mut body): Json<serde_json::Value>,
+) -> AppResult<Response> {
+    let item = db::find(&state.db.reader, &id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("action item".into()))?;
+    let object = body
+        .as_object_mut()
+        .ok_or_else(|| AppError::field("body", "must be a JSON object"))?;
+    let version = match object.remove("version") {
+        Some(v) => v
+            .as_i64()
+            .ok_or_else(|| AppError::field("version", "must be a whole number"))?,
+        None => {
+            return Err(AppError::field(
+                "version",
+                "is required (the version you edited)",
+            ));
+        }
+    };
+    let input: ItemInput = from_json_value(body)?;
+    let updated = super::update(&state.db, &caller.user, &item, version, &input).await?;
+    Ok(axum::Json(item_json(&updated)).into_response())
+}

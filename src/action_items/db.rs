@@ -1,0 +1,177 @@
+//! SQL for action items: insert, compare-and-swap update, lookups and the filtered list.
+
+use chrono::{NaiveDate, Utc};
+use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
+
+use super::{ActionItem, ItemValues};
+use crate::db::{new_id, ts};
+use crate::error::AppError;
+
+const SELECT: &str =
+    "SELECT a.id, a.incident_id, i.number AS incident_number, a.title, a.description,
+        a.owner_id, o.name AS owner_name, o.email AS owner_email, a.team, a.kind, a.priority,
+        a.status, a.wont_do_reason, a.due_on, a.external_url, a.completed_at,
+        c.name AS completed_by_name, a.version, a.created_at, a.updated_at
+    FROM action_items a
+    JOIN incidents i ON i.id = a.incident_id
+    LEFT JOIN users o ON o.id = a.owner_id
+    LEFT JOIN users c ON c.id = a.completed_by";
+
+pub async fn insert(
+    conn: &mut SqliteConnection,
+    incident_id: &str,
+    v: &ItemValues,
+    user_id: &str,
+) -> Result<String, AppError> {
+    let id = new_id();
+    let now = ts(Utc::now());
+    sqlx::query(
+        "INSERT INTO action_items (id, incident_id, title, description, owner_id, team, kind,
+            priority, status, wont_do_reason, due_on, external_url, version, created_by,
+            created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(incident_id)
+    .bind(&v.title)
+    .bind(&v.description)
+    .bind(&v.owner_id)
+    .bind(&v.team)
+    .bind(v.kind.as_str())
+    .bind(v.priority.as_str())
+    .bind(v.status.as_str())
+    .bind(&v.wont_do_reason)
+    .bind(v.due_on.map(|d| d.to_string()))
+    .bind(&v.external_url)
+    .bind(user_id)
+    .bind(&now)
+    .bind(&now)
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Writes `v` if the item is still at `version`. `completed` sets (or, with `None`s, clears)
+/// who completed it and when; `None` leaves them.
+pub async fn update(
+    conn: &mut SqliteConnection,
+    id: &str,
+    version: i64,
+    v: &ItemValues,
+    completed: Option<(Option<String>, Option<String>)>,
+) -> Result<bool, AppError> {
+    let (set_completed, completed_at, completed_by) = match completed {
+        Some((at, by)) => (true, at, by),
+        None => (false, None, None),
+    };
+    let done = sqlx::query(
+        "UPDATE action_items SET title = ?, description = ?, owner_id = ?, team = ?, kind = ?,
+            priority = ?, status = ?, wont_do_reason = ?, due_on = ?, external_url = ?,
+            completed_at = CASE WHEN ? THEN ? ELSE completed_at END,
+            completed_by = CASE WHEN ? THEN ? ELSE completed_by END,
+            version = version + 1, updated_at = ?
+         WHERE id = ? AND version = ?",
+    )
+    .bind(&v.title)
+    .bind(&v.description)
+    .bind(&v.owner_id)
+    .bind(&v.team)
+    .bind(v.kind.as_str())
+    .bind(v.priority.as_str())
+    .bind(v.status.as_str())
+    .bind(&v.wont_do_reason)
+    .bind(v.due_on.map(|d| d.to_string()))
+    .bind(&v.external_url)
+    .bind(set_completed)
+    .bind(completed_at)
+    .bind(set_completed)
+    .bind(completed_by)
+    .bind(ts(Utc::now()))
+    .bind(id)
+    .bind(version)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn find(pool: &SqlitePool, id: &str) -> Result<Option<ActionItem>, AppError> {
+    Ok(
+        sqlx::query_as(AssertSqlSafe(format!("{SELECT} WHERE a.id = ?")))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+pub async fn list_for_incident(
+    pool: &SqlitePool,
+    incident_id: &str,
+) -> Result<Vec<ActionItem>, AppError> {
+    Ok(sqlx::query_as(AssertSqlSafe(format!(
+        "{SELECT} WHERE a.incident_id = ? ORDER BY a.created_at"
+    )))
+    .bind(incident_id)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Filters of the action-item list; empty fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct ItemFilter {
+    pub status: Option<super::ItemStatus>,
+    /// User id of the owner.
+    pub owner_id: Option<String>,
+    pub team: Option<String>,
+    /// Not closed and due before this day.
+    pub overdue_before: Option<NaiveDate>,
+}
+
+/// One page of items matching the filter (soonest due first, undated last) and the total.
+pub async fn list(
+    pool: &SqlitePool,
+    filter: &ItemFilter,
+    page: u32,
+    per_page: u32,
+) -> Result<(Vec<ActionItem>, i64), AppError> {
+    let mut clauses: Vec<&'static str> = Vec::new();
+    let mut binds: Vec<String> = Vec::new();
+    if let Some(s) = filter.status {
+        clauses.push("a.status = ?");
+        binds.push(s.as_str().to_owned());
+    }
+    if let Some(o) = &filter.owner_id {
+        clauses.push("a.owner_id = ?");
+        binds.push(o.clone());
+    }
+    if let Some(t) = &filter.team {
+        clauses.push("a.team = ?");
+        binds.push(t.clone());
+    }
+    if let Some(day) = filter.overdue_before {
+        clauses.push("a.status IN ('open', 'in_progress') AND a.due_on < ?");
+        binds.push(day.to_string());
+    }
+    let where_sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    };
+    let mut query = sqlx::query_as::<_, ActionItem>(AssertSqlSafe(format!(
+        "{SELECT}{where_sql} ORDER BY a.due_on IS NULL, a.due_on, a.created_at LIMIT ? OFFSET ?"
+    )));
+    for b in &binds {
+        query = query.bind(b.clone());
+    }
+    let items = query
+        .bind(i64::from(per_page))
+        .bind(i64::from(page.saturating_sub(1)) * i64::from(per_page))
+        .fetch_all(pool)
+        .await?;
+    let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM action_items a{where_sql}"
+    )));
+    for b in &binds {
+        count = count.bind(b.clone());
+    }
+    Ok((items, count.fetch_one(pool).await?))
+}

@@ -1,0 +1,426 @@
+//! Action items: the follow-ups of an incident, with an owner, a due date and a status that
+//! goes `open → in_progress → done | wont_do`. Checking input and the operations the API (and,
+//! later, the pages) share; every change is written to the incident's timeline.
+
+pub mod api;
+pub mod db;
+
+use chrono::{NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::User;
+use crate::db::Db;
+use crate::error::{AppError, AppResult, FieldErrors};
+use crate::timeline::EntryKind;
+
+/// Enumerations as stored and typed, each with its allowed values.
+macro_rules! choice {
+    ($name:ident, $field:literal, [$($variant:ident = $text:literal),+ $(,)?]) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$(Self::$variant),+];
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s.trim() { $($text => Some(Self::$variant),)+ _ => None }
+            }
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+
+            fn field_error() -> String {
+                format!("must be one of {}", [$($text),+].join(", "))
+            }
+
+            fn parse_field(raw: &str, errors: &mut FieldErrors) -> Option<Self> {
+                let parsed = Self::parse(raw);
+                if parsed.is_none() {
+                    errors.insert($field.into(), Self::field_error());
+                }
+                parsed
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                Self::parse(&s).ok_or_else(|| format!("unknown {} {s:?}", $field))
+            }
+        }
+    };
+}
+
+choice!(
+    Kind,
+    "kind",
+    [
+        Prevent = "prevent",
+        Mitigate = "mitigate",
+        Detect = "detect",
+        Process = "process",
+        Repair = "repair"
+    ]
+);
+choice!(Priority, "priority", [P1 = "p1", P2 = "p2", P3 = "p3"]);
+choice!(
+    ItemStatus,
+    "status",
+    [
+        Open = "open",
+        InProgress = "in_progress",
+        Done = "done",
+        WontDo = "wont_do"
+    ]
+);
+
+impl ItemStatus {
+    /// Done or won't do: nothing more to do.
+    pub fn is_closed(self) -> bool {
+        matches!(self, Self::Done | Self::WontDo)
+    }
+}
+
+/// An action item as stored, with names for the people it refers to.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ActionItem {
+    pub id: String,
+    pub incident_id: String,
+    pub incident_number: i64,
+    pub title: String,
+    pub description: String,
+    pub owner_id: Option<String>,
+    pub owner_name: Option<String>,
+    pub owner_email: Option<String>,
+    pub team: String,
+    #[sqlx(try_from = "String")]
+    pub kind: Kind,
+    #[sqlx(try_from = "String")]
+    pub priority: Priority,
+    #[sqlx(try_from = "String")]
+    pub status: ItemStatus,
+    pub wont_do_reason: String,
+    pub due_on: Option<NaiveDate>,
+    pub external_url: String,
+    pub completed_at: Option<chrono::DateTime<Utc>>,
+    pub completed_by_name: Option<String>,
+    pub version: i64,
+    pub created_at: chrono::DateTime<Utc>,
+    pub updated_at: chrono::DateTime<Utc>,
+}
+
+impl ActionItem {
+    /// Past its due date and not closed (due dates in the past are allowed, and marked).
+    pub fn overdue(&self, today: NaiveDate) -> bool {
+        !self.status.is_closed() && self.due_on.is_some_and(|d| d < today)
+    }
+}
+
+/// Input from the API; `None` leaves a field as it is, `Some(None)` (JSON null) clears it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemInput {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub owner: Option<Option<String>>,
+    pub team: Option<String>,
+    pub kind: Option<String>,
+    pub priority: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub due_on: Option<Option<String>>,
+    pub external_url: Option<String>,
+    pub status: Option<String>,
+    pub wont_do_reason: Option<String>,
+}
+
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// The item's fields after the input is applied and checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemValues {
+    pub title: String,
+    pub description: String,
+    pub owner_id: Option<String>,
+    pub team: String,
+    pub kind: Kind,
+    pub priority: Priority,
+    pub status: ItemStatus,
+    pub wont_do_reason: String,
+    pub due_on: Option<NaiveDate>,
+    pub external_url: String,
+}
+
+impl ItemValues {
+    fn from_item(item: &ActionItem) -> Self {
+        Self {
+            title: item.title.clone(),
+            description: item.description.clone(),
+            owner_id: item.owner_id.clone(),
+            team: item.team.clone(),
+            kind: item.kind,
+            priority: item.priority,
+            status: item.status,
+            wont_do_reason: item.wont_do_reason.clone(),
+            due_on: item.due_on,
+            external_url: item.external_url.clone(),
+        }
+    }
+
+    fn new_item() -> Self {
+        Self {
+            title: String::new(),
+            description: String::new(),
+            owner_id: None,
+            team: String::new(),
+            kind: Kind::Prevent,
+            priority: Priority::P2,
+            status: ItemStatus::Open,
+            wont_do_reason: String::new(),
+            due_on: None,
+            external_url: String::new(),
+        }
+    }
+}
+
+/// Applies `input` to `base`, checking every field and naming each problem. Owners are looked
+/// up by email (or id) among enabled users.
+pub async fn check(db: &Db, base: ItemValues, input: &ItemInput) -> AppResult<ItemValues> {
+    let mut errors = FieldErrors::new();
+    let mut v = base;
+    if let Some(title) = &input.title {
+        let title = title.trim();
+        if title.is_empty() || title.chars().count() > 200 {
+            errors.insert("title".into(), "must be 1 to 200 characters".into());
+        }
+        v.title = title.to_owned();
+    }
+    if let Some(description) = &input.description {
+        if description.chars().count() > 20_000 {
+            errors.insert(
+                "description".into(),
+                "must be at most 20000 characters".into(),
+            );
+        }
+        v.description = description.trim_end().to_owned();
+    }
+    if let Some(owner) = &input.owner {
+        v.owner_id = match owner.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(who) => {
+                let found = match crate::auth::db::find_user_by_email(&db.reader, who).await? {
+                    Some(user) => Some(user),
+                    None => crate::auth::db::find_user(&db.reader, who).await?,
+                };
+                match found {
+                    Some(user) => Some(user.id),
+                    None => {
+                        errors.insert("owner".into(), format!("no user is {who}"));
+                        None
+                    }
+                }
+            }
+        };
+    }
+    if let Some(team) = &input.team {
+        match crate::catalog::parse_team(team) {
+            Ok(t) => v.team = t,
+            Err(_) => {
+                errors.insert("team".into(), "must be at most 60 characters".into());
+            }
+        }
+    }
+    if let Some(raw) = &input.kind {
+        v.kind = Kind::parse_field(raw, &mut errors).unwrap_or(v.kind);
+    }
+    if let Some(raw) = &input.priority {
+        v.priority = Priority::parse_field(raw, &mut errors).unwrap_or(v.priority);
+    }
+    if let Some(due) = &input.due_on {
+        v.due_on = match due.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(raw) => match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    errors.insert("due_on".into(), "must be a date like 2026-12-01".into());
+                    None
+                }
+            },
+        };
+    }
+    if let Some(url) = &input.external_url {
+        let url = url.trim();
+        if !url.is_empty()
+            && (!(url.starts_with("https://") || url.starts_with("http://"))
+                || url.len() > 2000
+                || url.contains(char::is_whitespace))
+        {
+            errors.insert(
+                "external_url".into(),
+                "must be an http(s) link to the tracker (Jira, GitHub, Linear…)".into(),
+            );
+        }
+        v.external_url = url.to_owned();
+    }
+    if let Some(reason) = &input.wont_do_reason {
+        v.wont_do_reason = reason.trim().chars().take(2000).collect();
+    }
+    if let Some(raw) = &input.status {
+        v.status = ItemStatus::parse_field(raw, &mut errors).unwrap_or(v.status);
+    }
+    if v.status == ItemStatus::WontDo && v.wont_do_reason.is_empty() {
+        errors.insert(
+            "wont_do_reason".into(),
+            "say why this will not be done".into(),
+        );
+    }
+    if v.status != ItemStatus::WontDo {
+        v.wont_do_reason.clear();
+    }
+    if errors.is_empty() {
+        Ok(v)
+    } else {
+        Err(AppError::fields(errors))
+    }
+}
+
+/// Creates an item on an incident and notes it on the timeline.
+pub async fn create(
+    db: &Db,
+    user: &User,
+    incident_id: &str,
+    input: &ItemInput,
+) -> AppResult<ActionItem> {
+    if input.title.is_none() {
+        return Err(AppError::field("title", "is required"));
+    }
+    let values = check(db, ItemValues::new_item(), input).await?;
+    let mut tx = db.begin_write().await?;
+    let id = db::insert(&mut tx, incident_id, &values, &user.id).await?;
+    let body = format!(
+        "Action item added: **{}** ({}, {})",
+        crate::markdown::escape(&values.title),
+        values.priority.as_str(),
+        values.kind.as_str()
+    );
+    crate::timeline::db::insert(
+        &mut tx,
+        incident_id,
+        Utc::now(),
+        EntryKind::Action,
+        &body,
+        Some(&user.id),
+    )
+    .await?;
+    tx.commit().await?;
+    db::find(&db.writer, &id)
+        .await?
+        .ok_or_else(|| AppError::Internal("action item vanished after insert".into()))
+}
+
+/// Applies a change made from `version`: a stale version is a 409 with the item as it is now.
+/// Done records who and when; reopening clears it. The change is noted on the timeline.
+pub async fn update(
+    db: &Db,
+    user: &User,
+    current: &ActionItem,
+    version: i64,
+    input: &ItemInput,
+) -> AppResult<ActionItem> {
+    let values = check(db, ItemValues::from_item(current), input).await?;
+    let completed = match (current.status.is_closed(), values.status.is_closed()) {
+        (false, true) => Some((Some(crate::db::ts(Utc::now())), Some(user.id.clone()))),
+        (true, false) => Some((None, None)),
+        _ => None,
+    };
+    let mut tx = db.begin_write().await?;
+    if !db::update(&mut tx, &current.id, version, &values, completed).await? {
+        drop(tx);
+        let fresh = db::find(&db.writer, &current.id)
+            .await?
+            .ok_or_else(|| AppError::NotFound("action item".into()))?;
+        return Err(AppError::Conflict {
+            message: format!(
+                "this action item was changed by someone else (now at version {}); nothing was overwritten",
+                fresh.version
+            ),
+            current: serde_json::to_value(&fresh).unwrap_or_default(),
+        });
+    }
+    let mut changes = Vec::new();
+    if values.status != current.status {
+        changes.push(format!(
+            "status {} → {}",
+            current.status.as_str(),
+            values.status.as_str()
+        ));
+    }
+    if values.owner_id != current.owner_id {
+        changes.push("owner changed".to_owned());
+    }
+    if values.due_on != current.due_on {
+        changes.push(format!(
+            "due {}",
+            values
+                .due_on
+                .map_or_else(|| "none".to_owned(), |d| d.to_string())
+        ));
+    }
+    if values.priority != current.priority {
+        changes.push(format!(
+            "priority {} → {}",
+            current.priority.as_str(),
+            values.priority.as_str()
+        ));
+    }
+    if changes.is_empty() {
+        changes.push("details edited".to_owned());
+    }
+    let mut body = format!(
+        "Action item **{}**: {}",
+        crate::markdown::escape(&values.title),
+        changes.join(", ")
+    );
+    if values.status == ItemStatus::WontDo && current.status != ItemStatus::WontDo {
+        body.push_str(&format!(
+            " — {}",
+            crate::markdown::escape(&values.wont_do_reason)
+        ));
+    }
+    crate::timeline::db::insert(
+        &mut tx,
+        &current.incident_id,
+        Utc::now(),
+        EntryKind::Action,
+        &body,
+        Some(&user.id),
+    )
+    .await?;
+    tx.commit().await?;
+    db::find(&db.writer, &current.id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("action item".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_parse_their_own_names_only() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::parse(k.as_str()), Some(*k));
+        }
+        assert_eq!(Priority::parse("p4"), None);
+        assert_eq!(ItemStatus::parse("wont_do"), Some(ItemStatus::WontDo));
+        assert!(ItemStatus::Done.is_closed() && !ItemStatus::InProgress.is_closed());
+    }
+}
