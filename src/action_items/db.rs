@@ -119,59 +119,123 @@ pub async fn list_for_incident(
 #[derive(Debug, Clone, Default)]
 pub struct ItemFilter {
     pub status: Option<super::ItemStatus>,
+    /// Open or in progress.
+    pub not_closed: bool,
     /// User id of the owner.
     pub owner_id: Option<String>,
+    pub no_owner: bool,
     pub team: Option<String>,
+    pub kind: Option<super::Kind>,
+    pub priority: Option<super::Priority>,
+    /// Service of the incident.
+    pub service: Option<String>,
+    pub incident_number: Option<i64>,
     /// Not closed and due before this day.
     pub overdue_before: Option<NaiveDate>,
+    /// Not closed and due within these days (inclusive).
+    pub due_between: Option<(NaiveDate, NaiveDate)>,
+    /// Oldest first instead of soonest due first.
+    pub by_age: bool,
 }
 
-/// One page of items matching the filter (soonest due first, undated last) and the total.
+impl ItemFilter {
+    fn sql(&self) -> (String, Vec<String>) {
+        // Only fixed fragments are joined; every value is bound.
+        let mut clauses: Vec<&'static str> = Vec::new();
+        let mut binds: Vec<String> = Vec::new();
+        if let Some(s) = self.status {
+            clauses.push("a.status = ?");
+            binds.push(s.as_str().to_owned());
+        }
+        if self.not_closed {
+            clauses.push("a.status IN ('open', 'in_progress')");
+        }
+        if let Some(o) = &self.owner_id {
+            clauses.push("a.owner_id = ?");
+            binds.push(o.clone());
+        }
+        if self.no_owner {
+            clauses.push("a.owner_id IS NULL");
+        }
+        if let Some(t) = &self.team {
+            clauses.push("a.team = ?");
+            binds.push(t.clone());
+        }
+        if let Some(k) = self.kind {
+            clauses.push("a.kind = ?");
+            binds.push(k.as_str().to_owned());
+        }
+        if let Some(p) = self.priority {
+            clauses.push("a.priority = ?");
+            binds.push(p.as_str().to_owned());
+        }
+        if let Some(svc) = &self.service {
+            clauses.push("a.incident_id IN (SELECT id FROM incidents WHERE service = ?)");
+            binds.push(svc.clone());
+        }
+        if let Some(n) = self.incident_number {
+            clauses.push("a.incident_id = (SELECT id FROM incidents WHERE number = ?)");
+            binds.push(n.to_string());
+        }
+        if let Some(day) = self.overdue_before {
+            clauses.push("a.status IN ('open', 'in_progress') AND a.due_on < ?");
+            binds.push(day.to_string());
+        }
+        if let Some((from, to)) = self.due_between {
+            clauses.push("a.status IN ('open', 'in_progress') AND a.due_on >= ? AND a.due_on <= ?");
+            binds.push(from.to_string());
+            binds.push(to.to_string());
+        }
+        let where_sql = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", clauses.join(" AND "))
+        };
+        (where_sql, binds)
+    }
+}
+
+/// Items matching the filter (soonest due first and undated last, or oldest first), a page of
+/// them (`per_page` 0 = all, for exports), and the total.
 pub async fn list(
     pool: &SqlitePool,
     filter: &ItemFilter,
     page: u32,
     per_page: u32,
 ) -> Result<(Vec<ActionItem>, i64), AppError> {
-    let mut clauses: Vec<&'static str> = Vec::new();
-    let mut binds: Vec<String> = Vec::new();
-    if let Some(s) = filter.status {
-        clauses.push("a.status = ?");
-        binds.push(s.as_str().to_owned());
-    }
-    if let Some(o) = &filter.owner_id {
-        clauses.push("a.owner_id = ?");
-        binds.push(o.clone());
-    }
-    if let Some(t) = &filter.team {
-        clauses.push("a.team = ?");
-        binds.push(t.clone());
-    }
-    if let Some(day) = filter.overdue_before {
-        clauses.push("a.status IN ('open', 'in_progress') AND a.due_on < ?");
-        binds.push(day.to_string());
-    }
-    let where_sql = if clauses.is_empty() {
-        String::new()
+    let (where_sql, binds) = filter.sql();
+    let order = if filter.by_age {
+        "a.created_at, a.id"
     } else {
-        format!(" WHERE {}", clauses.join(" AND "))
+        "a.due_on IS NULL, a.due_on, a.created_at"
+    };
+    let limit = if per_page == 0 {
+        i64::MAX
+    } else {
+        i64::from(per_page)
     };
     let mut query = sqlx::query_as::<_, ActionItem>(AssertSqlSafe(format!(
-        "{SELECT}{where_sql} ORDER BY a.due_on IS NULL, a.due_on, a.created_at LIMIT ? OFFSET ?"
+        "{SELECT}{where_sql} ORDER BY {order} LIMIT ? OFFSET ?"
     )));
     for b in &binds {
         query = query.bind(b.clone());
     }
     let items = query
-        .bind(i64::from(per_page))
+        .bind(limit)
         .bind(i64::from(page.saturating_sub(1)) * i64::from(per_page))
         .fetch_all(pool)
         .await?;
+    Ok((items, count(pool, filter).await?))
+}
+
+/// How many items match the filter.
+pub async fn count(pool: &SqlitePool, filter: &ItemFilter) -> Result<i64, AppError> {
+    let (where_sql, binds) = filter.sql();
     let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!(
         "SELECT COUNT(*) FROM action_items a{where_sql}"
     )));
     for b in &binds {
         count = count.bind(b.clone());
     }
-    Ok((items, count.fetch_one(pool).await?))
+    Ok(count.fetch_one(pool).await?)
 }

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod db;
+pub mod web;
 
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};

@@ -600,6 +600,8 @@ pub struct ShowPage {
     pub entry_form: EntryFormView,
     pub status_form: StatusFormView,
     pub snapshots: Vec<SnapshotView>,
+    pub items: Vec<crate::action_items::ActionItem>,
+    pub today: chrono::NaiveDate,
     /// Services the collector has a window for (the snapshot button's choices).
     pub observed_services: Vec<String>,
     pub errors: FieldErrors,
@@ -670,6 +672,22 @@ impl ShowPage {
     }
     fn all_kinds(&self) -> [EntryKind; 10] {
         EntryKind::ALL
+    }
+    fn item_statuses(&self) -> &'static [crate::action_items::ItemStatus] {
+        crate::action_items::ItemStatus::ALL
+    }
+    fn items_done(&self) -> usize {
+        self.items.iter().filter(|i| i.status.is_closed()).count()
+    }
+    /// Open p1 items: closing the incident with these left is worth a second look.
+    fn open_p1(&self) -> Vec<&crate::action_items::ActionItem> {
+        self.items
+            .iter()
+            .filter(|i| i.priority == crate::action_items::Priority::P1 && !i.status.is_closed())
+            .collect()
+    }
+    fn item_overdue(&self, item: &crate::action_items::ActionItem) -> bool {
+        item.overdue(self.today)
     }
     /// True while an entry is shown as an edit form (field errors then belong to it).
     fn is_editing(&self) -> bool {
@@ -754,8 +772,11 @@ pub async fn render_show(
         .collect();
     let mut observed_services = state.signals.registry.services();
     observed_services.sort();
+    let items = crate::action_items::db::list_for_incident(&state.db.reader, &incident.id).await?;
     Ok(ShowPage {
         snapshots,
+        items,
+        today: Utc::now().date_naive(),
         observed_services,
         summary_html: crate::markdown::render(&incident.summary),
         impact_html: crate::markdown::render(&incident.customer_impact),
@@ -829,11 +850,35 @@ async fn change_status(
     )
     .await
     {
-        Ok(updated) => Ok(redirect_with_flash(
-            &updated.url(),
-            "ok",
-            &format!("{} is now {}.", updated.key(), updated.status.as_str()),
-        )),
+        Ok(updated) => {
+            // Closing with p1 follow-ups still open is allowed, but said out loud.
+            let open_p1: Vec<String> =
+                crate::action_items::db::list_for_incident(&state.db.reader, &updated.id)
+                    .await?
+                    .into_iter()
+                    .filter(|i| {
+                        i.priority == crate::action_items::Priority::P1 && !i.status.is_closed()
+                    })
+                    .map(|i| i.title)
+                    .collect();
+            if updated.status >= Status::Resolved && !open_p1.is_empty() {
+                return Ok(redirect_with_flash(
+                    &updated.url(),
+                    "warn",
+                    &format!(
+                        "{} is now {}, but p1 action items are still open: {}.",
+                        updated.key(),
+                        updated.status.as_str(),
+                        open_p1.join("; ")
+                    ),
+                ));
+            }
+            Ok(redirect_with_flash(
+                &updated.url(),
+                "ok",
+                &format!("{} is now {}.", updated.key(), updated.status.as_str()),
+            ))
+        }
         Err(AppError::Conflict { .. }) => {
             let fresh = load(&state, &incident.id).await?;
             let show = ShowState {

@@ -81,6 +81,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::signals::web::router())
         .merge(crate::alerts::web::router())
         .merge(crate::integrations::web::router())
+        .merge(crate::action_items::web::router())
         .nest("/api/v1", api_router())
         .route("/api/openapi.json", get(crate::web::static_files::openapi))
         .fallback(not_found)

@@ -24,6 +24,9 @@ const PAGES: &[&str] = &[
     "/alerts",
     "/alerts/rules",
     "/admin/integrations",
+    "/action-items",
+    "/action-items.csv",
+    "/incidents/INC-1/action-items/new",
 ];
 
 /// Every state-changing form action (paths valid once INC-1 and its first entry exist).
@@ -53,6 +56,10 @@ fn form_posts(entry: &str, user_id: &str) -> Vec<String> {
         "/alerts/rules/some-rule/delete".into(),
         "/admin/integrations".into(),
         "/admin/integrations/destinations/some-id/delete".into(),
+        "/incidents/INC-1/action-items".into(),
+        "/action-items/bulk".into(),
+        "/action-items/some-id/edit".into(),
+        "/action-items/some-id/status".into(),
     ]
 }
 
