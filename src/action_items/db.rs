@@ -239,3 +239,14 @@ pub async fn count(pool: &SqlitePool, filter: &ItemFilter) -> Result<i64, AppErr
     }
     Ok(count.fetch_one(pool).await?)
 }
+
+/// What the completion calculator needs of every item.
+pub async fn facts(pool: &SqlitePool) -> Result<Vec<super::progress::ItemFacts>, AppError> {
+    Ok(sqlx::query_as(
+        "SELECT team, status, substr(created_at, 1, 10) AS created_on,
+                substr(completed_at, 1, 10) AS closed_on, due_on
+         FROM action_items",
+    )
+    .fetch_all(pool)
+    .await?)
+}

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod db;
+pub mod progress;
 pub mod web;
 
 use chrono::{NaiveDate, Utc};

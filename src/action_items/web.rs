@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/action-items", get(board))
         .route("/action-items.csv", get(export_csv))
+        .route("/action-items/progress", get(show_progress))
         .route("/action-items/bulk", post(bulk_change))
         .route("/action-items/{id}/edit", get(edit_item).post(update_item))
         .route("/action-items/{id}/status", post(change_status))
@@ -306,6 +307,35 @@ async fn board(
         errors,
     };
     Ok((status, html).into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "action_items/progress.html")]
+struct ProgressPage {
+    chrome: Chrome,
+    teams: Vec<super::progress::TeamProgress>,
+    weeks: Vec<super::progress::WeekPoint>,
+    chart: String,
+}
+
+impl ProgressPage {
+    fn percent(&self, rate: &f64) -> String {
+        format!("{:.0}%", rate * 100.0)
+    }
+}
+
+/// Completion per team and the weekly series of opened, closed and overdue items.
+async fn show_progress(State(state): State<AppState>, page: Page) -> AppResult<Response> {
+    let today = Utc::now().date_naive();
+    let facts = db::facts(&state.db.reader).await?;
+    let weeks = super::progress::weekly(&facts, today, 12);
+    Ok(ProgressPage {
+        chrome: page.chrome,
+        teams: super::progress::per_team(&facts, today),
+        chart: super::progress::weekly_chart(&weeks),
+        weeks,
+    }
+    .into_response())
 }
 
 /// CSV of the board's current filter (every matching row).

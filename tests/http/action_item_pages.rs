@@ -253,3 +253,38 @@ async fn the_board_counts_filters_bulk_changes_and_exports_exactly() {
     .await
     .assert_status(StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn the_progress_page_shows_completion_per_team_and_week() {
+    let (app, responder, token) = setup().await;
+    for (title, team) in [
+        ("One", "Storefront"),
+        ("Two", "Storefront"),
+        ("Three", "Payments"),
+    ] {
+        app.api(
+            Method::POST,
+            "/api/v1/incidents/INC-1/action-items",
+            Some(&token),
+            Some(json!({"title": title, "team": team, "due_on": "2020-01-01"})),
+        )
+        .await
+        .assert_status(StatusCode::CREATED);
+    }
+    let one = item_id(&app, "One").await;
+    app.api(
+        Method::PATCH,
+        &format!("/api/v1/action-items/{one}"),
+        Some(&token),
+        Some(json!({"version": 1, "status": "done"})),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+    let page = app.get("/action-items/progress", Some(&responder)).await;
+    page.assert_status(StatusCode::OK);
+    assert!(page.body.contains("1 (50%)"), "Storefront: one of two done");
+    assert!(page.body.contains("0 (0%)"), "Payments: none done");
+    assert!(page.body.contains("class=\"opened\""), "weekly chart");
+    // This week: three opened, one closed.
+    assert!(page.body.contains("<th scope=\"row\">Opened</th>"));
+}

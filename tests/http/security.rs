@@ -26,6 +26,7 @@ const PAGES: &[&str] = &[
     "/admin/integrations",
     "/action-items",
     "/action-items.csv",
+    "/action-items/progress",
     "/incidents/INC-1/action-items/new",
 ];
 
