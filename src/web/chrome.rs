@@ -111,6 +111,8 @@ pub struct Chrome {
     pub tz: Tz,
     /// Path of the current page, to mark the active navigation entry.
     pub path: String,
+    /// Open action items owned by the signed-in user (the header's count).
+    pub my_items: i64,
 }
 
 impl Chrome {

@@ -28,12 +28,13 @@ impl Page {
     }
 }
 
-fn chrome(parts: &Parts, state: &AppState, user: Option<User>) -> Chrome {
+fn chrome(parts: &Parts, state: &AppState, user: Option<User>, my_items: i64) -> Chrome {
     Chrome {
         user,
         flash: Flash::from_headers(&parts.headers),
         tz: state.config.timezone,
         path: parts.uri.path().to_owned(),
+        my_items,
     }
 }
 
@@ -59,8 +60,9 @@ impl FromRequestParts<AppState> for Page {
         let user = session_user(parts, state)
             .await?
             .ok_or(AppError::Unauthenticated)?;
+        let my_items = state.my_items.get(&state.db, &user.id).await?;
         Ok(Self {
-            chrome: chrome(parts, state, Some(user.clone())),
+            chrome: chrome(parts, state, Some(user.clone()), my_items),
             user,
         })
     }
@@ -78,7 +80,7 @@ impl FromRequestParts<AppState> for PublicPage {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
         let user = session_user(parts, state).await?;
         Ok(Self {
-            chrome: chrome(parts, state, user),
+            chrome: chrome(parts, state, user, 0),
         })
     }
 }

@@ -144,6 +144,7 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
             flash: None,
             tz: state.config.timezone,
             path,
+            my_items: 0,
         },
         status: status.as_u16(),
         title: status.canonical_reason().unwrap_or("Error").to_owned(),
