@@ -49,6 +49,9 @@ pub enum Command {
         /// Timeline entries per generated incident.
         #[arg(long, default_value_t = 10)]
         entries_per_incident: u32,
+        /// Action items per generated incident.
+        #[arg(long, default_value_t = 3)]
+        items_per_incident: u32,
     },
 }
 
@@ -132,8 +135,11 @@ pub async fn run(cli: Cli, config: Config) -> CliResult {
         Command::Demo {
             incidents,
             entries_per_incident,
+            items_per_incident,
         } => match incidents {
-            Some(n) => crate::demo::generate(&db, n, entries_per_incident).await,
+            Some(n) => {
+                crate::demo::generate(&db, n, entries_per_incident, items_per_incident).await
+            }
             None => crate::demo::load_sample(&db).await,
         },
     };

@@ -142,16 +142,17 @@ pub async fn load_sample(db: &Db) -> CliResult {
             format!("{} (again)", story.0)
         };
         let commander = &people[rng.below(people.len() as u64) as usize];
-        insert_incident(
+        let id = insert_incident(
             &mut tx, number, &title, story, status, started, commander, &mut rng, 6,
         )
         .await?;
+        insert_items(&mut tx, &id, story.1, started, &people, &mut rng, 2).await?;
         number += 1;
     }
     crate::auth::db::audit(&mut tx, None, "demo.load", "sample data", "40 incidents").await?;
     tx.commit().await?;
     println!(
-        "loaded {} services, {} people and 40 incidents with timelines",
+        "loaded {} services, {} people and 40 incidents with timelines and action items",
         SERVICES.len(),
         PEOPLE.len()
     );
@@ -159,7 +160,7 @@ pub async fn load_sample(db: &Db) -> CliResult {
 }
 
 /// Generates `count` incidents with `entries` timeline entries each, in batches.
-pub async fn generate(db: &Db, count: u64, entries: u32) -> CliResult {
+pub async fn generate(db: &Db, count: u64, entries: u32, items: u32) -> CliResult {
     let mut tx = db.begin_write().await?;
     let people = ensure_people(&mut tx).await?;
     ensure_services(&mut tx).await?;
@@ -189,10 +190,11 @@ pub async fn generate(db: &Db, count: u64, entries: u32) -> CliResult {
                 _ => "closed",
             };
             let commander = &people[rng.below(people.len() as u64) as usize];
-            insert_incident(
+            let id = insert_incident(
                 &mut tx, number, story.0, story, status, started, commander, &mut rng, entries,
             )
             .await?;
+            insert_items(&mut tx, &id, story.1, started, &people, &mut rng, items).await?;
             number += 1;
         }
         tx.commit().await?;
@@ -200,7 +202,9 @@ pub async fn generate(db: &Db, count: u64, entries: u32) -> CliResult {
         left -= batch;
     }
     bar.finish();
-    println!("generated {count} incidents with {entries} timeline entries each");
+    println!(
+        "generated {count} incidents with {entries} timeline entries and {items} action items each"
+    );
     Ok(())
 }
 
@@ -260,7 +264,7 @@ async fn insert_incident(
     commander: &str,
     rng: &mut Rng,
     entries: u32,
-) -> Result<(), sqlx::Error> {
+) -> Result<String, sqlx::Error> {
     let (_, service, category, severity, summary, impact) = story;
     let team = SERVICES
         .iter()
@@ -375,6 +379,82 @@ async fn insert_incident(
         .bind(commander)
         .bind(&now)
         .bind(&now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(id)
+}
+
+const ITEM_TITLES: &[(&str, &str)] = &[
+    ("Add a canary stage to the deploy pipeline", "prevent"),
+    ("Alert on connection pool saturation", "detect"),
+    ("Write the failover runbook", "process"),
+    ("Automate certificate renewal for every host", "prevent"),
+    (
+        "Add a circuit breaker around the provider client",
+        "mitigate",
+    ),
+    ("Backfill the records the migration skipped", "repair"),
+    ("Load-test the new capacity limits", "prevent"),
+];
+
+/// Action items of an incident: mostly closed for old incidents, open for recent ones.
+async fn insert_items(
+    conn: &mut SqliteConnection,
+    incident_id: &str,
+    service: &str,
+    started: DateTime<Utc>,
+    people: &[String],
+    rng: &mut Rng,
+    count: u32,
+) -> Result<(), sqlx::Error> {
+    let team = SERVICES
+        .iter()
+        .find(|(s, _)| *s == service)
+        .map_or("", |(_, t)| *t);
+    let now = Utc::now();
+    let age_days = (now - started).num_days();
+    for _ in 0..count {
+        let (title, kind) = ITEM_TITLES[rng.below(ITEM_TITLES.len() as u64) as usize];
+        let created = started + Duration::hours(2 + rng.below(72) as i64);
+        let due = (created + Duration::days(7 + rng.below(40) as i64)).date_naive();
+        let status = match (age_days, rng.below(10)) {
+            (a, r) if a > 60 && r < 8 => "done",
+            (_, 0) => "wont_do",
+            (_, 1..=3) => "in_progress",
+            (a, r) if a > 14 && r < 6 => "done",
+            _ => "open",
+        };
+        let completed = matches!(status, "done" | "wont_do")
+            .then(|| ts((created + Duration::days(1 + rng.below(30) as i64)).min(now)));
+        let owner =
+            (rng.below(8) > 0).then(|| people[rng.below(people.len() as u64) as usize].clone());
+        let priority = ["p1", "p2", "p2", "p3"][rng.below(4) as usize];
+        sqlx::query(
+            "INSERT INTO action_items (id, incident_id, title, description, owner_id, team, kind,
+                priority, status, wont_do_reason, due_on, external_url, completed_at, completed_by,
+                version, created_by, created_at, updated_at)
+             VALUES (?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, '', ?, ?, 1, ?, ?, ?)",
+        )
+        .bind(new_id())
+        .bind(incident_id)
+        .bind(title)
+        .bind(&owner)
+        .bind(team)
+        .bind(kind)
+        .bind(priority)
+        .bind(status)
+        .bind(if status == "wont_do" {
+            "Superseded by the platform migration"
+        } else {
+            ""
+        })
+        .bind(due.to_string())
+        .bind(&completed)
+        .bind(completed.as_ref().and(owner.as_ref()))
+        .bind(&owner)
+        .bind(ts(created))
+        .bind(ts(created))
         .execute(&mut *conn)
         .await?;
     }

@@ -96,7 +96,11 @@ impl MyItemsCache {
     pub async fn get(&self, db: &Db, user_id: &str) -> AppResult<i64> {
         let generation = db.generation();
         let now = std::time::Instant::now();
-        if let Some((g, at, n)) = self.counts.lock().unwrap_or_else(|p| p.into_inner()).get(user_id)
+        if let Some((g, at, n)) = self
+            .counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(user_id)
             && *g == generation
             && now.duration_since(*at) < std::time::Duration::from_secs(5)
         {

@@ -5,7 +5,7 @@
 mod app;
 mod webdriver;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use hindsight::auth::Role;
 
 use app::TestApp;
@@ -304,4 +304,226 @@ fn viewer_sees_the_incident_page_without_any_edit_forms() {
     );
 
     browser.screenshot(&browser.screenshot_path("edit-refused"));
+}
+
+/// Sets a `date` input to `YYYY-MM-DD` the way the picker would (typing depends on the locale).
+fn set_date(browser: &Browser, css: &str, on: NaiveDate) {
+    let value = on.format("%Y-%m-%d").to_string();
+    let input = browser.find(css);
+    browser.execute(
+        "arguments[0].value = arguments[1];
+         arguments[0].dispatchEvent(new Event('input', {bubbles: true}));
+         arguments[0].dispatchEvent(new Event('change', {bubbles: true}));",
+        vec![input.to_arg(), value.clone().into()],
+    );
+    let now_holds = browser.execute("return arguments[0].value;", vec![input.to_arg()]);
+    assert_eq!(now_holds, value.as_str(), "{css} holds the date");
+}
+
+/// Adds an action item through the form reached from the incident page's section.
+fn add_action_item(browser: &Browser, title: &str, owner: &str, priority: &str, due: NaiveDate) {
+    browser.click_and_wait(
+        &browser.find("section#action-items a[href='/incidents/INC-1/action-items/new']"),
+    );
+    assert_eq!(browser.current_path(), "/incidents/INC-1/action-items/new");
+    browser.find("#title").send_keys(title);
+    browser
+        .find(&format!("#owner option[value='{owner}']"))
+        .click();
+    browser
+        .find(&format!("#priority option[value='{priority}']"))
+        .click();
+    set_date(browser, "#due_on", due);
+    browser.click_and_wait(
+        &browser.find("form[action='/incidents/INC-1/action-items'] button[type=submit]"),
+    );
+    assert_eq!(
+        browser.current_path(),
+        "/incidents/INC-1",
+        "adding an item goes back to the incident"
+    );
+    assert!(
+        browser.current_url().ends_with("#action-items"),
+        "and to its action items: {}",
+        browser.current_url()
+    );
+    let flash = browser.find(".flash").text();
+    assert!(
+        flash.contains(&format!("Added the action item {title}")),
+        "the page confirms the item was added: {flash:?}"
+    );
+    assert!(
+        browser.find("section#action-items").text().contains(title),
+        "the section lists {title:?}"
+    );
+}
+
+/// The incident page's action items progress: (`value`, `max`) of the bar and the section text.
+fn incident_items_progress(browser: &Browser) -> (String, String, String) {
+    let bar = browser.find("section#action-items progress");
+    (
+        bar.attribute("value").unwrap_or_default(),
+        bar.attribute("max").unwrap_or_default(),
+        browser.find("section#action-items").text(),
+    )
+}
+
+/// The current week's (last) cell of the Closed row on the progress page.
+fn closed_this_week(browser: &Browser, app: &TestApp) -> String {
+    browser.goto(&app.url("/action-items/progress"));
+    let rows = browser.find_all("table tr");
+    let row = rows
+        .iter()
+        .find(|tr| {
+            tr.find_all("th")
+                .first()
+                .is_some_and(|th| th.text().trim() == "Closed")
+        })
+        .expect("the weekly table has a Closed row");
+    row.find_all("td")
+        .last()
+        .map(|td| td.text().trim().to_owned())
+        .expect("the Closed row has a cell per week")
+}
+
+/// The count on the board's quick filter labelled `label`.
+fn quick_count(browser: &Browser, label: &str) -> String {
+    let links = browser.find_all(".quick");
+    let shown: Vec<(String, String)> = links
+        .iter()
+        .map(|a| {
+            let count = a
+                .find_all(".count-badge")
+                .first()
+                .map(|b| b.text().trim().to_owned())
+                .unwrap_or_default();
+            let text = a.text();
+            let name = text
+                .trim()
+                .trim_end_matches(count.as_str())
+                .trim()
+                .to_owned();
+            (name, count)
+        })
+        .collect();
+    shown
+        .iter()
+        .find(|(name, _)| name == label)
+        .map(|(_, count)| count.clone())
+        .unwrap_or_else(|| panic!("no quick filter {label:?}; the board shows {shown:?}"))
+}
+
+#[test]
+fn responder_tracks_action_items_from_incident_to_board() {
+    let app = TestApp::spawn();
+    app.add_service("checkout", "Storefront");
+    let rita = app.add_user(
+        "rita@example.com",
+        "Rita Responder",
+        Role::Responder,
+        PASSWORD,
+    );
+    let number = app.declare(&rita, "Checkout returns 502 after deploy", "checkout");
+    assert_eq!(number, "INC-1");
+    let browser = Browser::start("responder_tracks_action_items_from_incident_to_board");
+    sign_in(&browser, &app, "rita@example.com");
+
+    // An incident starts without action items.
+    browser.goto(&app.url("/incidents/INC-1"));
+    assert!(
+        browser
+            .find("section#action-items")
+            .text()
+            .contains("No action items yet."),
+        "the section says there is nothing yet"
+    );
+
+    let due = Utc::now().date_naive() + Duration::days(14);
+    add_action_item(
+        &browser,
+        "Add a canary stage",
+        "rita@example.com",
+        "p1",
+        due,
+    );
+    add_action_item(
+        &browser,
+        "Write the failover runbook",
+        "rita@example.com",
+        "p2",
+        due,
+    );
+
+    let (value, max, section) = incident_items_progress(&browser);
+    assert!(section.contains("0 of 2 done"), "{section}");
+    assert!(section.contains("1 p1 still open"), "{section}");
+    assert!(!section.contains("No action items yet."), "{section}");
+    assert_eq!(
+        (value.as_str(), max.as_str()),
+        ("0", "2"),
+        "the progress bar"
+    );
+
+    assert_eq!(
+        closed_this_week(&browser, &app),
+        "0",
+        "nothing closed this week yet"
+    );
+
+    // The board lists both; close one of them in bulk.
+    browser.goto(&app.url("/action-items"));
+    let rows: Vec<String> = browser
+        .find_all("table tbody tr")
+        .iter()
+        .map(|tr| tr.text())
+        .collect();
+    assert_eq!(rows.len(), 2, "the board lists both items: {rows:#?}");
+    for title in ["Add a canary stage", "Write the failover runbook"] {
+        assert!(
+            rows.iter().any(|r| r.contains(title)),
+            "the board lists {title:?}: {rows:#?}"
+        );
+    }
+    assert_eq!(quick_count(&browser, "Open"), "2");
+    let rows = browser.find_all("table tbody tr");
+    let runbook = rows
+        .iter()
+        .find(|tr| tr.text().contains("Write the failover runbook"))
+        .expect("the runbook's row");
+    let boxes = runbook.find_all("input[type=checkbox][name=ids]");
+    assert_eq!(boxes.len(), 1, "the row has a checkbox");
+    boxes[0].click();
+    browser.find("#bulk-status option[value=done]").click();
+    let change = browser
+        .find_all("form[action='/action-items/bulk'] button[type=submit]")
+        .into_iter()
+        .find(|b| b.text().contains("Change selected"))
+        .expect("a Change selected button");
+    browser.click_and_wait(&change);
+    assert_eq!(browser.current_path(), "/action-items");
+    let flash = browser.find(".flash").text();
+    assert!(
+        flash.contains("Changed 1 action item(s)."),
+        "the board confirms the change: {flash:?}"
+    );
+    assert_eq!(quick_count(&browser, "Open"), "1");
+    assert_eq!(quick_count(&browser, "Done"), "1");
+
+    // The incident shows the progress, and the p1 is still flagged.
+    browser.goto(&app.url("/incidents/INC-1"));
+    let (value, max, section) = incident_items_progress(&browser);
+    assert!(section.contains("1 of 2 done"), "{section}");
+    assert!(section.contains("1 p1 still open"), "{section}");
+    assert_eq!(
+        (value.as_str(), max.as_str()),
+        ("1", "2"),
+        "the progress bar"
+    );
+
+    assert_eq!(
+        closed_this_week(&browser, &app),
+        "1",
+        "the item closed today counts in this week"
+    );
+    browser.screenshot(&browser.screenshot_path("progress"));
 }

@@ -91,7 +91,8 @@ async fn items_are_added_from_the_incident_page_and_tracked_there() {
     let page = app.get("/incidents/INC-1", Some(&responder)).await;
     assert!(page.body.contains("1 of 2 done"));
     assert!(
-        page.body.contains("href=\"/action-items?owner=me\" title=\"Open action items you own\">1<"),
+        page.body
+            .contains("href=\"/action-items?owner=me\" title=\"Open action items you own\">1<"),
         "the header counts my open items"
     );
 
