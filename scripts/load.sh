@@ -3,6 +3,7 @@
 #
 # Builds the release binary if it is missing, generates N incidents with `hindsight demo`,
 # starts the server on a loopback port, signs in with curl, then runs wrk against /healthz,
+# the action-item board (default view and overdue filter; 3 items per generated incident),
 # the incident list and one incident page (one after the other, same settings) and prints
 # requests/s, p99 latency and throughput relative to /healthz.
 #
@@ -64,7 +65,7 @@ if [[ $status != 303 || -z $SESSION ]]; then
   echo "login failed: HTTP $status" >&2; exit 1
 fi
 COOKIE="Cookie: hindsight_session=$SESSION"
-for path in /incidents "/incidents/$INCIDENT"; do
+for path in /incidents "/incidents/$INCIDENT" /action-items "/action-items?due=overdue"; do
   code=$(curl -s -o /dev/null -w '%{http_code}' -H "$COOKIE" "$BASE$path")
   [[ $code == 200 ]] || { echo "GET $path answered $code, expected 200" >&2; exit 1; }
 done
@@ -74,7 +75,7 @@ to_ms() { awk -v v="$1" 'BEGIN { u = v; sub(/[0-9.]+/, "", u); n = v + 0;
   if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000; printf "%.2f", n }'; }
 
 declare -A RPS P99 ERRORS
-PATHS=(/healthz /incidents "/incidents/$INCIDENT")
+PATHS=(/healthz /incidents "/incidents/$INCIDENT" /action-items "/action-items?due=overdue")
 for path in "${PATHS[@]}"; do
   echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $path"
   out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "$COOKIE" "$BASE$path")
@@ -85,11 +86,11 @@ for path in "${PATHS[@]}"; do
 done
 
 echo
-echo "N=$N incidents, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) cores"
-printf '%-24s %12s %10s %10s %8s\n' path requests/s "p99 ms" "vs healthz" errors
+echo "N=$N incidents (with $((N * 3)) action items), wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) cores"
+printf '%-28s %12s %10s %10s %8s\n' path requests/s "p99 ms" "vs healthz" errors
 for path in "${PATHS[@]}"; do
   ratio=$(awk -v a="${RPS[$path]}" -v b="${RPS[/healthz]}" 'BEGIN { printf "%.1f%%", (b > 0) ? 100 * a / b : 0 }')
-  printf '%-24s %12s %10s %10s %8s\n' "$path" "${RPS[$path]}" "${P99[$path]}" "$ratio" "${ERRORS[$path]}"
+  printf '%-28s %12s %10s %10s %8s\n' "$path" "${RPS[$path]}" "${P99[$path]}" "$ratio" "${ERRORS[$path]}"
 done
 verdict=$(awk -v l="${RPS[/incidents]}" -v h="${RPS[/healthz]}" -v p="${P99[/incidents]}" \
   'BEGIN { print ((l >= 0.25 * h && p < 25) ? "met" : "MISSED") }')

@@ -121,6 +121,51 @@ impl Db {
     }
 }
 
+/// Recently read results, reused while no write has been committed since they were read
+/// (`Db::generation`) and for at most `max_age` (which bounds how long writes by another
+/// process, such as `hindsight demo`, can go unseen). Bounded: it starts over when full.
+#[derive(Debug)]
+pub struct ReadCache<V> {
+    max_age: Duration,
+    entries: std::sync::Mutex<std::collections::HashMap<String, (u64, std::time::Instant, V)>>,
+}
+
+impl<V: Clone> ReadCache<V> {
+    pub fn new(max_age: Duration) -> Self {
+        Self {
+            max_age,
+            entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// The cached value for `key`, or `load()`'s, which is then kept.
+    pub async fn get_or_load<F, Fut, E>(&self, db: &Db, key: String, load: F) -> Result<V, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<V, E>>,
+    {
+        // Read before loading: a write committed meanwhile makes the entry stale at once.
+        let generation = db.generation();
+        let now = std::time::Instant::now();
+        {
+            let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((g, at, value)) = entries.get(&key)
+                && *g == generation
+                && now.duration_since(*at) < self.max_age
+            {
+                return Ok(value.clone());
+            }
+        }
+        let value = load().await?;
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= 512 {
+            entries.clear();
+        }
+        entries.insert(key, (generation, now, value.clone()));
+        Ok(value)
+    }
+}
+
 /// The one text encoding of instants we store: UTC, millisecond precision, fixed width, so
 /// text order is time order.
 pub fn ts(at: DateTime<Utc>) -> String {

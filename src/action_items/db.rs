@@ -250,3 +250,41 @@ pub async fn facts(pool: &SqlitePool) -> Result<Vec<super::progress::ItemFacts>,
     .fetch_all(pool)
     .await?)
 }
+
+/// Counts and pages of items recently read, reused until the next committed write.
+#[derive(Debug)]
+pub struct ItemCaches {
+    pub counts: crate::db::ReadCache<i64>,
+    pub pages: crate::db::ReadCache<std::sync::Arc<(Vec<ActionItem>, i64)>>,
+}
+
+impl ItemCaches {
+    pub fn new(max_age: std::time::Duration) -> Self {
+        Self {
+            counts: crate::db::ReadCache::new(max_age),
+            pages: crate::db::ReadCache::new(max_age),
+        }
+    }
+
+    pub async fn count(&self, db: &crate::db::Db, filter: &ItemFilter) -> Result<i64, AppError> {
+        self.counts
+            .get_or_load(db, format!("{filter:?}"), || count(&db.reader, filter))
+            .await
+    }
+
+    pub async fn page(
+        &self,
+        db: &crate::db::Db,
+        filter: &ItemFilter,
+        page: u32,
+        per_page: u32,
+    ) -> Result<std::sync::Arc<(Vec<ActionItem>, i64)>, AppError> {
+        self.pages
+            .get_or_load(db, format!("{filter:?}|{page}|{per_page}"), || async {
+                list(&db.reader, filter, page, per_page)
+                    .await
+                    .map(std::sync::Arc::new)
+            })
+            .await
+    }
+}

@@ -85,45 +85,6 @@ impl ItemStatus {
     }
 }
 
-/// Open items per owner for the header's count, kept until the next committed write (and at
-/// most a few seconds), so a page view does not count on every request.
-#[derive(Debug, Default)]
-pub struct MyItemsCache {
-    counts: std::sync::Mutex<std::collections::HashMap<String, (u64, std::time::Instant, i64)>>,
-}
-
-impl MyItemsCache {
-    pub async fn get(&self, db: &Db, user_id: &str) -> AppResult<i64> {
-        let generation = db.generation();
-        let now = std::time::Instant::now();
-        if let Some((g, at, n)) = self
-            .counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(user_id)
-            && *g == generation
-            && now.duration_since(*at) < std::time::Duration::from_secs(5)
-        {
-            return Ok(*n);
-        }
-        let n = db::count(
-            &db.reader,
-            &db::ItemFilter {
-                not_closed: true,
-                owner_id: Some(user_id.to_owned()),
-                ..db::ItemFilter::default()
-            },
-        )
-        .await?;
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        if counts.len() > 10_000 {
-            counts.clear();
-        }
-        counts.insert(user_id.to_owned(), (generation, now, n));
-        Ok(n)
-    }
-}
-
 /// An action item as stored, with names for the people it refers to.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct ActionItem {

@@ -219,8 +219,11 @@ async fn board(
     let (items, total, errors) = match q.filter(&state, &page.user, today).await {
         Ok(filter) => {
             let page_no = q.page.trim().parse::<u32>().unwrap_or(1).clamp(1, 1000);
-            let (items, total) = db::list(&state.db.reader, &filter, page_no, BOARD_PAGE).await?;
-            (items, total, FieldErrors::new())
+            let result = state
+                .items
+                .page(&state.db, &filter, page_no, BOARD_PAGE)
+                .await?;
+            (result.0.clone(), result.1, FieldErrors::new())
         }
         Err(AppError::Validation { fields, .. }) => (Vec::new(), 0, fields),
         Err(e) => return Err(e),
@@ -287,7 +290,7 @@ async fn board(
         quick.push(QuickFilter {
             label,
             query: query.to_owned(),
-            count: db::count(&state.db.reader, &filter).await?,
+            count: state.items.count(&state.db, &filter).await?,
             warn,
         });
     }

@@ -1,9 +1,7 @@
 //! SQL for incidents: insert with the next number, compare-and-swap update, lookup and the
 //! filtered, sorted, paginated list.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
@@ -227,38 +225,8 @@ pub struct ListRow {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Recently read list pages, so the pages everyone keeps open (the default list, "open") do
-/// not query the database on every view. An entry is used only while no write has been
-/// committed since it was read (`Db::generation`) and for at most `max_age`, which bounds how
-/// long writes by another process (`hindsight demo`) can go unseen.
-#[derive(Debug)]
-pub struct ListCache {
-    max_age: Duration,
-    entries: Mutex<HashMap<String, CachedPage>>,
-}
-
-#[derive(Debug)]
-struct CachedPage {
-    generation: u64,
-    read_at: Instant,
-    page: Arc<(Vec<ListRow>, i64)>,
-}
-
-/// More distinct filters than this and the cache starts over.
-const LIST_CACHE_ENTRIES: usize = 512;
-
-impl ListCache {
-    pub fn new(max_age: Duration) -> Self {
-        Self {
-            max_age,
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedPage>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
+/// Recently read list pages (the default list and "open" are what everyone keeps open).
+pub type ListCache = crate::db::ReadCache<Arc<(Vec<ListRow>, i64)>>;
 
 /// `list`, answered from `cache` when nothing was written since the same page was read.
 pub async fn list_cached(
@@ -270,29 +238,13 @@ pub async fn list_cached(
     per_page: u32,
 ) -> Result<Arc<(Vec<ListRow>, i64)>, AppError> {
     let key = format!("{filter:?}|{sort:?}|{page}|{per_page}");
-    // Read before querying: a write committed meanwhile makes the entry stale at once.
-    let generation = db.generation();
-    let now = Instant::now();
-    if let Some(hit) = cache.lock().get(&key)
-        && hit.generation == generation
-        && now.duration_since(hit.read_at) < cache.max_age
-    {
-        return Ok(Arc::clone(&hit.page));
-    }
-    let fresh = Arc::new(list(&db.reader, filter, sort, page, per_page).await?);
-    let mut entries = cache.lock();
-    if entries.len() >= LIST_CACHE_ENTRIES {
-        entries.clear();
-    }
-    entries.insert(
-        key,
-        CachedPage {
-            generation,
-            read_at: now,
-            page: Arc::clone(&fresh),
-        },
-    );
-    Ok(fresh)
+    cache
+        .get_or_load(db, key, || async {
+            list(&db.reader, filter, sort, page, per_page)
+                .await
+                .map(Arc::new)
+        })
+        .await
 }
 
 /// The furthest a list may page (rows skipped); beyond it, narrow the filter instead.

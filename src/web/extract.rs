@@ -60,7 +60,12 @@ impl FromRequestParts<AppState> for Page {
         let user = session_user(parts, state)
             .await?
             .ok_or(AppError::Unauthenticated)?;
-        let my_items = state.my_items.get(&state.db, &user.id).await?;
+        let mine = crate::action_items::db::ItemFilter {
+            not_closed: true,
+            owner_id: Some(user.id.clone()),
+            ..crate::action_items::db::ItemFilter::default()
+        };
+        let my_items = state.items.count(&state.db, &mine).await?;
         Ok(Self {
             chrome: chrome(parts, state, Some(user.clone()), my_items),
             user,

@@ -34,7 +34,7 @@ pub struct AppState {
     pub signals: Arc<crate::signals::Signals>,
     pub alert_evaluator: Arc<crate::alerts::Evaluator>,
     pub alert_mapping: Arc<crate::integrations::Mapping>,
-    pub my_items: Arc<crate::action_items::MyItemsCache>,
+    pub items: Arc<crate::action_items::db::ItemCaches>,
 }
 
 impl AppState {
@@ -58,7 +58,9 @@ impl AppState {
             incident_lists: Arc::new(crate::incidents::db::ListCache::new(Duration::from_secs(2))),
             signals: Arc::new(signals),
             alert_evaluator: Arc::new(crate::alerts::Evaluator::default()),
-            my_items: Arc::new(crate::action_items::MyItemsCache::default()),
+            items: Arc::new(crate::action_items::db::ItemCaches::new(
+                Duration::from_secs(5),
+            )),
         }
     }
 }
