@@ -207,15 +207,31 @@ pub async fn list(
     let order = if filter.by_age {
         "a.created_at, a.id"
     } else {
-        "a.due_on IS NULL, a.due_on, a.created_at"
+        // Same expression as the partial index over open items (undated sort last).
+        "coalesce(a.due_on, '9999-12-31'), a.created_at"
     };
     let limit = if per_page == 0 {
         i64::MAX
     } else {
         i64::from(per_page)
     };
+    // The bundled SQLite prefers the status index for `status IN (…)` and then sorts every open
+    // item; the partial index over open items is already in board order.
+    // (Not for "due this week": few items match, and the status-and-due index finds them.)
+    let select = if (filter.not_closed || filter.overdue_before.is_some())
+        && filter.due_between.is_none()
+        && filter.status.is_none()
+        && !filter.by_age
+    {
+        SELECT.replace(
+            "FROM action_items a",
+            "FROM action_items a INDEXED BY action_items_open_due",
+        )
+    } else {
+        SELECT.to_owned()
+    };
     let mut query = sqlx::query_as::<_, ActionItem>(AssertSqlSafe(format!(
-        "{SELECT}{where_sql} ORDER BY {order} LIMIT ? OFFSET ?"
+        "{select}{where_sql} ORDER BY {order} LIMIT ? OFFSET ?"
     )));
     for b in &binds {
         query = query.bind(b.clone());
