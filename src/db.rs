@@ -128,6 +128,9 @@ impl Db {
 pub struct ReadCache<V> {
     max_age: Duration,
     entries: std::sync::Mutex<std::collections::HashMap<String, (u64, std::time::Instant, V)>>,
+    /// Misses load one at a time, so a burst of requests for a cold page runs its query once
+    /// instead of once per request.
+    loading: tokio::sync::Mutex<()>,
 }
 
 impl<V: Clone> ReadCache<V> {
@@ -135,7 +138,16 @@ impl<V: Clone> ReadCache<V> {
         Self {
             max_age,
             entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+            loading: tokio::sync::Mutex::new(()),
         }
+    }
+
+    fn fresh(&self, key: &str, generation: u64, now: std::time::Instant) -> Option<V> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(key)
+            .filter(|(g, at, _)| *g == generation && now.duration_since(*at) < self.max_age)
+            .map(|(_, _, value)| value.clone())
     }
 
     /// The cached value for `key`, or `load()`'s, which is then kept.
@@ -147,14 +159,15 @@ impl<V: Clone> ReadCache<V> {
         // Read before loading: a write committed meanwhile makes the entry stale at once.
         let generation = db.generation();
         let now = std::time::Instant::now();
-        {
-            let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((g, at, value)) = entries.get(&key)
-                && *g == generation
-                && now.duration_since(*at) < self.max_age
-            {
-                return Ok(value.clone());
-            }
+        if let Some(value) = self.fresh(&key, generation, now) {
+            return Ok(value);
+        }
+        let _one_at_a_time = self.loading.lock().await;
+        // Someone may have loaded it while this request waited.
+        let generation = db.generation();
+        let now = std::time::Instant::now();
+        if let Some(value) = self.fresh(&key, generation, now) {
+            return Ok(value);
         }
         let value = load().await?;
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
