@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::{ItemInput, ItemStatus, db};
 use crate::error::{AppError, AppResult};
 use crate::web::AppState;
-use crate::web::extract::{ApiCaller, ApiResponder, Json, from_json_value};
+use crate::web::extract::{ApiCaller, ApiResponder, Json, from_json_value, take_version};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -124,20 +124,7 @@ async fn update_item(
     let item = db::find(&state.db.reader, &id)
         .await?
         .ok_or_else(|| AppError::NotFound("action item".into()))?;
-    let object = body
-        .as_object_mut()
-        .ok_or_else(|| AppError::field("body", "must be a JSON object"))?;
-    let version = match object.remove("version") {
-        Some(v) => v
-            .as_i64()
-            .ok_or_else(|| AppError::field("version", "must be a whole number"))?,
-        None => {
-            return Err(AppError::field(
-                "version",
-                "is required (the version you edited)",
-            ));
-        }
-    };
+    let version = take_version(&mut body)?;
     let input: ItemInput = from_json_value(body)?;
     let updated = super::update(&state.db, &caller.user, &item, version, &input).await?;
     Ok(axum::Json(item_json(&updated)).into_response())

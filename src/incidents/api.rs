@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{Incident, IncidentInput, IncidentRef, ListParams, Severity, Status, db};
 use crate::error::{AppError, AppResult};
 use crate::web::AppState;
-use crate::web::extract::{ApiCaller, ApiResponder, Json, from_json_value};
+use crate::web::extract::{ApiCaller, ApiResponder, Json, from_json_value, take_version};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -218,20 +218,10 @@ async fn update_incident(
     Json(mut body): Json<serde_json::Value>,
 ) -> AppResult<Response> {
     let incident = load(&state, &raw).await?;
+    let version = take_version(&mut body)?;
     let object = body
         .as_object_mut()
         .ok_or_else(|| AppError::field("body", "must be a JSON object"))?;
-    let version = match object.remove("version") {
-        Some(v) => v
-            .as_i64()
-            .ok_or_else(|| AppError::field("version", "must be a whole number"))?,
-        None => {
-            return Err(AppError::field(
-                "version",
-                "is required (the version you edited)",
-            ));
-        }
-    };
     let note = match object.remove("note") {
         None | Some(serde_json::Value::Null) => String::new(),
         Some(serde_json::Value::String(s)) => s,

@@ -302,6 +302,22 @@ pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> AppResu
     })
 }
 
+/// Takes the required `version` (the version an edit started from) out of a JSON object body.
+pub fn take_version(body: &mut serde_json::Value) -> AppResult<i64> {
+    let object = body
+        .as_object_mut()
+        .ok_or_else(|| AppError::field("body", "must be a JSON object"))?;
+    match object.remove("version") {
+        Some(v) => v
+            .as_i64()
+            .ok_or_else(|| AppError::field("version", "must be a whole number")),
+        None => Err(AppError::field(
+            "version",
+            "is required (the version you edited)",
+        )),
+    }
+}
+
 /// `unknown field `colour`, expected …` → `colour`.
 fn unknown_field(detail: &str) -> Option<String> {
     let rest = detail.split_once("unknown field `")?.1;
