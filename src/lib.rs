@@ -1,6 +1,9 @@
 //! Hindsight: a self-hosted incident and post-mortem tracker in one binary with an embedded
 //! SQLite database. `web::app` builds the whole HTTP application; `cli` runs the commands.
 
+#[macro_use]
+mod choice;
+
 pub mod action_items;
 pub mod alerts;
 pub mod auth;
@@ -15,6 +18,7 @@ pub mod integrations;
 pub mod markdown;
 pub mod metrics;
 pub mod notifications;
+pub mod postmortems;
 pub mod signals;
 pub mod timeline;
 pub mod web;

@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use pulldown_cmark::{Options, Parser, html};
+use pulldown_cmark::{Event, Options, Parser, Tag, html};
 
 static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut builder = ammonia::Builder::default();
@@ -19,13 +19,16 @@ static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     builder
 });
 
-/// Renders Markdown (CommonMark plus tables, strikethrough and task lists) to safe HTML.
-pub fn render(markdown: &str) -> String {
-    let options = Options::ENABLE_TABLES
+fn options() -> Options {
+    Options::ENABLE_TABLES
         | Options::ENABLE_STRIKETHROUGH
         | Options::ENABLE_TASKLISTS
-        | Options::ENABLE_FOOTNOTES;
-    let parser = Parser::new_ext(markdown, options);
+        | Options::ENABLE_FOOTNOTES
+}
+
+/// Renders Markdown (CommonMark plus tables, strikethrough and task lists) to safe HTML.
+pub fn render(markdown: &str) -> String {
+    let parser = Parser::new_ext(markdown, options());
     let mut unsafe_html = String::with_capacity(markdown.len() * 3 / 2);
     html::push_html(&mut unsafe_html, parser);
     SANITIZER.clean(&unsafe_html).to_string()
@@ -44,9 +47,78 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// Links a reader can follow safely: web, mail and relative ones.
+fn safe_url(url: &str) -> bool {
+    let lower = url.trim().to_ascii_lowercase();
+    let scheme_end = lower.find(':');
+    let path_start = lower.find(['/', '?', '#']);
+    match scheme_end {
+        None => true,
+        Some(colon) if path_start.is_some_and(|p| p < colon) => true,
+        Some(_) => {
+            lower.starts_with("http://")
+                || lower.starts_with("https://")
+                || lower.starts_with("mailto:")
+        }
+    }
+}
+
+/// Markdown made safe to hand to another renderer (exports): raw HTML is escaped so it shows as
+/// text, and links or images with a script or data URL become literal text. Everything else is
+/// kept exactly as written.
+pub fn neutralize(markdown: &str) -> String {
+    let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
+    for (event, range) in Parser::new_ext(markdown, options()).into_offset_iter() {
+        let source = markdown.get(range.clone()).unwrap_or_default();
+        match event {
+            Event::Html(_) | Event::InlineHtml(_) => {
+                edits.push((range, source.replace('<', "&lt;")));
+            }
+            Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. })
+                if !safe_url(&dest_url) =>
+            {
+                edits.push((range, escape(source)));
+            }
+            _ => {}
+        }
+    }
+    // Outer edits (a whole link) come first and cover anything nested inside them.
+    edits.sort_by_key(|(range, _)| (range.start, std::cmp::Reverse(range.end)));
+    let mut out = String::with_capacity(markdown.len() + 16);
+    let mut at = 0;
+    for (range, replacement) in edits {
+        if range.start < at {
+            continue;
+        }
+        out.push_str(markdown.get(at..range.start).unwrap_or_default());
+        out.push_str(&replacement);
+        at = range.end;
+    }
+    out.push_str(markdown.get(at..).unwrap_or_default());
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::render;
+    use super::{neutralize, render};
+
+    #[test]
+    fn neutralized_markdown_keeps_text_and_safe_links_but_not_html_or_script_links() {
+        let md = "Hi <b onclick=x>there</b> [ok](https://example.com) [bad](javascript:alert(1))\n\n<script>alert(1)</script>\n\n`<kept in code>`";
+        let out = neutralize(md);
+        assert!(out.contains("[ok](https://example.com)"), "{out}");
+        assert!(out.contains("`<kept in code>`"), "{out}");
+        assert!(!out.contains("<script"), "{out}");
+        assert!(!out.contains("<b "), "{out}");
+        assert!(!out.contains("](javascript:"), "{out}");
+        let html = render(&out);
+        assert!(
+            !html.contains("<script") && !html.contains("<b onclick"),
+            "{html}"
+        );
+        assert!(!html.contains("href=\"javascript"), "{html}");
+        assert_eq!(neutralize("plain *text*"), "plain *text*");
+    }
 
     /// Markup that must never survive into a page, whatever the payload.
     fn assert_inert(html: &str) {

@@ -34,3 +34,44 @@ for (const box of document.querySelectorAll("[data-live-url]")) {
     }
   }, 5000);
 }
+
+// Post-mortem editing: a live preview (rendered Markdown and the writing checks) under each
+// textarea while typing. Without JavaScript the Preview button does the same on the server.
+for (const area of document.querySelectorAll("textarea[data-preview-url]")) {
+  const target = document.getElementById(area.dataset.previewTarget);
+  if (!target) continue;
+  let timer = null;
+  let sent = null;
+  const refresh = async () => {
+    if (area.value === sent) return;
+    sent = area.value;
+    try {
+      const response = await fetch(area.dataset.previewUrl, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ text: area.value }),
+      });
+      if (response.ok) {
+        target.innerHTML = '<p class="preview-label">Preview</p>' + await response.text();
+        target.classList.remove("js-preview");
+      }
+    } catch (_) {
+      // Offline for a moment: the Preview button still works.
+    }
+  };
+  area.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(refresh, 400);
+  });
+}
+
+// Conflict page: copy the saved text into the one being merged.
+for (const button of document.querySelectorAll("button[data-copy-from]")) {
+  button.hidden = false;
+  button.addEventListener("click", () => {
+    const from = document.getElementById(button.dataset.copyFrom);
+    const to = document.getElementById(button.dataset.copyTo);
+    if (from && to) to.value = from.value;
+  });
+}

@@ -502,6 +502,9 @@ struct ItemForm {
     wont_do_reason: String,
     #[serde(default)]
     version: String,
+    /// `postmortem` when added from the post-mortem page, which is where to go back to.
+    #[serde(default)]
+    back: String,
 }
 
 impl ItemForm {
@@ -518,6 +521,7 @@ impl ItemForm {
             status: i.status.as_str().into(),
             wont_do_reason: i.wont_do_reason.clone(),
             version: i.version.to_string(),
+            back: String::new(),
         }
     }
 
@@ -618,7 +622,11 @@ async fn create_item(
     let incident = crate::incidents::web::load(&state, &raw).await?;
     match super::create(&state.db, &page.user, &incident.id, &form.input()).await {
         Ok(item) => Ok(redirect_with_flash(
-            &format!("{}#action-items", incident.url()),
+            &if form.back == "postmortem" {
+                format!("{}/postmortem#action-items", incident.url())
+            } else {
+                format!("{}#action-items", incident.url())
+            },
             "ok",
             &format!("Added the action item {}.", item.title),
         )),
@@ -722,7 +730,11 @@ async fn change_status(
 ) -> AppResult<Response> {
     page.require(Role::Responder)?;
     let (item, incident) = load_item(&state, &id).await?;
-    let back = if form.back.starts_with("/action-items") {
+    let back = if form.back.starts_with("/action-items")
+        || form
+            .back
+            .starts_with(&format!("{}/postmortem", incident.url()))
+    {
         form.back.clone()
     } else {
         format!("{}#action-items", incident.url())

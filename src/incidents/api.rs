@@ -208,6 +208,14 @@ async fn get_incident(
     let items = crate::action_items::db::list_for_incident(&state.db.reader, &incident.id).await?;
     body["action_items"] =
         serde_json::to_value(items).map_err(|e| AppError::Internal(e.to_string()))?;
+    body["postmortem"] =
+        match crate::postmortems::db::summary(&state.db.reader, &incident.id).await? {
+            Some((status, written, sections)) => serde_json::json!({
+                "status": status, "sections_written": written, "sections": sections,
+                "url": format!("{}/postmortem", incident.url()),
+            }),
+            None => serde_json::Value::Null,
+        };
     Ok(axum::Json(body).into_response())
 }
 

@@ -604,6 +604,8 @@ pub struct ShowPage {
     pub today: chrono::NaiveDate,
     /// Services the collector has a window for (the snapshot button's choices).
     pub observed_services: Vec<String>,
+    /// The post-mortem's status and how many of its sections are written, if one was started.
+    pub postmortem: Option<(String, i64, i64)>,
     pub errors: FieldErrors,
 }
 
@@ -774,6 +776,7 @@ pub async fn render_show(
     observed_services.sort();
     let items = crate::action_items::db::list_for_incident(&state.db.reader, &incident.id).await?;
     Ok(ShowPage {
+        postmortem: crate::postmortems::db::summary(&state.db.reader, &incident.id).await?,
         snapshots,
         items,
         today: Utc::now().date_naive(),

@@ -120,6 +120,11 @@ impl Chrome {
         self.user.as_ref().is_some_and(User::is_admin)
     }
 
+    /// The signed-in user's id ("" on public pages).
+    pub fn user_id(&self) -> &str {
+        self.user.as_ref().map_or("", |u| u.id.as_str())
+    }
+
     pub fn can_write(&self) -> bool {
         self.user.as_ref().is_some_and(User::can_write)
     }

@@ -86,6 +86,8 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::alerts::web::router())
         .merge(crate::integrations::web::router())
         .merge(crate::action_items::web::router())
+        .merge(crate::postmortems::web::router())
+        .merge(crate::postmortems::template_admin::router())
         .nest("/api/v1", api_router())
         .route("/api/openapi.json", get(crate::web::static_files::openapi))
         .fallback(not_found)
@@ -145,6 +147,7 @@ fn api_router() -> Router<AppState> {
         .merge(crate::alerts::api::router())
         .merge(crate::integrations::api::router())
         .merge(crate::action_items::api::router())
+        .merge(crate::postmortems::api::router())
 }
 
 async fn healthz() -> impl IntoResponse {

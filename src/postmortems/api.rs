@@ -1,0 +1,265 @@
+//! JSON API for post-mortems: read, start, save with a version, move along the workflow, ask
+//! reviewers and review, revisions, and the Markdown export.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::{Edit, PmStatus, RootCauseInput, db};
+use crate::error::{AppError, AppResult};
+use crate::incidents::Incident;
+use crate::web::AppState;
+use crate::web::extract::{ApiCaller, ApiResponder, Json, from_json_value, take_version};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/incidents/{incident}/postmortem",
+            get(get_postmortem).put(save).post(start),
+        )
+        .route("/incidents/{incident}/postmortem/status", post(set_status))
+        .route(
+            "/incidents/{incident}/postmortem/reviewers",
+            post(request_review),
+        )
+        .route("/incidents/{incident}/postmortem/review", post(review))
+        .route("/incidents/{incident}/postmortem/revisions", get(revisions))
+        .route(
+            "/incidents/{incident}/postmortem/revisions/{version}",
+            get(revision),
+        )
+        .route("/incidents/{incident}/postmortem.md", get(markdown))
+        .route("/postmortem-templates", get(templates))
+}
+
+async fn loaded(state: &AppState, incident: &Incident) -> AppResult<super::Loaded> {
+    super::load(&state.db, &incident.id).await?.ok_or_else(|| {
+        AppError::NotFound(format!(
+            "post-mortem of {} (start one with POST or PUT)",
+            incident.key()
+        ))
+    })
+}
+
+async fn get_postmortem(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(raw): Path<String>,
+) -> AppResult<Response> {
+    caller.require_read()?;
+    let incident = crate::incidents::api::load(&state, &raw).await?;
+    let pm = loaded(&state, &incident).await?;
+    Ok(axum::Json(super::json(&pm)).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartBody {
+    #[serde(default)]
+    template: Option<String>,
+}
+
+async fn start(
+    State(state): State<AppState>,
+    ApiResponder(caller): ApiResponder,
+    Path(raw): Path<String>,
+    Json(body): Json<StartBody>,
+) -> AppResult<Response> {
+    let incident = crate::incidents::api::load(&state, &raw).await?;
+    let existed = super::load(&state.db, &incident.id).await?.is_some();
+    let pm = super::start(&state.db, &caller.user, &incident, body.template.as_deref()).await?;
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, axum::Json(super::json(&pm))).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SaveBody {
+    #[serde(default)]
+    sections: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    root_causes: Option<Vec<RootCauseInput>>,
+    #[serde(default)]
+    detection_method: Option<String>,
+    #[serde(default)]
+    no_action_items_reason: Option<String>,
+    /// Only used when the PUT starts the post-mortem.
+    #[serde(default)]
+    template: Option<String>,
+}
+
+/// Saves sections (by key; others stay), root causes (all replaced when given) and the rest.
+/// A PUT on an incident without a post-mortem starts one from `template` (or the default)
+/// and applies the body to it.
+async fn save(
+    State(state): State<AppState>,
+    ApiResponder(caller): ApiResponder,
+    Path(raw): Path<String>,
+    Json(mut value): Json<serde_json::Value>,
+) -> AppResult<Response> {
+    let incident = crate::incidents::api::load(&state, &raw).await?;
+    let version = take_version(&mut value)?;
+    let body: SaveBody = from_json_value(value)?;
+    let version = match super::load(&state.db, &incident.id).await? {
+        Some(_) => version,
+        None => {
+            super::start(&state.db, &caller.user, &incident, body.template.as_deref())
+                .await?
+                .pm
+                .version
+        }
+    };
+    let edit = Edit {
+        sections: body.sections.into_iter().collect(),
+        root_causes: body.root_causes,
+        detection_method: body.detection_method,
+        no_action_items_reason: body.no_action_items_reason,
+    };
+    let saved = super::save(&state.db, &caller.user, &incident, version, &edit).await?;
+    Ok(axum::Json(super::json(&saved)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusBody {
+    status: String,
+    #[serde(default)]
+    comment: String,
+    #[serde(default)]
+    version: Option<i64>,
+}
+
+async fn set_status(
+    State(state): State<AppState>,
+    ApiResponder(caller): ApiResponder,
+    Path(raw): Path<String>,
+    Json(body): Json<StatusBody>,
+) -> AppResult<Response> {
+    let incident = crate::incidents::api::load(&state, &raw).await?;
+    let to = PmStatus::parse(&body.status)
+        .ok_or_else(|| AppError::field("status", "must be one of draft, in_review, published"))?;
+    let saved = super::set_status(
+        &state.db,
+        &caller.user,
+        &incident,
+        body.version,
+        to,
+        &body.comment,
+    )
+    .await?;
+    Ok(axum::Json(super::json(&saved)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewersBody {
+    reviewers: Vec<String>,
+}
+
+async fn request_review(
+    State(state): State<AppState>,
+    ApiResponder(caller): ApiResponder,
+    Path(raw): Path<String>,
+    Json(body): Json<ReviewersBody>,
+) -> AppResult<Response> {
+    let incident = crate::incidents::api::load(&state, &raw).await?;
+    let saved = super::request_review(&state.db, &caller.user, &incident, &body.reviewers).await?;
+    Ok(axum::Json(super::json(&saved)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewBody {
+    decision: String,
+    #[serde(default)]
+    comment: String,
+}
+
+async fn review(
+    State(state): State<AppState>,
+    ApiResponder(caller): ApiResponder,
+    Path(raw): Path<String>,
+    Json(body): Json<ReviewBody>,
+) -> AppResult<Response> {
+    let incident = crate::incidents::api::load(&state, &raw).await?;
+    let approve = match body.decision.as_str() {
+        "approve" => true,
+        "request_changes" => false,
+        _ => {
+            return Err(AppError::field(
+                "decision",
+                "must be approve or request_changes",
+            ));
+        }
+    };
+    let saved = super::decide(&state.db, &caller.user, &incident, approve, &body.comment).await?;
+    Ok(axum::Json(super::json(&saved)).into_response())
+}
+
+async fn revisions(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(raw): Path<String>,
+) -> AppResult<Response> {
+    caller.require_read()?;
+    let incident = crate::incidents::api::load(&state, &raw).await?;
+    let pm = loaded(&state, &incident).await?;
+    let list = db::revisions(&state.db.reader, &pm.pm.id).await?;
+    Ok(axum::Json(serde_json::json!({ "items": list, "total": list.len() })).into_response())
+}
+
+async fn revision(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path((raw, version)): Path<(String, String)>,
+) -> AppResult<Response> {
+    caller.require_read()?;
+    let incident = crate::incidents::api::load(&state, &raw).await?;
+    let pm = loaded(&state, &incident).await?;
+    let version: i64 = version
+        .parse()
+        .map_err(|_| AppError::field("version", "must be a revision number"))?;
+    let (info, content) = db::revision(&state.db.reader, &pm.pm.id, version)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("revision {version}")))?;
+    Ok(axum::Json(serde_json::json!({
+        "version": info.version, "author": info.author_name, "created_at": info.created_at,
+        "changed": info.changed, "content": content,
+    }))
+    .into_response())
+}
+
+async fn markdown(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(raw): Path<String>,
+) -> AppResult<Response> {
+    caller.require_read()?;
+    let incident = crate::incidents::api::load(&state, &raw).await?;
+    let body = super::web::markdown_document(&state, &incident).await?;
+    Ok(super::web::markdown_response(&incident, body))
+}
+
+async fn templates(State(state): State<AppState>, caller: ApiCaller) -> AppResult<Response> {
+    caller.require_read()?;
+    let mut out = Vec::new();
+    for t in db::templates(&state.db.reader).await? {
+        let sections = db::template_sections(&state.db.reader, &t.id).await?;
+        let mut value = serde_json::to_value(&t).unwrap_or_default();
+        value["sections"] = serde_json::json!(
+            sections
+                .iter()
+                .map(|s| serde_json::json!({"key": s.key, "title": s.title, "help": s.help, "required": s.required}))
+                .collect::<Vec<_>>()
+        );
+        out.push(value);
+    }
+    Ok(axum::Json(serde_json::json!({ "items": out, "total": out.len() })).into_response())
+}

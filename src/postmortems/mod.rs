@@ -1,0 +1,1015 @@
+//! Blameless post-mortems: one per incident, started from a template whose sections are copied
+//! in (so later template edits leave it alone), edited in Markdown with a version on every save,
+//! every save kept as a revision, structured root causes, and a review workflow
+//! `draft → in_review → published` (and back to draft, recorded). No axum here.
+
+pub mod api;
+pub mod checks;
+pub mod db;
+pub mod diff;
+pub mod export;
+pub mod template_admin;
+pub mod templates;
+pub mod web;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::User;
+use crate::db::Db;
+use crate::error::{AppError, AppResult, FieldErrors};
+use crate::incidents::Incident;
+use crate::timeline::EntryKind;
+
+choice!(
+    PmStatus,
+    "status",
+    [
+        Draft = "draft",
+        InReview = "in_review",
+        Published = "published"
+    ]
+);
+choice!(
+    Detection,
+    "detection_method",
+    [
+        Alert = "alert",
+        CustomerReport = "customer_report",
+        Employee = "employee",
+        AutomatedTest = "automated_test",
+        Other = "other"
+    ]
+);
+choice!(
+    ReviewState,
+    "state",
+    [
+        Requested = "requested",
+        Approved = "approved",
+        ChangesRequested = "changes_requested"
+    ]
+);
+
+impl PmStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Draft => "Draft",
+            Self::InReview => "In review",
+            Self::Published => "Published",
+        }
+    }
+}
+
+impl Detection {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Alert => "Alert",
+            Self::CustomerReport => "Customer report",
+            Self::Employee => "Employee noticed",
+            Self::AutomatedTest => "Automated test",
+            Self::Other => "Other",
+        }
+    }
+}
+
+impl ReviewState {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Requested => "Review requested",
+            Self::Approved => "Approved",
+            Self::ChangesRequested => "Changes requested",
+        }
+    }
+}
+
+/// Longest section body, in characters (a long post-mortem runs to a few thousand words).
+pub const SECTION_MAX: usize = 50_000;
+/// Longest root-cause description or written reason.
+pub const NOTE_MAX: usize = 5_000;
+/// Most root-cause rows (one primary plus contributing factors).
+pub const ROOT_CAUSES_MAX: usize = 20;
+
+/// A post-mortem as stored, with names for the people it refers to.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Postmortem {
+    pub id: String,
+    pub incident_id: String,
+    #[sqlx(try_from = "String")]
+    pub status: PmStatus,
+    pub template_id: Option<String>,
+    pub template_name: String,
+    pub detection_method: String,
+    pub no_action_items_reason: String,
+    pub version: i64,
+    pub author_id: Option<String>,
+    pub author_name: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_by_name: Option<String>,
+    pub updated_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+impl Postmortem {
+    pub fn detection_label(&self) -> &'static str {
+        Detection::parse(&self.detection_method).map_or("Not recorded", Detection::label)
+    }
+}
+
+/// One section of a post-mortem (or of a template, with an empty body).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Section {
+    pub key: String,
+    pub title: String,
+    pub help: String,
+    pub required: bool,
+    pub body: String,
+}
+
+/// A root cause: the primary one, or a contributing factor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct RootCause {
+    pub category: String,
+    pub description: String,
+    #[sqlx(rename = "is_primary")]
+    pub primary: bool,
+}
+
+/// A named reviewer and where their review stands.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Reviewer {
+    pub user_id: String,
+    pub name: String,
+    pub email: String,
+    #[sqlx(try_from = "String")]
+    pub state: ReviewState,
+    pub comment: String,
+    pub requested_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+/// Everything a save can change, as kept in each revision.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Content {
+    pub sections: Vec<Section>,
+    pub root_causes: Vec<RootCause>,
+    pub detection_method: String,
+    pub no_action_items_reason: String,
+}
+
+impl Content {
+    pub fn primary(&self) -> Option<&RootCause> {
+        self.root_causes.iter().find(|r| r.primary)
+    }
+
+    pub fn contributing(&self) -> impl Iterator<Item = &RootCause> {
+        self.root_causes.iter().filter(|r| !r.primary)
+    }
+
+    pub fn section(&self, key: &str) -> Option<&Section> {
+        self.sections.iter().find(|s| s.key == key)
+    }
+}
+
+/// A root cause as typed (API body or form row).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootCauseInput {
+    pub category: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub primary: bool,
+}
+
+/// A save: sections by key (sections not named stay as they are), and optionally the root
+/// causes (replacing all of them), the detection method and the reason for having no items.
+#[derive(Debug, Clone, Default)]
+pub struct Edit {
+    pub sections: Vec<(String, String)>,
+    pub root_causes: Option<Vec<RootCauseInput>>,
+    pub detection_method: Option<String>,
+    pub no_action_items_reason: Option<String>,
+}
+
+/// Applies `edit` to `current`, checking every part and naming each problem by field
+/// (`sections.summary`, `root_causes[1].category`). `categories` is the managed taxonomy.
+pub fn apply(
+    current: &Content,
+    edit: &Edit,
+    categories: &[String],
+) -> Result<Content, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let mut next = current.clone();
+    for (key, body) in &edit.sections {
+        let field = format!("sections.{key}");
+        match next.sections.iter_mut().find(|s| s.key == *key) {
+            None => {
+                errors.insert(field, "this post-mortem has no such section".into());
+            }
+            Some(section) => {
+                if body.chars().count() > SECTION_MAX {
+                    errors.insert(field, format!("must be at most {SECTION_MAX} characters"));
+                } else if body.contains('\0') {
+                    errors.insert(field, "must not contain NUL characters".into());
+                } else {
+                    // Browsers send CRLF from textareas; store one line ending so revisions
+                    // and diffs compare what people wrote, not how it travelled.
+                    section.body = body.replace("\r\n", "\n").trim_end().to_owned();
+                }
+            }
+        }
+    }
+    if let Some(rows) = &edit.root_causes {
+        let mut causes = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            let category = row.category.trim();
+            let description = row.description.replace("\r\n", "\n").trim().to_owned();
+            // Blank rows are the empty slots of a form.
+            if category.is_empty() && description.is_empty() {
+                continue;
+            }
+            let field = format!("root_causes[{i}]");
+            let known = categories.iter().find(|c| c.eq_ignore_ascii_case(category));
+            match known {
+                Some(name) => {
+                    if description.chars().count() > NOTE_MAX {
+                        errors.insert(
+                            format!("{field}.description"),
+                            format!("must be at most {NOTE_MAX} characters"),
+                        );
+                    }
+                    causes.push(RootCause {
+                        category: name.clone(),
+                        description,
+                        primary: row.primary,
+                    });
+                }
+                None if category.is_empty() => {
+                    errors.insert(format!("{field}.category"), "choose a category".into());
+                }
+                None => {
+                    errors.insert(
+                        format!("{field}.category"),
+                        format!("{category:?} is not a category (an admin can add it)"),
+                    );
+                }
+            }
+        }
+        if causes.iter().filter(|c| c.primary).count() > 1 {
+            errors.insert(
+                "root_causes".into(),
+                "only one root cause can be the primary one".into(),
+            );
+        }
+        if causes.len() > ROOT_CAUSES_MAX {
+            errors.insert(
+                "root_causes".into(),
+                format!("at most {ROOT_CAUSES_MAX} root causes"),
+            );
+        }
+        // The primary cause first, then contributing factors in the order given.
+        causes.sort_by_key(|c| !c.primary);
+        next.root_causes = causes;
+    }
+    if let Some(raw) = &edit.detection_method {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            next.detection_method.clear();
+        } else if let Some(d) = Detection::parse_field(raw, &mut errors) {
+            next.detection_method = d.as_str().to_owned();
+        }
+    }
+    if let Some(reason) = &edit.no_action_items_reason {
+        let reason = reason.replace("\r\n", "\n").trim().to_owned();
+        if reason.chars().count() > NOTE_MAX {
+            errors.insert(
+                "no_action_items_reason".into(),
+                format!("must be at most {NOTE_MAX} characters"),
+            );
+        }
+        next.no_action_items_reason = reason;
+    }
+    if errors.is_empty() {
+        Ok(next)
+    } else {
+        Err(errors)
+    }
+}
+
+/// What a save changed, in words for the history list ("Summary, Root causes").
+pub fn changed(old: &Content, new: &Content) -> Vec<String> {
+    let mut out: Vec<String> = new
+        .sections
+        .iter()
+        .filter(|s| old.section(&s.key).is_none_or(|o| o.body != s.body))
+        .map(|s| s.title.clone())
+        .collect();
+    if old.root_causes != new.root_causes {
+        out.push("Root causes".into());
+    }
+    if old.detection_method != new.detection_method {
+        out.push("Detection method".into());
+    }
+    if old.no_action_items_reason != new.no_action_items_reason {
+        out.push("Reason for no action items".into());
+    }
+    out
+}
+
+/// What stands between a post-mortem and publishing, each said so a person can fix it.
+pub fn publish_problems(
+    status: PmStatus,
+    content: &Content,
+    action_items: usize,
+    reviewers: &[Reviewer],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if status == PmStatus::Draft {
+        out.push("Request a review first: publishing follows review.".to_owned());
+    }
+    let missing: Vec<&str> = content
+        .sections
+        .iter()
+        .filter(|s| s.required && s.body.trim().is_empty())
+        .map(|s| s.title.as_str())
+        .collect();
+    if !missing.is_empty() {
+        out.push(format!(
+            "Fill in the required sections: {}.",
+            missing.join(", ")
+        ));
+    }
+    if content.primary().is_none() {
+        out.push("Set the primary root cause (its category and what it was).".to_owned());
+    }
+    if action_items == 0 && content.no_action_items_reason.trim().is_empty() {
+        out.push(
+            "Add at least one action item, or write down why this incident needs none.".to_owned(),
+        );
+    }
+    let asking: Vec<&str> = reviewers
+        .iter()
+        .filter(|r| r.state == ReviewState::ChangesRequested)
+        .map(|r| r.name.as_str())
+        .collect();
+    if !asking.is_empty() {
+        out.push(format!(
+            "Changes were requested by {}: address them and ask again.",
+            asking.join(", ")
+        ));
+    }
+    out
+}
+
+/// Which moves the workflow allows.
+pub fn can_move(from: PmStatus, to: PmStatus) -> bool {
+    use PmStatus::{Draft, InReview, Published};
+    matches!(
+        (from, to),
+        (Draft, InReview) | (InReview, Published) | (InReview, Draft) | (Published, Draft)
+    )
+}
+
+/// A post-mortem with everything shown alongside it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub pm: Postmortem,
+    pub content: Content,
+    pub reviewers: Vec<Reviewer>,
+}
+
+/// Loads the post-mortem of an incident, if one was started.
+pub async fn load(db: &Db, incident_id: &str) -> AppResult<Option<Loaded>> {
+    let Some(pm) = db::find_for_incident(&db.reader, incident_id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(load_parts(&db.reader, pm).await?))
+}
+
+async fn load_parts(pool: &sqlx::SqlitePool, pm: Postmortem) -> AppResult<Loaded> {
+    let content = Content {
+        sections: db::sections(pool, &pm.id).await?,
+        root_causes: db::root_causes(pool, &pm.id).await?,
+        detection_method: pm.detection_method.clone(),
+        no_action_items_reason: pm.no_action_items_reason.clone(),
+    };
+    let reviewers = db::reviewers(pool, &pm.id).await?;
+    Ok(Loaded {
+        pm,
+        content,
+        reviewers,
+    })
+}
+
+/// Reads back a post-mortem right after a write, from the writer (the readers may lag).
+async fn reload(db: &Db, incident_id: &str) -> AppResult<Loaded> {
+    let pm = db::find_for_incident(&db.writer, incident_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("post-mortem".into()))?;
+    load_parts(&db.writer, pm).await
+}
+
+/// Starts the incident's post-mortem from `template_id`, or from the default template for the
+/// incident's severity. Starting twice returns the one already there.
+pub async fn start(
+    db: &Db,
+    user: &User,
+    incident: &Incident,
+    template_id: Option<&str>,
+) -> AppResult<Loaded> {
+    if let Some(existing) = load(db, &incident.id).await? {
+        return Ok(existing);
+    }
+    let template = match template_id.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(id) => db::template(&db.reader, id)
+            .await?
+            .ok_or_else(|| AppError::field("template", "no such template"))?,
+        None => db::default_template(&db.reader, incident.severity.as_str())
+            .await?
+            .ok_or_else(|| {
+                AppError::field("template", "there is no template yet; an admin can add one")
+            })?,
+    };
+    let sections = db::template_sections(&db.reader, &template.id).await?;
+    let content = Content {
+        sections,
+        ..Content::default()
+    };
+    let mut tx = db.begin_write().await?;
+    let Some(id) = db::insert(
+        &mut tx,
+        &incident.id,
+        &template.id,
+        &template.name,
+        &user.id,
+    )
+    .await?
+    else {
+        // Someone started it a moment ago.
+        drop(tx);
+        return reload(db, &incident.id).await;
+    };
+    db::insert_sections(&mut tx, &id, &content.sections).await?;
+    db::insert_revision(&mut tx, &id, 1, &user.id, "Started", &content).await?;
+    db::insert_event(
+        &mut tx,
+        &id,
+        &user.id,
+        "started",
+        None,
+        Some(PmStatus::Draft),
+        "",
+    )
+    .await?;
+    crate::timeline::db::insert(
+        &mut tx,
+        &incident.id,
+        Utc::now(),
+        EntryKind::Note,
+        &format!(
+            "Post-mortem started from the **{}** template.",
+            crate::markdown::escape(&template.name)
+        ),
+        Some(&user.id),
+    )
+    .await?;
+    tx.commit().await?;
+    reload(db, &incident.id).await
+}
+
+/// The 409 for a save or move made from an old version, carrying the post-mortem as it is now.
+fn conflict(now: &Loaded) -> AppError {
+    AppError::Conflict {
+        message: format!(
+            "this post-mortem was changed by someone else (now at version {}); nothing was overwritten",
+            now.pm.version
+        ),
+        current: json(now),
+    }
+}
+
+/// The post-mortem as the API shows it.
+pub fn json(l: &Loaded) -> serde_json::Value {
+    let sections: Vec<serde_json::Value> = l
+        .content
+        .sections
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "key": s.key, "title": s.title, "help": s.help, "required": s.required,
+                "markdown": s.body, "html": crate::markdown::render(&s.body),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "id": l.pm.id,
+        "status": l.pm.status,
+        "version": l.pm.version,
+        "template": l.pm.template_name,
+        "author": l.pm.author_name,
+        "created_at": l.pm.created_at,
+        "updated_at": l.pm.updated_at,
+        "published_at": l.pm.published_at,
+        "detection_method": l.pm.detection_method,
+        "no_action_items_reason": l.pm.no_action_items_reason,
+        "sections": sections,
+        "root_causes": l.content.root_causes,
+        "reviewers": l.reviewers.iter().map(|r| serde_json::json!({
+            "name": r.name, "email": r.email, "state": r.state, "comment": r.comment,
+            "decided_at": r.decided_at,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Saves an edit made from `version`. A stale version is a 409 with the post-mortem as it is
+/// now and nothing written; a published post-mortem is read-only until reopened. A save that
+/// changes nothing keeps the version. When the primary root cause's category changes, the
+/// incident's category follows it (the recurrence report counts incidents by category).
+pub async fn save(
+    db: &Db,
+    user: &User,
+    incident: &Incident,
+    version: i64,
+    edit: &Edit,
+) -> AppResult<Loaded> {
+    let current = load(db, &incident.id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("post-mortem (start it first)".into()))?;
+    if current.pm.status == PmStatus::Published {
+        return Err(AppError::field(
+            "status",
+            "the post-mortem is published and read-only; reopen it as a draft to change it",
+        ));
+    }
+    let categories: Vec<String> = crate::catalog::db::list_categories(&db.reader)
+        .await?
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    let next = apply(&current.content, edit, &categories).map_err(AppError::fields)?;
+    if current.pm.version != version {
+        return Err(conflict(&current));
+    }
+    let what = changed(&current.content, &next);
+    if what.is_empty() {
+        return Ok(current);
+    }
+    let mut tx = db.begin_write().await?;
+    if !db::update(&mut tx, &current.pm.id, version, &next, &user.id).await? {
+        drop(tx);
+        return Err(conflict(&reload(db, &incident.id).await?));
+    }
+    for section in &next.sections {
+        if current.content.section(&section.key) != Some(section) {
+            db::set_section_body(&mut tx, &current.pm.id, &section.key, &section.body).await?;
+        }
+    }
+    if next.root_causes != current.content.root_causes {
+        db::replace_root_causes(&mut tx, &current.pm.id, &incident.id, &next.root_causes).await?;
+    }
+    db::insert_revision(
+        &mut tx,
+        &current.pm.id,
+        version + 1,
+        &user.id,
+        &what.join(", "),
+        &next,
+    )
+    .await?;
+    if let Some(primary) = next.primary()
+        && !primary.category.eq_ignore_ascii_case(&incident.category)
+        && current.content.primary().map(|p| &p.category) != Some(&primary.category)
+    {
+        db::set_incident_category(&mut tx, &incident.id, &primary.category).await?;
+        crate::timeline::db::insert(
+            &mut tx,
+            &incident.id,
+            Utc::now(),
+            EntryKind::Note,
+            &format!(
+                "Category set to **{}**, the post-mortem's primary root cause (was {}).",
+                crate::markdown::escape(&primary.category),
+                crate::markdown::escape(&incident.category)
+            ),
+            Some(&user.id),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    reload(db, &incident.id).await
+}
+
+/// Asks named reviewers (by email or id) and moves a draft to review. Asking again resets a
+/// reviewer's earlier decision.
+pub async fn request_review(
+    db: &Db,
+    user: &User,
+    incident: &Incident,
+    reviewers: &[String],
+) -> AppResult<Loaded> {
+    let current = load(db, &incident.id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("post-mortem".into()))?;
+    if current.pm.status == PmStatus::Published {
+        return Err(AppError::field(
+            "status",
+            "the post-mortem is published; reopen it before asking for another review",
+        ));
+    }
+    let mut people = Vec::new();
+    let mut errors = FieldErrors::new();
+    for raw in reviewers.iter().map(|r| r.trim()).filter(|r| !r.is_empty()) {
+        let found = match crate::auth::db::find_user_by_email(&db.reader, raw).await? {
+            Some(u) => Some(u),
+            None => crate::auth::db::find_user(&db.reader, raw).await?,
+        };
+        match found {
+            Some(u) if u.id == user.id => {
+                errors.insert(
+                    "reviewers".into(),
+                    "ask someone else: authors do not review their own post-mortem".into(),
+                );
+            }
+            Some(u) => {
+                if !people.iter().any(|p: &User| p.id == u.id) {
+                    people.push(u);
+                }
+            }
+            None => {
+                errors.insert("reviewers".into(), format!("no user is {raw}"));
+            }
+        }
+    }
+    if people.is_empty() && errors.is_empty() {
+        errors.insert("reviewers".into(), "name at least one reviewer".into());
+    }
+    if !errors.is_empty() {
+        return Err(AppError::fields(errors));
+    }
+    let mut tx = db.begin_write().await?;
+    for person in &people {
+        db::upsert_reviewer(&mut tx, &current.pm.id, &person.id, &user.id).await?;
+    }
+    let names: Vec<&str> = people.iter().map(|p| p.name.as_str()).collect();
+    db::insert_event(
+        &mut tx,
+        &current.pm.id,
+        &user.id,
+        "review_requested",
+        None,
+        None,
+        &names.join(", "),
+    )
+    .await?;
+    if current.pm.status == PmStatus::Draft {
+        move_status(
+            &mut tx,
+            user,
+            incident,
+            &current,
+            PmStatus::InReview,
+            &format!("review requested from {}", names.join(", ")),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    reload(db, &incident.id).await
+}
+
+/// A reviewer's decision. Requesting changes needs a comment saying which.
+pub async fn decide(
+    db: &Db,
+    user: &User,
+    incident: &Incident,
+    approve: bool,
+    comment: &str,
+) -> AppResult<Loaded> {
+    let current = load(db, &incident.id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("post-mortem".into()))?;
+    if current.pm.status != PmStatus::InReview {
+        return Err(AppError::field(
+            "decision",
+            "the post-mortem is not in review right now",
+        ));
+    }
+    if !current.reviewers.iter().any(|r| r.user_id == user.id) {
+        return Err(AppError::Forbidden(
+            "only the reviewers named on this post-mortem can review it".into(),
+        ));
+    }
+    let comment = comment.replace("\r\n", "\n").trim().to_owned();
+    if !approve && comment.is_empty() {
+        return Err(AppError::field(
+            "comment",
+            "say what should change, so the author knows what to do",
+        ));
+    }
+    if comment.chars().count() > NOTE_MAX {
+        return Err(AppError::field(
+            "comment",
+            format!("must be at most {NOTE_MAX} characters"),
+        ));
+    }
+    let state = if approve {
+        ReviewState::Approved
+    } else {
+        ReviewState::ChangesRequested
+    };
+    let mut tx = db.begin_write().await?;
+    db::decide(&mut tx, &current.pm.id, &user.id, state, &comment).await?;
+    db::insert_event(
+        &mut tx,
+        &current.pm.id,
+        &user.id,
+        state.as_str(),
+        None,
+        None,
+        &comment,
+    )
+    .await?;
+    let verb = if approve {
+        "approved the post-mortem"
+    } else {
+        "requested changes to the post-mortem"
+    };
+    let mut body = format!("{} {verb}", crate::markdown::escape(&user.name));
+    if !comment.is_empty() {
+        body.push_str(&format!(": {}", crate::markdown::escape(&comment)));
+    }
+    crate::timeline::db::insert(
+        &mut tx,
+        &incident.id,
+        Utc::now(),
+        EntryKind::Note,
+        &body,
+        Some(&user.id),
+    )
+    .await?;
+    tx.commit().await?;
+    reload(db, &incident.id).await
+}
+
+/// Moves the post-mortem along the workflow from `version`. Publishing checks
+/// `publish_problems`; going back to draft (withdrawing a review or reopening a published
+/// post-mortem) is recorded with its reason.
+pub async fn set_status(
+    db: &Db,
+    user: &User,
+    incident: &Incident,
+    version: Option<i64>,
+    to: PmStatus,
+    comment: &str,
+) -> AppResult<Loaded> {
+    let current = load(db, &incident.id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("post-mortem".into()))?;
+    if version.is_some_and(|v| v != current.pm.version) {
+        return Err(conflict(&current));
+    }
+    if current.pm.status == to {
+        return Ok(current);
+    }
+    if !can_move(current.pm.status, to) {
+        return Err(AppError::field(
+            "status",
+            format!(
+                "a post-mortem cannot go from {} to {}",
+                current.pm.status.as_str(),
+                to.as_str()
+            ),
+        ));
+    }
+    let comment = comment.replace("\r\n", "\n").trim().to_owned();
+    if comment.chars().count() > NOTE_MAX {
+        return Err(AppError::field(
+            "comment",
+            format!("must be at most {NOTE_MAX} characters"),
+        ));
+    }
+    if to == PmStatus::Published {
+        let items = crate::action_items::db::list_for_incident(&db.reader, &incident.id).await?;
+        let problems = publish_problems(
+            current.pm.status,
+            &current.content,
+            items.len(),
+            &current.reviewers,
+        );
+        if !problems.is_empty() {
+            return Err(AppError::Validation {
+                message: format!("not ready to publish: {}", problems.join(" ")),
+                fields: [("status".to_owned(), problems.join(" "))].into(),
+            });
+        }
+    }
+    let mut tx = db.begin_write().await?;
+    move_status(&mut tx, user, incident, &current, to, &comment).await?;
+    tx.commit().await?;
+    reload(db, &incident.id).await
+}
+
+async fn move_status(
+    tx: &mut crate::db::WriteTx,
+    user: &User,
+    incident: &Incident,
+    current: &Loaded,
+    to: PmStatus,
+    comment: &str,
+) -> AppResult<()> {
+    if !db::set_status(tx, &current.pm.id, current.pm.version, to, &user.id).await? {
+        return Err(AppError::Conflict {
+            message: "this post-mortem was changed by someone else; nothing was changed".into(),
+            current: json(current),
+        });
+    }
+    db::insert_event(
+        tx,
+        &current.pm.id,
+        &user.id,
+        "status",
+        Some(current.pm.status),
+        Some(to),
+        comment,
+    )
+    .await?;
+    let what = match (current.pm.status, to) {
+        (_, PmStatus::InReview) => "Post-mortem sent for review".to_owned(),
+        (_, PmStatus::Published) => "Post-mortem published".to_owned(),
+        (PmStatus::Published, PmStatus::Draft) => "Post-mortem reopened as a draft".to_owned(),
+        _ => "Post-mortem taken back to draft".to_owned(),
+    };
+    let body = if comment.is_empty() {
+        format!("{what}.")
+    } else {
+        format!("{what}: {}", crate::markdown::escape(comment))
+    };
+    crate::timeline::db::insert(
+        tx,
+        &incident.id,
+        Utc::now(),
+        EntryKind::Note,
+        &body,
+        Some(&user.id),
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(key: &str, required: bool, body: &str) -> Section {
+        Section {
+            key: key.into(),
+            title: key.to_uppercase(),
+            help: String::new(),
+            required,
+            body: body.into(),
+        }
+    }
+
+    fn content() -> Content {
+        Content {
+            sections: vec![section("summary", true, ""), section("lucky", false, "")],
+            ..Content::default()
+        }
+    }
+
+    fn categories() -> Vec<String> {
+        vec!["deploy".into(), "config change".into(), "unknown".into()]
+    }
+
+    fn cause(category: &str, description: &str, primary: bool) -> RootCauseInput {
+        RootCauseInput {
+            category: category.into(),
+            description: description.into(),
+            primary,
+        }
+    }
+
+    #[test]
+    fn apply_changes_named_sections_and_keeps_the_rest() {
+        let mut start = content();
+        start.sections[1].body = "kept".into();
+        let edit = Edit {
+            sections: vec![(
+                "summary".into(),
+                "Checkout failed.\r\nFor 20 min.\n\n".into(),
+            )],
+            ..Edit::default()
+        };
+        let next = apply(&start, &edit, &categories()).expect("valid edit");
+        assert_eq!(next.sections[0].body, "Checkout failed.\nFor 20 min.");
+        assert_eq!(next.sections[1].body, "kept");
+        assert_eq!(changed(&start, &next), vec!["SUMMARY".to_owned()]);
+    }
+
+    #[test]
+    fn apply_names_each_bad_part() {
+        let edit = Edit {
+            sections: vec![
+                ("nope".into(), "x".into()),
+                ("summary".into(), "y".repeat(SECTION_MAX + 1)),
+            ],
+            root_causes: Some(vec![
+                cause("deploy", "a", true),
+                cause("cosmic rays", "b", false),
+                cause("", "no category", false),
+                cause("config change", "c", true),
+            ]),
+            detection_method: Some("psychic".into()),
+            no_action_items_reason: None,
+        };
+        let errors = apply(&content(), &edit, &categories()).expect_err("invalid edit");
+        for field in [
+            "sections.nope",
+            "sections.summary",
+            "root_causes[1].category",
+            "root_causes[2].category",
+            "root_causes",
+            "detection_method",
+        ] {
+            assert!(errors.contains_key(field), "{field} missing in {errors:?}");
+        }
+    }
+
+    #[test]
+    fn root_causes_skip_blank_rows_put_primary_first_and_use_the_taxonomy_spelling() {
+        let edit = Edit {
+            root_causes: Some(vec![
+                cause("Config Change", "flag flipped", false),
+                cause("", "", false),
+                cause("DEPLOY", " bad build ", true),
+            ]),
+            ..Edit::default()
+        };
+        let next = apply(&content(), &edit, &categories()).expect("valid");
+        assert_eq!(
+            next.root_causes,
+            vec![
+                RootCause {
+                    category: "deploy".into(),
+                    description: "bad build".into(),
+                    primary: true
+                },
+                RootCause {
+                    category: "config change".into(),
+                    description: "flag flipped".into(),
+                    primary: false
+                },
+            ]
+        );
+        assert_eq!(changed(&content(), &next), vec!["Root causes".to_owned()]);
+    }
+
+    #[test]
+    fn publishing_lists_exactly_what_is_missing() {
+        let c = content();
+        let problems = publish_problems(PmStatus::Draft, &c, 0, &[]);
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(problems[1].contains("SUMMARY") && !problems[1].contains("LUCKY"));
+
+        let mut ready = content();
+        ready.sections[0].body = "done".into();
+        ready.root_causes.push(RootCause {
+            category: "deploy".into(),
+            description: String::new(),
+            primary: true,
+        });
+        assert!(publish_problems(PmStatus::InReview, &ready, 1, &[]).is_empty());
+        // A written reason stands in for action items; whitespace does not.
+        ready.no_action_items_reason = "  ".into();
+        assert_eq!(
+            publish_problems(PmStatus::InReview, &ready, 0, &[]).len(),
+            1
+        );
+        ready.no_action_items_reason = "one-off hardware fault, replaced".into();
+        assert!(publish_problems(PmStatus::InReview, &ready, 0, &[]).is_empty());
+
+        let asking = Reviewer {
+            user_id: "u".into(),
+            name: "Grace".into(),
+            email: "g@example.com".into(),
+            state: ReviewState::ChangesRequested,
+            comment: "more on detection".into(),
+            requested_at: Utc::now(),
+            decided_at: None,
+        };
+        let problems = publish_problems(PmStatus::InReview, &ready, 1, &[asking]);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("Grace"));
+    }
+
+    #[test]
+    fn the_workflow_allows_review_publish_and_reopen_only() {
+        use PmStatus::{Draft, InReview, Published};
+        assert!(can_move(Draft, InReview));
+        assert!(can_move(InReview, Published));
+        assert!(can_move(Published, Draft));
+        assert!(can_move(InReview, Draft));
+        assert!(!can_move(Draft, Published));
+        assert!(!can_move(Published, InReview));
+    }
+}

@@ -1,0 +1,352 @@
+//! Admin pages for post-mortem templates: list, add, edit (sections added, removed and
+//! reordered; the default template and defaults per severity) and delete. Post-mortems already
+//! started keep the sections they were started with.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use super::db;
+use super::templates::{SectionRow, check};
+use crate::auth::Role;
+use crate::error::{AppError, AppResult, FieldErrors};
+use crate::incidents::Severity;
+use crate::web::AppState;
+use crate::web::chrome::{Chrome, redirect_with_flash};
+use crate::web::extract::{Form, Page};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/templates", get(list).post(create))
+        .route("/admin/templates/new", get(new_template))
+        .route("/admin/templates/{id}", get(edit).post(update))
+        .route("/admin/templates/{id}/delete", post(delete))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/templates.html")]
+struct ListPage {
+    chrome: Chrome,
+    templates: Vec<db::Template>,
+}
+
+async fn list(State(state): State<AppState>, page: Page) -> AppResult<Response> {
+    page.require(Role::Admin)?;
+    Ok(ListPage {
+        chrome: page.chrome,
+        templates: db::templates(&state.db.reader).await?,
+    }
+    .into_response())
+}
+
+/// The template form as typed.
+#[derive(Debug, Clone, Default)]
+struct TemplateForm {
+    name: String,
+    description: String,
+    is_default: bool,
+    default_for: Vec<String>,
+    version: String,
+    rows: Vec<SectionRow>,
+}
+
+impl TemplateForm {
+    /// Rows arrive as `key.N`, `title.N`, `help.N`, `required.N`, `position.N`, `remove.N`.
+    fn parse(pairs: Vec<(String, String)>) -> Self {
+        let mut f = Self::default();
+        let mut rows: std::collections::BTreeMap<usize, SectionRow> = Default::default();
+        for (name, value) in pairs {
+            match name.as_str() {
+                "name" => f.name = value,
+                "description" => f.description = value,
+                "is_default" => f.is_default = true,
+                "default_for" => f.default_for.push(value),
+                "version" => f.version = value,
+                other => {
+                    let Some((field, index)) = other.split_once('.') else {
+                        continue;
+                    };
+                    let Ok(index) = index.parse::<usize>() else {
+                        continue;
+                    };
+                    if index >= 100 {
+                        continue;
+                    }
+                    let row = rows.entry(index).or_default();
+                    match field {
+                        "key" => row.key = value,
+                        "title" => row.title = value,
+                        "help" => row.help = value,
+                        "required" => row.required = true,
+                        "position" => row.position = value,
+                        "remove" => row.remove = true,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        f.rows = rows.into_values().collect();
+        f
+    }
+
+    fn from_stored(t: &db::Template, sections: &[super::Section]) -> Self {
+        Self {
+            name: t.name.clone(),
+            description: t.description.clone(),
+            is_default: t.is_default,
+            default_for: t
+                .default_for
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            version: t.version.to_string(),
+            rows: sections
+                .iter()
+                .enumerate()
+                .map(|(i, s)| SectionRow {
+                    key: s.key.clone(),
+                    title: s.title.clone(),
+                    help: s.help.clone(),
+                    required: s.required,
+                    position: (i + 1).to_string(),
+                    remove: false,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/template_form.html")]
+struct FormPage {
+    chrome: Chrome,
+    /// The template being edited (none when adding).
+    id: Option<String>,
+    used_by: i64,
+    form: TemplateForm,
+    rows: Vec<(usize, SectionRow)>,
+    errors: FieldErrors,
+    stale: bool,
+}
+
+impl FormPage {
+    fn severities(&self) -> [Severity; 4] {
+        Severity::ALL
+    }
+    fn defaults_to(&self, s: &Severity) -> bool {
+        self.form.default_for.iter().any(|d| d == s.as_str())
+    }
+    fn error(&self, row: &usize, field: &str) -> Option<String> {
+        self.errors
+            .get(&format!("sections[{row}].{field}"))
+            .cloned()
+    }
+}
+
+fn form_page(
+    chrome: Chrome,
+    id: Option<String>,
+    used_by: i64,
+    form: TemplateForm,
+    errors: FieldErrors,
+    stale: bool,
+) -> FormPage {
+    // Three empty rows to add sections without JavaScript.
+    let next = form.rows.len();
+    let mut rows: Vec<(usize, SectionRow)> = form.rows.iter().cloned().enumerate().collect();
+    for i in next..next + 3 {
+        rows.push((
+            i,
+            SectionRow {
+                position: (i + 1).to_string(),
+                ..SectionRow::default()
+            },
+        ));
+    }
+    FormPage {
+        chrome,
+        id,
+        used_by,
+        form,
+        rows,
+        errors,
+        stale,
+    }
+}
+
+async fn new_template(page: Page) -> AppResult<Response> {
+    page.require(Role::Admin)?;
+    Ok(form_page(
+        page.chrome,
+        None,
+        0,
+        TemplateForm::default(),
+        FieldErrors::new(),
+        false,
+    )
+    .into_response())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    page: Page,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    page.require(Role::Admin)?;
+    let form = TemplateForm::parse(pairs);
+    save(&state, page, None, form).await
+}
+
+async fn edit(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    page.require(Role::Admin)?;
+    let t = db::template(&state.db.reader, &id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("template".into()))?;
+    let sections = db::template_sections(&state.db.reader, &id).await?;
+    let form = TemplateForm::from_stored(&t, &sections);
+    Ok(form_page(
+        page.chrome,
+        Some(t.id),
+        t.used_by,
+        form,
+        FieldErrors::new(),
+        false,
+    )
+    .into_response())
+}
+
+async fn update(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    page.require(Role::Admin)?;
+    let t = db::template(&state.db.reader, &id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("template".into()))?;
+    let form = TemplateForm::parse(pairs);
+    let version: i64 = form.version.trim().parse().map_err(|_| {
+        AppError::BadRequest("the form lacks the version it was loaded at; reload the page".into())
+    })?;
+    save(&state, page, Some((t, version)), form).await
+}
+
+async fn save(
+    state: &AppState,
+    page: Page,
+    existing: Option<(db::Template, i64)>,
+    form: TemplateForm,
+) -> AppResult<Response> {
+    let (id, used_by) = existing
+        .as_ref()
+        .map_or((None, 0), |(t, _)| (Some(t.id.clone()), t.used_by));
+    let values = match check(
+        &form.name,
+        &form.description,
+        form.is_default,
+        &form.default_for,
+        &form.rows,
+    ) {
+        Ok(v) => v,
+        Err(errors) => {
+            let html = form_page(page.chrome, id, used_by, form, errors, false);
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response());
+        }
+    };
+    if existing.as_ref().is_some_and(|(t, _)| t.is_default) && !values.is_default {
+        let mut errors = FieldErrors::new();
+        errors.insert(
+            "is_default".into(),
+            "make another template the default instead; one template is always the default".into(),
+        );
+        let html = form_page(page.chrome, id, used_by, form, errors, false);
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response());
+    }
+    let mut tx = state.db.begin_write().await?;
+    let stored = db::save_template(
+        &mut tx,
+        existing.as_ref().map(|(t, v)| (t.id.as_str(), *v)),
+        &values,
+    )
+    .await;
+    let saved = match stored {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            drop(tx);
+            let html = form_page(page.chrome, id, used_by, form, FieldErrors::new(), true);
+            return Ok((StatusCode::CONFLICT, html).into_response());
+        }
+        Err(AppError::Database(e)) if crate::db::is_unique_violation(&e) => {
+            drop(tx);
+            let mut errors = FieldErrors::new();
+            errors.insert("name".into(), "another template has this name".into());
+            let html = form_page(page.chrome, id, used_by, form, errors, false);
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response());
+        }
+        Err(e) => return Err(e),
+    };
+    crate::auth::db::audit(
+        &mut tx,
+        Some(&page.user.id),
+        "postmortem_template.save",
+        &saved,
+        &values.name,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(redirect_with_flash(
+        &format!("/admin/templates/{saved}"),
+        "ok",
+        &format!(
+            "Saved the template {}. Post-mortems already started keep their own sections.",
+            values.name
+        ),
+    ))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    page.require(Role::Admin)?;
+    let t = db::template(&state.db.reader, &id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("template".into()))?;
+    if t.is_default {
+        return Ok(redirect_with_flash(
+            "/admin/templates",
+            "error",
+            "The default template cannot be deleted; make another one the default first.",
+        ));
+    }
+    let mut tx = state.db.begin_write().await?;
+    db::delete_template(&mut tx, &id).await?;
+    crate::auth::db::audit(
+        &mut tx,
+        Some(&page.user.id),
+        "postmortem_template.delete",
+        &t.id,
+        &t.name,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(redirect_with_flash(
+        "/admin/templates",
+        "ok",
+        &format!(
+            "Deleted the template {}. Post-mortems started from it are unchanged.",
+            t.name
+        ),
+    ))
+}

@@ -1,0 +1,1271 @@
+//! Post-mortem pages: start from a template, the document itself (with the timeline, snapshots
+//! and action items pulled in), editing in Markdown with preview (whole page or one section),
+//! the conflict page with a three-way merge, review and publishing, history with diffs, the
+//! print page, the Markdown download and the list of post-mortems.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{Duration, Utc};
+use serde::Deserialize;
+
+use super::checks::{self, Finding};
+use super::diff::{self, Block};
+use super::{Content, Detection, Edit, Loaded, PmStatus, ReviewState, RootCauseInput, db};
+use crate::action_items::ActionItem;
+use crate::auth::{Role, User};
+use crate::error::{AppError, AppResult, FieldErrors};
+use crate::incidents::Incident;
+use crate::incidents::web::{SnapshotView, load as load_incident};
+use crate::timeline::Entry;
+use crate::web::AppState;
+use crate::web::chrome::{Chrome, redirect_with_flash};
+use crate::web::extract::{Form, Page};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/postmortems", get(list_postmortems))
+        .route(
+            "/incidents/{incident}/postmortem",
+            get(show_postmortem).post(start_postmortem),
+        )
+        .route(
+            "/incidents/{incident}/postmortem/edit",
+            get(edit_postmortem).post(save_postmortem),
+        )
+        .route("/incidents/{incident}/postmortem/preview", post(preview))
+        .route(
+            "/incidents/{incident}/postmortem/status",
+            post(change_status),
+        )
+        .route(
+            "/incidents/{incident}/postmortem/reviewers",
+            post(request_review),
+        )
+        .route("/incidents/{incident}/postmortem/review", post(review))
+        .route("/incidents/{incident}/postmortem/history", get(history))
+        .route("/incidents/{incident}/postmortem/diff", get(show_diff))
+        .route(
+            "/incidents/{incident}/postmortem/revisions/{version}",
+            get(show_revision),
+        )
+        .route("/incidents/{incident}/postmortem/print", get(print))
+        .route(
+            "/incidents/{incident}/postmortem.md",
+            get(download_markdown),
+        )
+}
+
+fn pm_url(incident: &Incident) -> String {
+    format!("{}/postmortem", incident.url())
+}
+
+async fn load_pm(state: &AppState, incident: &Incident) -> AppResult<Loaded> {
+    super::load(&state.db, &incident.id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("post-mortem of {}", incident.key())))
+}
+
+/// Names of the people who use Hindsight: a name as the subject of a failure is flagged.
+async fn people(state: &AppState) -> AppResult<Vec<String>> {
+    Ok(crate::auth::db::list_active_users(&state.db.reader)
+        .await?
+        .into_iter()
+        .map(|u| u.name)
+        .collect())
+}
+
+/// The writing checks' findings in one part of the post-mortem.
+pub struct PartFindings {
+    pub title: String,
+    pub anchor: String,
+    pub findings: Vec<Finding>,
+}
+
+/// Runs the writing checks over every section and root-cause description.
+fn check_content(content: &Content, people: &[String]) -> Vec<PartFindings> {
+    let names: Vec<&str> = people.iter().map(String::as_str).collect();
+    let mut out = Vec::new();
+    for s in &content.sections {
+        let findings = checks::check(&s.body, &names);
+        if !findings.is_empty() {
+            out.push(PartFindings {
+                title: s.title.clone(),
+                anchor: format!("section-{}", s.key),
+                findings,
+            });
+        }
+    }
+    for (i, c) in content.root_causes.iter().enumerate() {
+        let findings = checks::check(&c.description, &names);
+        if !findings.is_empty() {
+            out.push(PartFindings {
+                title: if c.primary {
+                    "Primary root cause".to_owned()
+                } else {
+                    format!("Contributing factor {i}")
+                },
+                anchor: "root-causes".into(),
+                findings,
+            });
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// The document
+
+/// A section with its rendered body.
+pub struct SectionView {
+    pub key: String,
+    pub title: String,
+    pub help: String,
+    pub required: bool,
+    pub html: String,
+    pub empty: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "postmortems/show.html")]
+struct ShowPage {
+    chrome: Chrome,
+    incident: Incident,
+    pm: Loaded,
+    sections: Vec<SectionView>,
+    primary_html: String,
+    factors: Vec<(String, String)>,
+    no_items_html: String,
+    entries: Vec<(Entry, String)>,
+    snapshots: Vec<SnapshotView>,
+    items: Vec<ActionItem>,
+    today: chrono::NaiveDate,
+    problems: Vec<String>,
+    findings: Vec<PartFindings>,
+    events: Vec<db::Event>,
+    users: Vec<User>,
+    /// The viewer is a named reviewer who has not decided yet (or asked for changes).
+    my_review: Option<ReviewState>,
+    errors: FieldErrors,
+    /// Printed without navigation or forms.
+    print: bool,
+}
+
+impl ShowPage {
+    fn items_done(&self) -> usize {
+        self.items.iter().filter(|i| i.status.is_closed()).count()
+    }
+    fn open_p1(&self) -> Vec<&ActionItem> {
+        self.items
+            .iter()
+            .filter(|i| i.priority == crate::action_items::Priority::P1 && !i.status.is_closed())
+            .collect()
+    }
+    fn item_overdue(&self, item: &ActionItem) -> bool {
+        item.overdue(self.today)
+    }
+    fn editable(&self) -> bool {
+        self.chrome.can_write() && self.pm.pm.status != PmStatus::Published && !self.print
+    }
+    fn kinds(&self) -> &'static [crate::action_items::Kind] {
+        crate::action_items::Kind::ALL
+    }
+    fn priorities(&self) -> &'static [crate::action_items::Priority] {
+        crate::action_items::Priority::ALL
+    }
+    fn item_statuses(&self) -> &'static [crate::action_items::ItemStatus] {
+        crate::action_items::ItemStatus::ALL
+    }
+    fn findings_count(&self) -> usize {
+        self.findings.iter().map(|p| p.findings.len()).sum()
+    }
+    fn approvals(&self) -> usize {
+        self.pm
+            .reviewers
+            .iter()
+            .filter(|r| r.state == ReviewState::Approved)
+            .count()
+    }
+}
+
+async fn render_show(
+    state: &AppState,
+    page: &Page,
+    incident: Incident,
+    pm: Loaded,
+    errors: FieldErrors,
+    print: bool,
+) -> AppResult<ShowPage> {
+    let sections = pm
+        .content
+        .sections
+        .iter()
+        .map(|s| SectionView {
+            key: s.key.clone(),
+            title: s.title.clone(),
+            help: s.help.clone(),
+            required: s.required,
+            html: crate::markdown::render(&s.body),
+            empty: s.body.trim().is_empty(),
+        })
+        .collect();
+    let primary_html = pm
+        .content
+        .primary()
+        .map(|p| crate::markdown::render(&p.description))
+        .unwrap_or_default();
+    let factors = pm
+        .content
+        .contributing()
+        .map(|f| (f.category.clone(), crate::markdown::render(&f.description)))
+        .collect();
+    let entries = crate::timeline::db::list_for_incident(&state.db.reader, &incident.id)
+        .await?
+        .into_iter()
+        .map(|e| {
+            let html = crate::markdown::render(&e.body);
+            (e, html)
+        })
+        .collect();
+    let snapshots = crate::signals::db::list_for_incident(&state.db.reader, &incident.id)
+        .await?
+        .into_iter()
+        .map(SnapshotView::new)
+        .collect();
+    let items = crate::action_items::db::list_for_incident(&state.db.reader, &incident.id).await?;
+    let problems = super::publish_problems(pm.pm.status, &pm.content, items.len(), &pm.reviewers);
+    let findings = check_content(&pm.content, &people(state).await?);
+    let my_review = pm
+        .reviewers
+        .iter()
+        .find(|r| r.user_id == page.user.id)
+        .map(|r| r.state);
+    Ok(ShowPage {
+        chrome: page.chrome.clone(),
+        no_items_html: crate::markdown::render(&pm.content.no_action_items_reason),
+        events: db::events(&state.db.reader, &pm.pm.id).await?,
+        users: crate::auth::db::list_active_users(&state.db.reader).await?,
+        incident,
+        sections,
+        primary_html,
+        factors,
+        entries,
+        snapshots,
+        items,
+        today: Utc::now().date_naive(),
+        problems,
+        findings,
+        my_review,
+        errors,
+        print,
+        pm,
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "postmortems/start.html")]
+struct StartPage {
+    chrome: Chrome,
+    incident: Incident,
+    templates: Vec<db::Template>,
+    chosen: String,
+    errors: FieldErrors,
+}
+
+async fn start_page(
+    state: &AppState,
+    chrome: Chrome,
+    incident: Incident,
+    errors: FieldErrors,
+) -> AppResult<StartPage> {
+    let chosen = db::default_template(&state.db.reader, incident.severity.as_str())
+        .await?
+        .map(|t| t.id)
+        .unwrap_or_default();
+    Ok(StartPage {
+        chrome,
+        incident,
+        templates: db::templates(&state.db.reader).await?,
+        chosen,
+        errors,
+    })
+}
+
+async fn show_postmortem(
+    State(state): State<AppState>,
+    page: Page,
+    Path(raw): Path<String>,
+) -> AppResult<Response> {
+    let incident = load_incident(&state, &raw).await?;
+    match super::load(&state.db, &incident.id).await? {
+        Some(pm) => Ok(
+            render_show(&state, &page, incident, pm, FieldErrors::new(), false)
+                .await?
+                .into_response(),
+        ),
+        None => Ok(
+            start_page(&state, page.chrome, incident, FieldErrors::new())
+                .await?
+                .into_response(),
+        ),
+    }
+}
+
+async fn print(
+    State(state): State<AppState>,
+    page: Page,
+    Path(raw): Path<String>,
+) -> AppResult<Response> {
+    let incident = load_incident(&state, &raw).await?;
+    let pm = load_pm(&state, &incident).await?;
+    Ok(
+        render_show(&state, &page, incident, pm, FieldErrors::new(), true)
+            .await?
+            .into_response(),
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StartForm {
+    #[serde(default)]
+    template: String,
+}
+
+async fn start_postmortem(
+    State(state): State<AppState>,
+    page: Page,
+    Path(raw): Path<String>,
+    Form(form): Form<StartForm>,
+) -> AppResult<Response> {
+    page.require(Role::Responder)?;
+    let incident = load_incident(&state, &raw).await?;
+    match super::start(&state.db, &page.user, &incident, Some(&form.template)).await {
+        Ok(_) => Ok(redirect_with_flash(
+            &format!("{}/edit", pm_url(&incident)),
+            "ok",
+            "Post-mortem started. Write it section by section; every save is kept.",
+        )),
+        Err(AppError::Validation { fields, .. }) => {
+            let html = start_page(&state, page.chrome, incident, fields).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Editing
+
+/// The edit form as typed: sections by key, root-cause rows, and the rest.
+#[derive(Debug, Clone, Default)]
+struct EditForm {
+    version: String,
+    action: String,
+    /// Only this section is on the form (one-section editing); empty = the whole page.
+    only: String,
+    sections: Vec<(String, String)>,
+    has_causes: bool,
+    primary_category: String,
+    primary_description: String,
+    factors: Vec<(String, String)>,
+    detection_method: Option<String>,
+    no_action_items_reason: Option<String>,
+}
+
+impl EditForm {
+    fn parse(pairs: Vec<(String, String)>) -> Self {
+        let mut f = Self::default();
+        let mut factor_categories = Vec::new();
+        let mut factor_descriptions = Vec::new();
+        for (name, value) in pairs {
+            match name.as_str() {
+                "version" => f.version = value,
+                "action" => f.action = value,
+                "only" => f.only = value,
+                "primary_category" => {
+                    f.has_causes = true;
+                    f.primary_category = value;
+                }
+                "primary_description" => f.primary_description = value,
+                "factor_category" => {
+                    f.has_causes = true;
+                    factor_categories.push(value);
+                }
+                "factor_description" => factor_descriptions.push(value),
+                "detection_method" => f.detection_method = Some(value),
+                "no_action_items_reason" => f.no_action_items_reason = Some(value),
+                other => {
+                    if let Some(key) = other.strip_prefix("section.") {
+                        f.sections.push((key.to_owned(), value));
+                    }
+                }
+            }
+        }
+        factor_descriptions.resize(factor_categories.len(), String::new());
+        f.factors = factor_categories
+            .into_iter()
+            .zip(factor_descriptions)
+            .collect();
+        f
+    }
+
+    /// The form filled from a stored post-mortem.
+    fn from_content(content: &Content, version: i64, only: &str) -> Self {
+        let primary = content.primary();
+        Self {
+            version: version.to_string(),
+            action: String::new(),
+            only: only.to_owned(),
+            sections: content
+                .sections
+                .iter()
+                .filter(|s| only.is_empty() || s.key == only)
+                .map(|s| (s.key.clone(), s.body.clone()))
+                .collect(),
+            has_causes: only.is_empty(),
+            primary_category: primary.map(|p| p.category.clone()).unwrap_or_default(),
+            primary_description: primary.map(|p| p.description.clone()).unwrap_or_default(),
+            factors: content
+                .contributing()
+                .map(|c| (c.category.clone(), c.description.clone()))
+                .collect(),
+            detection_method: Some(content.detection_method.clone()),
+            no_action_items_reason: Some(content.no_action_items_reason.clone()),
+        }
+    }
+
+    fn edit(&self) -> Edit {
+        let root_causes = self.has_causes.then(|| {
+            let mut rows = vec![RootCauseInput {
+                category: self.primary_category.clone(),
+                description: self.primary_description.clone(),
+                primary: true,
+            }];
+            rows.extend(self.factors.iter().map(|(c, d)| RootCauseInput {
+                category: c.clone(),
+                description: d.clone(),
+                primary: false,
+            }));
+            rows
+        });
+        Edit {
+            sections: self.sections.clone(),
+            root_causes,
+            detection_method: self.detection_method.clone(),
+            no_action_items_reason: self.no_action_items_reason.clone(),
+        }
+    }
+
+    fn body(&self, key: &str) -> Option<&str> {
+        self.sections
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A section on the edit page: what is typed, and its preview when asked for.
+pub struct EditSection {
+    pub key: String,
+    pub title: String,
+    pub help: String,
+    pub required: bool,
+    pub body: String,
+    pub preview: Option<String>,
+    pub findings: Vec<Finding>,
+}
+
+/// One row of the root-cause form.
+pub struct FactorRow {
+    pub index: usize,
+    pub category: String,
+    pub description: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "postmortems/edit.html")]
+struct EditPage {
+    chrome: Chrome,
+    incident: Incident,
+    form: EditForm,
+    sections: Vec<EditSection>,
+    factors: Vec<FactorRow>,
+    categories: Vec<String>,
+    previewing: bool,
+    cause_findings: Vec<Finding>,
+    errors: FieldErrors,
+}
+
+impl EditPage {
+    fn detections(&self) -> &'static [Detection] {
+        Detection::ALL
+    }
+    fn whole(&self) -> bool {
+        self.form.only.is_empty()
+    }
+    fn detection(&self) -> &str {
+        self.form.detection_method.as_deref().unwrap_or_default()
+    }
+    fn section_error<K: AsRef<str>>(&self, key: K) -> Option<String> {
+        self.errors
+            .get(&format!("sections.{}", key.as_ref()))
+            .cloned()
+    }
+    /// The category error of contributing factor `index` (root cause `index + 1`).
+    fn factor_error<I: std::borrow::Borrow<usize>>(&self, index: I) -> Option<String> {
+        self.errors
+            .get(&format!("root_causes[{}].category", index.borrow() + 1))
+            .cloned()
+    }
+    fn no_items_reason(&self) -> &str {
+        self.form
+            .no_action_items_reason
+            .as_deref()
+            .unwrap_or_default()
+    }
+}
+
+async fn render_edit(
+    state: &AppState,
+    chrome: Chrome,
+    incident: Incident,
+    pm: Loaded,
+    form: EditForm,
+    previewing: bool,
+    errors: FieldErrors,
+) -> AppResult<EditPage> {
+    let names = people(state).await?;
+    let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let sections = pm
+        .content
+        .sections
+        .iter()
+        .filter(|s| form.only.is_empty() || s.key == form.only)
+        .map(|s| {
+            let body = form.body(&s.key).unwrap_or(&s.body).to_owned();
+            EditSection {
+                key: s.key.clone(),
+                title: s.title.clone(),
+                help: s.help.clone(),
+                required: s.required,
+                preview: previewing.then(|| crate::markdown::render(&body)),
+                findings: if previewing {
+                    checks::check(&body, &name_refs)
+                } else {
+                    Vec::new()
+                },
+                body,
+            }
+        })
+        .collect();
+    let mut cause_findings = Vec::new();
+    if previewing {
+        cause_findings.extend(checks::check(&form.primary_description, &name_refs));
+        for (_, d) in &form.factors {
+            cause_findings.extend(checks::check(d, &name_refs));
+        }
+    }
+    // Two empty rows to add contributing factors without JavaScript.
+    let mut factors: Vec<FactorRow> = form
+        .factors
+        .iter()
+        .filter(|(c, d)| !c.trim().is_empty() || !d.trim().is_empty())
+        .map(|(c, d)| (c.clone(), d.clone()))
+        .chain(std::iter::repeat_n((String::new(), String::new()), 2))
+        .enumerate()
+        .map(|(index, (category, description))| FactorRow {
+            index,
+            category,
+            description,
+        })
+        .collect();
+    factors.truncate(super::ROOT_CAUSES_MAX);
+    let categories = state
+        .catalog
+        .get(&state.db.reader)
+        .await?
+        .categories
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    Ok(EditPage {
+        chrome,
+        incident,
+        form,
+        sections,
+        factors,
+        categories,
+        previewing,
+        cause_findings,
+        errors,
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct EditQuery {
+    #[serde(default)]
+    section: String,
+}
+
+async fn edit_postmortem(
+    State(state): State<AppState>,
+    page: Page,
+    Path(raw): Path<String>,
+    Query(q): Query<EditQuery>,
+) -> AppResult<Response> {
+    page.require(Role::Responder)?;
+    let incident = load_incident(&state, &raw).await?;
+    let pm = load_pm(&state, &incident).await?;
+    if pm.pm.status == PmStatus::Published {
+        return Ok(redirect_with_flash(
+            &pm_url(&incident),
+            "warn",
+            "This post-mortem is published and read-only. Reopen it as a draft to change it.",
+        ));
+    }
+    let only = if pm.content.section(&q.section).is_some() {
+        q.section
+    } else {
+        String::new()
+    };
+    let form = EditForm::from_content(&pm.content, pm.pm.version, &only);
+    Ok(render_edit(
+        &state,
+        page.chrome,
+        incident,
+        pm,
+        form,
+        false,
+        FieldErrors::new(),
+    )
+    .await?
+    .into_response())
+}
+
+async fn save_postmortem(
+    State(state): State<AppState>,
+    page: Page,
+    Path(raw): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    page.require(Role::Responder)?;
+    let incident = load_incident(&state, &raw).await?;
+    let pm = load_pm(&state, &incident).await?;
+    let form = EditForm::parse(pairs);
+    let version: i64 = form.version.trim().parse().map_err(|_| {
+        AppError::BadRequest("the form lacks the version it was loaded at; reload the page".into())
+    })?;
+    if form.action == "preview" {
+        return Ok(render_edit(
+            &state,
+            page.chrome,
+            incident,
+            pm,
+            form,
+            true,
+            FieldErrors::new(),
+        )
+        .await?
+        .into_response());
+    }
+    match super::save(&state.db, &page.user, &incident, version, &form.edit()).await {
+        Ok(saved) => {
+            let anchor = if form.only.is_empty() {
+                String::new()
+            } else {
+                format!("#section-{}", form.only)
+            };
+            let message = if saved.pm.version == version {
+                "Nothing had changed, so no new revision was made.".to_owned()
+            } else {
+                format!("Saved as version {}.", saved.pm.version)
+            };
+            Ok(redirect_with_flash(
+                &format!("{}{anchor}", pm_url(&incident)),
+                "ok",
+                &message,
+            ))
+        }
+        Err(AppError::Validation { fields, .. }) => {
+            let html = render_edit(&state, page.chrome, incident, pm, form, false, fields).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(AppError::Conflict { .. }) => {
+            let html = render_conflict(&state, page.chrome, incident, version, form).await?;
+            Ok((StatusCode::CONFLICT, html).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conflicts
+
+/// A section both sides changed: shown side by side, with what the person typed editable.
+pub struct ConflictSection {
+    pub key: String,
+    pub title: String,
+    pub theirs: String,
+    pub yours: String,
+    pub diff: Vec<diff::Line>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "postmortems/conflict.html")]
+struct ConflictPage {
+    chrome: Chrome,
+    incident: Incident,
+    current_version: i64,
+    changed_by: String,
+    conflicts: Vec<ConflictSection>,
+    /// Sections only this person changed: carried over as typed.
+    merged: Vec<(String, String, String)>,
+    form: EditForm,
+    causes_differ: bool,
+}
+
+/// Three-way merge of a stale save: sections only the person changed are kept as typed;
+/// sections both changed are put side by side for the person to merge.
+async fn render_conflict(
+    state: &AppState,
+    chrome: Chrome,
+    incident: Incident,
+    base_version: i64,
+    form: EditForm,
+) -> AppResult<ConflictPage> {
+    let now = load_pm(state, &incident).await?;
+    let base = db::revision(&state.db.reader, &now.pm.id, base_version)
+        .await?
+        .map(|(_, c)| c)
+        .unwrap_or_default();
+    let mut conflicts = Vec::new();
+    let mut merged = Vec::new();
+    for (key, typed) in &form.sections {
+        let Some(theirs) = now.content.section(key) else {
+            continue;
+        };
+        let yours = typed.replace("\r\n", "\n").trim_end().to_owned();
+        let before = base.section(key).map_or("", |s| s.body.as_str());
+        if yours == theirs.body || yours == before {
+            // Nothing of the person's to keep here: their text is the saved one, or they did
+            // not change it.
+            continue;
+        }
+        if theirs.body == before {
+            merged.push((key.clone(), theirs.title.clone(), yours));
+        } else {
+            conflicts.push(ConflictSection {
+                key: key.clone(),
+                title: theirs.title.clone(),
+                diff: diff::lines(&theirs.body, &yours),
+                theirs: theirs.body.clone(),
+                yours,
+            });
+        }
+    }
+    let causes_differ = form.has_causes && {
+        let typed = super::apply(&base, &form.edit(), &[]).map(|c| c.root_causes);
+        typed.map_or(true, |t| t != now.content.root_causes)
+            && now.content.root_causes != base.root_causes
+    };
+    let mut form = form;
+    form.version = now.pm.version.to_string();
+    Ok(ConflictPage {
+        chrome,
+        incident,
+        current_version: now.pm.version,
+        changed_by: now
+            .pm
+            .updated_by_name
+            .clone()
+            .unwrap_or_else(|| "someone".into()),
+        conflicts,
+        merged,
+        form,
+        causes_differ,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Live preview (JavaScript) and workflow
+
+#[derive(Debug, Default, Deserialize)]
+struct PreviewForm {
+    #[serde(default)]
+    text: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "postmortems/_preview.html")]
+struct PreviewFragment {
+    html: String,
+    findings: Vec<Finding>,
+}
+
+/// The rendered Markdown and the writing checks for one text, as an HTML fragment that the
+/// edit page's script puts under the textarea while someone types.
+async fn preview(
+    State(state): State<AppState>,
+    page: Page,
+    Path(raw): Path<String>,
+    Form(form): Form<PreviewForm>,
+) -> AppResult<Response> {
+    page.require(Role::Responder)?;
+    load_incident(&state, &raw).await?;
+    if form.text.chars().count() > super::SECTION_MAX {
+        return Err(AppError::field("text", "is too long to preview"));
+    }
+    let names = people(&state).await?;
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    Ok(PreviewFragment {
+        html: crate::markdown::render(&form.text),
+        findings: checks::check(&form.text, &refs),
+    }
+    .into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StatusForm {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    comment: String,
+    #[serde(default)]
+    version: String,
+}
+
+async fn change_status(
+    State(state): State<AppState>,
+    page: Page,
+    Path(raw): Path<String>,
+    Form(form): Form<StatusForm>,
+) -> AppResult<Response> {
+    page.require(Role::Responder)?;
+    let incident = load_incident(&state, &raw).await?;
+    let to = PmStatus::parse(&form.status)
+        .ok_or_else(|| AppError::field("status", "must be one of draft, in_review, published"))?;
+    let version = form.version.trim().parse::<i64>().ok();
+    match super::set_status(&state.db, &page.user, &incident, version, to, &form.comment).await {
+        Ok(saved) => {
+            if saved.pm.status == PmStatus::Published {
+                // Publishing with p1 follow-ups still open is allowed, but said out loud.
+                let open_p1: Vec<String> =
+                    crate::action_items::db::list_for_incident(&state.db.reader, &incident.id)
+                        .await?
+                        .into_iter()
+                        .filter(|i| {
+                            i.priority == crate::action_items::Priority::P1 && !i.status.is_closed()
+                        })
+                        .map(|i| i.title)
+                        .collect();
+                if !open_p1.is_empty() {
+                    return Ok(redirect_with_flash(
+                        &pm_url(&incident),
+                        "warn",
+                        &format!(
+                            "Published, but p1 action items are still open: {}.",
+                            open_p1.join("; ")
+                        ),
+                    ));
+                }
+            }
+            Ok(redirect_with_flash(
+                &pm_url(&incident),
+                "ok",
+                &format!("The post-mortem is now {}.", saved.pm.status.label()),
+            ))
+        }
+        Err(AppError::Validation { fields, .. }) => {
+            let pm = load_pm(&state, &incident).await?;
+            let html = render_show(&state, &page, incident, pm, fields, false).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(AppError::Conflict { .. }) => Ok(redirect_with_flash(
+            &pm_url(&incident),
+            "error",
+            "The post-mortem changed while you were looking at it, so its status was not changed. Check it and try again.",
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+async fn request_review(
+    State(state): State<AppState>,
+    page: Page,
+    Path(raw): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    page.require(Role::Responder)?;
+    let incident = load_incident(&state, &raw).await?;
+    let reviewers: Vec<String> = pairs
+        .into_iter()
+        .filter(|(k, _)| k == "reviewer")
+        .flat_map(|(_, v)| {
+            v.split([',', ';', '\n'])
+                .map(|s| s.trim().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
+    match super::request_review(&state.db, &page.user, &incident, &reviewers).await {
+        Ok(saved) => {
+            let names: Vec<&str> = saved
+                .reviewers
+                .iter()
+                .filter(|r| r.state == ReviewState::Requested)
+                .map(|r| r.name.as_str())
+                .collect();
+            Ok(redirect_with_flash(
+                &pm_url(&incident),
+                "ok",
+                &format!("Review requested from {}.", names.join(", ")),
+            ))
+        }
+        Err(AppError::Validation { fields, .. }) => {
+            let pm = load_pm(&state, &incident).await?;
+            let html = render_show(&state, &page, incident, pm, fields, false).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ReviewForm {
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    comment: String,
+}
+
+async fn review(
+    State(state): State<AppState>,
+    page: Page,
+    Path(raw): Path<String>,
+    Form(form): Form<ReviewForm>,
+) -> AppResult<Response> {
+    page.require(Role::Responder)?;
+    let incident = load_incident(&state, &raw).await?;
+    let approve = match form.decision.as_str() {
+        "approve" => true,
+        "request_changes" => false,
+        _ => {
+            return Err(AppError::field(
+                "decision",
+                "must be approve or request_changes",
+            ));
+        }
+    };
+    match super::decide(&state.db, &page.user, &incident, approve, &form.comment).await {
+        Ok(_) => Ok(redirect_with_flash(
+            &pm_url(&incident),
+            "ok",
+            if approve {
+                "You approved the post-mortem."
+            } else {
+                "You asked for changes; the author sees your comment."
+            },
+        )),
+        Err(AppError::Validation { fields, .. }) => {
+            let pm = load_pm(&state, &incident).await?;
+            let html = render_show(&state, &page, incident, pm, fields, false).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// History
+
+#[derive(Template, WebTemplate)]
+#[template(path = "postmortems/history.html")]
+struct HistoryPage {
+    chrome: Chrome,
+    incident: Incident,
+    revisions: Vec<db::RevisionInfo>,
+    latest: i64,
+}
+
+async fn history(
+    State(state): State<AppState>,
+    page: Page,
+    Path(raw): Path<String>,
+) -> AppResult<Response> {
+    let incident = load_incident(&state, &raw).await?;
+    let pm = load_pm(&state, &incident).await?;
+    let revisions = db::revisions(&state.db.reader, &pm.pm.id).await?;
+    Ok(HistoryPage {
+        chrome: page.chrome,
+        latest: revisions.first().map_or(1, |r| r.version),
+        incident,
+        revisions,
+    }
+    .into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct DiffQuery {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "postmortems/diff.html")]
+struct DiffPage {
+    chrome: Chrome,
+    incident: Incident,
+    from: db::RevisionInfo,
+    to: db::RevisionInfo,
+    blocks: Vec<Block>,
+}
+
+fn parse_version(raw: &str, field: &str) -> AppResult<i64> {
+    raw.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| AppError::field(field, "must be a revision number (1, 2, 3…)"))
+}
+
+async fn show_diff(
+    State(state): State<AppState>,
+    page: Page,
+    Path(raw): Path<String>,
+    Query(q): Query<DiffQuery>,
+) -> AppResult<Response> {
+    let incident = load_incident(&state, &raw).await?;
+    let pm = load_pm(&state, &incident).await?;
+    let (from, to) = (parse_version(&q.from, "from")?, parse_version(&q.to, "to")?);
+    let (from, to) = (from.min(to), from.max(to));
+    let missing = |v: i64| AppError::NotFound(format!("revision {v}"));
+    let (from_info, old) = db::revision(&state.db.reader, &pm.pm.id, from)
+        .await?
+        .ok_or_else(|| missing(from))?;
+    let (to_info, new) = db::revision(&state.db.reader, &pm.pm.id, to)
+        .await?
+        .ok_or_else(|| missing(to))?;
+    Ok(DiffPage {
+        chrome: page.chrome,
+        incident,
+        from: from_info,
+        to: to_info,
+        blocks: diff::compare(&old, &new),
+    }
+    .into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "postmortems/revision.html")]
+struct RevisionPage {
+    chrome: Chrome,
+    incident: Incident,
+    info: db::RevisionInfo,
+    sections: Vec<(String, String)>,
+    causes: Vec<(bool, String, String)>,
+    latest: i64,
+}
+
+async fn show_revision(
+    State(state): State<AppState>,
+    page: Page,
+    Path((raw, version)): Path<(String, String)>,
+) -> AppResult<Response> {
+    let incident = load_incident(&state, &raw).await?;
+    let pm = load_pm(&state, &incident).await?;
+    let version = parse_version(&version, "version")?;
+    let (info, content) = db::revision(&state.db.reader, &pm.pm.id, version)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("revision {version}")))?;
+    Ok(RevisionPage {
+        chrome: page.chrome,
+        incident,
+        info,
+        sections: content
+            .sections
+            .iter()
+            .map(|s| (s.title.clone(), crate::markdown::render(&s.body)))
+            .collect(),
+        causes: content
+            .root_causes
+            .iter()
+            .map(|c| {
+                (
+                    c.primary,
+                    c.category.clone(),
+                    crate::markdown::render(&c.description),
+                )
+            })
+            .collect(),
+        latest: pm.pm.version,
+    }
+    .into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Export
+
+/// The whole post-mortem as Markdown (shared with the API).
+pub async fn markdown_document(state: &AppState, incident: &Incident) -> AppResult<String> {
+    let pm = load_pm(state, incident).await?;
+    let timeline = crate::timeline::db::list_for_incident(&state.db.reader, &incident.id).await?;
+    let items = crate::action_items::db::list_for_incident(&state.db.reader, &incident.id).await?;
+    let snapshots = crate::signals::db::list_for_incident(&state.db.reader, &incident.id).await?;
+    Ok(super::export::to_markdown(&super::export::Export {
+        incident,
+        postmortem: &pm,
+        timeline: &timeline,
+        items: &items,
+        snapshots: &snapshots,
+        tz: state.config.timezone,
+    }))
+}
+
+/// A Markdown download: served as an attachment, so a browser never renders it as a page.
+pub fn markdown_response(incident: &Incident, body: String) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/markdown; charset=utf-8".to_owned(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"{}-postmortem.md\"",
+                    incident.key().to_lowercase()
+                ),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn download_markdown(
+    State(state): State<AppState>,
+    _page: Page,
+    Path(raw): Path<String>,
+) -> AppResult<Response> {
+    let incident = load_incident(&state, &raw).await?;
+    let body = markdown_document(&state, &incident).await?;
+    Ok(markdown_response(&incident, body))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The list
+
+#[derive(Debug, Default, Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    author: String,
+    #[serde(default)]
+    review: String,
+    #[serde(default)]
+    older_than_days: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "postmortems/list.html")]
+struct ListPage {
+    chrome: Chrome,
+    rows: Vec<db::ListRow>,
+    users: Vec<User>,
+    status: String,
+    author: String,
+    review: String,
+    older_than_days: String,
+    /// Incidents resolved more than this many days ago with no post-mortem yet.
+    missing: Vec<db::Missing>,
+    now: chrono::DateTime<Utc>,
+}
+
+impl ListPage {
+    fn statuses(&self) -> &'static [PmStatus] {
+        PmStatus::ALL
+    }
+    fn ages(&self) -> &'static [&'static str] {
+        &["7", "14", "30"]
+    }
+    fn age(&self, row: &db::ListRow) -> String {
+        crate::incidents::web::human_duration(self.now - row.created_at)
+    }
+    /// Unpublished for more than two weeks: late by the usual post-mortem practice.
+    fn late(&self, row: &db::ListRow) -> bool {
+        row.status != PmStatus::Published && self.now - row.created_at > Duration::days(14)
+    }
+}
+
+async fn list_postmortems(
+    State(state): State<AppState>,
+    page: Page,
+    Query(q): Query<ListQuery>,
+) -> AppResult<Response> {
+    let mut filter = db::ListFilter::default();
+    let mut errors = FieldErrors::new();
+    if !q.status.trim().is_empty() {
+        filter.status = PmStatus::parse_field(&q.status, &mut errors);
+    }
+    match q.author.trim() {
+        "" => {}
+        "me" => filter.author_id = Some(page.user.id.clone()),
+        email => match crate::auth::db::find_user_by_email(&state.db.reader, email).await? {
+            Some(u) => filter.author_id = Some(u.id),
+            None => {
+                errors.insert("author".into(), format!("no user is {email}"));
+            }
+        },
+    }
+    match q.review.trim() {
+        "" => {}
+        "open" => filter.open_review = true,
+        "mine" => filter.awaiting_reviewer = Some(page.user.id.clone()),
+        _ => {
+            errors.insert("review".into(), "must be open or mine".into());
+        }
+    }
+    match q.older_than_days.trim() {
+        "" => {}
+        raw => match raw.parse::<i64>() {
+            Ok(days) if (0..=3650).contains(&days) => {
+                filter.older_than = Some(Utc::now() - Duration::days(days));
+            }
+            _ => {
+                errors.insert(
+                    "older_than_days".into(),
+                    "must be a number of days from 0 to 3650".into(),
+                );
+            }
+        },
+    }
+    if !errors.is_empty() {
+        return Err(AppError::fields(errors));
+    }
+    let rows = db::list(&state.db.reader, &filter).await?;
+    let missing = missing_postmortems(&state).await?;
+    Ok(ListPage {
+        chrome: page.chrome,
+        rows,
+        users: crate::auth::db::list_active_users(&state.db.reader).await?,
+        status: q.status,
+        author: q.author,
+        review: q.review,
+        older_than_days: q.older_than_days,
+        missing,
+        now: Utc::now(),
+    }
+    .into_response())
+}
+
+/// sev1 and sev2 incidents resolved over two days ago that still have no post-mortem.
+async fn missing_postmortems(state: &AppState) -> AppResult<Vec<db::Missing>> {
+    db::missing(&state.db.reader, Utc::now() - Duration::days(2)).await
+}
