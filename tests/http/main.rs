@@ -14,6 +14,7 @@ mod auth;
 mod cli;
 mod incidents;
 mod notifications;
+mod postmortems;
 mod receivers;
 mod security;
 mod signals;

@@ -28,6 +28,16 @@ const PAGES: &[&str] = &[
     "/action-items.csv",
     "/action-items/progress",
     "/incidents/INC-1/action-items/new",
+    "/postmortems",
+    "/incidents/INC-1/postmortem",
+    "/incidents/INC-1/postmortem/edit",
+    "/incidents/INC-1/postmortem/history",
+    "/incidents/INC-1/postmortem/revisions/1",
+    "/incidents/INC-1/postmortem/print",
+    "/incidents/INC-1/postmortem.md",
+    "/admin/templates",
+    "/admin/templates/new",
+    "/admin/templates/0190a000-0000-7000-8000-000000000001",
 ];
 
 /// Every state-changing form action (paths valid once INC-1 and its first entry exist).
@@ -61,6 +71,15 @@ fn form_posts(entry: &str, user_id: &str) -> Vec<String> {
         "/action-items/bulk".into(),
         "/action-items/some-id/edit".into(),
         "/action-items/some-id/status".into(),
+        "/incidents/INC-1/postmortem".into(),
+        "/incidents/INC-1/postmortem/edit".into(),
+        "/incidents/INC-1/postmortem/preview".into(),
+        "/incidents/INC-1/postmortem/status".into(),
+        "/incidents/INC-1/postmortem/reviewers".into(),
+        "/incidents/INC-1/postmortem/review".into(),
+        "/admin/templates".into(),
+        "/admin/templates/0190a000-0000-7000-8000-000000000001".into(),
+        "/admin/templates/0190a000-0000-7000-8000-000000000002/delete".into(),
     ]
 }
 
@@ -78,6 +97,20 @@ fn api_writes(entry: &str) -> Vec<(Method, String)> {
         (Method::POST, "/api/v1/alert-rules".into()),
         (Method::POST, "/api/v1/incidents/INC-1/action-items".into()),
         (Method::PATCH, "/api/v1/action-items/some-id".into()),
+        (Method::POST, "/api/v1/incidents/INC-1/postmortem".into()),
+        (Method::PUT, "/api/v1/incidents/INC-1/postmortem".into()),
+        (
+            Method::POST,
+            "/api/v1/incidents/INC-1/postmortem/status".into(),
+        ),
+        (
+            Method::POST,
+            "/api/v1/incidents/INC-1/postmortem/reviewers".into(),
+        ),
+        (
+            Method::POST,
+            "/api/v1/incidents/INC-1/postmortem/review".into(),
+        ),
     ]
 }
 
@@ -90,6 +123,10 @@ const API_READS: &[&str] = &[
     "/api/v1/alert-rules",
     "/api/v1/metrics/services/hindsight",
     "/api/v1/action-items",
+    "/api/v1/incidents/INC-1/postmortem",
+    "/api/v1/incidents/INC-1/postmortem/revisions",
+    "/api/v1/incidents/INC-1/postmortem.md",
+    "/api/v1/postmortem-templates",
 ];
 
 /// An app with one incident (INC-1) and a timeline entry; returns the entry id.

@@ -1,0 +1,1131 @@
+//! Post-mortems: starting from templates, saving with versions and revisions, conflicts, the
+//! review workflow and publishing rules, templates that change later, exports and XSS.
+
+use axum::http::{Method, StatusCode};
+use hindsight::auth::{Role, Scope};
+use serde_json::{Value, json};
+
+use crate::common::{TestApp, TestUser};
+
+const STANDARD: &str = "0190a000-0000-7000-8000-000000000001";
+const XSS: &str = "<script>alert(1)</script>\n\n<img src=x onerror=alert(2)>\n\n[x](JaVaScRiPt:alert(3))\n\n[y](&#106;avascript:alert(4))\n\n<svg onload=alert(5)></svg>\n\n<a href=\"data:text/html,<script>alert(6)</script>\">z</a>";
+
+struct Setup {
+    app: TestApp,
+    admin: TestUser,
+    token: String,
+}
+
+/// An app with INC-1 (sev2, checkout, category unknown) and a write token.
+async fn setup() -> Setup {
+    let app = TestApp::spawn().await;
+    app.service("checkout", "Storefront").await;
+    let admin = app.user(Role::Admin).await;
+    let token = app.token(&admin, Scope::Write).await;
+    app.declare(
+        &token,
+        json!({"title": "Checkout down", "severity": "sev2", "service": "checkout", "category": "unknown"}),
+    )
+    .await;
+    Setup { app, admin, token }
+}
+
+impl Setup {
+    async fn start(&self) -> Value {
+        let r = self
+            .app
+            .api(
+                Method::POST,
+                "/api/v1/incidents/INC-1/postmortem",
+                Some(&self.token),
+                Some(json!({})),
+            )
+            .await;
+        r.assert_status(StatusCode::CREATED);
+        r.json()
+    }
+
+    async fn put(&self, body: Value) -> axum::http::StatusCode {
+        self.app
+            .api(
+                Method::PUT,
+                "/api/v1/incidents/INC-1/postmortem",
+                Some(&self.token),
+                Some(body),
+            )
+            .await
+            .status
+    }
+
+    async fn get(&self) -> Value {
+        let r = self
+            .app
+            .api(
+                Method::GET,
+                "/api/v1/incidents/INC-1/postmortem",
+                Some(&self.token),
+                None,
+            )
+            .await;
+        r.assert_status(StatusCode::OK);
+        r.json()
+    }
+
+    async fn status(&self, status: &str) -> crate::common::TestResponse {
+        self.app
+            .api(
+                Method::POST,
+                "/api/v1/incidents/INC-1/postmortem/status",
+                Some(&self.token),
+                Some(json!({ "status": status })),
+            )
+            .await
+    }
+}
+
+fn section<'a>(pm: &'a Value, key: &str) -> &'a Value {
+    pm["sections"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["key"] == key))
+        .unwrap_or_else(|| panic!("no section {key} in {pm}"))
+}
+
+#[tokio::test]
+async fn a_post_mortem_starts_from_the_severity_default_template_with_every_section() {
+    let s = setup().await;
+    let pm = s.start().await;
+    assert_eq!(pm["status"], "draft");
+    assert_eq!(pm["version"], 1);
+    assert_eq!(pm["template"], "Standard (SRE book)");
+    let keys: Vec<&str> = pm["sections"]
+        .as_array()
+        .expect("sections")
+        .iter()
+        .map(|s| s["key"].as_str().expect("key"))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "summary",
+            "impact",
+            "trigger",
+            "root_cause",
+            "contributing_factors",
+            "detection",
+            "resolution",
+            "went_well",
+            "went_wrong",
+            "got_lucky",
+            "lessons"
+        ]
+    );
+    assert!(
+        section(&pm, "root_cause")["help"]
+            .as_str()
+            .expect("help")
+            .contains("What in the system")
+    );
+    // Starting twice gives the same one back.
+    let again = s
+        .app
+        .api(
+            Method::POST,
+            "/api/v1/incidents/INC-1/postmortem",
+            Some(&s.token),
+            Some(json!({})),
+        )
+        .await;
+    again.assert_status(StatusCode::OK);
+    assert_eq!(again.json()["id"], pm["id"]);
+
+    // A sev4 incident starts from the lightweight template.
+    s.app
+        .declare(
+            &s.token,
+            json!({"title": "Typo on a page", "severity": "sev4", "service": "checkout", "category": "unknown"}),
+        )
+        .await;
+    let minor = s
+        .app
+        .api(
+            Method::POST,
+            "/api/v1/incidents/INC-2/postmortem",
+            Some(&s.token),
+            Some(json!({})),
+        )
+        .await
+        .json();
+    assert_eq!(minor["template"], "Lightweight");
+    assert_eq!(minor["sections"].as_array().map(Vec::len), Some(4));
+
+    // The incident shows its post-mortem.
+    let incident = s
+        .app
+        .api(Method::GET, "/api/v1/incidents/INC-1", Some(&s.token), None)
+        .await
+        .json();
+    assert_eq!(incident["postmortem"]["status"], "draft");
+    assert_eq!(incident["postmortem"]["sections"], 11);
+    let page = s.app.get("/incidents/INC-1", Some(&s.admin)).await;
+    assert!(page.body.contains("0 of 11 sections written"));
+}
+
+#[tokio::test]
+async fn saves_keep_every_revision_and_a_stale_save_is_refused_with_both_texts() {
+    let s = setup().await;
+    s.start().await;
+    assert_eq!(
+        s.put(json!({"version": 1, "sections": {"summary": "First draft."}}))
+            .await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.put(json!({"version": 2, "sections": {"summary": "First draft.\nSecond line.", "impact": "Checkout failed for 4% of users."}}))
+            .await,
+        StatusCode::OK
+    );
+    // Someone still on version 2 saves: 409, the current post-mortem in the error, nothing written.
+    let stale = s
+        .app
+        .api(
+            Method::PUT,
+            "/api/v1/incidents/INC-1/postmortem",
+            Some(&s.token),
+            Some(json!({"version": 2, "sections": {"summary": "Overwritten?"}})),
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+    let error = &stale.json()["error"];
+    assert_eq!(error["code"], "version_conflict");
+    assert_eq!(error["current"]["version"], 3);
+    assert_eq!(
+        section(&error["current"], "summary")["markdown"],
+        "First draft.\nSecond line."
+    );
+    let now = s.get().await;
+    assert_eq!(
+        section(&now, "summary")["markdown"],
+        "First draft.\nSecond line."
+    );
+
+    // Every revision is there, with what changed.
+    let list = s
+        .app
+        .api(
+            Method::GET,
+            "/api/v1/incidents/INC-1/postmortem/revisions",
+            Some(&s.token),
+            None,
+        )
+        .await
+        .json();
+    let versions: Vec<i64> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|r| r["version"].as_i64().expect("version"))
+        .collect();
+    assert_eq!(versions, [3, 2, 1]);
+    assert_eq!(list["items"][0]["changed"], "Summary, Impact");
+    let v2 = s
+        .app
+        .api(
+            Method::GET,
+            "/api/v1/incidents/INC-1/postmortem/revisions/2",
+            Some(&s.token),
+            None,
+        )
+        .await
+        .json();
+    let summary_v2 = v2["content"]["sections"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["key"] == "summary"))
+        .expect("summary in v2");
+    assert_eq!(summary_v2["body"], "First draft.");
+
+    // The diff page shows exactly the added line and the new section.
+    let diff = s
+        .app
+        .get(
+            "/incidents/INC-1/postmortem/diff?from=2&to=3",
+            Some(&s.admin),
+        )
+        .await;
+    diff.assert_status(StatusCode::OK);
+    assert!(
+        diff.body
+            .contains(r#"<span class="diff-same">  First draft.</span>"#),
+        "{}",
+        diff.body
+    );
+    assert!(
+        diff.body
+            .contains(r#"<span class="diff-added">+ Second line.</span>"#)
+    );
+    assert!(
+        diff.body
+            .contains(r#"<span class="diff-added">+ Checkout failed for 4% of users.</span>"#)
+    );
+    assert!(
+        !diff.body.contains("diff-removed\">− "),
+        "no line was removed"
+    );
+    let history = s
+        .app
+        .get("/incidents/INC-1/postmortem/history", Some(&s.admin))
+        .await;
+    assert!(history.body.contains("/postmortem/revisions/1"));
+    assert!(history.body.contains("Summary, Impact"));
+    let bad = s
+        .app
+        .get(
+            "/incidents/INC-1/postmortem/diff?from=x&to=2",
+            Some(&s.admin),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let missing = s
+        .app
+        .get("/incidents/INC-1/postmortem/revisions/99", Some(&s.admin))
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    // Saving the same text again makes no new revision.
+    assert_eq!(
+        s.put(json!({"version": 3, "sections": {"summary": "First draft.\nSecond line."}}))
+            .await,
+        StatusCode::OK
+    );
+    assert_eq!(s.get().await["version"], 3);
+}
+
+#[tokio::test]
+async fn bad_input_is_named_by_field_and_nothing_is_saved() {
+    let s = setup().await;
+    s.start().await;
+    let r = s
+        .app
+        .api(
+            Method::PUT,
+            "/api/v1/incidents/INC-1/postmortem",
+            Some(&s.token),
+            Some(json!({"version": 1,
+                "sections": {"nope": "x", "summary": "ok"},
+                "root_causes": [{"category": "cosmic rays", "primary": true}, {"category": "deploy", "primary": true}],
+                "detection_method": "psychic"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields = &r.json()["error"]["fields"];
+    for f in [
+        "sections.nope",
+        "root_causes[0].category",
+        "detection_method",
+    ] {
+        assert!(fields.get(f).is_some(), "{f} missing in {fields}");
+    }
+    assert_eq!(s.get().await["version"], 1);
+    assert_eq!(section(&s.get().await, "summary")["markdown"], "");
+    let no_version = s
+        .app
+        .api(
+            Method::PUT,
+            "/api/v1/incidents/INC-1/postmortem",
+            Some(&s.token),
+            Some(json!({"sections": {"summary": "x"}})),
+        )
+        .await;
+    assert_eq!(no_version.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(no_version.json()["error"]["fields"]["version"].is_string());
+}
+
+#[tokio::test]
+async fn publishing_is_blocked_until_ready_and_lists_exactly_what_is_missing() {
+    let s = setup().await;
+    s.start().await;
+    // Straight from draft: review first.
+    let early = s.status("published").await;
+    assert_eq!(early.status, StatusCode::UNPROCESSABLE_ENTITY);
+    s.status("in_review").await.assert_status(StatusCode::OK);
+    let blocked = s.status("published").await;
+    assert_eq!(blocked.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let message = blocked.json()["error"]["fields"]["status"]
+        .as_str()
+        .expect("message")
+        .to_owned();
+    assert!(
+        message.contains(
+            "Fill in the required sections: Summary, Impact, Trigger, Root cause, Detection, Resolution."
+        ),
+        "{message}"
+    );
+    assert!(message.contains("primary root cause"), "{message}");
+    assert!(message.contains("at least one action item"), "{message}");
+    assert!(
+        !message.contains("Where we got lucky"),
+        "optional sections are not required"
+    );
+
+    // The page says the same.
+    let page = s
+        .app
+        .get("/incidents/INC-1/postmortem", Some(&s.admin))
+        .await;
+    assert!(page.body.contains("Before it can be published"));
+    assert!(page.body.contains("Set the primary root cause"));
+
+    let mut sections = serde_json::Map::new();
+    for key in [
+        "summary",
+        "impact",
+        "trigger",
+        "root_cause",
+        "detection",
+        "resolution",
+    ] {
+        sections.insert(key.into(), json!(format!("{key} written")));
+    }
+    let v = s.get().await["version"].as_i64().expect("version");
+    assert_eq!(
+        s.put(json!({"version": v, "sections": sections,
+            "root_causes": [{"category": "config change", "description": "timeout set to 0", "primary": true}]}))
+            .await,
+        StatusCode::OK
+    );
+    let still = s.status("published").await;
+    assert_eq!(still.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let message = still.json()["error"]["fields"]["status"].to_string();
+    assert!(
+        message.contains("action item") && !message.contains("Fill in"),
+        "{message}"
+    );
+    // A written reason stands in for action items.
+    let v = s.get().await["version"].as_i64().expect("version");
+    assert_eq!(
+        s.put(json!({"version": v, "no_action_items_reason": "The config path is being removed entirely."}))
+            .await,
+        StatusCode::OK
+    );
+    let published = s.status("published").await;
+    published.assert_status(StatusCode::OK);
+    assert_eq!(published.json()["status"], "published");
+    assert!(published.json()["published_at"].is_string());
+
+    // Published is read-only until reopened, and reopening is recorded.
+    let v = s.get().await["version"].as_i64().expect("version");
+    assert_eq!(
+        s.put(json!({"version": v, "sections": {"summary": "late edit"}}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let edit_page = s
+        .app
+        .get("/incidents/INC-1/postmortem/edit", Some(&s.admin))
+        .await;
+    assert_eq!(edit_page.status, StatusCode::SEE_OTHER);
+    let reopen = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/status",
+            Some(&s.admin),
+            &[
+                ("status", "draft"),
+                ("comment", "New facts about the trigger"),
+                ("version", &v.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(reopen.status, StatusCode::SEE_OTHER, "{}", reopen.body);
+    let pm = s.get().await;
+    assert_eq!(pm["status"], "draft");
+    assert!(pm["published_at"].is_null());
+    let page = s
+        .app
+        .get("/incidents/INC-1/postmortem", Some(&s.admin))
+        .await;
+    assert!(page.body.contains("moved it from Published to Draft"));
+    assert!(page.body.contains("New facts about the trigger"));
+    let incident = s.app.get("/incidents/INC-1", Some(&s.admin)).await;
+    assert!(incident.body.contains("Post-mortem reopened as a draft"));
+    assert!(incident.body.contains("Post-mortem published"));
+    // Impossible moves are refused.
+    assert_eq!(
+        s.status("published").await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        s.status("bogus").await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}
+
+#[tokio::test]
+async fn reviewers_are_asked_by_name_and_their_decisions_are_recorded() {
+    let s = setup().await;
+    s.start().await;
+    let reviewer = s.app.user(Role::Responder).await;
+    let bystander = s.app.user(Role::Responder).await;
+    // The author cannot review their own post-mortem.
+    let own = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/reviewers",
+            Some(&s.admin),
+            &[("reviewer", &s.admin.email)],
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(own.body.contains("authors do not review"));
+    let unknown = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/reviewers",
+            Some(&s.admin),
+            &[("reviewer", "ghost@example.com")],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unknown.body.contains("no user is ghost@example.com"));
+
+    let asked = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/reviewers",
+            Some(&s.admin),
+            &[("reviewer", &reviewer.email)],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::SEE_OTHER, "{}", asked.body);
+    let pm = s.get().await;
+    assert_eq!(pm["status"], "in_review");
+    assert_eq!(pm["reviewers"][0]["email"], reviewer.email.as_str());
+    assert_eq!(pm["reviewers"][0]["state"], "requested");
+    let mine = s.app.get("/postmortems?review=mine", Some(&reviewer)).await;
+    assert!(mine.body.contains("/incidents/INC-1/postmortem"));
+    let not_mine = s
+        .app
+        .get("/postmortems?review=mine", Some(&bystander))
+        .await;
+    assert!(!not_mine.body.contains("/incidents/INC-1/postmortem"));
+
+    // Only named reviewers decide; asking for changes needs a comment.
+    let outsider = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/review",
+            Some(&bystander),
+            &[("decision", "approve")],
+        )
+        .await;
+    assert_eq!(outsider.status, StatusCode::FORBIDDEN);
+    let silent = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/review",
+            Some(&reviewer),
+            &[("decision", "request_changes"), ("comment", "  ")],
+        )
+        .await;
+    assert_eq!(silent.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let changes = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/review",
+            Some(&reviewer),
+            &[
+                ("decision", "request_changes"),
+                ("comment", "Say how detection could be faster."),
+            ],
+        )
+        .await;
+    assert_eq!(changes.status, StatusCode::SEE_OTHER);
+    let pm = s.get().await;
+    assert_eq!(pm["reviewers"][0]["state"], "changes_requested");
+    assert_eq!(
+        pm["reviewers"][0]["comment"],
+        "Say how detection could be faster."
+    );
+    let page = s
+        .app
+        .get("/incidents/INC-1/postmortem", Some(&s.admin))
+        .await;
+    assert!(page.body.contains("Changes were requested by"));
+
+    let approve = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/review",
+            Some(&reviewer),
+            &[("decision", "approve"), ("comment", "Good now.")],
+        )
+        .await;
+    assert_eq!(approve.status, StatusCode::SEE_OTHER);
+    let pm = s.get().await;
+    assert_eq!(pm["reviewers"][0]["state"], "approved");
+    assert!(pm["reviewers"][0]["decided_at"].is_string());
+    let timeline = s
+        .app
+        .api(Method::GET, "/api/v1/incidents/INC-1", Some(&s.token), None)
+        .await
+        .json()["timeline"]
+        .to_string();
+    assert!(
+        timeline.contains("approved the post-mortem: Good now"),
+        "{timeline}"
+    );
+    assert!(timeline.contains("requested changes to the post-mortem"));
+}
+
+#[tokio::test]
+async fn viewers_read_post_mortems_but_cannot_change_them() {
+    let s = setup().await;
+    s.start().await;
+    let viewer = s.app.user(Role::Viewer).await;
+    let page = s
+        .app
+        .get("/incidents/INC-1/postmortem", Some(&viewer))
+        .await;
+    page.assert_status(StatusCode::OK);
+    assert!(
+        !page.body.contains("/postmortem/edit"),
+        "no edit links for viewers"
+    );
+    assert_eq!(
+        s.app
+            .get("/incidents/INC-1/postmortem/edit", Some(&viewer))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let post = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/edit",
+            Some(&viewer),
+            &[("version", "1"), ("section.summary", "viewer text")],
+        )
+        .await;
+    assert_eq!(post.status, StatusCode::FORBIDDEN);
+    assert_eq!(section(&s.get().await, "summary")["markdown"], "");
+    assert_eq!(s.app.count("postmortem_revisions").await, 1);
+}
+
+#[tokio::test]
+async fn the_edit_form_saves_previews_and_merges_a_conflict_keeping_what_was_typed() {
+    let s = setup().await;
+    s.start().await;
+    let other = s.app.user(Role::Responder).await;
+    // Preview renders and checks, and saves nothing.
+    let preview = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/edit",
+            Some(&s.admin),
+            &[
+                ("version", "1"),
+                ("action", "preview"),
+                ("section.summary", "It was **human error**."),
+            ],
+        )
+        .await;
+    preview.assert_status(StatusCode::OK);
+    assert!(preview.body.contains("<strong>human error</strong>"));
+    assert!(preview.body.contains("Blameless language"));
+    assert!(preview.body.contains("nothing is saved"));
+    assert_eq!(s.get().await["version"], 1);
+
+    // Two people start from version 1. The first saves Summary and Impact.
+    let first = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/edit",
+            Some(&other),
+            &[
+                ("version", "1"),
+                ("section.summary", "Theirs: checkout failed."),
+                ("section.impact", "4% of orders."),
+            ],
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.body);
+    // The second changed Summary too (a real conflict) and Trigger (only theirs to keep).
+    let second = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/edit",
+            Some(&s.admin),
+            &[
+                ("version", "1"),
+                ("section.summary", "Mine: the payment call timed out."),
+                ("section.impact", ""),
+                ("section.trigger", "A config push set the timeout to 0."),
+            ],
+        )
+        .await;
+    assert_eq!(second.status, StatusCode::CONFLICT);
+    assert!(
+        second.body.contains("Theirs: checkout failed."),
+        "their text is shown"
+    );
+    assert!(
+        second.body.contains("Mine: the payment call timed out."),
+        "mine is kept"
+    );
+    assert!(
+        second
+            .body
+            .contains(r#"name="section.trigger" value="A config push set the timeout to 0.""#)
+    );
+    assert!(
+        !second.body.contains(r#"name="section.impact""#),
+        "impact was not changed by me"
+    );
+    assert!(second.body.contains(r#"name="version" value="2""#));
+    // Nothing was overwritten.
+    let pm = s.get().await;
+    assert_eq!(
+        section(&pm, "summary")["markdown"],
+        "Theirs: checkout failed."
+    );
+    assert_eq!(section(&pm, "trigger")["markdown"], "");
+
+    // Merging: save from the conflict page at the new version.
+    let merged = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/edit",
+            Some(&s.admin),
+            &[
+                ("version", "2"),
+                ("section.trigger", "A config push set the timeout to 0."),
+                (
+                    "section.summary",
+                    "Checkout failed: the payment call timed out.",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(merged.status, StatusCode::SEE_OTHER, "{}", merged.body);
+    let pm = s.get().await;
+    assert_eq!(pm["version"], 3);
+    assert_eq!(
+        section(&pm, "summary")["markdown"],
+        "Checkout failed: the payment call timed out."
+    );
+    assert_eq!(section(&pm, "impact")["markdown"], "4% of orders.");
+    assert_eq!(
+        section(&pm, "trigger")["markdown"],
+        "A config push set the timeout to 0."
+    );
+}
+
+#[tokio::test]
+async fn the_primary_root_cause_sets_the_incident_category() {
+    let s = setup().await;
+    s.start().await;
+    let r = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/edit",
+            Some(&s.admin),
+            &[
+                ("version", "1"),
+                ("primary_category", "config change"),
+                ("primary_description", "Timeout default of 0."),
+                ("factor_category", "process"),
+                ("factor_description", "No canary for config."),
+                ("factor_category", ""),
+                ("factor_description", ""),
+                ("detection_method", "customer_report"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let pm = s.get().await;
+    assert_eq!(
+        pm["root_causes"],
+        json!([
+            {"category": "config change", "description": "Timeout default of 0.", "primary": true},
+            {"category": "process", "description": "No canary for config.", "primary": false}
+        ])
+    );
+    assert_eq!(pm["detection_method"], "customer_report");
+    let incident = s
+        .app
+        .api(Method::GET, "/api/v1/incidents/INC-1", Some(&s.token), None)
+        .await
+        .json();
+    assert_eq!(incident["category"], "config change");
+    assert!(
+        incident["timeline"]
+            .to_string()
+            .contains("primary root cause")
+    );
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM root_causes WHERE is_primary = 1")
+            .fetch_one(&s.app.db.reader)
+            .await
+            .expect("count"),
+        1
+    );
+    // A category outside the taxonomy is named.
+    let bad = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/edit",
+            Some(&s.admin),
+            &[("version", "2"), ("primary_category", "gremlins")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("is not a category"));
+}
+
+#[tokio::test]
+async fn template_changes_leave_existing_post_mortems_alone() {
+    let s = setup().await;
+    s.start().await;
+    let before = s.get().await["sections"].clone();
+    // The admin drops every section but two, reorders and adds one.
+    let edit = s
+        .app
+        .post_form(
+            &format!("/admin/templates/{STANDARD}"),
+            Some(&s.admin),
+            &[
+                ("name", "Standard (SRE book)"),
+                ("is_default", "1"),
+                ("version", "1"),
+                ("title.0", "Impact"),
+                ("key.0", "impact"),
+                ("position.0", "2"),
+                ("title.1", "Summary"),
+                ("key.1", "summary"),
+                ("position.1", "1"),
+                ("required.1", "1"),
+                ("title.2", "Customer communication"),
+                ("help.2", "What did we tell customers, and when?"),
+                ("position.2", "3"),
+            ],
+        )
+        .await;
+    assert_eq!(edit.status, StatusCode::SEE_OTHER, "{}", edit.body);
+    assert_eq!(
+        s.get().await["sections"],
+        before,
+        "the started post-mortem is unchanged"
+    );
+    s.app
+        .declare(
+            &s.token,
+            json!({"title": "Second", "severity": "sev1", "service": "checkout", "category": "unknown"}),
+        )
+        .await;
+    let fresh = s
+        .app
+        .api(
+            Method::POST,
+            "/api/v1/incidents/INC-2/postmortem",
+            Some(&s.token),
+            Some(json!({})),
+        )
+        .await
+        .json();
+    let keys: Vec<&str> = fresh["sections"]
+        .as_array()
+        .expect("sections")
+        .iter()
+        .map(|s| s["key"].as_str().expect("key"))
+        .collect();
+    assert_eq!(keys, ["summary", "impact", "customer_communication"]);
+
+    // A stale template save is refused; a bad one names the row.
+    let stale = s
+        .app
+        .post_form(
+            &format!("/admin/templates/{STANDARD}"),
+            Some(&s.admin),
+            &[
+                ("name", "Standard"),
+                ("is_default", "1"),
+                ("version", "1"),
+                ("title.0", "Only"),
+            ],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+    let bad = s
+        .app
+        .post_form(
+            "/admin/templates",
+            Some(&s.admin),
+            &[("name", ""), ("title.0", "A"), ("key.0", "Not A Key")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("must be 1 to 40 lower-case letters"));
+    // A new template can be the default for a severity and chosen per incident.
+    let created = s
+        .app
+        .post_form(
+            "/admin/templates",
+            Some(&s.admin),
+            &[
+                ("name", "Security"),
+                ("default_for", "sev3"),
+                ("title.0", "Exposure"),
+                ("required.0", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    s.app
+        .declare(
+            &s.token,
+            json!({"title": "Third", "severity": "sev3", "service": "checkout", "category": "unknown"}),
+        )
+        .await;
+    let third = s
+        .app
+        .api(
+            Method::POST,
+            "/api/v1/incidents/INC-3/postmortem",
+            Some(&s.token),
+            Some(json!({})),
+        )
+        .await
+        .json();
+    assert_eq!(third["template"], "Security");
+    let list = s.app.get("/admin/templates", Some(&s.admin)).await;
+    assert!(list.body.contains("Security") && list.body.contains("sev3"));
+    let viewer = s.app.user(Role::Responder).await;
+    assert_eq!(
+        s.app.get("/admin/templates", Some(&viewer)).await.status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn xss_payloads_in_every_section_come_out_inert_in_html_and_markdown() {
+    let s = setup().await;
+    let pm = s.start().await;
+    let mut sections = serde_json::Map::new();
+    for sec in pm["sections"].as_array().expect("sections") {
+        sections.insert(sec["key"].as_str().expect("key").into(), json!(XSS));
+    }
+    assert_eq!(
+        s.put(json!({"version": 1, "sections": sections,
+            "root_causes": [{"category": "deploy", "description": XSS, "primary": true}],
+            "no_action_items_reason": XSS}))
+            .await,
+        StatusCode::OK
+    );
+    for path in [
+        "/incidents/INC-1/postmortem",
+        "/incidents/INC-1/postmortem/print",
+        "/incidents/INC-1/postmortem/revisions/2",
+    ] {
+        let page = s.app.get(path, Some(&s.admin)).await;
+        page.assert_status(StatusCode::OK);
+        let html = page.body.to_lowercase();
+        for needle in [
+            "<script>alert",
+            "<img src=x",
+            "href=\"javascript:",
+            "<svg",
+            "data:text/html",
+        ] {
+            assert!(!html.contains(needle), "{needle} survived on {path}");
+        }
+    }
+    let md = s
+        .app
+        .get("/incidents/INC-1/postmortem.md", Some(&s.admin))
+        .await;
+    md.assert_status(StatusCode::OK);
+    assert!(md.header("content-type").starts_with("text/markdown"));
+    assert!(md.header("content-disposition").starts_with("attachment"));
+    // Rendered by any Markdown renderer that passes HTML through, nothing is live.
+    let mut raw = String::new();
+    pulldown_cmark::html::push_html(&mut raw, pulldown_cmark::Parser::new(&md.body));
+    let raw = raw.to_lowercase();
+    for needle in [
+        "<script",
+        "<img",
+        "<svg",
+        "<a href=\"javascript:",
+        "<a href=\"data",
+    ] {
+        assert!(
+            !raw.contains(needle),
+            "{needle} is live in the export:\n{raw}"
+        );
+    }
+    assert!(md.body.contains("alert(1)"), "the text itself is kept");
+}
+
+#[tokio::test]
+async fn the_markdown_export_holds_the_whole_post_mortem_from_its_tables() {
+    let s = setup().await;
+    s.start().await;
+    s.put(
+        json!({"version": 1, "sections": {"summary": "Checkout failed for 23 minutes."},
+        "root_causes": [{"category": "deploy", "description": "Bad build", "primary": true},
+                        {"category": "process", "description": "No canary"}],
+        "detection_method": "alert"}),
+    )
+    .await;
+    s.app
+        .api(
+            Method::POST,
+            "/api/v1/incidents/INC-1/timeline",
+            Some(&s.token),
+            Some(json!({"kind": "mitigation", "body": "Rolled back build 42"})),
+        )
+        .await
+        .assert_status(StatusCode::CREATED);
+    s.app
+        .api(
+            Method::POST,
+            "/api/v1/incidents/INC-1/action-items",
+            Some(&s.token),
+            Some(json!({"title": "Add a canary stage", "priority": "p1", "owner": s.admin.email})),
+        )
+        .await
+        .assert_status(StatusCode::CREATED);
+    let md = s
+        .app
+        .api(
+            Method::GET,
+            "/api/v1/incidents/INC-1/postmortem.md",
+            Some(&s.token),
+            None,
+        )
+        .await;
+    md.assert_status(StatusCode::OK);
+    let body = md.body;
+    assert!(
+        body.starts_with("# Post-mortem: INC-1 Checkout down\n"),
+        "{body}"
+    );
+    assert!(body.contains("## Summary\n\nCheckout failed for 23 minutes.\n"));
+    assert!(body.contains("## Where we got lucky\n\n_Not written._"));
+    assert!(body.contains("**Primary: deploy.** Bad build"));
+    assert!(body.contains("- **process**: No canary"));
+    assert!(body.contains("| Detected by | Alert |"));
+    assert!(body.contains("Rolled back build 42"));
+    assert!(body.contains("- [ ] **Add a canary stage** (p1, prevent, open) · owner"));
+    // The page offers the download and a print view without navigation.
+    let print = s
+        .app
+        .get("/incidents/INC-1/postmortem/print", Some(&s.admin))
+        .await;
+    assert!(print.body.contains("class=\"print-view\""));
+    assert!(!print.body.contains("Add an action item"));
+}
+
+#[tokio::test]
+async fn the_list_filters_by_status_author_and_open_review() {
+    let s = setup().await;
+    s.start().await;
+    s.app
+        .declare(
+            &s.token,
+            json!({"title": "Second outage", "severity": "sev1", "service": "checkout", "category": "unknown"}),
+        )
+        .await;
+    let other = s.app.user(Role::Responder).await;
+    let other_token = s.app.token(&other, Scope::Write).await;
+    s.app
+        .api(
+            Method::POST,
+            "/api/v1/incidents/INC-2/postmortem",
+            Some(&other_token),
+            Some(json!({})),
+        )
+        .await
+        .assert_status(StatusCode::CREATED);
+    s.app
+        .api(
+            Method::POST,
+            "/api/v1/incidents/INC-2/postmortem/reviewers",
+            Some(&other_token),
+            Some(json!({"reviewers": [s.admin.email]})),
+        )
+        .await
+        .assert_status(StatusCode::OK);
+    let all = s.app.get("/postmortems", Some(&s.admin)).await;
+    assert!(all.body.contains("Checkout down") && all.body.contains("Second outage"));
+    let in_review = s
+        .app
+        .get("/postmortems?status=in_review", Some(&s.admin))
+        .await;
+    assert!(!in_review.body.contains("Checkout down") && in_review.body.contains("Second outage"));
+    let mine = s.app.get("/postmortems?author=me", Some(&s.admin)).await;
+    assert!(mine.body.contains("Checkout down") && !mine.body.contains("Second outage"));
+    let open = s.app.get("/postmortems?review=open", Some(&s.admin)).await;
+    assert!(!open.body.contains("Checkout down") && open.body.contains("Second outage"));
+    let bad = s.app.get("/postmortems?status=lost", Some(&s.admin)).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn action_items_added_from_the_post_mortem_return_to_it_and_p1_warns_on_publish() {
+    let s = setup().await;
+    s.start().await;
+    let add = s
+        .app
+        .post_form(
+            "/incidents/INC-1/action-items",
+            Some(&s.admin),
+            &[
+                ("title", "Alert on checkout 5xx"),
+                ("priority", "p1"),
+                ("kind", "detect"),
+                ("back", "postmortem"),
+            ],
+        )
+        .await;
+    assert_eq!(add.status, StatusCode::SEE_OTHER);
+    assert_eq!(add.location(), "/incidents/INC-1/postmortem#action-items");
+    let page = s
+        .app
+        .get("/incidents/INC-1/postmortem", Some(&s.admin))
+        .await;
+    assert!(page.body.contains("Alert on checkout 5xx"));
+    assert!(page.body.contains("0 of 1 done"));
+    assert!(page.body.contains("1 p1 still open"));
+
+    let mut sections = serde_json::Map::new();
+    for key in [
+        "summary",
+        "impact",
+        "trigger",
+        "root_cause",
+        "detection",
+        "resolution",
+    ] {
+        sections.insert(key.into(), json!("written"));
+    }
+    s.put(json!({"version": 1, "sections": sections,
+        "root_causes": [{"category": "deploy", "primary": true}]}))
+        .await;
+    s.status("in_review").await.assert_status(StatusCode::OK);
+    let v = s.get().await["version"].to_string();
+    let publish = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/status",
+            Some(&s.admin),
+            &[("status", "published"), ("version", &v)],
+        )
+        .await;
+    assert_eq!(publish.status, StatusCode::SEE_OTHER, "{}", publish.body);
+    let flash = publish.set_cookie("hindsight_flash").unwrap_or_default();
+    assert!(flash.contains("warn"), "{flash}");
+    assert_eq!(
+        s.get().await["status"],
+        "published",
+        "the warning does not block"
+    );
+}
