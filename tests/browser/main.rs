@@ -439,13 +439,32 @@ fn responder_tracks_action_items_from_incident_to_board() {
     );
 
     let due = Utc::now().date_naive() + Duration::days(14);
-    add_action_item(
-        &browser,
-        "Add a canary stage",
-        "rita@example.com",
-        "p1",
-        due,
+    // The first item comes out of the post-mortem, written on its page.
+    browser.goto(&app.url("/incidents/INC-1/postmortem"));
+    browser.click_and_wait(
+        &browser.find("form[action='/incidents/INC-1/postmortem'] button[type=submit]"),
     );
+    browser.goto(&app.url("/incidents/INC-1/postmortem"));
+    browser.find("#item-title").send_keys("Add a canary stage");
+    browser
+        .find("#item-owner option[value='rita@example.com']")
+        .click();
+    browser.find("#item-priority option[value=p1]").click();
+    set_date(&browser, "#item-due", due);
+    browser.click_and_wait(&browser.find("#add-item button[type=submit]"));
+    assert_eq!(
+        browser.current_path(),
+        "/incidents/INC-1/postmortem",
+        "adding an item from the post-mortem stays on it"
+    );
+    assert!(
+        browser
+            .find("section#action-items")
+            .text()
+            .contains("Add a canary stage")
+    );
+    // The second from the incident page.
+    browser.goto(&app.url("/incidents/INC-1"));
     add_action_item(
         &browser,
         "Write the failover runbook",
@@ -526,4 +545,239 @@ fn responder_tracks_action_items_from_incident_to_board() {
         "the item closed today counts in this week"
     );
     browser.screenshot(&browser.screenshot_path("progress"));
+}
+
+/// Replaces what a textarea or input holds with `text`, typed as a person would.
+fn retype(browser: &Browser, css: &str, text: &str) {
+    let field = browser.find(css);
+    field.clear();
+    field.send_keys(text);
+}
+
+/// The flash message of the page just loaded.
+fn flash(browser: &Browser) -> String {
+    browser.find(".flash").text()
+}
+
+#[test]
+fn author_writes_reviews_publishes_and_exports_a_post_mortem() {
+    let app = TestApp::spawn();
+    app.add_service("checkout", "Storefront");
+    let ada = app.add_user("ada@example.com", "Ada Author", Role::Responder, PASSWORD);
+    app.add_user(
+        "grace@example.com",
+        "Grace Reviewer",
+        Role::Responder,
+        PASSWORD,
+    );
+    app.declare(&ada, "Checkout returns 502 after deploy", "checkout");
+    let browser = Browser::start("author_writes_reviews_publishes_and_exports_a_post_mortem");
+    sign_in(&browser, &app, "ada@example.com");
+
+    // Start from the incident page, with the severity's default template.
+    browser.goto(&app.url("/incidents/INC-1"));
+    browser.click_and_wait(&browser.find("section#postmortem a.button"));
+    assert_eq!(browser.current_path(), "/incidents/INC-1/postmortem");
+    browser.click_and_wait(
+        &browser.find("form[action='/incidents/INC-1/postmortem'] button[type=submit]"),
+    );
+    assert_eq!(browser.current_path(), "/incidents/INC-1/postmortem/edit");
+    let help = browser.find("#help-root_cause").text();
+    assert!(help.contains("What in the system"), "{help}");
+
+    // Live preview while typing: rendered Markdown and a gentle blameless-language hint.
+    retype(
+        &browser,
+        "#s-summary",
+        "Checkout returned **502** for 23 minutes. It was human error.",
+    );
+    browser.wait_until("the live preview", || {
+        browser
+            .find_all("#preview-summary .prose strong")
+            .first()
+            .is_some_and(|s| s.text() == "502")
+    });
+    let hint = browser.find("#preview-summary .findings").text();
+    assert!(hint.contains("Blameless language"), "{hint}");
+    assert!(hint.contains("human error"), "{hint}");
+
+    // The Preview button does the same on the server, and saves nothing.
+    retype(
+        &browser,
+        "#s-summary",
+        "Checkout returned **502** for 23 minutes after a config push.",
+    );
+    for (key, text) in [
+        ("impact", "About 4% of checkouts failed."),
+        ("trigger", "A config push set the payment timeout to 0."),
+        ("root_cause", "The config schema allowed a zero timeout."),
+        ("detection", "The 5xx alert paged after 4 minutes."),
+        ("resolution", "Rolled the config back."),
+    ] {
+        retype(&browser, &format!("#s-{key}"), text);
+    }
+    browser
+        .find("#primary-category option[value='config change']")
+        .click();
+    retype(
+        &browser,
+        "#primary-description",
+        "Zero was a valid timeout value.",
+    );
+    browser.click_and_wait(&browser.find("button[name=action][value=preview]"));
+    assert!(flash(&browser).contains("nothing is saved"));
+    assert_eq!(browser.find("#preview-summary .prose strong").text(), "502");
+    browser.screenshot(&browser.screenshot_path("edit-preview"));
+    browser.click_and_wait(&browser.find("button[name=action][value=save]"));
+    assert_eq!(browser.current_path(), "/incidents/INC-1/postmortem");
+    assert!(
+        flash(&browser).contains("Saved as version 2"),
+        "{}",
+        flash(&browser)
+    );
+    assert!(
+        browser
+            .find("#section-summary")
+            .text()
+            .contains("502 for 23 minutes after a config push")
+    );
+    assert!(
+        browser
+            .find("#root-causes")
+            .text()
+            .contains("config change")
+    );
+
+    // Both people open the summary at version 2; Grace saves first.
+    let second = Browser::start("author_writes_reviews_publishes_and_exports_a_post_mortem-grace");
+    sign_in(&second, &app, "grace@example.com");
+    second.goto(&app.url("/incidents/INC-1/postmortem/edit?section=summary"));
+    browser.goto(&app.url("/incidents/INC-1/postmortem/edit?section=summary"));
+    retype(
+        &second,
+        "#s-summary",
+        "Checkout failed for 23 minutes (Grace's wording).",
+    );
+    second.click_and_wait(&second.find("button[name=action][value=save]"));
+    assert!(flash(&second).contains("Saved as version 3"));
+
+    retype(
+        &browser,
+        "#s-summary",
+        "Checkout failed for 23 minutes after a config push (Ada's wording).",
+    );
+    browser.click_and_wait(&browser.find("button[name=action][value=save]"));
+    let heading = browser.find("h1").text();
+    assert!(
+        heading.contains("saved this post-mortem while you were editing"),
+        "{heading}"
+    );
+    let theirs = browser.execute(
+        "return document.getElementById('theirs-summary').value;",
+        vec![],
+    );
+    assert_eq!(theirs, "Checkout failed for 23 minutes (Grace's wording).");
+    let yours = browser.execute(
+        "return document.getElementById('yours-summary').value;",
+        vec![],
+    );
+    assert_eq!(
+        yours, "Checkout failed for 23 minutes after a config push (Ada's wording).",
+        "what Ada typed is kept"
+    );
+    browser.screenshot(&browser.screenshot_path("conflict"));
+    retype(
+        &browser,
+        "#yours-summary",
+        "Checkout failed for 23 minutes after a config push.",
+    );
+    browser.click_and_wait(&browser.find("button[name=action][value=save]"));
+    assert!(
+        flash(&browser).contains("Saved as version 4"),
+        "{}",
+        flash(&browser)
+    );
+    assert!(
+        browser
+            .find("#section-summary")
+            .text()
+            .contains("Checkout failed for 23 minutes after a config push.")
+    );
+
+    // An action item from the post-mortem page itself.
+    retype(
+        &browser,
+        "#item-title",
+        "Reject zero timeouts in the config schema",
+    );
+    browser.find("#item-priority option[value=p1]").click();
+    browser.click_and_wait(&browser.find("#add-item button[type=submit]"));
+    assert_eq!(browser.current_path(), "/incidents/INC-1/postmortem");
+    let items = browser.find("section#action-items").text();
+    assert!(
+        items.contains("Reject zero timeouts in the config schema"),
+        "{items}"
+    );
+    assert!(items.contains("0 of 1 done"), "{items}");
+
+    // Ask Grace to review; she approves.
+    browser.find("details.ask-review summary").click();
+    browser
+        .find("input[name=reviewer][value='grace@example.com']")
+        .click();
+    browser.click_and_wait(
+        &browser.find("form[action='/incidents/INC-1/postmortem/reviewers'] button[type=submit]"),
+    );
+    assert!(flash(&browser).contains("Review requested from Grace Reviewer"));
+    assert_eq!(browser.find(".page-head .pm-status").text(), "In review");
+
+    second.goto(&app.url("/incidents/INC-1/postmortem"));
+    retype(&second, "#review-comment", "Clear and blameless. Ship it.");
+    second.click_and_wait(&second.find("button[name=decision][value=approve]"));
+    assert!(flash(&second).contains("You approved"));
+
+    // Ada publishes; the open p1 item is pointed out but does not block.
+    browser.goto(&app.url("/incidents/INC-1/postmortem"));
+    assert!(browser.find(".reviewers").text().contains("Approved"));
+    browser.click_and_wait(&browser.find("button[name=status][value=published]"));
+    let published = flash(&browser);
+    assert!(
+        published.contains("Published, but p1 action items are still open"),
+        "{published}"
+    );
+    assert_eq!(browser.find(".page-head .pm-status").text(), "Published");
+    assert!(
+        browser
+            .find_all("a[href='/incidents/INC-1/postmortem/edit']")
+            .is_empty(),
+        "a published post-mortem is read-only"
+    );
+    browser.screenshot(&browser.screenshot_path("published"));
+
+    // The Markdown export, as the download link fetches it.
+    let link = browser.find("a[href='/incidents/INC-1/postmortem.md']");
+    assert!(link.attribute("download").is_some());
+    let markdown = browser.execute(
+        "return fetch('/incidents/INC-1/postmortem.md', {credentials: 'same-origin'}).then(r => r.text());",
+        vec![],
+    );
+    let markdown = markdown.as_str().unwrap_or_default();
+    assert!(
+        markdown.starts_with("# Post-mortem: INC-1 Checkout returns 502 after deploy"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("## Summary\n\nCheckout failed for 23 minutes after a config push."));
+    assert!(markdown.contains("**Primary: config change.** Zero was a valid timeout value."));
+    assert!(markdown.contains("Reject zero timeouts in the config schema"));
+    assert!(markdown.contains("| Status | Published |"));
+
+    // The print view is the document alone.
+    browser.goto(&app.url("/incidents/INC-1/postmortem/print"));
+    assert!(
+        browser
+            .find_all(".topbar")
+            .iter()
+            .all(|t| !t.is_displayed())
+    );
+    browser.screenshot(&browser.screenshot_path("print"));
 }

@@ -415,6 +415,11 @@ impl Element<'_> {
             .unwrap_or_default()
     }
 
+    /// Whether a person can see it (not hidden by CSS).
+    pub(crate) fn is_displayed(&self) -> bool {
+        self.browser.command("GET", &self.path("/displayed"), None) == json!(true)
+    }
+
     /// True once the page this element belonged to has been replaced.
     pub(crate) fn is_stale(&self) -> bool {
         matches!(

@@ -499,6 +499,9 @@ async fn health_static_files_and_openapi_are_served_without_login() {
         "/api/v1/timeline/{id}",
         "/api/v1/services",
         "/api/v1/categories",
+        "/api/v1/incidents/{incident}/postmortem",
+        "/api/v1/incidents/{incident}/postmortem/status",
+        "/api/v1/incidents/{incident}/postmortem.md",
     ] {
         assert!(spec["paths"][path].is_object(), "{path} is described");
     }
