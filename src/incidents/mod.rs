@@ -801,7 +801,12 @@ pub async fn update(
 }
 
 /// Queues a notification about an incident (incident events count as the page tier).
-async fn notify(db: &Db, event: crate::notifications::Event, incident: &Incident, text: String) {
+pub async fn notify(
+    db: &Db,
+    event: crate::notifications::Event,
+    incident: &Incident,
+    text: String,
+) {
     crate::notifications::enqueue(
         db,
         event,

@@ -42,7 +42,7 @@ struct IntegrationsPage {
 }
 
 impl IntegrationsPage {
-    fn events(&self) -> [Event; 3] {
+    fn events(&self) -> [Event; 4] {
         Event::ALL
     }
     fn short(&self, text: &str) -> String {
@@ -72,6 +72,8 @@ struct DestinationForm {
     #[serde(default)]
     event_alert_fired: String,
     #[serde(default)]
+    event_postmortem_published: String,
+    #[serde(default)]
     tier_page: String,
     #[serde(default)]
     tier_ticket: String,
@@ -85,6 +87,7 @@ impl DestinationForm {
             "incident_opened" => &self.event_incident_opened,
             "severity_raised" => &self.event_severity_raised,
             "alert_fired" => &self.event_alert_fired,
+            "postmortem_published" => &self.event_postmortem_published,
             "page" => &self.tier_page,
             "ticket" => &self.tier_ticket,
             "log" => &self.tier_log,

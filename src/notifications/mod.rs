@@ -1,5 +1,5 @@
 //! Outgoing notifications: when something people must know about happens (an incident opened,
-//! its severity raised, an alert fired), a delivery is queued for every webhook destination
+//! its severity raised, an alert fired, a post-mortem published), a delivery is queued for every webhook destination
 //! that asked for it, and a background worker sends them with retries and backoff. Queuing is
 //! one insert, so no request ever waits on a remote server.
 
@@ -19,10 +19,16 @@ pub enum Event {
     IncidentOpened,
     SeverityRaised,
     AlertFired,
+    PostmortemPublished,
 }
 
 impl Event {
-    pub const ALL: [Event; 3] = [Self::IncidentOpened, Self::SeverityRaised, Self::AlertFired];
+    pub const ALL: [Event; 4] = [
+        Self::IncidentOpened,
+        Self::SeverityRaised,
+        Self::AlertFired,
+        Self::PostmortemPublished,
+    ];
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|e| e.as_str() == s.trim())
@@ -33,6 +39,7 @@ impl Event {
             Self::IncidentOpened => "incident_opened",
             Self::SeverityRaised => "severity_raised",
             Self::AlertFired => "alert_fired",
+            Self::PostmortemPublished => "postmortem_published",
         }
     }
 
@@ -41,6 +48,7 @@ impl Event {
             Self::IncidentOpened => "incident opened",
             Self::SeverityRaised => "severity raised",
             Self::AlertFired => "alert fired",
+            Self::PostmortemPublished => "post-mortem published",
         }
     }
 }

@@ -806,6 +806,19 @@ pub async fn set_status(
     let mut tx = db.begin_write().await?;
     move_status(&mut tx, user, incident, &current, to, &comment).await?;
     tx.commit().await?;
+    if to == PmStatus::Published {
+        crate::incidents::notify(
+            db,
+            crate::notifications::Event::PostmortemPublished,
+            incident,
+            format!(
+                "The post-mortem of {} is published: {}",
+                incident.key(),
+                incident.title
+            ),
+        )
+        .await;
+    }
     reload(db, &incident.id).await
 }
 

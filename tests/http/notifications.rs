@@ -289,3 +289,59 @@ async fn destination_forms_are_checked_and_admin_only() {
             .contains("http://hindsight.test/api/v1/integrations/alertmanager")
     );
 }
+
+#[tokio::test]
+async fn publishing_a_post_mortem_is_announced_once() {
+    let app = TestApp::spawn().await;
+    app.service("checkout", "").await;
+    let admin = app.user(Role::Admin).await;
+    let token = app.token(&admin, Scope::Write).await;
+    let hook = receiver(vec![200]).await;
+    add_destination(
+        &app,
+        &admin,
+        &hook.url,
+        "json",
+        &["postmortem_published"],
+        &["page"],
+    )
+    .await;
+    app.declare(&token, json!({"title": "Checkout down", "severity": "sev4", "service": "checkout", "category": "deploy"})).await;
+    let pm = |body: serde_json::Value| {
+        app.api(
+            Method::PUT,
+            "/api/v1/incidents/INC-1/postmortem",
+            Some(&token),
+            Some(body),
+        )
+    };
+    pm(
+        json!({"version": 1, "sections": {"summary": "s", "impact": "i", "root_cause": "r"},
+        "root_causes": [{"category": "deploy", "primary": true}],
+        "no_action_items_reason": "one-off"}),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+    assert_eq!(deliver(&app).await, 0, "saving is not announced");
+    for status in ["in_review", "published"] {
+        app.api(
+            Method::POST,
+            "/api/v1/incidents/INC-1/postmortem/status",
+            Some(&token),
+            Some(json!({ "status": status })),
+        )
+        .await
+        .assert_status(StatusCode::OK);
+    }
+    assert_eq!(deliver(&app).await, 1);
+    let bodies = hook.bodies.lock().expect("lock").clone();
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0]["event"], "postmortem_published");
+    assert_eq!(bodies[0]["incident"], "INC-1");
+    assert!(
+        bodies[0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("post-mortem of INC-1 is published")
+    );
+}
