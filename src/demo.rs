@@ -147,12 +147,22 @@ pub async fn load_sample(db: &Db) -> CliResult {
         )
         .await?;
         insert_items(&mut tx, &id, story.1, started, &people, &mut rng, 2).await?;
+        // Older incidents have their post-mortems written; the latest few are still open.
+        let review = match i {
+            _ if i >= 37 => None,
+            34..=36 => Some("draft"),
+            32 | 33 => Some("in_review"),
+            _ => Some("published"),
+        };
+        if let Some(pm_status) = review {
+            insert_postmortem(&mut tx, &id, story, pm_status, commander, started).await?;
+        }
         number += 1;
     }
     crate::auth::db::audit(&mut tx, None, "demo.load", "sample data", "40 incidents").await?;
     tx.commit().await?;
     println!(
-        "loaded {} services, {} people and 40 incidents with timelines and action items",
+        "loaded {} services, {} people and 40 incidents with timelines, action items and post-mortems",
         SERVICES.len(),
         PEOPLE.len()
     );
@@ -383,6 +393,102 @@ async fn insert_incident(
         .await?;
     }
     Ok(id)
+}
+
+/// A post-mortem from the default template with the story's facts written in, its primary root
+/// cause set to the story's category and `status` as given.
+async fn insert_postmortem(
+    conn: &mut SqliteConnection,
+    incident_id: &str,
+    story: (&str, &str, &str, &str, &str, &str),
+    status: &str,
+    author: &str,
+    started: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let (_, service, category, _, summary, impact) = story;
+    let id = new_id();
+    let written = started + Duration::days(2);
+    let template: (String, String) = sqlx::query_as(
+        "SELECT id, name FROM postmortem_templates ORDER BY is_default DESC, created_at LIMIT 1",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO postmortems (id, incident_id, status, template_id, template_name,
+            detection_method, version, author_id, created_at, updated_by, updated_at, published_at)
+         VALUES (?, ?, ?, ?, ?, 'alert', 2, ?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(incident_id)
+    .bind(status)
+    .bind(&template.0)
+    .bind(&template.1)
+    .bind(author)
+    .bind(ts(started + Duration::days(1)))
+    .bind(author)
+    .bind(ts(written))
+    .bind(ts_opt((status == "published").then_some(written)))
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO postmortem_sections (postmortem_id, position, key, title, help, required, body)
+         SELECT ?, position, key, title, help, required, CASE key
+             WHEN 'summary' THEN ? WHEN 'impact' THEN ?
+             WHEN 'trigger' THEN 'A change reached production without a check that would have caught it.'
+             WHEN 'root_cause' THEN ?
+             WHEN 'detection' THEN 'The error-rate alert paged the on-call within minutes.'
+             WHEN 'resolution' THEN 'Rolled back, then fixed forward once the cause was understood.'
+             WHEN 'went_well' THEN 'Paging and the rollback tooling worked as designed.'
+             ELSE '' END
+         FROM postmortem_template_sections WHERE template_id = ?",
+    )
+    .bind(&id)
+    .bind(summary)
+    .bind(impact)
+    .bind(format!(
+        "Kind of failure: {category}. Nothing in {service} or its pipeline stopped it before users saw it."
+    ))
+    .bind(&template.0)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO root_causes (id, postmortem_id, incident_id, category, description, is_primary,
+            position) VALUES (?, ?, ?, ?, ?, 1, 0)",
+    )
+    .bind(new_id())
+    .bind(&id)
+    .bind(incident_id)
+    .bind(category)
+    .bind(format!("{category} on {service}"))
+    .execute(&mut *conn)
+    .await?;
+    for version in [1, 2] {
+        sqlx::query(
+            "INSERT INTO postmortem_revisions (postmortem_id, version, author_id, created_at,
+                changed, content)
+             SELECT ?, ?, ?, ?, ?, json_object('sections', json_group_array(json_object(
+                 'key', key, 'title', title, 'help', help, 'required', json(CASE required WHEN 1 THEN 'true' ELSE 'false' END),
+                 'body', CASE WHEN ? = 1 THEN '' ELSE body END)),
+                 'root_causes', json(CASE WHEN ? = 1 THEN '[]' ELSE json_array(json_object('category', ?, 'description', ?, 'primary', json('true'))) END),
+                 'detection_method', CASE WHEN ? = 1 THEN '' ELSE 'alert' END,
+                 'no_action_items_reason', '')
+             FROM (SELECT * FROM postmortem_sections WHERE postmortem_id = ? ORDER BY position)",
+        )
+        .bind(&id)
+        .bind(version)
+        .bind(author)
+        .bind(ts(started + Duration::days(version)))
+        .bind(if version == 1 { "Started" } else { "Summary, Impact, Trigger, Root cause, Detection, Resolution, What went well, Root causes, Detection method" })
+        .bind(version)
+        .bind(version)
+        .bind(category)
+        .bind(format!("{category} on {service}"))
+        .bind(version)
+        .bind(&id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 const ITEM_TITLES: &[(&str, &str)] = &[
