@@ -18,7 +18,7 @@
 use regex::{Captures, Regex};
 use std::collections::{BTreeMap, HashSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
 
 // ------------------------------------------------------------------ public API
 
@@ -852,9 +852,29 @@ fn within(spans: &[(usize, usize)], start: usize, end: usize) -> bool {
     idx > 0 && spans[idx - 1].1 >= end
 }
 
+/// The last list of names and its compiled form. Every section of a page is checked against
+/// the same list, and building the name pattern costs more than checking a short section.
+static PEOPLE_CACHE: LazyLock<Mutex<Option<(Vec<String>, Arc<People>)>>> =
+    LazyLock::new(|| Mutex::new(None));
+
+fn people_for(names: &[&str]) -> Arc<People> {
+    let mut cache = PEOPLE_CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((cached, people)) = &*cache
+        && cached.iter().map(String::as_str).eq(names.iter().copied())
+    {
+        return Arc::clone(people);
+    }
+    let people = Arc::new(People::new(names));
+    *cache = Some((
+        names.iter().map(|n| (*n).to_owned()).collect(),
+        Arc::clone(&people),
+    ));
+    people
+}
+
 fn language_candidates(text: &str, people: &[&str]) -> Vec<Candidate> {
     let rules = &*RULES;
-    let people = People::new(people);
+    let people = people_for(people);
     let code = code_spans(text);
     let allowed: Vec<(usize, usize)> = rules
         .allow

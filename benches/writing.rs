@@ -1,0 +1,61 @@
+//! Post-mortem writing benchmarks: the writing checks (blameless language, secrets, personal
+//! data) against rendering the same Markdown, which every page view does anyway, so their cost
+//! reads as a ratio to it.
+//!
+//! Run: `cargo bench --bench writing -- --warm-up-time 1 --measurement-time 3`
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use hindsight::markdown;
+use hindsight::postmortems::checks;
+
+/// A realistic section: prose with lists, code, a link, a few flagged phrases and one secret.
+const PARAGRAPH: &str = "At 14:03 the deploy of **checkout 2.41** rolled out to 30% of hosts. \
+The connection pool was sized at 2, so requests queued behind the payment call and the \
+health check failed to detect it because it only probes `/healthz`. The on-call engineer \
+should have been paged sooner: the alert waited 10 minutes. See the [dashboard](https://grafana.example.com/d/abc) \
+and the runbook.\n\n- Rolled back at 14:26\n- Error rate back under 1% at 14:31\n- A token \
+ghp_abcdefghijklmnopqrstuvwxyz0123456789 was pasted in the channel and rotated\n\n\
+```\nERROR pool exhausted (size=2, waiting=318)\n```\n\n";
+
+const PEOPLE: &[&str] = &[
+    "Maya Okafor",
+    "Lucas Brandt",
+    "Priya Raman",
+    "Tomás Silva",
+    "Ada Lovelace",
+    "Grace Hopper",
+];
+
+fn text(bytes: usize) -> String {
+    PARAGRAPH.repeat(bytes / PARAGRAPH.len() + 1)
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("writing");
+    for size in [1_000usize, 8_000, 50_000] {
+        let body = text(size);
+        group.bench_with_input(
+            BenchmarkId::new("render (baseline)", size),
+            &body,
+            |b, t| {
+                b.iter(|| black_box(markdown::render(t)));
+            },
+        );
+        group.bench_with_input(BenchmarkId::new("checks", size), &body, |b, t| {
+            b.iter(|| black_box(checks::check(t, PEOPLE)));
+        });
+        group.bench_with_input(
+            BenchmarkId::new("checks, no people", size),
+            &body,
+            |b, t| {
+                b.iter(|| black_box(checks::check(t, &[])));
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
