@@ -854,8 +854,10 @@ fn within(spans: &[(usize, usize)], start: usize, end: usize) -> bool {
 
 /// The last list of names and its compiled form. Every section of a page is checked against
 /// the same list, and building the name pattern costs more than checking a short section.
-static PEOPLE_CACHE: LazyLock<Mutex<Option<(Vec<String>, Arc<People>)>>> =
-    LazyLock::new(|| Mutex::new(None));
+static PEOPLE_CACHE: LazyLock<Mutex<Option<CachedPeople>>> = LazyLock::new(|| Mutex::new(None));
+
+/// The names as given, and what was built from them.
+type CachedPeople = (Vec<String>, Arc<People>);
 
 fn people_for(names: &[&str]) -> Arc<People> {
     let mut cache = PEOPLE_CACHE.lock().unwrap_or_else(|p| p.into_inner());
