@@ -1129,3 +1129,64 @@ async fn action_items_added_from_the_post_mortem_return_to_it_and_p1_warns_on_pu
         "the warning does not block"
     );
 }
+
+#[tokio::test]
+async fn the_live_preview_renders_and_checks_one_text() {
+    let s = setup().await;
+    s.start().await;
+    let r = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/preview",
+            Some(&s.admin),
+            &[(
+                "text",
+                "**Careless** config.\n\nToken: ghp_abcdefghijklmnopqrstuvwxyz0123456789 <script>x</script>",
+            )],
+        )
+        .await;
+    r.assert_status(StatusCode::OK);
+    assert!(r.body.contains("<strong>Careless</strong>"));
+    assert!(r.body.contains("Blameless language"));
+    assert!(r.body.contains("Possible secret"));
+    assert!(
+        r.body.contains("line 3"),
+        "the exact spot is named: {}",
+        r.body
+    );
+    assert!(
+        !r.body
+            .contains("ghp_abcdefghijklmnopqrstuvwxyz0123456789</mark>"),
+        "the secret itself is not repeated in the warning"
+    );
+    assert!(!r.body.contains("<script>x"));
+    let long = "x".repeat(hindsight::postmortems::SECTION_MAX + 1);
+    let too_long = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/preview",
+            Some(&s.admin),
+            &[("text", long.as_str())],
+        )
+        .await;
+    assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Templates are listed through the API with their sections.
+    let templates = s
+        .app
+        .api(
+            Method::GET,
+            "/api/v1/postmortem-templates",
+            Some(&s.token),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(templates["total"], 2);
+    assert_eq!(templates["items"][0]["name"], "Standard (SRE book)");
+    assert_eq!(templates["items"][0]["is_default"], true);
+    assert_eq!(
+        templates["items"][0]["sections"].as_array().map(Vec::len),
+        Some(11)
+    );
+    assert_eq!(templates["items"][1]["default_for"], "sev3,sev4");
+}
