@@ -15,6 +15,8 @@ pub mod integrations;
 pub mod markdown;
 pub mod metrics;
 pub mod notifications;
+pub mod reports;
+pub mod search;
 pub mod signals;
 pub mod timeline;
 pub mod web;

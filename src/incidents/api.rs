@@ -136,7 +136,8 @@ async fn list_incidents(
     Query(params): Query<ListParams>,
 ) -> AppResult<Response> {
     caller.require_read()?;
-    let (filter, sort) = params.parse(chrono_tz::Tz::UTC).map_err(AppError::fields)?;
+    let (mut filter, sort) = params.parse(chrono_tz::Tz::UTC).map_err(AppError::fields)?;
+    filter.rule = state.config.recurrence;
     let page = parse_bounded(&params.page, "page", 1, 1, 1_000_000)?;
     let per_page = parse_bounded(&params.per_page, "per_page", 50, 1, 200)?;
     let result = db::list_cached(
@@ -164,6 +165,7 @@ async fn list_incidents(
                 "started_at": r.started_at,
                 "resolved_at": r.resolved_at,
                 "updated_at": r.updated_at,
+                "recurring": r.recurring,
                 "url": format!("/incidents/INC-{}", r.number),
             })
         })
@@ -208,6 +210,10 @@ async fn get_incident(
     let items = crate::action_items::db::list_for_incident(&state.db.reader, &incident.id).await?;
     body["action_items"] =
         serde_json::to_value(items).map_err(|e| AppError::Internal(e.to_string()))?;
+    let recurrence =
+        crate::reports::recurrence(&state.db, &incident.id, state.config.recurrence).await?;
+    body["recurrence"] =
+        serde_json::to_value(recurrence).map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(axum::Json(body).into_response())
 }
 
