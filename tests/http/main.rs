@@ -15,6 +15,8 @@ mod cli;
 mod incidents;
 mod notifications;
 mod receivers;
+mod reports;
+mod search;
 mod security;
 mod signals;
 mod timeline;

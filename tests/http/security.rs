@@ -28,6 +28,11 @@ const PAGES: &[&str] = &[
     "/action-items.csv",
     "/action-items/progress",
     "/incidents/INC-1/action-items/new",
+    "/",
+    "/reports/weekly",
+    "/reports/weekly.md",
+    "/reports/weekly.csv",
+    "/search",
 ];
 
 /// Every state-changing form action (paths valid once INC-1 and its first entry exist).
@@ -90,6 +95,9 @@ const API_READS: &[&str] = &[
     "/api/v1/alert-rules",
     "/api/v1/metrics/services/hindsight",
     "/api/v1/action-items",
+    "/api/v1/reports/weekly",
+    "/api/v1/reports/weekly.md",
+    "/api/v1/reports/weekly.csv",
 ];
 
 /// An app with one incident (INC-1) and a timeline entry; returns the entry id.
@@ -462,6 +470,9 @@ async fn health_static_files_and_openapi_are_served_without_login() {
         "/api/v1/timeline/{id}",
         "/api/v1/services",
         "/api/v1/categories",
+        "/api/v1/reports/weekly",
+        "/api/v1/reports/weekly.md",
+        "/api/v1/reports/weekly.csv",
     ] {
         assert!(spec["paths"][path].is_object(), "{path} is described");
     }
