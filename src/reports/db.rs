@@ -54,18 +54,20 @@ pub fn recurring_sql(rule: Rule) -> String {
     let w = rule.window_days;
     let skip = rule.min_others.saturating_sub(1);
     let from = format!("strftime('%Y-%m-%dT%H:%M:%fZ', i.started_at, '-{w} days')");
+    // Two EXISTS rather than one UNION: a compound SELECT is materialised before its LIMIT
+    // applies, while each branch on its own stops at the K-th match.
     format!(
-        "EXISTS (SELECT o.id FROM incidents o
+        "(EXISTS (SELECT 1 FROM incidents o
             WHERE i.category <> 'unknown' AND o.category = i.category AND o.id <> i.id
               AND o.started_at >= {from} AND o.started_at <= i.started_at
-          UNION
-          SELECT o.id FROM root_causes p
+            LIMIT 1 OFFSET {skip})
+          OR EXISTS (SELECT 1 FROM root_causes p
             JOIN root_causes r ON r.category = p.category AND r.is_primary = 1
             JOIN incidents o ON o.id = r.incident_id
            WHERE p.incident_id = i.id AND p.is_primary = 1 AND p.category <> 'unknown'
              AND o.service = i.service AND o.id <> i.id
              AND o.started_at >= {from} AND o.started_at <= i.started_at
-          LIMIT 1 OFFSET {skip})"
+           LIMIT 1 OFFSET {skip}))"
     )
 }
 
@@ -78,10 +80,11 @@ pub async fn open_items(pool: &SqlitePool, numbers: &[i64]) -> Result<Vec<OpenIt
     let mut query = sqlx::query_as::<_, OpenItem>(AssertSqlSafe(format!(
         "SELECT a.id, i.number AS incident, a.incident_id, a.title, a.status, a.priority,
                 u.name AS owner, a.due_on
-         FROM action_items a
+         FROM action_items a INDEXED BY action_items_incident
          JOIN incidents i ON i.id = a.incident_id
          LEFT JOIN users u ON u.id = a.owner_id
-         WHERE i.number IN ({marks}) AND a.status IN ('open', 'in_progress')
+         WHERE a.incident_id IN (SELECT id FROM incidents WHERE number IN ({marks}))
+           AND a.status IN ('open', 'in_progress')
          ORDER BY i.started_at, a.created_at"
     )));
     for n in numbers {
@@ -166,7 +169,9 @@ pub async fn milestones(
     Ok(query.fetch_all(pool).await?)
 }
 
-/// Incidents in `[start, end)` with their primary root cause, for recurring categories.
+/// Incidents in `[start, end)` with their primary root cause, for recurring categories. Read
+/// off the covering `incidents_report` index; titles are left empty (callers fetch them for
+/// the few incidents they list, with `titles`).
 pub async fn group_incidents(
     pool: &SqlitePool,
     start: DateTime<Utc>,
@@ -174,9 +179,9 @@ pub async fn group_incidents(
     team: Option<&str>,
 ) -> Result<Vec<GroupIncident>, AppError> {
     let mut query = sqlx::query_as::<_, GroupIncident>(AssertSqlSafe(format!(
-        "SELECT i.number, i.title, i.started_at, i.service, i.category, i.id,
+        "SELECT i.number, '' AS title, i.started_at, i.service, i.category, '' AS id,
                 r.category AS primary_cause
-         FROM incidents i
+         FROM incidents i INDEXED BY incidents_report
          LEFT JOIN root_causes r ON r.incident_id = i.id AND r.is_primary = 1
          WHERE i.started_at >= ? AND i.started_at < ?{}",
         team_clause(team)
@@ -239,7 +244,8 @@ pub async fn item_counts(
     )
     .await?;
     let closed_since = count(
-        "SELECT COUNT(*) FROM action_items a WHERE a.completed_at IS NOT NULL
+        "SELECT COUNT(*) FROM action_items a INDEXED BY action_items_completed
+         WHERE a.completed_at IS NOT NULL
            AND a.completed_at >= ? AND a.created_at < ? AND a.due_on < ?"
             .into(),
         vec![end.clone(), end.clone(), next_monday.clone()],

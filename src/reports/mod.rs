@@ -4,8 +4,8 @@
 //! Definitions (also in the README):
 //! - An incident *recurs* when at least `min_others` other incidents started within
 //!   `window_days` days before it — the boundary is inclusive: one that started exactly
-//!   `window_days` × 24 h earlier counts — and share its category, or share its service and
-//!   primary root-cause category. `unknown` means "not known yet" and never makes two
+//!   `window_days` × 24 h earlier counts — share its category, or at least `min_others` share
+//!   its service and primary root-cause category (each criterion reaches K on its own). `unknown` means "not known yet" and never makes two
 //!   incidents alike.
 //! - MTTx figures are one milestone minus another: detect = detected − started, acknowledge =
 //!   acknowledged − detected, mitigate = mitigated − started, resolve = resolved − started.
@@ -68,41 +68,53 @@ fn known(category: &str) -> bool {
     !category.eq_ignore_ascii_case(UNKNOWN)
 }
 
-/// True when `other` is alike `target` in the sense of the rule (ignoring time).
-pub fn alike(target: &RecurrenceFacts, other: &RecurrenceFacts) -> bool {
-    let same_category = known(&target.category) && other.category == target.category;
-    let same_cause = match (&target.primary_cause, &other.primary_cause) {
-        (Some(a), Some(b)) => known(a) && a == b && target.service == other.service,
-        _ => false,
-    };
-    same_category || same_cause
+/// Same (known) category.
+fn same_category(target: &RecurrenceFacts, other: &RecurrenceFacts) -> bool {
+    known(&target.category) && other.category == target.category
 }
 
-/// The earlier incidents that make `target` recur (most recent first), or none when fewer
-/// than `min_others` are alike within the window.
+/// Same service and same (known) primary root-cause category.
+fn same_service_and_cause(target: &RecurrenceFacts, other: &RecurrenceFacts) -> bool {
+    match (&target.primary_cause, &other.primary_cause) {
+        (Some(a), Some(b)) => known(a) && a == b && target.service == other.service,
+        _ => false,
+    }
+}
+
+/// The earlier incidents that make `target` recur (most recent first): those sharing its
+/// category when at least `min_others` do, plus those sharing its service and primary root
+/// cause when at least `min_others` do. Each criterion must reach K on its own. Empty when
+/// it does not recur.
 pub fn related<'a>(
     target: &RecurrenceFacts,
     candidates: &'a [RecurrenceFacts],
     rule: Rule,
 ) -> Vec<&'a RecurrenceFacts> {
     let from = rule.window_start(target.started_at);
-    let mut found: Vec<&RecurrenceFacts> = candidates
+    let window: Vec<&RecurrenceFacts> = candidates
         .iter()
         .filter(|c| c.number != target.number)
         .filter(|c| c.started_at >= from && c.started_at <= target.started_at)
-        .filter(|c| alike(target, c))
         .collect();
+    let k = rule.min_others as usize;
+    let mut found: Vec<&RecurrenceFacts> = Vec::new();
+    for alike in [same_category, same_service_and_cause] {
+        let matches: Vec<&RecurrenceFacts> = window
+            .iter()
+            .copied()
+            .filter(|c| alike(target, c))
+            .collect();
+        if matches.len() >= k {
+            found.extend(matches);
+        }
+    }
     found.sort_by(|a, b| {
         b.started_at
             .cmp(&a.started_at)
             .then(b.number.cmp(&a.number))
     });
     found.dedup_by_key(|c| c.number);
-    if found.len() >= rule.min_others as usize {
-        found
-    } else {
-        Vec::new()
-    }
+    found
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -585,7 +597,7 @@ pub fn recurring_groups(
             if service.is_some() && members.iter().all(|m| m.category == category) {
                 return None;
             }
-            members.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+            members.sort_by_key(|m| std::cmp::Reverse(m.started_at));
             Some(RecurringGroup {
                 count_30: members.iter().filter(|m| m.started_at >= thirty).count(),
                 count: members.len(),
@@ -637,6 +649,7 @@ pub async fn weekly(
     for group in &mut recurring {
         group.incidents.truncate(GROUP_LIST_MAX);
         let numbers: Vec<i64> = group.incidents.iter().map(|i| i.number).collect();
+        fill_titles(pool, &mut group.incidents).await?;
         group.open_action_items = db::open_items(pool, &numbers).await?;
     }
 
@@ -656,6 +669,21 @@ pub async fn weekly(
         weeks: week_points(week, tz, &history, CHART_WEEKS),
         incidents,
     })
+}
+
+/// Puts the titles into incidents read without them.
+pub async fn fill_titles(
+    pool: &sqlx::SqlitePool,
+    incidents: &mut [GroupIncident],
+) -> crate::error::AppResult<()> {
+    let numbers: Vec<i64> = incidents.iter().map(|i| i.number).collect();
+    let titles = db::titles(pool, &numbers).await?;
+    for i in incidents {
+        if let Some((_, t)) = titles.iter().find(|(n, _)| *n == i.number) {
+            i.title.clone_from(t);
+        }
+    }
+    Ok(())
 }
 
 /// How an incident recurs: the earlier alike incidents (most recent first, at most

@@ -64,11 +64,7 @@ fn the_window_includes_exactly_w_days_and_not_a_second_more() {
     let on_the_boundary = inc(1, "2026-09-01T12:00:00Z", "capacity", "api");
     let one_second_out = inc(2, "2026-09-01T11:59:59Z", "capacity", "api");
     assert_eq!(
-        numbers(&related(
-            &target,
-            &[on_the_boundary.clone(), target.clone()],
-            rule
-        )),
+        numbers(&related(&target, &[on_the_boundary, target.clone()], rule)),
         [1]
     );
     assert!(related(&target, &[one_second_out, target.clone()], rule).is_empty());
@@ -106,7 +102,7 @@ fn service_and_primary_root_cause_recur_across_categories() {
     // An `unknown` primary cause is no cause.
     let mut unsure = c;
     unsure.primary_cause = Some("unknown".into());
-    let mut all2 = all.clone();
+    let mut all2 = all;
     for x in &mut all2 {
         x.primary_cause = Some("unknown".into());
     }

@@ -324,6 +324,7 @@ async fn home(State(state): State<AppState>, page: Page) -> AppResult<Response> 
             groups.truncate(8);
             for g in &mut groups {
                 g.incidents.truncate(5);
+                super::fill_titles(pool, &mut g.incidents).await?;
             }
             Ok::<_, AppError>(Arc::new(groups))
         })

@@ -56,6 +56,7 @@ async fn incident(
     tx.commit().await.expect("commit");
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn item(
     app: &TestApp,
     number: i64,
