@@ -5,8 +5,8 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sqlx::{AssertSqlSafe, SqlitePool};
 
 use super::{
-    AlertNoise, GroupIncident, ItemCounts, Milestones, OpenItem, RecurrenceFacts, ReportIncident,
-    Rule,
+    AlertNoise, Figure, GroupIncident, ItemCounts, Measure, OpenItem, RecurrenceFacts,
+    RecurringGroup, ReportIncident, Rule, WeekPoint,
 };
 use crate::db::ts;
 use crate::error::AppError;
@@ -145,53 +145,6 @@ pub async fn week_incidents(
             .map(|end| (end - r.started_at).num_seconds().max(0));
     }
     Ok(rows)
-}
-
-/// Milestones of the incidents that started in `[start, end)` (read off `incidents_report`).
-pub async fn milestones(
-    pool: &SqlitePool,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    team: Option<&str>,
-) -> Result<Vec<Milestones>, AppError> {
-    let mut query = sqlx::query_as::<_, Milestones>(AssertSqlSafe(format!(
-        "SELECT i.started_at, i.detected_at, i.acknowledged_at, i.mitigated_at, i.resolved_at,
-                i.exclude_from_metrics
-         FROM incidents i INDEXED BY incidents_report
-         WHERE i.started_at >= ? AND i.started_at < ?{}",
-        team_clause(team)
-    )))
-    .bind(ts(start))
-    .bind(ts(end));
-    if let Some(t) = team {
-        query = query.bind(t);
-    }
-    Ok(query.fetch_all(pool).await?)
-}
-
-/// Incidents in `[start, end)` with their primary root cause, for recurring categories. Read
-/// off the covering `incidents_report` index; titles are left empty (callers fetch them for
-/// the few incidents they list, with `titles`).
-pub async fn group_incidents(
-    pool: &SqlitePool,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    team: Option<&str>,
-) -> Result<Vec<GroupIncident>, AppError> {
-    let mut query = sqlx::query_as::<_, GroupIncident>(AssertSqlSafe(format!(
-        "SELECT i.number, '' AS title, i.started_at, i.service, i.category, '' AS id,
-                r.category AS primary_cause
-         FROM incidents i INDEXED BY incidents_report
-         LEFT JOIN root_causes r ON r.incident_id = i.id AND r.is_primary = 1
-         WHERE i.started_at >= ? AND i.started_at < ?{}",
-        team_clause(team)
-    )))
-    .bind(ts(start))
-    .bind(ts(end));
-    if let Some(t) = team {
-        query = query.bind(t);
-    }
-    Ok(query.fetch_all(pool).await?)
 }
 
 /// Action items opened, closed, overdue and due in the week `[start, end)` whose days are
@@ -365,4 +318,206 @@ pub async fn my_items(
     .bind(limit)
     .fetch_all(pool)
     .await?)
+}
+
+/// Seconds from milestone `a` to `b` of incident `i` in SQL, as `Measure::of` computes them
+/// (truncated to whole seconds, never negative); NULL when either is missing.
+fn duration_sql(measure: Measure) -> &'static str {
+    match measure {
+        Measure::Detect => {
+            "max(0, CAST(round((julianday(i.detected_at) - julianday(i.started_at)) * 86400000) AS INTEGER) / 1000)"
+        }
+        Measure::Acknowledge => {
+            "max(0, CAST(round((julianday(i.acknowledged_at) - julianday(i.detected_at)) * 86400000) AS INTEGER) / 1000)"
+        }
+        Measure::Mitigate => {
+            "max(0, CAST(round((julianday(i.mitigated_at) - julianday(i.started_at)) * 86400000) AS INTEGER) / 1000)"
+        }
+        Measure::Resolve => {
+            "max(0, CAST(round((julianday(i.resolved_at) - julianday(i.started_at)) * 86400000) AS INTEGER) / 1000)"
+        }
+    }
+}
+
+/// One MTTx figure over the incidents that started in `[start, end)`, computed inside SQLite
+/// (nearest rank: the ⌈n/2⌉-th and ⌈0.9·n⌉-th smallest) off the covering `incidents_report`
+/// index, so thousands of incidents never cross into Rust.
+pub async fn figure(
+    pool: &SqlitePool,
+    measure: Measure,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    team: Option<&str>,
+) -> Result<Figure, AppError> {
+    let sql = format!(
+        "WITH d AS (SELECT {v} AS v FROM incidents i INDEXED BY incidents_report
+                    WHERE i.started_at >= ? AND i.started_at < ?{team}
+                      AND i.exclude_from_metrics = 0),
+              r AS (SELECT v, ROW_NUMBER() OVER (ORDER BY v) AS rn, COUNT(*) OVER () AS m
+                    FROM d WHERE v IS NOT NULL)
+         SELECT (SELECT COUNT(*) FROM r),
+                (SELECT v FROM r WHERE rn = (m + 1) / 2),
+                (SELECT v FROM r WHERE rn = (9 * m + 9) / 10)",
+        v = duration_sql(measure),
+        team = team_clause(team),
+    );
+    let mut query = sqlx::query_as::<_, (i64, Option<i64>, Option<i64>)>(AssertSqlSafe(sql))
+        .bind(ts(start))
+        .bind(ts(end));
+    if let Some(t) = team {
+        query = query.bind(t);
+    }
+    let (n, median, p90) = query.fetch_one(pool).await?;
+    Ok(Figure {
+        n: usize::try_from(n).unwrap_or(0),
+        median_secs: median,
+        p90_secs: p90,
+    })
+}
+
+/// Incidents per week and their median time to resolve, for consecutive weeks whose starts are
+/// `bounds[..n]` and whose last one ends at `bounds[n]`.
+pub async fn week_series(
+    pool: &SqlitePool,
+    labels: &[String],
+    bounds: &[DateTime<Utc>],
+    team: Option<&str>,
+) -> Result<Vec<WeekPoint>, AppError> {
+    // The bounds are instants this code computed and formatted (fixed digits), not input, so
+    // they are written into the CASE as literals.
+    let mut bucket = String::from("CASE");
+    for (n, b) in bounds.iter().enumerate().skip(1) {
+        bucket.push_str(&format!(" WHEN i.started_at < '{}' THEN {}", ts(*b), n - 1));
+    }
+    bucket.push_str(" END");
+    let sql = format!(
+        "WITH d AS (SELECT {bucket} AS b,
+                           CASE WHEN i.exclude_from_metrics = 0 THEN {v} END AS v
+                    FROM incidents i INDEXED BY incidents_report
+                    WHERE i.started_at >= ? AND i.started_at < ?{team}),
+              r AS (SELECT b, v, ROW_NUMBER() OVER (PARTITION BY b ORDER BY v) AS rn,
+                           COUNT(*) OVER (PARTITION BY b) AS m
+                    FROM d WHERE v IS NOT NULL)
+         SELECT b, COUNT(*), (SELECT r.v FROM r WHERE r.b = d.b AND r.rn = (r.m + 1) / 2)
+         FROM d GROUP BY b",
+        v = duration_sql(Measure::Resolve),
+        team = team_clause(team),
+    );
+    let first = bounds.first().copied().unwrap_or_default();
+    let last = bounds.last().copied().unwrap_or_default();
+    let mut query = sqlx::query_as::<_, (i64, i64, Option<i64>)>(AssertSqlSafe(sql))
+        .bind(ts(first))
+        .bind(ts(last));
+    if let Some(t) = team {
+        query = query.bind(t);
+    }
+    let rows = query.fetch_all(pool).await?;
+    Ok(labels
+        .iter()
+        .enumerate()
+        .map(|(n, week)| {
+            let row = rows
+                .iter()
+                .find(|(b, _, _)| usize::try_from(*b).ok() == Some(n));
+            WeekPoint {
+                week: week.clone(),
+                incidents: row.map_or(0, |(_, c, _)| usize::try_from(*c).unwrap_or(0)),
+                mttr_median_secs: row.and_then(|(_, _, m)| *m),
+            }
+        })
+        .collect())
+}
+
+/// Categories (and service + primary root-cause pairs) with more than K incidents in
+/// `[start, end)`, counted in SQL, each with its `list_max` most recent incidents. A service +
+/// cause pair counts only when some of its incidents have another category (otherwise its
+/// category's group already shows them).
+pub async fn recurring_groups(
+    pool: &SqlitePool,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    rule: Rule,
+    team: Option<&str>,
+    list_max: i64,
+) -> Result<Vec<RecurringGroup>, AppError> {
+    let thirty = ts(end - Duration::days(30));
+    let (start, end) = (ts(start), ts(end));
+    let k = i64::from(rule.min_others);
+    let team_sql = team_clause(team);
+    let mut by_category = sqlx::query_as::<_, (String, i64, i64)>(AssertSqlSafe(format!(
+        "SELECT i.category, COUNT(*), SUM(i.started_at >= ?)
+         FROM incidents i INDEXED BY incidents_report
+         WHERE i.started_at >= ? AND i.started_at < ? AND i.category <> 'unknown'{team_sql}
+         GROUP BY i.category HAVING COUNT(*) > ?"
+    )))
+    .bind(&thirty)
+    .bind(&start)
+    .bind(&end);
+    if let Some(t) = team {
+        by_category = by_category.bind(t);
+    }
+    let by_category = by_category.bind(k).fetch_all(pool).await?;
+    let mut by_cause = sqlx::query_as::<_, (String, String, i64, i64)>(AssertSqlSafe(format!(
+        "SELECT r.category, i.service, COUNT(*), SUM(i.started_at >= ?)
+         FROM root_causes r JOIN incidents i ON i.id = r.incident_id
+         WHERE r.is_primary = 1 AND r.category <> 'unknown'
+           AND i.started_at >= ? AND i.started_at < ?{team_sql}
+         GROUP BY r.category, i.service
+         HAVING COUNT(*) > ? AND SUM(i.category <> r.category) > 0"
+    )))
+    .bind(&thirty)
+    .bind(&start)
+    .bind(&end);
+    if let Some(t) = team {
+        by_cause = by_cause.bind(t);
+    }
+    let by_cause = by_cause.bind(k).fetch_all(pool).await?;
+
+    let mut groups = Vec::new();
+    for (category, service, count, count_30) in by_category
+        .into_iter()
+        .map(|(c, n, n30)| (c, None, n, n30))
+        .chain(
+            by_cause
+                .into_iter()
+                .map(|(c, s, n, n30)| (c, Some(s), n, n30)),
+        )
+    {
+        let members_sql = match &service {
+            None => format!(
+                "SELECT i.number, i.title, i.started_at, i.service, i.category, i.id,
+                        NULL AS primary_cause
+                 FROM incidents i
+                 WHERE i.category = ? AND i.started_at >= ? AND i.started_at < ?{team_sql}
+                 ORDER BY i.started_at DESC LIMIT ?"
+            ),
+            Some(_) => format!(
+                "SELECT i.number, i.title, i.started_at, i.service, i.category, i.id,
+                        r.category AS primary_cause
+                 FROM root_causes r JOIN incidents i ON i.id = r.incident_id
+                 WHERE r.is_primary = 1 AND r.category = ? AND i.service = ?
+                   AND i.started_at >= ? AND i.started_at < ?{team_sql}
+                 ORDER BY i.started_at DESC LIMIT ?"
+            ),
+        };
+        let mut members =
+            sqlx::query_as::<_, GroupIncident>(AssertSqlSafe(members_sql)).bind(&category);
+        if let Some(s) = &service {
+            members = members.bind(s);
+        }
+        members = members.bind(&start).bind(&end);
+        if let Some(t) = team {
+            members = members.bind(t);
+        }
+        groups.push(RecurringGroup {
+            incidents: members.bind(list_max).fetch_all(pool).await?,
+            count: usize::try_from(count).unwrap_or(0),
+            count_30: usize::try_from(count_30).unwrap_or(0),
+            category,
+            service,
+            open_action_items: Vec::new(),
+        });
+    }
+    super::rank_groups(&mut groups);
+    Ok(groups)
 }

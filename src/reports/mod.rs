@@ -537,84 +537,16 @@ impl WeeklyReport {
     }
 }
 
-/// The 12-week series ending with `week`: incidents per week and their median time to resolve.
-pub fn week_points(last: IsoWeek, tz: Tz, incidents: &[Milestones], weeks: i64) -> Vec<WeekPoint> {
-    (0..weeks)
-        .rev()
-        .map(|back| {
-            let w = last.back(back);
-            let (start, end) = (w.start(tz), w.end(tz));
-            let within: Vec<Milestones> = incidents
-                .iter()
-                .filter(|m| m.started_at >= start && m.started_at < end)
-                .cloned()
-                .collect();
-            WeekPoint {
-                week: w.label(),
-                incidents: within.len(),
-                mttr_median_secs: figure(Measure::Resolve, &within).median_secs,
-            }
-        })
-        .collect()
-}
-
-/// Groups incidents into recurring categories (and service + primary root-cause pairs):
-/// those with more than `min_others` incidents in the window, most in the last 30 days first.
-pub fn recurring_groups(
-    incidents: &[GroupIncident],
-    end: DateTime<Utc>,
-    rule: Rule,
-) -> Vec<RecurringGroup> {
-    let thirty = end - Duration::days(30);
-    let mut keys: Vec<(String, Option<String>)> = Vec::new();
-    for i in incidents {
-        if known(&i.category) {
-            keys.push((i.category.clone(), None));
-        }
-        if let Some(cause) = &i.primary_cause
-            && known(cause)
-        {
-            keys.push((cause.clone(), Some(i.service.clone())));
-        }
-    }
-    keys.sort();
-    keys.dedup();
-    let mut groups: Vec<RecurringGroup> = keys
-        .into_iter()
-        .filter_map(|(category, service)| {
-            let mut members: Vec<GroupIncident> = incidents
-                .iter()
-                .filter(|i| match &service {
-                    None => i.category == category,
-                    Some(s) => i.primary_cause.as_deref() == Some(&category) && &i.service == s,
-                })
-                .cloned()
-                .collect();
-            if members.len() <= rule.min_others as usize {
-                return None;
-            }
-            // A service + cause group that adds nobody beyond its category group is noise.
-            if service.is_some() && members.iter().all(|m| m.category == category) {
-                return None;
-            }
-            members.sort_by_key(|m| std::cmp::Reverse(m.started_at));
-            Some(RecurringGroup {
-                count_30: members.iter().filter(|m| m.started_at >= thirty).count(),
-                count: members.len(),
-                category,
-                service,
-                incidents: members,
-                open_action_items: Vec::new(),
-            })
-        })
-        .collect();
+/// Orders recurring groups: most incidents in the last 30 days first, then most in the whole
+/// window, then by name.
+pub fn rank_groups(groups: &mut [RecurringGroup]) {
     groups.sort_by(|a, b| {
         b.count_30
             .cmp(&a.count_30)
             .then(b.count.cmp(&a.count))
             .then(a.category.cmp(&b.category))
+            .then(a.service.cmp(&b.service))
     });
-    groups
 }
 
 /// How many incidents (most recent first) a recurring group lists; `count` has them all.
@@ -634,22 +566,25 @@ pub async fn weekly(
     let (start, end) = (week.start(tz), week.end(tz));
     let mut incidents = db::week_incidents(pool, start, end, team).await?;
     incidents.sort_by_key(|i| (i.severity, i.started_at, i.number));
-    let history = db::milestones(pool, week.back(CHART_WEEKS - 1).start(tz), end, team).await?;
-    let previous_start = week.back(4).start(tz);
-    let previous: Vec<Milestones> = history
-        .iter()
-        .filter(|m| m.started_at >= previous_start && m.started_at < start)
-        .cloned()
-        .collect();
     let this_week: Vec<Milestones> = incidents.iter().map(ReportIncident::milestones).collect();
+    // This week's figures come from its incidents (already read); the four weeks before and the
+    // 12-week series are computed inside SQLite.
+    let mut mttx_rows = mttx(&this_week, &[]);
+    let previous_start = week.back(4).start(tz);
+    for row in &mut mttx_rows {
+        row.previous_4_weeks = db::figure(pool, row.measure, previous_start, start, team).await?;
+    }
+    let chart_weeks: Vec<IsoWeek> = (0..CHART_WEEKS).rev().map(|b| week.back(b)).collect();
+    let labels: Vec<String> = chart_weeks.iter().map(|w| w.label()).collect();
+    let mut bounds: Vec<DateTime<Utc>> = chart_weeks.iter().map(|w| w.start(tz)).collect();
+    bounds.push(end);
+    let weeks = db::week_series(pool, &labels, &bounds, team).await?;
 
     let window_start = end - Duration::days(i64::from(rule.window_days.max(30)));
-    let members = db::group_incidents(pool, window_start, end, team).await?;
-    let mut recurring = recurring_groups(&members, end, rule);
+    let mut recurring =
+        db::recurring_groups(pool, window_start, end, rule, team, GROUP_LIST_MAX as i64).await?;
     for group in &mut recurring {
-        group.incidents.truncate(GROUP_LIST_MAX);
         let numbers: Vec<i64> = group.incidents.iter().map(|i| i.number).collect();
-        fill_titles(pool, &mut group.incidents).await?;
         group.open_action_items = db::open_items(pool, &numbers).await?;
     }
 
@@ -658,7 +593,7 @@ pub async fn weekly(
         team: team.map(str::to_owned),
         starts_on: week.monday(),
         ends_on: week.sunday(),
-        mttx: mttx(&this_week, &previous),
+        mttx: mttx_rows,
         action_items: db::item_counts(pool, start, end, week.monday(), team).await?,
         recurrence: RecurrenceSettings {
             min_others: rule.min_others,
@@ -666,24 +601,9 @@ pub async fn weekly(
         },
         recurring,
         alerts: db::alert_noise(pool, start, end, team).await?,
-        weeks: week_points(week, tz, &history, CHART_WEEKS),
+        weeks,
         incidents,
     })
-}
-
-/// Puts the titles into incidents read without them.
-pub async fn fill_titles(
-    pool: &sqlx::SqlitePool,
-    incidents: &mut [GroupIncident],
-) -> crate::error::AppResult<()> {
-    let numbers: Vec<i64> = incidents.iter().map(|i| i.number).collect();
-    let titles = db::titles(pool, &numbers).await?;
-    for i in incidents {
-        if let Some((_, t)) = titles.iter().find(|(n, _)| *n == i.number) {
-            i.title.clone_from(t);
-        }
-    }
-    Ok(())
 }
 
 /// How an incident recurs: the earlier alike incidents (most recent first, at most

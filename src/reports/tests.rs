@@ -261,123 +261,34 @@ fn mttx_leaves_out_excluded_incidents_and_missing_milestones_per_figure() {
     assert_eq!(rows[0].previous_4_weeks.n, 0);
 }
 
-#[test]
-fn the_twelve_week_series_counts_and_takes_the_median_resolve_per_week() {
-    let last = IsoWeek::parse("2027-W01").expect("valid");
-    let incidents = vec![
-        m(
-            "2026-12-28T09:00:00Z",
-            None,
-            None,
-            Some("2026-12-28T10:00:00Z"),
-        ), // W53, 1 h
-        m(
-            "2027-01-03T23:00:00Z",
-            None,
-            None,
-            Some("2027-01-04T02:00:00Z"),
-        ), // W53, 3 h
-        m("2027-01-04T00:00:00Z", None, None, None), // W01, unresolved
-    ];
-    let points = week_points(last, Tz::UTC, &incidents, 3);
-    assert_eq!(
-        points,
-        vec![
-            WeekPoint {
-                week: "2026-W52".into(),
-                incidents: 0,
-                mttr_median_secs: None
-            },
-            WeekPoint {
-                week: "2026-W53".into(),
-                incidents: 2,
-                mttr_median_secs: Some(3600)
-            },
-            WeekPoint {
-                week: "2027-W01".into(),
-                incidents: 1,
-                mttr_median_secs: None
-            },
-        ]
-    );
-}
-
-fn gi(
-    number: i64,
-    started: &str,
-    category: &str,
-    service: &str,
-    cause: Option<&str>,
-) -> GroupIncident {
-    GroupIncident {
-        number,
-        title: format!("incident {number}"),
-        started_at: t(started),
-        service: service.into(),
+fn group(category: &str, service: Option<&str>, count_30: usize, count: usize) -> RecurringGroup {
+    RecurringGroup {
         category: category.into(),
-        primary_cause: cause.map(str::to_owned),
-        id: number.to_string(),
+        service: service.map(str::to_owned),
+        count,
+        count_30,
+        incidents: Vec::new(),
+        open_action_items: Vec::new(),
     }
 }
 
 #[test]
 fn recurring_groups_rank_by_the_last_30_days_then_the_window() {
-    let end = t("2026-11-30T00:00:00Z");
-    let incidents = vec![
-        // deploy: 3 in the window, 1 in the last 30 days.
-        gi(1, "2026-09-10T00:00:00Z", "deploy", "api", None),
-        gi(2, "2026-10-10T00:00:00Z", "deploy", "api", None),
-        gi(3, "2026-11-10T00:00:00Z", "deploy", "web", None),
-        // capacity: 3, all in the last 30 days → ranked first.
-        gi(4, "2026-11-02T00:00:00Z", "capacity", "api", None),
-        gi(5, "2026-11-03T00:00:00Z", "capacity", "api", None),
-        gi(6, "2026-11-04T00:00:00Z", "capacity", "api", None),
-        // data: only 2, below K + 1.
-        gi(7, "2026-11-05T00:00:00Z", "data", "api", None),
-        gi(8, "2026-11-06T00:00:00Z", "data", "api", None),
-        // unknown never forms a group.
-        gi(9, "2026-11-07T00:00:00Z", "unknown", "api", None),
-        gi(10, "2026-11-08T00:00:00Z", "unknown", "api", None),
-        gi(11, "2026-11-09T00:00:00Z", "unknown", "api", None),
+    let mut groups = vec![
+        group("deploy", None, 1, 9),
+        group("capacity", None, 3, 3),
+        group("data", None, 1, 4),
+        group("config change", Some("checkout"), 3, 3),
     ];
-    let groups = recurring_groups(&incidents, end, Rule::default());
-    let got: Vec<(&str, usize, usize)> = groups
-        .iter()
-        .map(|g| (g.category.as_str(), g.count_30, g.count))
-        .collect();
-    assert_eq!(got, [("capacity", 3, 3), ("deploy", 1, 3)]);
-    let numbers: Vec<i64> = groups[1].incidents.iter().map(|i| i.number).collect();
-    assert_eq!(numbers, [3, 2, 1], "most recent first");
-}
-
-#[test]
-fn a_service_and_root_cause_group_appears_when_it_spans_categories() {
-    let end = t("2026-11-30T00:00:00Z");
-    let incidents = vec![
-        gi(
-            1,
-            "2026-11-01T00:00:00Z",
-            "dependency",
-            "checkout",
-            Some("config change"),
-        ),
-        gi(
-            2,
-            "2026-11-02T00:00:00Z",
+    rank_groups(&mut groups);
+    let got: Vec<String> = groups.iter().map(RecurringGroup::label).collect();
+    assert_eq!(
+        got,
+        [
             "capacity",
-            "checkout",
-            Some("config change"),
-        ),
-        gi(
-            3,
-            "2026-11-03T00:00:00Z",
-            "unknown",
-            "checkout",
-            Some("config change"),
-        ),
-    ];
-    let groups = recurring_groups(&incidents, end, Rule::default());
-    assert_eq!(groups.len(), 1);
-    assert_eq!(groups[0].label(), "checkout · root cause config change");
-    assert_eq!(groups[0].count, 3);
+            "checkout · root cause config change",
+            "deploy",
+            "data"
+        ]
+    );
 }

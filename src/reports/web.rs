@@ -318,14 +318,16 @@ async fn home(State(state): State<AppState>, page: Page) -> AppResult<Response> 
         .month
         .get_or_load(&state.db, today.to_string(), || async {
             let end = Utc::now();
-            let members =
-                super::db::group_incidents(pool, end - Duration::days(30), end, None).await?;
-            let mut groups = super::recurring_groups(&members, end, state.config.recurrence);
+            let mut groups = super::db::recurring_groups(
+                pool,
+                end - Duration::days(30),
+                end,
+                state.config.recurrence,
+                None,
+                5,
+            )
+            .await?;
             groups.truncate(8);
-            for g in &mut groups {
-                g.incidents.truncate(5);
-                super::fill_titles(pool, &mut g.incidents).await?;
-            }
             Ok::<_, AppError>(Arc::new(groups))
         })
         .await?;
