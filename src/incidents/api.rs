@@ -210,10 +210,9 @@ async fn get_incident(
     let items = crate::action_items::db::list_for_incident(&state.db.reader, &incident.id).await?;
     body["action_items"] =
         serde_json::to_value(items).map_err(|e| AppError::Internal(e.to_string()))?;
-    let recurrence =
-        crate::reports::recurrence(&state.db, &incident.id, state.config.recurrence).await?;
+    let recurrence = crate::reports::web::cached_recurrence(&state, &incident.id).await?;
     body["recurrence"] =
-        serde_json::to_value(recurrence).map_err(|e| AppError::Internal(e.to_string()))?;
+        serde_json::to_value(&*recurrence).map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(axum::Json(body).into_response())
 }
 

@@ -609,7 +609,7 @@ pub struct ShowPage {
     /// Services the collector has a window for (the snapshot button's choices).
     pub observed_services: Vec<String>,
     /// Earlier incidents alike this one, when it recurs.
-    pub recurrence: crate::reports::Recurrence,
+    pub recurrence: std::sync::Arc<crate::reports::Recurrence>,
     /// Declared in the last few minutes: the recurrence banner is shown at the top.
     pub just_declared: bool,
     pub errors: FieldErrors,
@@ -781,8 +781,7 @@ pub async fn render_show(
     let mut observed_services = state.signals.registry.services();
     observed_services.sort();
     let items = crate::action_items::db::list_for_incident(&state.db.reader, &incident.id).await?;
-    let recurrence =
-        crate::reports::recurrence(&state.db, &incident.id, state.config.recurrence).await?;
+    let recurrence = crate::reports::web::cached_recurrence(state, &incident.id).await?;
     Ok(ShowPage {
         recurrence,
         just_declared: Utc::now() - incident.created_at < Duration::minutes(10),

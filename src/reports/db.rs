@@ -26,24 +26,50 @@ pub async fn facts(pool: &SqlitePool, incident_id: &str) -> Result<RecurrenceFac
     .await?)
 }
 
-/// Incidents that could make `target` recur: started in its window and sharing its category or
-/// its service (the calculator in `reports` decides).
+/// Incidents that could make `target` recur: started in its window and sharing its (known)
+/// category, or its service and primary root cause (the calculator in `reports` decides).
 pub async fn candidates(
     pool: &SqlitePool,
     target: &RecurrenceFacts,
     rule: Rule,
 ) -> Result<Vec<RecurrenceFacts>, AppError> {
-    Ok(sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT i.number, i.started_at, i.category, i.service, {PRIMARY_CAUSE} AS primary_cause
-         FROM incidents i
-         WHERE i.started_at >= ? AND i.started_at <= ? AND (i.category = ? OR i.service = ?)"
-    )))
-    .bind(ts(rule.window_start(target.started_at)))
-    .bind(ts(target.started_at))
-    .bind(&target.category)
-    .bind(&target.service)
-    .fetch_all(pool)
-    .await?)
+    let (from, to) = (
+        ts(rule.window_start(target.started_at)),
+        ts(target.started_at),
+    );
+    let mut found: Vec<RecurrenceFacts> = Vec::new();
+    if !target.category.eq_ignore_ascii_case(super::UNKNOWN) {
+        found = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT i.number, i.started_at, i.category, i.service, {PRIMARY_CAUSE} AS primary_cause
+             FROM incidents i
+             WHERE i.category = ? AND i.started_at >= ? AND i.started_at <= ?"
+        )))
+        .bind(&target.category)
+        .bind(&from)
+        .bind(&to)
+        .fetch_all(pool)
+        .await?;
+    }
+    if let Some(cause) = target
+        .primary_cause
+        .as_deref()
+        .filter(|c| !c.eq_ignore_ascii_case(super::UNKNOWN))
+    {
+        let more: Vec<RecurrenceFacts> = sqlx::query_as(
+            "SELECT i.number, i.started_at, i.category, i.service, r.category AS primary_cause
+             FROM root_causes r INDEXED BY root_causes_primary CROSS JOIN incidents i
+             WHERE i.id = r.incident_id AND r.is_primary = 1 AND r.category = ?
+               AND i.service = ? AND i.started_at >= ? AND i.started_at <= ?",
+        )
+        .bind(cause)
+        .bind(&target.service)
+        .bind(&from)
+        .bind(&to)
+        .fetch_all(pool)
+        .await?;
+        found.extend(more);
+    }
+    Ok(found)
 }
 
 /// An SQL condition, true when incident `i` recurs under `rule` — the same test as
@@ -197,7 +223,7 @@ pub async fn item_counts(
     )
     .await?;
     let closed_since = count(
-        "SELECT COUNT(*) FROM action_items a INDEXED BY action_items_completed
+        "SELECT COUNT(*) FROM action_items a INDEXED BY action_items_completed_cover
          WHERE a.completed_at IS NOT NULL
            AND a.completed_at >= ? AND a.created_at < ? AND a.due_on < ?"
             .into(),
@@ -390,40 +416,46 @@ pub async fn week_series(
         bucket.push_str(&format!(" WHEN i.started_at < '{}' THEN {}", ts(*b), n - 1));
     }
     bucket.push_str(" END");
-    let sql = format!(
-        "WITH d AS (SELECT {bucket} AS b,
-                           CASE WHEN i.exclude_from_metrics = 0 THEN {v} END AS v
-                    FROM incidents i INDEXED BY incidents_report
-                    WHERE i.started_at >= ? AND i.started_at < ?{team}),
+    let from = format!(
+        "FROM incidents i INDEXED BY incidents_report
+         WHERE i.started_at >= ? AND i.started_at < ?{}",
+        team_clause(team)
+    );
+    let counts_sql = format!("SELECT {bucket} AS b, COUNT(*) {from} GROUP BY b");
+    let medians_sql = format!(
+        "WITH d AS (SELECT {bucket} AS b, {v} AS v {from} AND i.exclude_from_metrics = 0),
               r AS (SELECT b, v, ROW_NUMBER() OVER (PARTITION BY b ORDER BY v) AS rn,
                            COUNT(*) OVER (PARTITION BY b) AS m
                     FROM d WHERE v IS NOT NULL)
-         SELECT b, COUNT(*), (SELECT r.v FROM r WHERE r.b = d.b AND r.rn = (r.m + 1) / 2)
-         FROM d GROUP BY b",
+         SELECT b, v FROM r WHERE rn = (m + 1) / 2",
         v = duration_sql(Measure::Resolve),
-        team = team_clause(team),
     );
-    let first = bounds.first().copied().unwrap_or_default();
-    let last = bounds.last().copied().unwrap_or_default();
-    let mut query = sqlx::query_as::<_, (i64, i64, Option<i64>)>(AssertSqlSafe(sql))
-        .bind(ts(first))
-        .bind(ts(last));
+    let first = ts(bounds.first().copied().unwrap_or_default());
+    let last = ts(bounds.last().copied().unwrap_or_default());
+    let mut counts = sqlx::query_as::<_, (i64, i64)>(AssertSqlSafe(counts_sql))
+        .bind(&first)
+        .bind(&last);
+    let mut medians = sqlx::query_as::<_, (i64, i64)>(AssertSqlSafe(medians_sql))
+        .bind(&first)
+        .bind(&last);
     if let Some(t) = team {
-        query = query.bind(t);
+        counts = counts.bind(t);
+        medians = medians.bind(t);
     }
-    let rows = query.fetch_all(pool).await?;
+    let counts = counts.fetch_all(pool).await?;
+    let medians = medians.fetch_all(pool).await?;
+    let of_week = |rows: &[(i64, i64)], n: usize| {
+        rows.iter()
+            .find(|(b, _)| usize::try_from(*b).ok() == Some(n))
+            .map(|(_, v)| *v)
+    };
     Ok(labels
         .iter()
         .enumerate()
-        .map(|(n, week)| {
-            let row = rows
-                .iter()
-                .find(|(b, _, _)| usize::try_from(*b).ok() == Some(n));
-            WeekPoint {
-                week: week.clone(),
-                incidents: row.map_or(0, |(_, c, _)| usize::try_from(*c).unwrap_or(0)),
-                mttr_median_secs: row.and_then(|(_, _, m)| *m),
-            }
+        .map(|(n, week)| WeekPoint {
+            week: week.clone(),
+            incidents: of_week(&counts, n).map_or(0, |c| usize::try_from(c).unwrap_or(0)),
+            mttr_median_secs: of_week(&medians, n),
         })
         .collect())
 }
@@ -459,8 +491,8 @@ pub async fn recurring_groups(
     let by_category = by_category.bind(k).fetch_all(pool).await?;
     let mut by_cause = sqlx::query_as::<_, (String, String, i64, i64)>(AssertSqlSafe(format!(
         "SELECT r.category, i.service, COUNT(*), SUM(i.started_at >= ?)
-         FROM root_causes r JOIN incidents i ON i.id = r.incident_id
-         WHERE r.is_primary = 1 AND r.category <> 'unknown'
+         FROM root_causes r INDEXED BY root_causes_primary CROSS JOIN incidents i
+         WHERE i.id = r.incident_id AND r.is_primary = 1 AND r.category <> 'unknown'
            AND i.started_at >= ? AND i.started_at < ?{team_sql}
          GROUP BY r.category, i.service
          HAVING COUNT(*) > ? AND SUM(i.category <> r.category) > 0"

@@ -84,6 +84,24 @@ pub async fn cached_weekly(
         .await
 }
 
+/// Recurrence of recently viewed incidents, reused until the next committed write.
+pub type RecurrenceCache = crate::db::ReadCache<Arc<super::Recurrence>>;
+
+/// How the incident `incident_id` recurs, from the cache when nothing was written since.
+pub async fn cached_recurrence(
+    state: &AppState,
+    incident_id: &str,
+) -> AppResult<Arc<super::Recurrence>> {
+    state
+        .recurrences
+        .get_or_load(&state.db, incident_id.to_owned(), || async {
+            super::recurrence(&state.db, incident_id, state.config.recurrence)
+                .await
+                .map(Arc::new)
+        })
+        .await
+}
+
 /// Incidents listed per severity on the page; the exports have them all.
 const PAGE_ROWS_PER_SEVERITY: usize = 50;
 

@@ -37,6 +37,7 @@ pub struct AppState {
     pub items: Arc<crate::action_items::db::ItemCaches>,
     pub reports: Arc<crate::reports::web::ReportCache>,
     pub month: Arc<crate::reports::web::MonthCache>,
+    pub recurrences: Arc<crate::reports::web::RecurrenceCache>,
 }
 
 impl AppState {
@@ -69,6 +70,9 @@ impl AppState {
             month: Arc::new(crate::reports::web::MonthCache::new(Duration::from_secs(
                 30,
             ))),
+            recurrences: Arc::new(crate::reports::web::RecurrenceCache::new(
+                Duration::from_secs(30),
+            )),
         }
     }
 }
