@@ -37,6 +37,8 @@ pub struct Config {
     pub alert_mapping: crate::integrations::Mapping,
     /// First retry delay of an outgoing webhook (doubles per attempt).
     pub webhook_retry_base: Duration,
+    /// When an incident counts as recurring: at least K others within W days before it.
+    pub recurrence: crate::reports::Rule,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +163,18 @@ impl Config {
                 2000,
                 1,
             )?),
+            recurrence: crate::reports::Rule {
+                min_others: at_most(
+                    "HINDSIGHT_RECURRENCE_MIN_OTHERS",
+                    number(&get, "HINDSIGHT_RECURRENCE_MIN_OTHERS", 2u32, 1)?,
+                    1000,
+                )?,
+                window_days: at_most(
+                    "HINDSIGHT_RECURRENCE_WINDOW_DAYS",
+                    number(&get, "HINDSIGHT_RECURRENCE_WINDOW_DAYS", 90u32, 1)?,
+                    3650,
+                )?,
+            },
         })
     }
 
@@ -302,6 +316,10 @@ mod tests {
         assert_eq!(cfg.bind.to_string(), "127.0.0.1:3000");
         assert_eq!(cfg.base_url, "http://127.0.0.1:3000");
         assert!(!cfg.secure_cookies());
+        assert_eq!(
+            (cfg.recurrence.min_others, cfg.recurrence.window_days),
+            (2, 90)
+        );
     }
 
     #[test]
@@ -310,6 +328,16 @@ mod tests {
         assert!(err.to_string().contains("HINDSIGHT_BIND"), "{err}");
         let err = config(&[("HINDSIGHT_TIMEZONE", "Mars/Olympus")]).expect_err("must fail");
         assert!(err.to_string().contains("HINDSIGHT_TIMEZONE"), "{err}");
+        let err = config(&[("HINDSIGHT_RECURRENCE_WINDOW_DAYS", "0")]).expect_err("must fail");
+        assert!(
+            err.to_string().contains("HINDSIGHT_RECURRENCE_WINDOW_DAYS"),
+            "{err}"
+        );
+        let err = config(&[("HINDSIGHT_RECURRENCE_MIN_OTHERS", "two")]).expect_err("must fail");
+        assert!(
+            err.to_string().contains("HINDSIGHT_RECURRENCE_MIN_OTHERS"),
+            "{err}"
+        );
         let err = config(&[("HINDSIGHT_MAX_BODY_BYTES", "-5")]).expect_err("must fail");
         assert!(
             err.to_string().contains("HINDSIGHT_MAX_BODY_BYTES"),

@@ -19,6 +19,8 @@ pub mod markdown;
 pub mod metrics;
 pub mod notifications;
 pub mod postmortems;
+pub mod reports;
+pub mod search;
 pub mod signals;
 pub mod timeline;
 pub mod web;

@@ -136,7 +136,8 @@ async fn list_incidents(
     Query(params): Query<ListParams>,
 ) -> AppResult<Response> {
     caller.require_read()?;
-    let (filter, sort) = params.parse(chrono_tz::Tz::UTC).map_err(AppError::fields)?;
+    let (mut filter, sort) = params.parse(chrono_tz::Tz::UTC).map_err(AppError::fields)?;
+    filter.rule = state.config.recurrence;
     let page = parse_bounded(&params.page, "page", 1, 1, 1_000_000)?;
     let per_page = parse_bounded(&params.per_page, "per_page", 50, 1, 200)?;
     let result = db::list_cached(
@@ -164,6 +165,7 @@ async fn list_incidents(
                 "started_at": r.started_at,
                 "resolved_at": r.resolved_at,
                 "updated_at": r.updated_at,
+                "recurring": r.recurring,
                 "url": format!("/incidents/INC-{}", r.number),
             })
         })
@@ -216,6 +218,9 @@ async fn get_incident(
             }),
             None => serde_json::Value::Null,
         };
+    let recurrence = crate::reports::web::cached_recurrence(&state, &incident.id).await?;
+    body["recurrence"] =
+        serde_json::to_value(&*recurrence).map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(axum::Json(body).into_response())
 }
 

@@ -142,6 +142,10 @@ pub struct ListFilter {
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     pub text: Option<String>,
+    /// Only incidents that recur (see `reports::Rule`).
+    pub recurring: bool,
+    /// The recurrence rule the list marks (and filters) by.
+    pub rule: crate::reports::Rule,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,6 +227,8 @@ pub struct ListRow {
     pub started_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// It recurs (at least K alike incidents within W days before it).
+    pub recurring: bool,
 }
 
 /// Recently read list pages (the default list and "open" are what everyone keeps open).
@@ -259,52 +265,57 @@ pub async fn list(
     per_page: u32,
 ) -> Result<(Vec<ListRow>, i64), AppError> {
     // Only fixed SQL fragments are concatenated; every value is a bound parameter.
-    let mut clauses: Vec<&'static str> = Vec::new();
+    let mut clauses: Vec<std::borrow::Cow<'static, str>> = Vec::new();
     let mut binds: Vec<String> = Vec::new();
+    let recurring_sql = crate::reports::db::recurring_sql(filter.rule);
     match filter.status {
         Some(StatusFilter::Is(s)) => {
-            clauses.push("i.status = ?");
+            clauses.push("i.status = ?".into());
             binds.push(s.as_str().to_owned());
         }
         Some(StatusFilter::Open) => {
-            clauses.push("i.status IN ('investigating', 'identified', 'monitoring')");
+            clauses.push("i.status IN ('investigating', 'identified', 'monitoring')".into());
         }
         None => {}
     }
+    if filter.recurring {
+        clauses.push(recurring_sql.clone().into());
+    }
     if let Some(s) = filter.severity {
-        clauses.push("i.severity = ?");
+        clauses.push("i.severity = ?".into());
         binds.push(s.as_str().to_owned());
     }
     if let Some(s) = &filter.service {
-        clauses.push("i.service = ?");
+        clauses.push("i.service = ?".into());
         binds.push(s.clone());
     }
     if let Some(c) = &filter.category {
-        clauses.push("i.category = ?");
+        clauses.push("i.category = ?".into());
         binds.push(c.clone());
     }
     if let Some(t) = &filter.team {
-        clauses.push("i.team = ?");
+        clauses.push("i.team = ?".into());
         binds.push(t.clone());
     }
     if let Some(since) = filter.since {
-        clauses.push("i.started_at >= ?");
+        clauses.push("i.started_at >= ?".into());
         binds.push(ts(since));
     }
     if let Some(until) = filter.until {
-        clauses.push("i.started_at < ?");
+        clauses.push("i.started_at < ?".into());
         binds.push(ts(until));
     }
     if let Some(text) = &filter.text {
         match fts_query(text) {
             Some(query) => {
                 clauses.push(
-                    "i.rowid IN (SELECT rowid FROM incidents_fts WHERE incidents_fts MATCH ?)",
+                    "i.rowid IN (SELECT rowid FROM incidents_fts WHERE incidents_fts MATCH ?)"
+                        .into(),
                 );
                 binds.push(query);
             }
             // Text with no words in it (only punctuation) matches nothing.
-            None => clauses.push("0"),
+            None => clauses.push("0".into()),
         }
     }
     let where_sql = if clauses.is_empty() {
@@ -332,7 +343,7 @@ pub async fn list(
     };
     let sql = format!(
         "SELECT i.id, i.number, i.title, i.severity, i.status, i.service, i.category, i.team,
-                i.started_at, i.resolved_at, i.updated_at
+                i.started_at, i.resolved_at, i.updated_at, {recurring_sql} AS recurring
          FROM {from}{where_sql} ORDER BY {} LIMIT ? OFFSET ?",
         sort.order_by()
     );

@@ -855,6 +855,9 @@ pub struct ListParams {
     pub until: String,
     #[serde(default)]
     pub q: String,
+    /// `1` (or `true`): only incidents that recur.
+    #[serde(default)]
+    pub recurring: String,
     #[serde(default)]
     pub sort: String,
     #[serde(default)]
@@ -898,6 +901,13 @@ impl ListParams {
         filter.category = non_empty(&self.category);
         filter.team = non_empty(&self.team);
         filter.text = non_empty(&self.q).map(|t| t.chars().take(200).collect());
+        match self.recurring.trim() {
+            "" | "0" | "false" | "no" | "off" => {}
+            "1" | "true" | "yes" | "on" => filter.recurring = true,
+            _ => {
+                errors.insert("recurring".into(), "must be 1 or 0".into());
+            }
+        }
         for (field, raw, end_of_day) in
             [("since", &self.since, false), ("until", &self.until, true)]
         {

@@ -92,6 +92,7 @@ struct ListQueryView {
     since: String,
     until: String,
     q: String,
+    recurring: bool,
     sort: String,
 }
 
@@ -128,10 +129,11 @@ async fn list_incidents(
     page: Page,
     Query(query): Query<ListParams>,
 ) -> AppResult<Response> {
-    let (filter, sort, errors) = match query.parse(state.config.timezone) {
+    let (mut filter, sort, errors) = match query.parse(state.config.timezone) {
         Ok((filter, sort)) => (filter, sort, FieldErrors::new()),
         Err(errors) => (ListFilter::default(), Sort::Newest, errors),
     };
+    filter.rule = state.config.recurrence;
     let page_no = query
         .page
         .trim()
@@ -168,6 +170,7 @@ async fn list_incidents(
         ("since", &query.since),
         ("until", &query.until),
         ("q", &query.q),
+        ("recurring", &query.recurring),
         ("sort", &query.sort),
     ] {
         if !v.trim().is_empty() {
@@ -197,6 +200,7 @@ async fn list_incidents(
             since: query.since,
             until: query.until,
             q: query.q,
+            recurring: filter.recurring,
             sort: sort.as_str().to_owned(),
         },
         lists: state.catalog.get(&state.db.reader).await?,
@@ -606,6 +610,10 @@ pub struct ShowPage {
     pub observed_services: Vec<String>,
     /// The post-mortem's status and how many of its sections are written, if one was started.
     pub postmortem: Option<(String, i64, i64)>,
+    /// Earlier incidents alike this one, when it recurs.
+    pub recurrence: std::sync::Arc<crate::reports::Recurrence>,
+    /// Declared in the last few minutes: the recurrence banner is shown at the top.
+    pub just_declared: bool,
     pub errors: FieldErrors,
 }
 
@@ -775,8 +783,11 @@ pub async fn render_show(
     let mut observed_services = state.signals.registry.services();
     observed_services.sort();
     let items = crate::action_items::db::list_for_incident(&state.db.reader, &incident.id).await?;
+    let recurrence = crate::reports::web::cached_recurrence(state, &incident.id).await?;
     Ok(ShowPage {
         postmortem: crate::postmortems::db::summary(&state.db.reader, &incident.id).await?,
+        recurrence,
+        just_declared: Utc::now() - incident.created_at < Duration::minutes(10),
         snapshots,
         items,
         today: Utc::now().date_naive(),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Redirect};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use tower_http::csrf::CsrfLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -35,6 +35,9 @@ pub struct AppState {
     pub alert_evaluator: Arc<crate::alerts::Evaluator>,
     pub alert_mapping: Arc<crate::integrations::Mapping>,
     pub items: Arc<crate::action_items::db::ItemCaches>,
+    pub reports: Arc<crate::reports::web::ReportCache>,
+    pub month: Arc<crate::reports::web::MonthCache>,
+    pub recurrences: Arc<crate::reports::web::RecurrenceCache>,
 }
 
 impl AppState {
@@ -61,6 +64,15 @@ impl AppState {
             items: Arc::new(crate::action_items::db::ItemCaches::new(
                 Duration::from_secs(5),
             )),
+            reports: Arc::new(crate::reports::web::ReportCache::new(Duration::from_secs(
+                30,
+            ))),
+            month: Arc::new(crate::reports::web::MonthCache::new(Duration::from_secs(
+                30,
+            ))),
+            recurrences: Arc::new(crate::reports::web::RecurrenceCache::new(
+                Duration::from_secs(30),
+            )),
         }
     }
 }
@@ -74,7 +86,6 @@ pub fn app(state: AppState) -> Router {
     let timeout = state.config.request_timeout;
 
     let routes = Router::new()
-        .route("/", get(|| async { Redirect::to("/incidents") }))
         .route("/healthz", get(healthz))
         .merge(static_files::router())
         .merge(crate::signals::api::metrics_router())
@@ -88,6 +99,8 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::action_items::web::router())
         .merge(crate::postmortems::web::router())
         .merge(crate::postmortems::template_admin::router())
+        .merge(crate::reports::web::router())
+        .merge(crate::search::web::router())
         .nest("/api/v1", api_router())
         .route("/api/openapi.json", get(crate::web::static_files::openapi))
         .fallback(not_found)
@@ -148,6 +161,7 @@ fn api_router() -> Router<AppState> {
         .merge(crate::integrations::api::router())
         .merge(crate::action_items::api::router())
         .merge(crate::postmortems::api::router())
+        .merge(crate::reports::api::router())
 }
 
 async fn healthz() -> impl IntoResponse {

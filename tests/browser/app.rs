@@ -89,6 +89,19 @@ impl TestApp {
     /// Declares an incident as `by` would from a script: through the documented JSON API with
     /// a write token. Returns its number (`INC-1`).
     pub(crate) fn declare(&self, by: &User, title: &str, service: &str) -> String {
+        self.declare_with(
+            by,
+            serde_json::json!({
+                "title": title,
+                "severity": "sev2",
+                "service": service,
+                "category": "deploy",
+            }),
+        )
+    }
+
+    /// Declares an incident with this JSON body (e.g. a `started_at` in the past).
+    pub(crate) fn declare_with(&self, by: &User, body: serde_json::Value) -> String {
         let token = self.runtime.block_on(async {
             let mut tx = self.db.begin_write().await.expect("write transaction");
             let token =
@@ -102,12 +115,7 @@ impl TestApp {
         let mut response = agent
             .post(self.url("/api/v1/incidents"))
             .header("Authorization", format!("Bearer {token}"))
-            .send_json(serde_json::json!({
-                "title": title,
-                "severity": "sev2",
-                "service": service,
-                "category": "deploy",
-            }))
+            .send_json(body)
             .expect("POST /api/v1/incidents answers 201");
         let body: serde_json::Value = response.body_mut().read_json().expect("incident JSON");
         body["number"]

@@ -781,3 +781,101 @@ fn author_writes_reviews_publishes_and_exports_a_post_mortem() {
     );
     browser.screenshot(&browser.screenshot_path("print"));
 }
+
+#[test]
+fn lead_reviews_the_week_follows_a_recurring_category_and_exports_markdown() {
+    let app = TestApp::spawn();
+    app.add_service("checkout", "Storefront");
+    let rita = app.add_user(
+        "rita@example.com",
+        "Rita Responder",
+        Role::Responder,
+        PASSWORD,
+    );
+    app.add_user("lea@example.com", "Lea Lead", Role::Viewer, PASSWORD);
+    // Three deploy incidents: one in the last complete week, two in the weeks before.
+    let week = hindsight::reports::IsoWeek::last_complete(Utc::now().date_naive());
+    let tuesday = week.monday() + Duration::days(1);
+    for (title, day) in [
+        ("Deploy broke the cart", tuesday - Duration::days(35)),
+        ("Deploy broke payments", tuesday - Duration::days(14)),
+        ("Deploy broke checkout again", tuesday),
+    ] {
+        let started = format!("{day}T10:00:00Z");
+        app.declare_with(
+            &rita,
+            serde_json::json!({"title": title, "severity": "sev2", "service": "checkout",
+                               "category": "deploy", "started_at": started}),
+        );
+    }
+    let browser =
+        Browser::start("lead_reviews_the_week_follows_a_recurring_category_and_exports_markdown");
+    sign_in(&browser, &app, "lea@example.com");
+
+    // The lead opens the review from the navigation: the last complete week by default.
+    browser.click_and_wait(&browser.find("nav.nav a[href='/reports/weekly']"));
+    assert_eq!(browser.current_path(), "/reports/weekly");
+    let heading = browser.find("h1").text();
+    assert!(
+        heading.contains(&format!("Weekly review {}", week.label())),
+        "{heading}"
+    );
+    let incidents = browser.find("#incidents").text();
+    assert!(
+        incidents.contains("Deploy broke checkout again"),
+        "{incidents}"
+    );
+    assert!(
+        !incidents.contains("Deploy broke payments"),
+        "an earlier week's incident"
+    );
+
+    // deploy recurs (three in the window); its link leads to those incidents on the list.
+    let recurring = browser.find("#recurring").text();
+    assert!(recurring.contains("deploy"), "{recurring}");
+    assert!(recurring.contains("3 in 90 days"), "{recurring}");
+    browser.screenshot(&browser.screenshot_path("weekly"));
+    browser.click_and_wait(&browser.find("#recurring a.recurring-link"));
+    assert_eq!(browser.current_path(), "/incidents");
+    let rows: Vec<String> = browser
+        .find_all("table.incidents tbody tr")
+        .iter()
+        .map(|tr| tr.text())
+        .collect();
+    assert_eq!(rows.len(), 3, "the category's incidents: {rows:#?}");
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("Deploy broke checkout again") && r.contains("recurring")),
+        "the newest is marked recurring: {rows:#?}"
+    );
+
+    // Back on the review, the Markdown export is what the lead pastes into the notes.
+    browser.goto(&app.url("/reports/weekly"));
+    let href = browser
+        .find("#export-md")
+        .attribute("href")
+        .expect("the export link");
+    assert_eq!(href, format!("/reports/weekly.md?week={}", week.label()));
+    let fetched = browser.execute(
+        "var x = new XMLHttpRequest(); x.open('GET', arguments[0], false); x.send();
+         return [x.status, x.getResponseHeader('content-type'), x.responseText];",
+        vec![href.into()],
+    );
+    assert_eq!(fetched[0], 200);
+    assert!(
+        fetched[1]
+            .as_str()
+            .is_some_and(|t| t.starts_with("text/markdown")),
+        "{fetched}"
+    );
+    let markdown = fetched[2].as_str().unwrap_or_default();
+    assert!(
+        markdown.starts_with(&format!("# Weekly review {}", week.label())),
+        "{markdown}"
+    );
+    assert!(markdown.contains("### deploy — "), "{markdown}");
+    assert!(
+        markdown.contains("Deploy broke checkout again"),
+        "{markdown}"
+    );
+}

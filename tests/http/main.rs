@@ -16,6 +16,8 @@ mod incidents;
 mod notifications;
 mod postmortems;
 mod receivers;
+mod reports;
+mod search;
 mod security;
 mod signals;
 mod timeline;

@@ -38,6 +38,11 @@ const PAGES: &[&str] = &[
     "/admin/templates",
     "/admin/templates/new",
     "/admin/templates/0190a000-0000-7000-8000-000000000001",
+    "/",
+    "/reports/weekly",
+    "/reports/weekly.md",
+    "/reports/weekly.csv",
+    "/search",
 ];
 
 /// Every state-changing form action (paths valid once INC-1 and its first entry exist).
@@ -127,6 +132,9 @@ const API_READS: &[&str] = &[
     "/api/v1/incidents/INC-1/postmortem/revisions",
     "/api/v1/incidents/INC-1/postmortem.md",
     "/api/v1/postmortem-templates",
+    "/api/v1/reports/weekly",
+    "/api/v1/reports/weekly.md",
+    "/api/v1/reports/weekly.csv",
 ];
 
 /// An app with one incident (INC-1) and a timeline entry; returns the entry id.
@@ -502,6 +510,9 @@ async fn health_static_files_and_openapi_are_served_without_login() {
         "/api/v1/incidents/{incident}/postmortem",
         "/api/v1/incidents/{incident}/postmortem/status",
         "/api/v1/incidents/{incident}/postmortem.md",
+        "/api/v1/reports/weekly",
+        "/api/v1/reports/weekly.md",
+        "/api/v1/reports/weekly.csv",
     ] {
         assert!(spec["paths"][path].is_object(), "{path} is described");
     }

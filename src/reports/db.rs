@@ -1,0 +1,555 @@
+//! SQL for reports: the incidents recurrence compares, the recurrence test as an SQL
+//! expression for the incident list, and everything the weekly review and the dashboard read.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use sqlx::{AssertSqlSafe, SqlitePool};
+
+use super::{
+    AlertNoise, Figure, GroupIncident, ItemCounts, Measure, OpenItem, RecurrenceFacts,
+    RecurringGroup, ReportIncident, Rule, WeekPoint,
+};
+use crate::db::ts;
+use crate::error::AppError;
+
+/// The primary root-cause category of incident `i` (none until a post-mortem sets one).
+const PRIMARY_CAUSE: &str = "(SELECT r.category FROM root_causes r
+    WHERE r.incident_id = i.id AND r.is_primary = 1)";
+
+/// The recurrence facts of one incident.
+pub async fn facts(pool: &SqlitePool, incident_id: &str) -> Result<RecurrenceFacts, AppError> {
+    Ok(sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT i.number, i.started_at, i.category, i.service, {PRIMARY_CAUSE} AS primary_cause
+         FROM incidents i WHERE i.id = ?"
+    )))
+    .bind(incident_id)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Incidents that could make `target` recur: started in its window and sharing its (known)
+/// category, or its service and primary root cause (the calculator in `reports` decides).
+pub async fn candidates(
+    pool: &SqlitePool,
+    target: &RecurrenceFacts,
+    rule: Rule,
+) -> Result<Vec<RecurrenceFacts>, AppError> {
+    let (from, to) = (
+        ts(rule.window_start(target.started_at)),
+        ts(target.started_at),
+    );
+    let mut found: Vec<RecurrenceFacts> = Vec::new();
+    if !target.category.eq_ignore_ascii_case(super::UNKNOWN) {
+        found = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT i.number, i.started_at, i.category, i.service, {PRIMARY_CAUSE} AS primary_cause
+             FROM incidents i
+             WHERE i.category = ? AND i.started_at >= ? AND i.started_at <= ?"
+        )))
+        .bind(&target.category)
+        .bind(&from)
+        .bind(&to)
+        .fetch_all(pool)
+        .await?;
+    }
+    if let Some(cause) = target
+        .primary_cause
+        .as_deref()
+        .filter(|c| !c.eq_ignore_ascii_case(super::UNKNOWN))
+    {
+        let more: Vec<RecurrenceFacts> = sqlx::query_as(
+            "SELECT i.number, i.started_at, i.category, i.service, r.category AS primary_cause
+             FROM root_causes r INDEXED BY root_causes_primary CROSS JOIN incidents i
+             WHERE i.id = r.incident_id AND r.is_primary = 1 AND r.category = ?
+               AND i.service = ? AND i.started_at >= ? AND i.started_at <= ?",
+        )
+        .bind(cause)
+        .bind(&target.service)
+        .bind(&from)
+        .bind(&to)
+        .fetch_all(pool)
+        .await?;
+        found.extend(more);
+    }
+    Ok(found)
+}
+
+/// An SQL condition, true when incident `i` recurs under `rule` — the same test as
+/// `reports::related`, for filtering and marking the incident list. It stops looking once K
+/// alike incidents are found (`LIMIT 1 OFFSET K-1`). K and W are numbers from the validated
+/// configuration, so formatting them into the SQL is safe.
+pub fn recurring_sql(rule: Rule) -> String {
+    let w = rule.window_days;
+    let skip = rule.min_others.saturating_sub(1);
+    let from = format!("strftime('%Y-%m-%dT%H:%M:%fZ', i.started_at, '-{w} days')");
+    // Two EXISTS rather than one UNION: a compound SELECT is materialised before its LIMIT
+    // applies, while each branch on its own stops at the K-th match.
+    format!(
+        "(EXISTS (SELECT 1 FROM incidents o
+            WHERE i.category <> 'unknown' AND o.category = i.category AND o.id <> i.id
+              AND o.started_at >= {from} AND o.started_at <= i.started_at
+            LIMIT 1 OFFSET {skip})
+          OR EXISTS (SELECT 1 FROM root_causes p
+            JOIN root_causes r ON r.category = p.category AND r.is_primary = 1
+            JOIN incidents o ON o.id = r.incident_id
+           WHERE p.incident_id = i.id AND p.is_primary = 1 AND p.category <> 'unknown'
+             AND o.service = i.service AND o.id <> i.id
+             AND o.started_at >= {from} AND o.started_at <= i.started_at
+           LIMIT 1 OFFSET {skip}))"
+    )
+}
+
+/// Action items not closed yet of the incidents `numbers`, oldest incident first.
+pub async fn open_items(pool: &SqlitePool, numbers: &[i64]) -> Result<Vec<OpenItem>, AppError> {
+    if numbers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks = vec!["?"; numbers.len()].join(", ");
+    let mut query = sqlx::query_as::<_, OpenItem>(AssertSqlSafe(format!(
+        "SELECT a.id, i.number AS incident, a.incident_id, a.title, a.status, a.priority,
+                u.name AS owner, a.due_on
+         FROM action_items a INDEXED BY action_items_incident
+         JOIN incidents i ON i.id = a.incident_id
+         LEFT JOIN users u ON u.id = a.owner_id
+         WHERE a.incident_id IN (SELECT id FROM incidents WHERE number IN ({marks}))
+           AND a.status IN ('open', 'in_progress')
+         ORDER BY i.started_at, a.created_at"
+    )));
+    for n in numbers {
+        query = query.bind(*n);
+    }
+    Ok(query.fetch_all(pool).await?)
+}
+
+/// Titles of the incidents `numbers`.
+pub async fn titles(pool: &SqlitePool, numbers: &[i64]) -> Result<Vec<(i64, String)>, AppError> {
+    if numbers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks = vec!["?"; numbers.len()].join(", ");
+    let mut query = sqlx::query_as::<_, (i64, String)>(AssertSqlSafe(format!(
+        "SELECT number, title FROM incidents WHERE number IN ({marks})"
+    )));
+    for n in numbers {
+        query = query.bind(*n);
+    }
+    Ok(query.fetch_all(pool).await?)
+}
+
+/// `AND i.team = ?` when a team is chosen (bound after the fixed parameters).
+fn team_clause(team: Option<&str>) -> &'static str {
+    if team.is_some() {
+        " AND i.team = ?"
+    } else {
+        ""
+    }
+}
+
+/// The incidents that started in `[start, end)`, most severe first.
+pub async fn week_incidents(
+    pool: &SqlitePool,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    team: Option<&str>,
+) -> Result<Vec<ReportIncident>, AppError> {
+    let mut query = sqlx::query_as::<_, ReportIncident>(AssertSqlSafe(format!(
+        "SELECT i.id, i.number, i.title, i.severity, i.status, i.service, i.category, i.team,
+                i.started_at, i.detected_at, i.acknowledged_at, i.mitigated_at, i.resolved_at,
+                i.exclude_from_metrics
+         FROM incidents i
+         WHERE i.started_at >= ? AND i.started_at < ?{}
+         ORDER BY i.severity, i.started_at, i.number",
+        team_clause(team)
+    )))
+    .bind(ts(start))
+    .bind(ts(end));
+    if let Some(t) = team {
+        query = query.bind(t);
+    }
+    let mut rows = query.fetch_all(pool).await?;
+    for r in &mut rows {
+        r.duration_secs = r
+            .resolved_at
+            .map(|end| (end - r.started_at).num_seconds().max(0));
+    }
+    Ok(rows)
+}
+
+/// Action items opened, closed, overdue and due in the week `[start, end)` whose days are
+/// `monday..=sunday` (due dates are days). `team` filters on the item's own team.
+pub async fn item_counts(
+    pool: &SqlitePool,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    monday: NaiveDate,
+    team: Option<&str>,
+) -> Result<ItemCounts, AppError> {
+    let next_monday = (monday + Duration::weeks(1)).to_string();
+    let sunday = (monday + Duration::days(6)).to_string();
+    let team_sql = if team.is_some() {
+        " AND a.team = ?"
+    } else {
+        ""
+    };
+    let count = |sql: String, binds: Vec<String>| async move {
+        let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!("{sql}{team_sql}")));
+        for b in binds {
+            q = q.bind(b);
+        }
+        if let Some(t) = team {
+            q = q.bind(t.to_owned());
+        }
+        q.fetch_one(pool).await
+    };
+    let (start, end) = (ts(start), ts(end));
+    let opened = count(
+        "SELECT COUNT(*) FROM action_items a WHERE a.created_at >= ? AND a.created_at < ?".into(),
+        vec![start.clone(), end.clone()],
+    )
+    .await?;
+    let closed = count(
+        "SELECT COUNT(*) FROM action_items a WHERE a.completed_at IS NOT NULL
+           AND a.completed_at >= ? AND a.completed_at < ?"
+            .into(),
+        vec![start.clone(), end.clone()],
+    )
+    .await?;
+    // Overdue at the week's end: open then, and due before its last day was over. Items still
+    // open read the partial index over open items; items closed since then, the completion index.
+    let still_open = count(
+        "SELECT COUNT(*) FROM action_items a INDEXED BY action_items_open_due
+         WHERE a.status IN ('open', 'in_progress')
+           AND coalesce(a.due_on, '9999-12-31') < ? AND a.created_at < ?"
+            .into(),
+        vec![next_monday.clone(), end.clone()],
+    )
+    .await?;
+    let closed_since = count(
+        "SELECT COUNT(*) FROM action_items a INDEXED BY action_items_completed_cover
+         WHERE a.completed_at IS NOT NULL
+           AND a.completed_at >= ? AND a.created_at < ? AND a.due_on < ?"
+            .into(),
+        vec![end.clone(), end.clone(), next_monday.clone()],
+    )
+    .await?;
+    let due = count(
+        "SELECT COUNT(*) FROM action_items a WHERE a.due_on IS NOT NULL
+           AND a.due_on >= ? AND a.due_on <= ?"
+            .into(),
+        vec![monday.to_string(), sunday.clone()],
+    )
+    .await?;
+    let due_closed = count(
+        "SELECT COUNT(*) FROM action_items a WHERE a.due_on IS NOT NULL
+           AND a.due_on >= ? AND a.due_on <= ?
+           AND a.completed_at IS NOT NULL AND a.completed_at < ?"
+            .into(),
+        vec![monday.to_string(), sunday, end],
+    )
+    .await?;
+    Ok(ItemCounts {
+        opened,
+        closed,
+        overdue: still_open + closed_since,
+        due,
+        due_closed,
+        completion_rate: (due > 0).then(|| due_closed as f64 / due as f64),
+    })
+}
+
+/// Firings per alert in `[start, end)`, noisiest first; `team` keeps alerts of its services.
+pub async fn alert_noise(
+    pool: &SqlitePool,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    team: Option<&str>,
+) -> Result<Vec<AlertNoise>, AppError> {
+    let team_sql = if team.is_some() {
+        " AND e.service IN (SELECT name FROM services WHERE team = ?)"
+    } else {
+        ""
+    };
+    let mut query = sqlx::query_as::<_, AlertNoise>(AssertSqlSafe(format!(
+        "SELECT e.name, e.service, e.tier, COUNT(*) AS firings,
+                COUNT(e.incident_id) AS with_incident
+         FROM alert_events e
+         WHERE e.started_at >= ? AND e.started_at < ?{team_sql}
+         GROUP BY e.name, e.service, e.tier
+         ORDER BY firings DESC, e.name"
+    )))
+    .bind(ts(start))
+    .bind(ts(end));
+    if let Some(t) = team {
+        query = query.bind(t);
+    }
+    Ok(query.fetch_all(pool).await?)
+}
+
+/// Open incidents per severity (sev1 first), for the dashboard.
+pub async fn open_by_severity(pool: &SqlitePool) -> Result<Vec<(String, i64)>, AppError> {
+    Ok(sqlx::query_as(
+        "SELECT severity, COUNT(*) FROM incidents INDEXED BY incidents_open_started
+         WHERE status IN ('investigating', 'identified', 'monitoring')
+         GROUP BY severity ORDER BY severity",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// A post-mortem waiting for review.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReviewWaiting {
+    pub number: i64,
+    pub title: String,
+    pub updated_at: DateTime<Utc>,
+    /// The viewer was asked to review it and has not answered.
+    pub asked_me: bool,
+}
+
+/// Post-mortems in review, those the viewer was asked to review first.
+pub async fn reviews_waiting(
+    pool: &SqlitePool,
+    user_id: &str,
+) -> Result<Vec<ReviewWaiting>, AppError> {
+    Ok(sqlx::query_as(
+        "SELECT i.number, i.title, p.updated_at,
+                EXISTS (SELECT 1 FROM postmortem_reviewers r
+                        WHERE r.postmortem_id = p.id AND r.user_id = ? AND r.state = 'requested')
+                    AS asked_me
+         FROM postmortems p JOIN incidents i ON i.id = p.incident_id
+         WHERE p.status = 'in_review'
+         ORDER BY asked_me DESC, p.updated_at
+         LIMIT 20",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The viewer's open action items, overdue (then soonest due) first.
+pub async fn my_items(
+    pool: &SqlitePool,
+    user_id: &str,
+    limit: i64,
+) -> Result<Vec<OpenItem>, AppError> {
+    Ok(sqlx::query_as(
+        "SELECT a.id, i.number AS incident, a.incident_id, a.title, a.status, a.priority,
+                u.name AS owner, a.due_on
+         FROM action_items a
+         JOIN incidents i ON i.id = a.incident_id
+         LEFT JOIN users u ON u.id = a.owner_id
+         WHERE a.owner_id = ? AND a.status IN ('open', 'in_progress')
+         ORDER BY coalesce(a.due_on, '9999-12-31'), a.created_at
+         LIMIT ?",
+    )
+    .bind(user_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Seconds from milestone `a` to `b` of incident `i` in SQL, as `Measure::of` computes them
+/// (truncated to whole seconds, never negative); NULL when either is missing.
+fn duration_sql(measure: Measure) -> &'static str {
+    match measure {
+        Measure::Detect => {
+            "max(0, CAST(round((julianday(i.detected_at) - julianday(i.started_at)) * 86400000) AS INTEGER) / 1000)"
+        }
+        Measure::Acknowledge => {
+            "max(0, CAST(round((julianday(i.acknowledged_at) - julianday(i.detected_at)) * 86400000) AS INTEGER) / 1000)"
+        }
+        Measure::Mitigate => {
+            "max(0, CAST(round((julianday(i.mitigated_at) - julianday(i.started_at)) * 86400000) AS INTEGER) / 1000)"
+        }
+        Measure::Resolve => {
+            "max(0, CAST(round((julianday(i.resolved_at) - julianday(i.started_at)) * 86400000) AS INTEGER) / 1000)"
+        }
+    }
+}
+
+/// One MTTx figure over the incidents that started in `[start, end)`, computed inside SQLite
+/// (nearest rank: the ⌈n/2⌉-th and ⌈0.9·n⌉-th smallest) off the covering `incidents_report`
+/// index, so thousands of incidents never cross into Rust.
+pub async fn figure(
+    pool: &SqlitePool,
+    measure: Measure,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    team: Option<&str>,
+) -> Result<Figure, AppError> {
+    let sql = format!(
+        "WITH d AS (SELECT {v} AS v FROM incidents i INDEXED BY incidents_report
+                    WHERE i.started_at >= ? AND i.started_at < ?{team}
+                      AND i.exclude_from_metrics = 0),
+              r AS (SELECT v, ROW_NUMBER() OVER (ORDER BY v) AS rn, COUNT(*) OVER () AS m
+                    FROM d WHERE v IS NOT NULL)
+         SELECT (SELECT COUNT(*) FROM r),
+                (SELECT v FROM r WHERE rn = (m + 1) / 2),
+                (SELECT v FROM r WHERE rn = (9 * m + 9) / 10)",
+        v = duration_sql(measure),
+        team = team_clause(team),
+    );
+    let mut query = sqlx::query_as::<_, (i64, Option<i64>, Option<i64>)>(AssertSqlSafe(sql))
+        .bind(ts(start))
+        .bind(ts(end));
+    if let Some(t) = team {
+        query = query.bind(t);
+    }
+    let (n, median, p90) = query.fetch_one(pool).await?;
+    Ok(Figure {
+        n: usize::try_from(n).unwrap_or(0),
+        median_secs: median,
+        p90_secs: p90,
+    })
+}
+
+/// Incidents per week and their median time to resolve, for consecutive weeks whose starts are
+/// `bounds[..n]` and whose last one ends at `bounds[n]`.
+pub async fn week_series(
+    pool: &SqlitePool,
+    labels: &[String],
+    bounds: &[DateTime<Utc>],
+    team: Option<&str>,
+) -> Result<Vec<WeekPoint>, AppError> {
+    // The bounds are instants this code computed and formatted (fixed digits), not input, so
+    // they are written into the CASE as literals.
+    let mut bucket = String::from("CASE");
+    for (n, b) in bounds.iter().enumerate().skip(1) {
+        bucket.push_str(&format!(" WHEN i.started_at < '{}' THEN {}", ts(*b), n - 1));
+    }
+    bucket.push_str(" END");
+    let from = format!(
+        "FROM incidents i INDEXED BY incidents_report
+         WHERE i.started_at >= ? AND i.started_at < ?{}",
+        team_clause(team)
+    );
+    let counts_sql = format!("SELECT {bucket} AS b, COUNT(*) {from} GROUP BY b");
+    let medians_sql = format!(
+        "WITH d AS (SELECT {bucket} AS b, {v} AS v {from} AND i.exclude_from_metrics = 0),
+              r AS (SELECT b, v, ROW_NUMBER() OVER (PARTITION BY b ORDER BY v) AS rn,
+                           COUNT(*) OVER (PARTITION BY b) AS m
+                    FROM d WHERE v IS NOT NULL)
+         SELECT b, v FROM r WHERE rn = (m + 1) / 2",
+        v = duration_sql(Measure::Resolve),
+    );
+    let first = ts(bounds.first().copied().unwrap_or_default());
+    let last = ts(bounds.last().copied().unwrap_or_default());
+    let mut counts = sqlx::query_as::<_, (i64, i64)>(AssertSqlSafe(counts_sql))
+        .bind(&first)
+        .bind(&last);
+    let mut medians = sqlx::query_as::<_, (i64, i64)>(AssertSqlSafe(medians_sql))
+        .bind(&first)
+        .bind(&last);
+    if let Some(t) = team {
+        counts = counts.bind(t);
+        medians = medians.bind(t);
+    }
+    let counts = counts.fetch_all(pool).await?;
+    let medians = medians.fetch_all(pool).await?;
+    let of_week = |rows: &[(i64, i64)], n: usize| {
+        rows.iter()
+            .find(|(b, _)| usize::try_from(*b).ok() == Some(n))
+            .map(|(_, v)| *v)
+    };
+    Ok(labels
+        .iter()
+        .enumerate()
+        .map(|(n, week)| WeekPoint {
+            week: week.clone(),
+            incidents: of_week(&counts, n).map_or(0, |c| usize::try_from(c).unwrap_or(0)),
+            mttr_median_secs: of_week(&medians, n),
+        })
+        .collect())
+}
+
+/// Categories (and service + primary root-cause pairs) with more than K incidents in
+/// `[start, end)`, counted in SQL, each with its `list_max` most recent incidents. A service +
+/// cause pair counts only when some of its incidents have another category (otherwise its
+/// category's group already shows them).
+pub async fn recurring_groups(
+    pool: &SqlitePool,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    rule: Rule,
+    team: Option<&str>,
+    list_max: i64,
+) -> Result<Vec<RecurringGroup>, AppError> {
+    let thirty = ts(end - Duration::days(30));
+    let (start, end) = (ts(start), ts(end));
+    let k = i64::from(rule.min_others);
+    let team_sql = team_clause(team);
+    let mut by_category = sqlx::query_as::<_, (String, i64, i64)>(AssertSqlSafe(format!(
+        "SELECT i.category, COUNT(*), SUM(i.started_at >= ?)
+         FROM incidents i INDEXED BY incidents_report
+         WHERE i.started_at >= ? AND i.started_at < ? AND i.category <> 'unknown'{team_sql}
+         GROUP BY i.category HAVING COUNT(*) > ?"
+    )))
+    .bind(&thirty)
+    .bind(&start)
+    .bind(&end);
+    if let Some(t) = team {
+        by_category = by_category.bind(t);
+    }
+    let by_category = by_category.bind(k).fetch_all(pool).await?;
+    let mut by_cause = sqlx::query_as::<_, (String, String, i64, i64)>(AssertSqlSafe(format!(
+        "SELECT r.category, i.service, COUNT(*), SUM(i.started_at >= ?)
+         FROM root_causes r INDEXED BY root_causes_primary CROSS JOIN incidents i
+         WHERE i.id = r.incident_id AND r.is_primary = 1 AND r.category <> 'unknown'
+           AND i.started_at >= ? AND i.started_at < ?{team_sql}
+         GROUP BY r.category, i.service
+         HAVING COUNT(*) > ? AND SUM(i.category <> r.category) > 0"
+    )))
+    .bind(&thirty)
+    .bind(&start)
+    .bind(&end);
+    if let Some(t) = team {
+        by_cause = by_cause.bind(t);
+    }
+    let by_cause = by_cause.bind(k).fetch_all(pool).await?;
+
+    let mut groups = Vec::new();
+    for (category, service, count, count_30) in by_category
+        .into_iter()
+        .map(|(c, n, n30)| (c, None, n, n30))
+        .chain(
+            by_cause
+                .into_iter()
+                .map(|(c, s, n, n30)| (c, Some(s), n, n30)),
+        )
+    {
+        let members_sql = match &service {
+            None => format!(
+                "SELECT i.number, i.title, i.started_at, i.service, i.category, i.id,
+                        NULL AS primary_cause
+                 FROM incidents i
+                 WHERE i.category = ? AND i.started_at >= ? AND i.started_at < ?{team_sql}
+                 ORDER BY i.started_at DESC LIMIT ?"
+            ),
+            Some(_) => format!(
+                "SELECT i.number, i.title, i.started_at, i.service, i.category, i.id,
+                        r.category AS primary_cause
+                 FROM root_causes r JOIN incidents i ON i.id = r.incident_id
+                 WHERE r.is_primary = 1 AND r.category = ? AND i.service = ?
+                   AND i.started_at >= ? AND i.started_at < ?{team_sql}
+                 ORDER BY i.started_at DESC LIMIT ?"
+            ),
+        };
+        let mut members =
+            sqlx::query_as::<_, GroupIncident>(AssertSqlSafe(members_sql)).bind(&category);
+        if let Some(s) = &service {
+            members = members.bind(s);
+        }
+        members = members.bind(&start).bind(&end);
+        if let Some(t) = team {
+            members = members.bind(t);
+        }
+        groups.push(RecurringGroup {
+            incidents: members.bind(list_max).fetch_all(pool).await?,
+            count: usize::try_from(count).unwrap_or(0),
+            count_30: usize::try_from(count_30).unwrap_or(0),
+            category,
+            service,
+            open_action_items: Vec::new(),
+        });
+    }
+    super::rank_groups(&mut groups);
+    Ok(groups)
+}

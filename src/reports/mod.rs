@@ -1,0 +1,675 @@
+//! Reports: recurrence detection, ISO weeks, the MTTx calculator and the weekly review (its
+//! model, Markdown and CSV), all pure so they can be tested on hand-built fixtures.
+//!
+//! Definitions (also in the README):
+//! - An incident *recurs* when at least `min_others` other incidents started within
+//!   `window_days` days before it — the boundary is inclusive: one that started exactly
+//!   `window_days` × 24 h earlier counts — share its category, or at least `min_others` share
+//!   its service and primary root-cause category (each criterion reaches K on its own). `unknown` means "not known yet" and never makes two
+//!   incidents alike.
+//! - MTTx figures are one milestone minus another: detect = detected − started, acknowledge =
+//!   acknowledged − detected, mitigate = mitigated − started, resolve = resolved − started.
+//!   Median and p90 use the nearest rank (the ⌈q·n⌉-th smallest). Incidents excluded from
+//!   metrics are left out; one missing a milestone is left out of that figure only.
+
+pub mod charts;
+pub mod db;
+pub mod export;
+pub mod web;
+
+pub mod api;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use crate::incidents::{Severity, Status};
+
+/// The category that means "not known yet": never counts towards recurrence.
+pub const UNKNOWN: &str = "unknown";
+
+/// When an incident counts as recurring (`HINDSIGHT_RECURRENCE_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    /// K: how many other incidents must be alike.
+    pub min_others: u32,
+    /// W: how many days back to look.
+    pub window_days: u32,
+}
+
+impl Default for Rule {
+    fn default() -> Self {
+        Self {
+            min_others: 2,
+            window_days: 90,
+        }
+    }
+}
+
+impl Rule {
+    /// The earliest start that still counts for an incident started at `at` (inclusive).
+    pub fn window_start(&self, at: DateTime<Utc>) -> DateTime<Utc> {
+        at - Duration::days(i64::from(self.window_days))
+    }
+}
+
+/// What recurrence needs to know of an incident.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RecurrenceFacts {
+    pub number: i64,
+    pub started_at: DateTime<Utc>,
+    pub category: String,
+    pub service: String,
+    /// Category of the post-mortem's primary root cause, once one is set.
+    pub primary_cause: Option<String>,
+}
+
+fn known(category: &str) -> bool {
+    !category.eq_ignore_ascii_case(UNKNOWN)
+}
+
+/// Same (known) category.
+fn same_category(target: &RecurrenceFacts, other: &RecurrenceFacts) -> bool {
+    known(&target.category) && other.category == target.category
+}
+
+/// Same service and same (known) primary root-cause category.
+fn same_service_and_cause(target: &RecurrenceFacts, other: &RecurrenceFacts) -> bool {
+    match (&target.primary_cause, &other.primary_cause) {
+        (Some(a), Some(b)) => known(a) && a == b && target.service == other.service,
+        _ => false,
+    }
+}
+
+/// The earlier incidents that make `target` recur (most recent first): those sharing its
+/// category when at least `min_others` do, plus those sharing its service and primary root
+/// cause when at least `min_others` do. Each criterion must reach K on its own. Empty when
+/// it does not recur.
+pub fn related<'a>(
+    target: &RecurrenceFacts,
+    candidates: &'a [RecurrenceFacts],
+    rule: Rule,
+) -> Vec<&'a RecurrenceFacts> {
+    let from = rule.window_start(target.started_at);
+    let window: Vec<&RecurrenceFacts> = candidates
+        .iter()
+        .filter(|c| c.number != target.number)
+        .filter(|c| c.started_at >= from && c.started_at <= target.started_at)
+        .collect();
+    let k = rule.min_others as usize;
+    let mut found: Vec<&RecurrenceFacts> = Vec::new();
+    for alike in [same_category, same_service_and_cause] {
+        let matches: Vec<&RecurrenceFacts> = window
+            .iter()
+            .copied()
+            .filter(|c| alike(target, c))
+            .collect();
+        if matches.len() >= k {
+            found.extend(matches);
+        }
+    }
+    found.sort_by(|a, b| {
+        b.started_at
+            .cmp(&a.started_at)
+            .then(b.number.cmp(&a.number))
+    });
+    found.dedup_by_key(|c| c.number);
+    found
+}
+
+// ---------------------------------------------------------------------------------------------
+// ISO weeks
+
+/// An ISO 8601 week (`2026-W47`): Monday to Sunday, numbered by the year its Thursday is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IsoWeek {
+    monday: NaiveDate,
+}
+
+impl IsoWeek {
+    /// Parses `2026-W47` (also `2026-w47`, `2026W47`). Week 53 exists only in long years.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let message = || "must be an ISO week like 2026-W47".to_owned();
+        let raw = raw.trim();
+        let (year, week) = raw.split_once(['W', 'w']).ok_or_else(message)?;
+        let year: i32 = year.trim_end_matches('-').parse().map_err(|_| message())?;
+        if !(1970..=9999).contains(&year) || week.len() != 2 {
+            return Err(message());
+        }
+        let week: u32 = week.parse().map_err(|_| message())?;
+        NaiveDate::from_isoywd_opt(year, week, Weekday::Mon)
+            .map(|monday| Self { monday })
+            .ok_or_else(|| format!("{year} has no ISO week {week}"))
+    }
+
+    /// The week holding `day`.
+    pub fn containing(day: NaiveDate) -> Self {
+        Self {
+            monday: day - Duration::days(i64::from(day.weekday().num_days_from_monday())),
+        }
+    }
+
+    /// The last week that has ended by `today` (the one before the week holding today).
+    pub fn last_complete(today: NaiveDate) -> Self {
+        Self::containing(today).prev()
+    }
+
+    pub fn prev(self) -> Self {
+        self.back(1)
+    }
+
+    pub fn next(self) -> Self {
+        Self {
+            monday: self.monday + Duration::weeks(1),
+        }
+    }
+
+    /// The week `n` weeks earlier.
+    pub fn back(self, n: i64) -> Self {
+        Self {
+            monday: self.monday - Duration::weeks(n),
+        }
+    }
+
+    pub fn monday(self) -> NaiveDate {
+        self.monday
+    }
+
+    pub fn sunday(self) -> NaiveDate {
+        self.monday + Duration::days(6)
+    }
+
+    /// `2026-W47`.
+    pub fn label(self) -> String {
+        let iso = self.monday.iso_week();
+        format!("{}-W{:02}", iso.year(), iso.week())
+    }
+
+    /// Monday 00:00 in `tz`, as UTC.
+    pub fn start(self, tz: Tz) -> DateTime<Utc> {
+        local_midnight(self.monday, tz)
+    }
+
+    /// The next Monday 00:00 in `tz` (exclusive end), as UTC.
+    pub fn end(self, tz: Tz) -> DateTime<Utc> {
+        local_midnight(self.monday + Duration::weeks(1), tz)
+    }
+}
+
+/// Midnight of `day` in `tz` (its earliest meaning if a clock change makes it ambiguous).
+pub fn local_midnight(day: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    let naive = day.and_hms_opt(0, 0, 0).unwrap_or_default();
+    tz.from_local_datetime(&naive)
+        .earliest()
+        .or_else(|| {
+            tz.from_local_datetime(&(naive + Duration::hours(1)))
+                .earliest()
+        })
+        .map_or_else(|| naive.and_utc(), |t| t.with_timezone(&Utc))
+}
+
+// ---------------------------------------------------------------------------------------------
+// MTTx
+
+/// The milestones of an incident that MTTx reads.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Milestones {
+    pub started_at: DateTime<Utc>,
+    pub detected_at: Option<DateTime<Utc>>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub mitigated_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub exclude_from_metrics: bool,
+}
+
+/// Which MTTx figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Measure {
+    Detect,
+    Acknowledge,
+    Mitigate,
+    Resolve,
+}
+
+impl Measure {
+    pub const ALL: [Measure; 4] = [
+        Self::Detect,
+        Self::Acknowledge,
+        Self::Mitigate,
+        Self::Resolve,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Detect => "Time to detect",
+            Self::Acknowledge => "Time to acknowledge",
+            Self::Mitigate => "Time to mitigate",
+            Self::Resolve => "Time to resolve",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Detect => "detect",
+            Self::Acknowledge => "acknowledge",
+            Self::Mitigate => "mitigate",
+            Self::Resolve => "resolve",
+        }
+    }
+
+    /// The figure for one incident in seconds, when both milestones are set. A milestone
+    /// before its reference (bad data) counts as zero rather than a negative time.
+    pub fn of(self, m: &Milestones) -> Option<i64> {
+        let (from, to) = match self {
+            Self::Detect => (Some(m.started_at), m.detected_at),
+            Self::Acknowledge => (m.detected_at, m.acknowledged_at),
+            Self::Mitigate => (Some(m.started_at), m.mitigated_at),
+            Self::Resolve => (Some(m.started_at), m.resolved_at),
+        };
+        Some((to? - from?).num_seconds().max(0))
+    }
+}
+
+/// Median and p90 of one figure over a set of incidents, and how many had it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct Figure {
+    pub n: usize,
+    pub median_secs: Option<i64>,
+    pub p90_secs: Option<i64>,
+}
+
+/// The ⌈q·n⌉-th smallest of `sorted` (nearest rank).
+pub fn nearest_rank(sorted: &[i64], q: f64) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
+}
+
+/// One figure over `incidents` (excluded ones and those missing a milestone left out).
+pub fn figure(measure: Measure, incidents: &[Milestones]) -> Figure {
+    let mut values: Vec<i64> = incidents
+        .iter()
+        .filter(|m| !m.exclude_from_metrics)
+        .filter_map(|m| measure.of(m))
+        .collect();
+    values.sort_unstable();
+    Figure {
+        n: values.len(),
+        median_secs: nearest_rank(&values, 0.5),
+        p90_secs: nearest_rank(&values, 0.9),
+    }
+}
+
+/// All four figures, this week and the four weeks before, side by side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MttxRow {
+    pub measure: Measure,
+    pub this_week: Figure,
+    pub previous_4_weeks: Figure,
+}
+
+pub fn mttx(this_week: &[Milestones], previous: &[Milestones]) -> Vec<MttxRow> {
+    Measure::ALL
+        .iter()
+        .map(|&measure| MttxRow {
+            measure,
+            this_week: figure(measure, this_week),
+            previous_4_weeks: figure(measure, previous),
+        })
+        .collect()
+}
+
+/// `1d 2h`, `3h 05m`, `12m`, `45s`, or `—` for none.
+pub fn human_secs(secs: Option<i64>) -> String {
+    secs.map_or_else(
+        || "—".to_owned(),
+        |s| crate::incidents::web::human_duration(Duration::seconds(s)),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The weekly review
+
+/// An incident of the week as the review shows it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ReportIncident {
+    #[serde(skip)]
+    pub id: String,
+    #[serde(serialize_with = "inc_number")]
+    pub number: i64,
+    pub title: String,
+    #[sqlx(try_from = "String")]
+    pub severity: Severity,
+    #[sqlx(try_from = "String")]
+    pub status: Status,
+    pub service: String,
+    pub category: String,
+    pub team: String,
+    pub started_at: DateTime<Utc>,
+    pub detected_at: Option<DateTime<Utc>>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub mitigated_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub exclude_from_metrics: bool,
+    /// Resolved − started, once resolved.
+    #[sqlx(skip)]
+    pub duration_secs: Option<i64>,
+}
+
+fn inc_number<S: serde::Serializer>(n: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("INC-{n}"))
+}
+
+impl ReportIncident {
+    pub fn milestones(&self) -> Milestones {
+        Milestones {
+            started_at: self.started_at,
+            detected_at: self.detected_at,
+            acknowledged_at: self.acknowledged_at,
+            mitigated_at: self.mitigated_at,
+            resolved_at: self.resolved_at,
+            exclude_from_metrics: self.exclude_from_metrics,
+        }
+    }
+
+    pub fn key(&self) -> String {
+        format!("INC-{}", self.number)
+    }
+
+    pub fn duration(&self) -> String {
+        self.duration_secs
+            .map_or_else(|| "ongoing".to_owned(), |s| human_secs(Some(s)))
+    }
+}
+
+/// Action items in the week.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+pub struct ItemCounts {
+    /// Created during the week.
+    pub opened: i64,
+    /// Done or declared won't-do during the week.
+    pub closed: i64,
+    /// Still open at the week's end and due before its last day was over.
+    pub overdue: i64,
+    /// Due during the week.
+    pub due: i64,
+    /// Of those due during the week, closed by its end.
+    pub due_closed: i64,
+    /// `due_closed / due`, none when nothing was due.
+    pub completion_rate: Option<f64>,
+}
+
+/// A category (or service + primary root cause) that keeps coming back.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecurringGroup {
+    pub category: String,
+    /// Set for a service + primary root-cause group.
+    pub service: Option<String>,
+    /// Incidents in the last `window_days` days up to the week's end.
+    pub count: usize,
+    /// Of those, in the last 30 days.
+    pub count_30: usize,
+    pub incidents: Vec<GroupIncident>,
+    /// Action items of those incidents still open.
+    pub open_action_items: Vec<OpenItem>,
+}
+
+impl RecurringGroup {
+    /// The incident list filtered to this group.
+    pub fn list_url(&self, since: NaiveDate, until: NaiveDate) -> String {
+        let mut params = vec![
+            ("category", self.category.clone()),
+            ("since", since.to_string()),
+            ("until", until.to_string()),
+        ];
+        if let Some(s) = &self.service {
+            params.push(("service", s.clone()));
+        }
+        format!(
+            "/incidents?{}",
+            serde_urlencoded::to_string(&params).unwrap_or_default()
+        )
+    }
+
+    pub fn label(&self) -> String {
+        match &self.service {
+            Some(s) => format!("{s} · root cause {}", self.category),
+            None => self.category.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct GroupIncident {
+    #[serde(serialize_with = "inc_number")]
+    pub number: i64,
+    pub title: String,
+    pub started_at: DateTime<Utc>,
+    pub service: String,
+    pub category: String,
+    #[serde(skip)]
+    pub primary_cause: Option<String>,
+    #[serde(skip)]
+    pub id: String,
+}
+
+/// An action item not done yet, as reports list it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct OpenItem {
+    pub id: String,
+    #[serde(serialize_with = "inc_number")]
+    pub incident: i64,
+    #[serde(skip)]
+    pub incident_id: String,
+    pub title: String,
+    pub status: String,
+    pub priority: String,
+    pub owner: Option<String>,
+    pub due_on: Option<NaiveDate>,
+}
+
+impl OpenItem {
+    pub fn overdue<D: std::borrow::Borrow<NaiveDate>>(&self, today: D) -> bool {
+        let today = *today.borrow();
+        self.due_on.is_some_and(|d| d < today)
+    }
+}
+
+/// Firings of one alert in the week.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AlertNoise {
+    pub name: String,
+    pub service: String,
+    pub tier: String,
+    pub firings: i64,
+    /// Firings that opened or joined an incident.
+    pub with_incident: i64,
+}
+
+/// One week of the 12-week charts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WeekPoint {
+    pub week: String,
+    pub incidents: usize,
+    /// Median time to resolve of the week's incidents (resolved, not excluded).
+    pub mttr_median_secs: Option<i64>,
+}
+
+/// The whole weekly review.
+#[derive(Debug, Clone, Serialize)]
+pub struct WeeklyReport {
+    pub week: String,
+    pub team: Option<String>,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+    pub incidents: Vec<ReportIncident>,
+    pub mttx: Vec<MttxRow>,
+    pub action_items: ItemCounts,
+    pub recurrence: RecurrenceSettings,
+    pub recurring: Vec<RecurringGroup>,
+    pub alerts: Vec<AlertNoise>,
+    pub weeks: Vec<WeekPoint>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RecurrenceSettings {
+    pub min_others: u32,
+    pub window_days: u32,
+}
+
+impl WeeklyReport {
+    /// The week's incidents of one severity.
+    pub fn of_severity(&self, severity: Severity) -> Vec<&ReportIncident> {
+        self.incidents
+            .iter()
+            .filter(|i| i.severity == severity)
+            .collect()
+    }
+
+    pub fn excluded(&self) -> usize {
+        self.incidents
+            .iter()
+            .filter(|i| i.exclude_from_metrics)
+            .count()
+    }
+}
+
+/// Orders recurring groups: most incidents in the last 30 days first, then most in the whole
+/// window, then by name.
+pub fn rank_groups(groups: &mut [RecurringGroup]) {
+    groups.sort_by(|a, b| {
+        b.count_30
+            .cmp(&a.count_30)
+            .then(b.count.cmp(&a.count))
+            .then(a.category.cmp(&b.category))
+            .then(a.service.cmp(&b.service))
+    });
+}
+
+/// How many incidents (most recent first) a recurring group lists; `count` has them all.
+pub const GROUP_LIST_MAX: usize = 20;
+/// Weeks in the review's charts.
+pub const CHART_WEEKS: i64 = 12;
+
+/// Builds the review of `week` (for one team, or all).
+pub async fn weekly(
+    db: &crate::db::Db,
+    week: IsoWeek,
+    team: Option<&str>,
+    tz: Tz,
+    rule: Rule,
+) -> crate::error::AppResult<WeeklyReport> {
+    let pool = &db.reader;
+    let (start, end) = (week.start(tz), week.end(tz));
+    let mut incidents = db::week_incidents(pool, start, end, team).await?;
+    incidents.sort_by_key(|i| (i.severity, i.started_at, i.number));
+    let this_week: Vec<Milestones> = incidents.iter().map(ReportIncident::milestones).collect();
+    // This week's figures come from its incidents (already read); the four weeks before and the
+    // 12-week series are computed inside SQLite.
+    let mut mttx_rows = mttx(&this_week, &[]);
+    let previous_start = week.back(4).start(tz);
+    for row in &mut mttx_rows {
+        row.previous_4_weeks = db::figure(pool, row.measure, previous_start, start, team).await?;
+    }
+    let chart_weeks: Vec<IsoWeek> = (0..CHART_WEEKS).rev().map(|b| week.back(b)).collect();
+    let labels: Vec<String> = chart_weeks.iter().map(|w| w.label()).collect();
+    let mut bounds: Vec<DateTime<Utc>> = chart_weeks.iter().map(|w| w.start(tz)).collect();
+    bounds.push(end);
+    let weeks = db::week_series(pool, &labels, &bounds, team).await?;
+
+    let window_start = end - Duration::days(i64::from(rule.window_days.max(30)));
+    let mut recurring =
+        db::recurring_groups(pool, window_start, end, rule, team, GROUP_LIST_MAX as i64).await?;
+    for group in &mut recurring {
+        let numbers: Vec<i64> = group.incidents.iter().map(|i| i.number).collect();
+        group.open_action_items = db::open_items(pool, &numbers).await?;
+    }
+
+    Ok(WeeklyReport {
+        week: week.label(),
+        team: team.map(str::to_owned),
+        starts_on: week.monday(),
+        ends_on: week.sunday(),
+        mttx: mttx_rows,
+        action_items: db::item_counts(pool, start, end, week.monday(), team).await?,
+        recurrence: RecurrenceSettings {
+            min_others: rule.min_others,
+            window_days: rule.window_days,
+        },
+        recurring,
+        alerts: db::alert_noise(pool, start, end, team).await?,
+        weeks,
+        incidents,
+    })
+}
+
+/// How an incident recurs: the earlier alike incidents (most recent first, at most
+/// `GROUP_LIST_MAX`) and their action items still open.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recurrence {
+    pub recurring: bool,
+    pub window_days: u32,
+    pub min_others: u32,
+    /// How many earlier incidents are alike (all of them, even beyond those listed).
+    pub related_total: usize,
+    pub related: Vec<RelatedIncident>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RelatedIncident {
+    #[serde(serialize_with = "inc_number")]
+    pub number: i64,
+    pub title: String,
+    pub started_at: DateTime<Utc>,
+    pub category: String,
+    pub service: String,
+    pub open_action_items: Vec<OpenItem>,
+}
+
+/// Whether the incident `incident_id` recurs, and with which earlier incidents.
+pub async fn recurrence(
+    db: &crate::db::Db,
+    incident_id: &str,
+    rule: Rule,
+) -> crate::error::AppResult<Recurrence> {
+    let pool = &db.reader;
+    let target = db::facts(pool, incident_id).await?;
+    let candidates = db::candidates(pool, &target, rule).await?;
+    let found = related(&target, &candidates, rule);
+    let related_total = found.len();
+    let shown: Vec<&RecurrenceFacts> = found.into_iter().take(GROUP_LIST_MAX).collect();
+    let numbers: Vec<i64> = shown.iter().map(|f| f.number).collect();
+    let titles = db::titles(pool, &numbers).await?;
+    let items = db::open_items(pool, &numbers).await?;
+    Ok(Recurrence {
+        recurring: related_total > 0,
+        window_days: rule.window_days,
+        min_others: rule.min_others,
+        related_total,
+        related: shown
+            .into_iter()
+            .map(|f| RelatedIncident {
+                number: f.number,
+                title: titles
+                    .iter()
+                    .find(|(n, _)| *n == f.number)
+                    .map(|(_, t)| t.clone())
+                    .unwrap_or_default(),
+                started_at: f.started_at,
+                category: f.category.clone(),
+                service: f.service.clone(),
+                open_action_items: items
+                    .iter()
+                    .filter(|i| i.incident == f.number)
+                    .cloned()
+                    .collect(),
+            })
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,294 @@
+//! Unit tests of the recurrence and MTTx calculators and ISO weeks, on hand-built fixtures
+//! whose answers were worked out by hand (in the comments).
+
+use super::*;
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .expect("valid time")
+        .with_timezone(&Utc)
+}
+
+fn d(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+}
+
+fn inc(number: i64, started: &str, category: &str, service: &str) -> RecurrenceFacts {
+    RecurrenceFacts {
+        number,
+        started_at: t(started),
+        category: category.into(),
+        service: service.into(),
+        primary_cause: None,
+    }
+}
+
+fn numbers(found: &[&RecurrenceFacts]) -> Vec<i64> {
+    found.iter().map(|f| f.number).collect()
+}
+
+#[test]
+fn the_third_incident_in_a_category_recurs_and_the_first_two_do_not() {
+    let all = vec![
+        inc(1, "2026-09-01T10:00:00Z", "deploy", "checkout"),
+        inc(2, "2026-10-01T10:00:00Z", "deploy", "search"),
+        inc(3, "2026-11-01T10:00:00Z", "deploy", "payments"),
+    ];
+    let rule = Rule::default();
+    assert!(related(&all[0], &all, rule).is_empty());
+    // INC-2 has one earlier alike incident: K = 2 is not reached.
+    assert!(related(&all[1], &all, rule).is_empty());
+    assert_eq!(numbers(&related(&all[2], &all, rule)), [2, 1]);
+    // Later incidents never make an earlier one recur.
+    assert!(
+        related(
+            &all[0],
+            &all,
+            Rule {
+                min_others: 1,
+                ..rule
+            }
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn the_window_includes_exactly_w_days_and_not_a_second_more() {
+    let rule = Rule {
+        min_others: 1,
+        window_days: 90,
+    };
+    let target = inc(9, "2026-11-30T12:00:00Z", "capacity", "api");
+    // 2026-11-30T12:00 − 90 days = 2026-09-01T12:00 (Sep 30 + Oct 31 + Nov 29 = 90).
+    let on_the_boundary = inc(1, "2026-09-01T12:00:00Z", "capacity", "api");
+    let one_second_out = inc(2, "2026-09-01T11:59:59Z", "capacity", "api");
+    assert_eq!(
+        numbers(&related(&target, &[on_the_boundary, target.clone()], rule)),
+        [1]
+    );
+    assert!(related(&target, &[one_second_out, target.clone()], rule).is_empty());
+    // An incident started at the same instant counts; itself never does.
+    let same_time = inc(3, "2026-11-30T12:00:00Z", "capacity", "web");
+    assert_eq!(
+        numbers(&related(&target, &[same_time, target.clone()], rule)),
+        [3]
+    );
+    assert!(related(&target, std::slice::from_ref(&target), rule).is_empty());
+}
+
+#[test]
+fn unknown_never_makes_incidents_alike() {
+    let all = vec![
+        inc(1, "2026-11-01T00:00:00Z", "unknown", "api"),
+        inc(2, "2026-11-02T00:00:00Z", "unknown", "api"),
+        inc(3, "2026-11-03T00:00:00Z", "unknown", "api"),
+    ];
+    assert!(related(&all[2], &all, Rule::default()).is_empty());
+}
+
+#[test]
+fn service_and_primary_root_cause_recur_across_categories() {
+    let mut a = inc(1, "2026-11-01T00:00:00Z", "dependency", "checkout");
+    let mut b = inc(2, "2026-11-05T00:00:00Z", "capacity", "checkout");
+    let mut c = inc(3, "2026-11-09T00:00:00Z", "unknown", "checkout");
+    // Same cause on another service does not count.
+    let mut other = inc(4, "2026-11-07T00:00:00Z", "data", "search");
+    for x in [&mut a, &mut b, &mut c, &mut other] {
+        x.primary_cause = Some("config change".into());
+    }
+    let all = vec![a, b, other, c.clone()];
+    assert_eq!(numbers(&related(&c, &all, Rule::default())), [2, 1]);
+    // An `unknown` primary cause is no cause.
+    let mut unsure = c;
+    unsure.primary_cause = Some("unknown".into());
+    let mut all2 = all;
+    for x in &mut all2 {
+        x.primary_cause = Some("unknown".into());
+    }
+    assert!(related(&unsure, &all2, Rule::default()).is_empty());
+}
+
+#[test]
+fn iso_weeks_cross_the_year_boundary() {
+    // 2026 starts on a Thursday, so it has 53 ISO weeks; 2027-W01 starts Monday 2027-01-04.
+    let w53 = IsoWeek::parse("2026-W53").expect("2026 has a week 53");
+    assert_eq!(w53.monday(), d("2026-12-28"));
+    assert_eq!(w53.sunday(), d("2027-01-03"));
+    assert_eq!(w53.next().label(), "2027-W01");
+    assert_eq!(w53.next().monday(), d("2027-01-04"));
+    assert_eq!(IsoWeek::parse("2027-W01").expect("valid").prev(), w53);
+    // 2027 starts on a Friday: only 52 weeks.
+    assert_eq!(
+        IsoWeek::parse("2027-W53"),
+        Err("2027 has no ISO week 53".to_owned())
+    );
+    // 2025-12-29 (a Monday) already belongs to 2026-W01.
+    assert_eq!(IsoWeek::containing(d("2025-12-31")).label(), "2026-W01");
+    assert_eq!(IsoWeek::containing(d("2027-01-03")).label(), "2026-W53");
+    // Last complete week: on Monday 2027-01-04 it is 2026-W53; on Sunday it is still W52.
+    assert_eq!(IsoWeek::last_complete(d("2027-01-04")).label(), "2026-W53");
+    assert_eq!(IsoWeek::last_complete(d("2027-01-03")).label(), "2026-W52");
+    for bad in [
+        "", "2026", "2026-W", "2026-W0", "2026-W00", "2026-W54", "W47", "x-W01", "2026-W4a",
+    ] {
+        assert!(IsoWeek::parse(bad).is_err(), "{bad:?} is refused");
+    }
+    assert_eq!(
+        IsoWeek::parse("2026w07").expect("lenient").label(),
+        "2026-W07"
+    );
+}
+
+#[test]
+fn weeks_start_at_local_midnight() {
+    let berlin: Tz = "Europe/Berlin".parse().expect("zone");
+    let w = IsoWeek::parse("2026-W48").expect("valid");
+    assert_eq!(w.start(Tz::UTC), t("2026-11-23T00:00:00Z"));
+    assert_eq!(w.start(berlin), t("2026-11-22T23:00:00Z"));
+    assert_eq!(w.end(berlin), t("2026-11-29T23:00:00Z"));
+}
+
+fn m(
+    started: &str,
+    detected: Option<&str>,
+    ack: Option<&str>,
+    resolved: Option<&str>,
+) -> Milestones {
+    Milestones {
+        started_at: t(started),
+        detected_at: detected.map(t),
+        acknowledged_at: ack.map(t),
+        mitigated_at: None,
+        resolved_at: resolved.map(t),
+        exclude_from_metrics: false,
+    }
+}
+
+#[test]
+fn nearest_rank_picks_the_ceil_q_n_th_smallest() {
+    let v = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100];
+    assert_eq!(nearest_rank(&v, 0.5), Some(50)); // ⌈5⌉ = 5th
+    assert_eq!(nearest_rank(&v, 0.9), Some(90)); // ⌈9⌉ = 9th
+    assert_eq!(nearest_rank(&[7], 0.9), Some(7));
+    assert_eq!(nearest_rank(&[1, 2, 3], 0.5), Some(2)); // ⌈1.5⌉ = 2nd
+    assert_eq!(nearest_rank(&[], 0.5), None);
+}
+
+#[test]
+fn mttx_leaves_out_excluded_incidents_and_missing_milestones_per_figure() {
+    let base = "2026-11-23T10:00:00Z";
+    let mut excluded = m(
+        base,
+        Some("2026-11-23T10:01:00Z"),
+        None,
+        Some("2026-11-24T10:00:00Z"),
+    );
+    excluded.exclude_from_metrics = true;
+    let incidents = vec![
+        // detect 5 min, ack 2 min, resolve 60 min
+        m(
+            base,
+            Some("2026-11-23T10:05:00Z"),
+            Some("2026-11-23T10:07:00Z"),
+            Some("2026-11-23T11:00:00Z"),
+        ),
+        // detect 10 min, ack 1 min, not resolved
+        m(
+            base,
+            Some("2026-11-23T10:10:00Z"),
+            Some("2026-11-23T10:11:00Z"),
+            None,
+        ),
+        // detect 1 min, no ack, resolve 30 min
+        m(
+            base,
+            Some("2026-11-23T10:01:00Z"),
+            None,
+            Some("2026-11-23T10:30:00Z"),
+        ),
+        // never detected (no detect or ack figure), resolve 120 min
+        m(
+            base,
+            None,
+            Some("2026-11-23T10:20:00Z"),
+            Some("2026-11-23T12:00:00Z"),
+        ),
+        excluded,
+    ];
+    let rows = mttx(&incidents, &[]);
+    let get = |measure: Measure| {
+        rows.iter()
+            .find(|r| r.measure == measure)
+            .expect("row")
+            .this_week
+    };
+    // Detect: 60, 300, 600 s → median ⌈1.5⌉ = 2nd = 300; p90 ⌈2.7⌉ = 3rd = 600.
+    assert_eq!(
+        get(Measure::Detect),
+        Figure {
+            n: 3,
+            median_secs: Some(300),
+            p90_secs: Some(600)
+        }
+    );
+    // Acknowledge: 120, 60 → sorted 60, 120 → median 1st = 60, p90 2nd = 120.
+    assert_eq!(
+        get(Measure::Acknowledge),
+        Figure {
+            n: 2,
+            median_secs: Some(60),
+            p90_secs: Some(120)
+        }
+    );
+    assert_eq!(
+        get(Measure::Mitigate),
+        Figure {
+            n: 0,
+            median_secs: None,
+            p90_secs: None
+        }
+    );
+    // Resolve: 1800, 3600, 7200 → median 3600, p90 7200 (the excluded day-long one is left out).
+    assert_eq!(
+        get(Measure::Resolve),
+        Figure {
+            n: 3,
+            median_secs: Some(3600),
+            p90_secs: Some(7200)
+        }
+    );
+    assert_eq!(rows[0].previous_4_weeks.n, 0);
+}
+
+fn group(category: &str, service: Option<&str>, count_30: usize, count: usize) -> RecurringGroup {
+    RecurringGroup {
+        category: category.into(),
+        service: service.map(str::to_owned),
+        count,
+        count_30,
+        incidents: Vec::new(),
+        open_action_items: Vec::new(),
+    }
+}
+
+#[test]
+fn recurring_groups_rank_by_the_last_30_days_then_the_window() {
+    let mut groups = vec![
+        group("deploy", None, 1, 9),
+        group("capacity", None, 3, 3),
+        group("data", None, 1, 4),
+        group("config change", Some("checkout"), 3, 3),
+    ];
+    rank_groups(&mut groups);
+    let got: Vec<String> = groups.iter().map(RecurringGroup::label).collect();
+    assert_eq!(
+        got,
+        [
+            "capacity",
+            "checkout · root cause config change",
+            "deploy",
+            "data"
+        ]
+    );
+}

@@ -1,0 +1,179 @@
+//! SQL for search: ranked candidates per kind of record (bm25), then the page's rows with
+//! their snippets.
+//!
+//! Ranking every match of a common word in a million timeline entries would cost far more
+//! than a search may take, so each kind contributes its `CANDIDATES` most recent matches
+//! (FTS5 walks its index newest first and stops there) and those are ranked by bm25. Snippets,
+//! the expensive part, are made only for the rows of the page shown.
+
+use chrono::{DateTime, Utc};
+use sqlx::{AssertSqlSafe, SqlitePool};
+
+use super::Kind;
+use crate::db::ts;
+use crate::error::AppError;
+use crate::incidents::db::{ListFilter, StatusFilter};
+
+/// Most matches per kind that are ranked.
+pub const CANDIDATES: i64 = 200;
+
+/// A match before its details are read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    pub kind: Kind,
+    pub rowid: i64,
+    /// bm25: lower is better.
+    pub score: f64,
+}
+
+/// A match as the results page shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Row {
+    pub number: i64,
+    pub title: String,
+    pub severity: String,
+    pub status: String,
+    pub at: DateTime<Utc>,
+    /// Timeline entry or action-item id, or post-mortem section key.
+    pub target: String,
+    /// Entry kind, section title or action-item title.
+    pub label: String,
+    pub snippet: String,
+}
+
+/// How each kind's full-text table reaches its incident, and how it is ranked.
+struct Source {
+    fts: &'static str,
+    /// Joins from the FTS table to the incident `i`.
+    joins: &'static str,
+    rank: &'static str,
+    /// Columns of `Row` besides the incident's.
+    detail: &'static str,
+}
+
+fn source(kind: Kind) -> Source {
+    match kind {
+        Kind::Incident => Source {
+            fts: "incidents_fts",
+            joins: "JOIN incidents i ON i.rowid = incidents_fts.rowid",
+            rank: "bm25(incidents_fts, 2.0, 1.0)",
+            detail: "i.started_at AS at, '' AS target, i.title AS label,
+                     snippet(incidents_fts, -1, char(2), char(3), '…', 20) AS snippet",
+        },
+        Kind::Timeline => Source {
+            fts: "timeline_fts",
+            joins: "JOIN timeline_entries t ON t.rowid = timeline_fts.rowid
+                    JOIN incidents i ON i.id = t.incident_id",
+            rank: "bm25(timeline_fts)",
+            detail: "t.occurred_at AS at, t.id AS target, t.kind AS label,
+                     snippet(timeline_fts, 0, char(2), char(3), '…', 20) AS snippet",
+        },
+        Kind::Postmortem => Source {
+            fts: "postmortem_sections_fts",
+            joins: "JOIN postmortem_sections s ON s.rowid = postmortem_sections_fts.rowid
+                    JOIN postmortems p ON p.id = s.postmortem_id
+                    JOIN incidents i ON i.id = p.incident_id",
+            rank: "bm25(postmortem_sections_fts, 1.0, 1.0)",
+            detail: "p.updated_at AS at, s.key AS target, s.title AS label,
+                     snippet(postmortem_sections_fts, -1, char(2), char(3), '…', 20) AS snippet",
+        },
+        Kind::ActionItem => Source {
+            fts: "action_items_fts",
+            joins: "JOIN action_items a ON a.rowid = action_items_fts.rowid
+                    JOIN incidents i ON i.id = a.incident_id",
+            rank: "bm25(action_items_fts, 2.0, 1.0)",
+            detail: "a.created_at AS at, a.id AS target, a.title AS label,
+                     snippet(action_items_fts, -1, char(2), char(3), '…', 20) AS snippet",
+        },
+    }
+}
+
+/// The incident filter as SQL on `i` (fixed fragments; every value bound).
+fn filter_sql(filter: &ListFilter) -> (String, Vec<String>) {
+    let mut sql = String::new();
+    let mut binds = Vec::new();
+    match filter.status {
+        Some(StatusFilter::Is(s)) => {
+            sql.push_str(" AND i.status = ?");
+            binds.push(s.as_str().to_owned());
+        }
+        Some(StatusFilter::Open) => {
+            sql.push_str(" AND i.status IN ('investigating', 'identified', 'monitoring')");
+        }
+        None => {}
+    }
+    if let Some(s) = filter.severity {
+        sql.push_str(" AND i.severity = ?");
+        binds.push(s.as_str().to_owned());
+    }
+    for (column, value) in [
+        (" AND i.service = ?", &filter.service),
+        (" AND i.category = ?", &filter.category),
+        (" AND i.team = ?", &filter.team),
+    ] {
+        if let Some(v) = value {
+            sql.push_str(column);
+            binds.push(v.clone());
+        }
+    }
+    if let Some(since) = filter.since {
+        sql.push_str(" AND i.started_at >= ?");
+        binds.push(ts(since));
+    }
+    if let Some(until) = filter.until {
+        sql.push_str(" AND i.started_at < ?");
+        binds.push(ts(until));
+    }
+    (sql, binds)
+}
+
+/// Up to `CANDIDATES` most recent matches of `kind` passing the filter, with their rank.
+pub async fn candidates(
+    pool: &SqlitePool,
+    kind: Kind,
+    fts_query: &str,
+    filter: &ListFilter,
+) -> Result<Vec<Hit>, AppError> {
+    let src = source(kind);
+    let (where_sql, binds) = filter_sql(filter);
+    // Without an incident filter the joins are not needed to rank.
+    let joins = if binds.is_empty() && filter.status.is_none() {
+        ""
+    } else {
+        src.joins
+    };
+    let sql = format!(
+        "SELECT {fts}.rowid, {rank} FROM {fts} {joins}
+         WHERE {fts} MATCH ?{where_sql}
+         ORDER BY {fts}.rowid DESC LIMIT ?",
+        fts = src.fts,
+        rank = src.rank,
+    );
+    let mut query = sqlx::query_as::<_, (i64, f64)>(AssertSqlSafe(sql)).bind(fts_query);
+    for b in binds {
+        query = query.bind(b);
+    }
+    let rows = query.bind(CANDIDATES).fetch_all(pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(rowid, score)| Hit { kind, rowid, score })
+        .collect())
+}
+
+/// The details and snippet of one match.
+pub async fn row(pool: &SqlitePool, hit: Hit, fts_query: &str) -> Result<Option<Row>, AppError> {
+    let src = source(hit.kind);
+    let sql = format!(
+        "SELECT i.number, i.title, i.severity, i.status, {detail}
+         FROM {fts} {joins}
+         WHERE {fts} MATCH ? AND {fts}.rowid = ?",
+        fts = src.fts,
+        joins = src.joins,
+        detail = src.detail,
+    );
+    Ok(sqlx::query_as::<_, Row>(AssertSqlSafe(sql))
+        .bind(fts_query)
+        .bind(hit.rowid)
+        .fetch_optional(pool)
+        .await?)
+}
