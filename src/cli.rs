@@ -177,6 +177,10 @@ async fn serve(db: Db, config: Config) -> CliResult {
         state.config.base_url.clone(),
         state.config.webhook_retry_base,
     ));
+    tokio::spawn(crate::reports::web::keep_weekly_warm(
+        state.clone(),
+        std::time::Duration::from_secs(2),
+    ));
     let router = app(state);
     axum::serve(
         listener,

@@ -170,12 +170,37 @@ impl<V: Clone> ReadCache<V> {
             return Ok(value);
         }
         let value = load().await?;
+        self.keep(key, generation, now, value.clone());
+        Ok(value)
+    }
+
+    /// Whether `key` would be served from memory right now.
+    pub fn is_fresh(&self, db: &Db, key: &str) -> bool {
+        self.fresh(key, db.generation(), std::time::Instant::now())
+            .is_some()
+    }
+
+    /// Loads `key` again whether or not the cached value is fresh (a background refresher
+    /// keeping a popular page warm).
+    pub async fn reload<F, Fut, E>(&self, db: &Db, key: String, load: F) -> Result<V, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<V, E>>,
+    {
+        let _one_at_a_time = self.loading.lock().await;
+        let generation = db.generation();
+        let now = std::time::Instant::now();
+        let value = load().await?;
+        self.keep(key, generation, now, value.clone());
+        Ok(value)
+    }
+
+    fn keep(&self, key: String, generation: u64, at: std::time::Instant, value: V) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= 512 {
             entries.clear();
         }
-        entries.insert(key, (generation, now, value.clone()));
-        Ok(value)
+        entries.insert(key, (generation, at, value));
     }
 }
 

@@ -256,6 +256,9 @@ pub async fn list_cached(
 /// The furthest a list may page (rows skipped); beyond it, narrow the filter instead.
 pub const MAX_OFFSET: u32 = 10_000;
 
+/// The list counts recurring incidents up to this many and says "at least" beyond it.
+pub const RECURRING_COUNT_CAP: i64 = 1_000;
+
 /// One page of incidents and the total matching the filter.
 pub async fn list(
     pool: &SqlitePool,
@@ -378,6 +381,17 @@ pub async fn list(
             )
             .fetch_one(pool)
             .await?
+        }
+        // Whether an incident recurs is a subquery per row; counting every recurring incident
+        // of a large database costs seconds, so that count stops at RECURRING_COUNT_CAP.
+        _ if filter.recurring => {
+            let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM incidents i{where_sql} LIMIT ?)"
+            )));
+            for b in &binds {
+                count = count.bind(b.clone());
+            }
+            count.bind(RECURRING_COUNT_CAP).fetch_one(pool).await?
         }
         _ => {
             let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!(

@@ -71,6 +71,8 @@ struct ListPage {
     /// The page's rows and the total matching, shared with the list cache.
     result: Arc<(Vec<ListRow>, i64)>,
     total: i64,
+    /// The count stopped at its cap: at least `total` match.
+    at_least: bool,
     page: u32,
     pages: u32,
     /// More pages match than can be paged through.
@@ -155,6 +157,7 @@ async fn list_incidents(
         Arc::new((Vec::new(), 0))
     };
     let total = result.1;
+    let at_least = filter.recurring && total >= db::RECURRING_COUNT_CAP;
     let all_pages = u32::try_from((total + i64::from(PER_PAGE) - 1) / i64::from(PER_PAGE))
         .unwrap_or(u32::MAX)
         .max(1);
@@ -187,6 +190,7 @@ async fn list_incidents(
         chrome: page.chrome,
         result,
         total,
+        at_least,
         page: page_no,
         pages,
         truncated: all_pages > pages,

@@ -366,8 +366,8 @@ fn duration_sql(measure: Measure) -> &'static str {
 }
 
 /// One MTTx figure over the incidents that started in `[start, end)`, computed inside SQLite
-/// (nearest rank: the ⌈n/2⌉-th and ⌈0.9·n⌉-th smallest) off the covering `incidents_report`
-/// index, so thousands of incidents never cross into Rust.
+/// (nearest rank: the ⌈n/2⌉-th and ⌈0.9·n⌉-th smallest) off the `incidents_durations` index,
+/// which holds the durations themselves, so thousands of incidents never cross into Rust.
 pub async fn figure(
     pool: &SqlitePool,
     measure: Measure,
@@ -376,7 +376,7 @@ pub async fn figure(
     team: Option<&str>,
 ) -> Result<Figure, AppError> {
     let sql = format!(
-        "WITH d AS (SELECT {v} AS v FROM incidents i INDEXED BY incidents_report
+        "WITH d AS (SELECT {v} AS v FROM incidents i INDEXED BY incidents_durations
                     WHERE i.started_at >= ? AND i.started_at < ?{team}
                       AND i.exclude_from_metrics = 0),
               r AS (SELECT v, ROW_NUMBER() OVER (ORDER BY v) AS rn, COUNT(*) OVER () AS m
@@ -417,7 +417,7 @@ pub async fn week_series(
     }
     bucket.push_str(" END");
     let from = format!(
-        "FROM incidents i INDEXED BY incidents_report
+        "FROM incidents i INDEXED BY incidents_durations
          WHERE i.started_at >= ? AND i.started_at < ?{}",
         team_clause(team)
     );

@@ -564,28 +564,51 @@ pub async fn weekly(
 ) -> crate::error::AppResult<WeeklyReport> {
     let pool = &db.reader;
     let (start, end) = (week.start(tz), week.end(tz));
-    let mut incidents = db::week_incidents(pool, start, end, team).await?;
-    incidents.sort_by_key(|i| (i.severity, i.started_at, i.number));
-    let this_week: Vec<Milestones> = incidents.iter().map(ReportIncident::milestones).collect();
-    // This week's figures come from its incidents (already read); the four weeks before and the
-    // 12-week series are computed inside SQLite.
-    let mut mttx_rows = mttx(&this_week, &[]);
     let previous_start = week.back(4).start(tz);
-    for row in &mut mttx_rows {
-        row.previous_4_weeks = db::figure(pool, row.measure, previous_start, start, team).await?;
-    }
     let chart_weeks: Vec<IsoWeek> = (0..CHART_WEEKS).rev().map(|b| week.back(b)).collect();
     let labels: Vec<String> = chart_weeks.iter().map(|w| w.label()).collect();
     let mut bounds: Vec<DateTime<Utc>> = chart_weeks.iter().map(|w| w.start(tz)).collect();
     bounds.push(end);
-    let weeks = db::week_series(pool, &labels, &bounds, team).await?;
-
     let window_start = end - Duration::days(i64::from(rule.window_days.max(30)));
+    let previous = |m: Measure| db::figure(pool, m, previous_start, start, team);
+    // One query after another: every part is CPU-bound inside SQLite, and running them side
+    // by side on several reader connections made each one slower without finishing sooner.
+    let mut incidents = db::week_incidents(pool, start, end, team).await?;
+    let weeks = db::week_series(pool, &labels, &bounds, team).await?;
+    let before = (
+        previous(Measure::Detect).await?,
+        previous(Measure::Acknowledge).await?,
+        previous(Measure::Mitigate).await?,
+        previous(Measure::Resolve).await?,
+    );
     let mut recurring =
         db::recurring_groups(pool, window_start, end, rule, team, GROUP_LIST_MAX as i64).await?;
+    let action_items = db::item_counts(pool, start, end, week.monday(), team).await?;
+    let alerts = db::alert_noise(pool, start, end, team).await?;
+    incidents.sort_by_key(|i| (i.severity, i.started_at, i.number));
+    let this_week: Vec<Milestones> = incidents.iter().map(ReportIncident::milestones).collect();
+    // This week's figures come from its incidents (already read); the four weeks before are
+    // computed inside SQLite.
+    let mut mttx_rows = mttx(&this_week, &[]);
+    for row in &mut mttx_rows {
+        row.previous_4_weeks = match row.measure {
+            Measure::Detect => before.0,
+            Measure::Acknowledge => before.1,
+            Measure::Mitigate => before.2,
+            Measure::Resolve => before.3,
+        };
+    }
+    let all_numbers: Vec<i64> = recurring
+        .iter()
+        .flat_map(|g| g.incidents.iter().map(|i| i.number))
+        .collect();
+    let open_items = db::open_items(pool, &all_numbers).await?;
     for group in &mut recurring {
-        let numbers: Vec<i64> = group.incidents.iter().map(|i| i.number).collect();
-        group.open_action_items = db::open_items(pool, &numbers).await?;
+        group.open_action_items = open_items
+            .iter()
+            .filter(|item| group.incidents.iter().any(|i| i.number == item.incident))
+            .cloned()
+            .collect();
     }
 
     Ok(WeeklyReport {
@@ -594,13 +617,13 @@ pub async fn weekly(
         starts_on: week.monday(),
         ends_on: week.sunday(),
         mttx: mttx_rows,
-        action_items: db::item_counts(pool, start, end, week.monday(), team).await?,
+        action_items,
         recurrence: RecurrenceSettings {
             min_others: rule.min_others,
             window_days: rule.window_days,
         },
         recurring,
-        alerts: db::alert_noise(pool, start, end, team).await?,
+        alerts,
         weeks,
         incidents,
     })

@@ -61,28 +61,86 @@ fn today(state: &AppState) -> NaiveDate {
 /// Recently built reviews, reused until the next committed write.
 pub type ReportCache = crate::db::ReadCache<Arc<WeeklyReport>>;
 
+/// The cache key of a review.
+pub fn weekly_key(week: IsoWeek, team: Option<&str>) -> String {
+    format!("{}|{}", week.label(), team.unwrap_or(""))
+}
+
+async fn build_weekly(
+    state: &AppState,
+    week: IsoWeek,
+    team: Option<&str>,
+) -> AppResult<Arc<WeeklyReport>> {
+    super::weekly(
+        &state.db,
+        week,
+        team,
+        state.config.timezone,
+        state.config.recurrence,
+    )
+    .await
+    .map(Arc::new)
+}
+
 /// The review of `week`, from the cache when nothing was written since it was built.
 pub async fn cached_weekly(
     state: &AppState,
     week: IsoWeek,
     team: Option<&str>,
 ) -> AppResult<Arc<WeeklyReport>> {
-    let key = format!("{}|{}", week.label(), team.unwrap_or(""));
     state
         .reports
-        .get_or_load(&state.db, key, || async {
-            super::weekly(
-                &state.db,
-                week,
-                team,
-                state.config.timezone,
-                state.config.recurrence,
-            )
-            .await
-            .map(Arc::new)
+        .get_or_load(&state.db, weekly_key(week, team), || {
+            build_weekly(state, week, team)
         })
         .await
 }
+
+/// Keeps the default weekly review (the last complete week, all teams) built ahead of the
+/// people who open it: rebuilt once writes have settled for a tick, and before the cached copy
+/// would expire. On a large database a cold review reads a few thousand incidents; this way
+/// the page a team opens on Monday morning is served from memory.
+pub async fn keep_weekly_warm(state: AppState, every: std::time::Duration) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let (mut built_at_generation, mut built_at) = (None, std::time::Instant::now());
+    let mut seen = state.db.generation();
+    loop {
+        interval.tick().await;
+        let now_generation = state.db.generation();
+        // Writes still coming in: wait for them to settle rather than rebuild on every one.
+        let settled = now_generation == seen;
+        seen = now_generation;
+        let stale = built_at_generation != Some(now_generation);
+        let ageing = built_at.elapsed() > WARM_REFRESH;
+        if !(settled && (stale || ageing)) {
+            continue;
+        }
+        let today = Utc::now()
+            .with_timezone(&state.config.timezone)
+            .date_naive();
+        let week = IsoWeek::last_complete(today);
+        let result = state
+            .reports
+            .reload(&state.db, weekly_key(week, None), || {
+                build_weekly(&state, week, None)
+            })
+            .await;
+        match result {
+            Ok(_) => {
+                built_at_generation = Some(now_generation);
+                built_at = std::time::Instant::now();
+            }
+            Err(e) => tracing::warn!(error = %e, "building the weekly review ahead failed"),
+        }
+    }
+}
+
+/// How often the warm weekly review is rebuilt without writes: well inside `REPORT_MAX_AGE`.
+const WARM_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a built review is reused without writes (writes by another process, such as
+/// `hindsight demo`, are seen at the latest after this).
+pub const REPORT_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Recurrence of recently viewed incidents, reused until the next committed write.
 pub type RecurrenceCache = crate::db::ReadCache<Arc<super::Recurrence>>;

@@ -38,12 +38,15 @@ pub struct Row {
     pub target: String,
     /// Entry kind, section title or action-item title.
     pub label: String,
-    pub snippet: String,
+    /// The matched record's text, which the snippet is cut from.
+    pub text: String,
 }
 
 /// How each kind's full-text table reaches its incident, and how it is ranked.
 struct Source {
     fts: &'static str,
+    /// The record table behind the FTS table, joined to its incident `i`.
+    record: &'static str,
     /// Joins from the FTS table to the incident `i`.
     joins: &'static str,
     rank: &'static str,
@@ -55,35 +58,40 @@ fn source(kind: Kind) -> Source {
     match kind {
         Kind::Incident => Source {
             fts: "incidents_fts",
+            record: "incidents i",
             joins: "JOIN incidents i ON i.rowid = incidents_fts.rowid",
             rank: "bm25(incidents_fts, 2.0, 1.0)",
             detail: "i.started_at AS at, '' AS target, i.title AS label,
-                     snippet(incidents_fts, -1, char(2), char(3), '…', 20) AS snippet",
+                     CASE WHEN i.summary = '' THEN i.title
+                          ELSE i.title || '. ' || i.summary END AS text",
         },
         Kind::Timeline => Source {
             fts: "timeline_fts",
+            record: "timeline_entries t JOIN incidents i ON i.id = t.incident_id",
             joins: "JOIN timeline_entries t ON t.rowid = timeline_fts.rowid
                     JOIN incidents i ON i.id = t.incident_id",
             rank: "bm25(timeline_fts)",
-            detail: "t.occurred_at AS at, t.id AS target, t.kind AS label,
-                     snippet(timeline_fts, 0, char(2), char(3), '…', 20) AS snippet",
+            detail: "t.occurred_at AS at, t.id AS target, t.kind AS label, t.body AS text",
         },
         Kind::Postmortem => Source {
             fts: "postmortem_sections_fts",
+            record: "postmortem_sections s JOIN postmortems p ON p.id = s.postmortem_id
+                     JOIN incidents i ON i.id = p.incident_id",
             joins: "JOIN postmortem_sections s ON s.rowid = postmortem_sections_fts.rowid
                     JOIN postmortems p ON p.id = s.postmortem_id
                     JOIN incidents i ON i.id = p.incident_id",
             rank: "bm25(postmortem_sections_fts, 1.0, 1.0)",
-            detail: "p.updated_at AS at, s.key AS target, s.title AS label,
-                     snippet(postmortem_sections_fts, -1, char(2), char(3), '…', 20) AS snippet",
+            detail: "p.updated_at AS at, s.key AS target, s.title AS label, s.body AS text",
         },
         Kind::ActionItem => Source {
             fts: "action_items_fts",
+            record: "action_items a JOIN incidents i ON i.id = a.incident_id",
             joins: "JOIN action_items a ON a.rowid = action_items_fts.rowid
                     JOIN incidents i ON i.id = a.incident_id",
             rank: "bm25(action_items_fts, 2.0, 1.0)",
             detail: "a.created_at AS at, a.id AS target, a.title AS label,
-                     snippet(action_items_fts, -1, char(2), char(3), '…', 20) AS snippet",
+                     CASE WHEN a.description = '' THEN a.title
+                          ELSE a.title || '. ' || a.description END AS text",
         },
     }
 }
@@ -160,20 +168,46 @@ pub async fn candidates(
         .collect())
 }
 
-/// The details and snippet of one match.
-pub async fn row(pool: &SqlitePool, hit: Hit, fts_query: &str) -> Result<Option<Row>, AppError> {
-    let src = source(hit.kind);
+/// The first table of a kind's record joins, whose rowid the FTS table shares.
+fn record_alias(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Incident => "i",
+        Kind::Timeline => "t",
+        Kind::Postmortem => "s",
+        Kind::ActionItem => "a",
+    }
+}
+
+/// The details and text of the matches `rowids` of one kind, read by rowid from the record
+/// tables. (Asking FTS5 for `snippet()` here would load the query's whole doclist once per
+/// row: milliseconds each for a common word in a million entries; the snippet is cut from
+/// the text in Rust instead.)
+pub async fn rows(
+    pool: &SqlitePool,
+    kind: Kind,
+    rowids: &[i64],
+) -> Result<Vec<(i64, Row)>, AppError> {
+    if rowids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let src = source(kind);
+    let alias = record_alias(kind);
+    let marks = vec!["?"; rowids.len()].join(", ");
     let sql = format!(
-        "SELECT i.number, i.title, i.severity, i.status, {detail}
-         FROM {fts} {joins}
-         WHERE {fts} MATCH ? AND {fts}.rowid = ?",
-        fts = src.fts,
-        joins = src.joins,
+        "SELECT {alias}.rowid AS rowid, i.number, i.title, i.severity, i.status, {detail}
+         FROM {record} WHERE {alias}.rowid IN ({marks})",
+        record = src.record,
         detail = src.detail,
     );
-    Ok(sqlx::query_as::<_, Row>(AssertSqlSafe(sql))
-        .bind(fts_query)
-        .bind(hit.rowid)
-        .fetch_optional(pool)
-        .await?)
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for id in rowids {
+        query = query.bind(*id);
+    }
+    let mut out = Vec::with_capacity(rowids.len());
+    for r in query.fetch_all(pool).await? {
+        use sqlx::{FromRow, Row as _};
+        let rowid: i64 = r.try_get("rowid")?;
+        out.push((rowid, Row::from_row(&r)?));
+    }
+    Ok(out)
 }

@@ -13,7 +13,7 @@ pub const MARK_START: char = '\u{2}';
 pub const MARK_END: char = '\u{3}';
 
 /// What kind of record matched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Incident,
@@ -101,6 +101,116 @@ pub fn highlight(snippet: &str) -> String {
     out
 }
 
+/// Folds a word the way the FTS5 tokenizer does (`unicode61 remove_diacritics 2`) for the
+/// letters people type most: lower case, common Latin accents removed.
+fn fold(word: &str) -> String {
+    word.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' => 'a',
+            'ç' | 'č' | 'ć' => 'c',
+            'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ě' => 'e',
+            'ì' | 'í' | 'î' | 'ï' | 'ī' => 'i',
+            'ñ' | 'ń' | 'ň' => 'n',
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' => 'o',
+            'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' => 'u',
+            'ý' | 'ÿ' => 'y',
+            'š' | 'ś' => 's',
+            'ž' | 'ź' | 'ż' => 'z',
+            'ř' => 'r',
+            'ł' => 'l',
+            other => other,
+        })
+        .collect()
+}
+
+/// The words of what a person typed, folded, as the prefixes a match starts with.
+pub fn terms(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(fold)
+        .collect()
+}
+
+/// Up to `max_words` words of `text` around its first match, the matching words (those that
+/// start with one of `terms`) between `MARK_START` and `MARK_END`, with `…` where text was
+/// cut. Line breaks become spaces. Markers already in the text are dropped so only ours count.
+pub fn snippet(text: &str, terms: &[String], max_words: usize) -> String {
+    let words: Vec<(usize, usize)> = {
+        let mut out = Vec::new();
+        let mut start = None;
+        for (i, c) in text.char_indices() {
+            match (c.is_alphanumeric(), start) {
+                (true, None) => start = Some(i),
+                (false, Some(s)) => {
+                    out.push((s, i));
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = start {
+            out.push((s, text.len()));
+        }
+        out
+    };
+    let matches = |&(s, e): &(usize, usize)| {
+        let word = fold(&text[s..e]);
+        terms.iter().any(|t| word.starts_with(t.as_str()))
+    };
+    let first = words.iter().position(matches).unwrap_or(0);
+    let max_words = max_words.max(1);
+    let from = first.saturating_sub(max_words / 4);
+    let to = (from + max_words).min(words.len());
+    let from = to.saturating_sub(max_words).min(from);
+    let mut out = String::with_capacity(max_words * 8);
+    let clean = |piece: &str| -> String {
+        piece
+            .chars()
+            .filter(|c| *c != MARK_START && *c != MARK_END)
+            .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+            .collect()
+    };
+    if from > 0 {
+        out.push('…');
+    }
+    let Some(&(begin, _)) = words.get(from) else {
+        return clean(text.trim());
+    };
+    let mut at = begin;
+    for w in &words[from..to] {
+        out.push_str(&clean(&text[at..w.0]));
+        if matches(w) {
+            out.push(MARK_START);
+            out.push_str(&text[w.0..w.1]);
+            out.push(MARK_END);
+        } else {
+            out.push_str(&text[w.0..w.1]);
+        }
+        at = w.1;
+    }
+    if to < words.len() {
+        out.push('…');
+    } else {
+        out.push_str(&clean(text[at..].trim_end()));
+    }
+    out
+}
+
+/// The same words as whole-word terms (`"status" "page"`): when enough records hold the
+/// words themselves, they are found without expanding prefixes, which for common words means
+/// merging the index entries of every longer word (`paged`, `pages`, …) first.
+pub fn exact_query(text: &str) -> Option<String> {
+    let terms: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(|w| format!("\"{w}\""))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" "))
+}
+
 /// The FTS5 query for what a person typed (see `incidents::db::fts_query`): words as quoted
 /// prefix terms, all required; none when the text has no words.
 pub fn query(text: &str) -> Option<String> {
@@ -136,6 +246,40 @@ mod tests {
             query("数据库 ünïcödé").as_deref(),
             Some("\"数据库\"* \"ünïcödé\"*")
         );
+    }
+
+    #[test]
+    fn snippets_mark_prefix_matches_around_the_first_one() {
+        let t = terms("Conn pool");
+        assert_eq!(t, ["conn", "pool"]);
+        let text = "Step one.\nThe connection pool was exhausted; pooling again helped a lot more than expected today";
+        assert_eq!(
+            snippet(text, &t, 8),
+            "…one. The \u{2}connection\u{3} \u{2}pool\u{3} was exhausted; \u{2}pooling\u{3} again…"
+        );
+        // Short texts come whole; accents fold like the index does.
+        assert_eq!(
+            snippet("Tomás paged", &terms("tomas"), 20),
+            "\u{2}Tomás\u{3} paged"
+        );
+        // No visible match (the index matched something else): the start of the text.
+        assert_eq!(
+            snippet("alpha beta gamma", &terms("zeta"), 2),
+            "alpha beta…"
+        );
+        // Markers in stored text are not ours and are dropped.
+        assert_eq!(snippet("a\u{2}b c", &terms("c"), 5), "ab \u{2}c\u{3}");
+        assert_eq!(snippet("", &terms("x"), 5), "");
+    }
+
+    #[test]
+    fn exact_queries_quote_whole_words() {
+        assert_eq!(
+            exact_query("status page").as_deref(),
+            Some("\"status\" \"page\"")
+        );
+        assert_eq!(exact_query("NEAR(\"x*").as_deref(), Some("\"NEAR\" \"x\""));
+        assert_eq!(exact_query("*").as_deref(), None);
     }
 
     #[test]

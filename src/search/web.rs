@@ -158,6 +158,61 @@ impl SearchPage {
     }
 }
 
+/// Words of context in a result's snippet.
+const SNIPPET_WORDS: usize = 24;
+
+/// The ranked candidates of every kind for one query and filter.
+pub type Hits = Arc<Vec<(Kind, Vec<Hit>)>>;
+pub type HitCache = crate::db::ReadCache<Hits>;
+
+/// One kind's candidates: records holding the whole words when there are enough of them
+/// (cheap even for common words), otherwise every prefix match (which the whole-word
+/// matches are part of).
+async fn kind_hits(
+    pool: &sqlx::SqlitePool,
+    kind: Kind,
+    exact: &str,
+    prefix: &str,
+    filter: &crate::incidents::db::ListFilter,
+) -> AppResult<Vec<Hit>> {
+    let whole = super::db::candidates(pool, kind, exact, filter).await?;
+    if whole.len() as i64 >= super::db::CANDIDATES {
+        return Ok(whole);
+    }
+    super::db::candidates(pool, kind, prefix, filter).await
+}
+
+/// Candidates of every kind, read concurrently (the reader pool has several connections),
+/// and kept until the next write: people page through results and repeat searches.
+async fn cached_hits(
+    state: &AppState,
+    text: &str,
+    fts: &str,
+    filter: &crate::incidents::db::ListFilter,
+) -> AppResult<Hits> {
+    let key = format!("{fts}\u{1}{filter:?}");
+    let exact = super::exact_query(text).unwrap_or_else(|| fts.to_owned());
+    let exact = exact.as_str();
+    state
+        .search_hits
+        .get_or_load(&state.db, key, || async {
+            let pool = &state.db.reader;
+            let (a, b, c, d) = tokio::try_join!(
+                kind_hits(pool, Kind::Incident, exact, fts, filter),
+                kind_hits(pool, Kind::Timeline, exact, fts, filter),
+                kind_hits(pool, Kind::Postmortem, exact, fts, filter),
+                kind_hits(pool, Kind::ActionItem, exact, fts, filter),
+            )?;
+            Ok::<_, crate::error::AppError>(Arc::new(vec![
+                (Kind::Incident, a),
+                (Kind::Timeline, b),
+                (Kind::Postmortem, c),
+                (Kind::ActionItem, d),
+            ]))
+        })
+        .await
+}
+
 async fn search(
     State(state): State<AppState>,
     page: Page,
@@ -197,35 +252,53 @@ async fn search(
     let fts = super::query(&text);
     let page_no = q.page.trim().parse::<usize>().unwrap_or(1).max(1);
 
+    let found = match (&fts, errors.is_empty()) {
+        (Some(fts), true) => Some(cached_hits(&state, &text, fts, &filter).await?),
+        _ => None,
+    };
     let mut per_kind = Vec::new();
     let mut hits: Vec<Hit> = Vec::new();
     let mut capped = false;
-    if let (Some(fts), true) = (&fts, errors.is_empty()) {
-        for k in Kind::ALL {
-            let found = super::db::candidates(&state.db.reader, k, fts, &filter).await?;
-            capped |= found.len() as i64 >= super::db::CANDIDATES;
-            per_kind.push((k, found.len()));
-            if kind.is_none_or(|want| want == k) {
-                hits.extend(found);
-            }
+    for (k, kind_hits) in found.iter().flat_map(|f| f.iter()) {
+        capped |= kind_hits.len() as i64 >= super::db::CANDIDATES;
+        per_kind.push((*k, kind_hits.len()));
+        if kind.is_none_or(|want| want == *k) {
+            hits.extend(kind_hits.iter().copied());
         }
     }
     hits.sort_by(|a, b| a.score.total_cmp(&b.score).then(b.rowid.cmp(&a.rowid)));
     let total = hits.len();
     let pages = total.div_ceil(PER_PAGE).max(1);
     let page_no = page_no.min(pages);
-    let mut results = Vec::new();
-    if let Some(fts) = &fts {
-        for hit in hits.iter().skip((page_no - 1) * PER_PAGE).take(PER_PAGE) {
-            if let Some(row) = super::db::row(&state.db.reader, *hit, fts).await? {
-                results.push(ResultView {
-                    kind: hit.kind,
-                    snippet_html: super::highlight(&row.snippet),
-                    row,
-                });
-            }
+    let shown: Vec<Hit> = hits
+        .iter()
+        .skip((page_no - 1) * PER_PAGE)
+        .take(PER_PAGE)
+        .copied()
+        .collect();
+    let terms = super::terms(&text);
+    let mut details = std::collections::HashMap::new();
+    for k in Kind::ALL {
+        let ids: Vec<i64> = shown
+            .iter()
+            .filter(|h| h.kind == k)
+            .map(|h| h.rowid)
+            .collect();
+        for (rowid, row) in super::db::rows(&state.db.reader, k, &ids).await? {
+            details.insert((k, rowid), row);
         }
     }
+    let results: Vec<ResultView> = shown
+        .iter()
+        .filter_map(|hit| {
+            let row = details.remove(&(hit.kind, hit.rowid))?;
+            Some(ResultView {
+                kind: hit.kind,
+                snippet_html: super::highlight(&super::snippet(&row.text, &terms, SNIPPET_WORDS)),
+                row,
+            })
+        })
+        .collect();
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {

@@ -38,6 +38,7 @@ pub struct AppState {
     pub reports: Arc<crate::reports::web::ReportCache>,
     pub month: Arc<crate::reports::web::MonthCache>,
     pub recurrences: Arc<crate::reports::web::RecurrenceCache>,
+    pub search_hits: Arc<crate::search::web::HitCache>,
 }
 
 impl AppState {
@@ -64,15 +65,16 @@ impl AppState {
             items: Arc::new(crate::action_items::db::ItemCaches::new(
                 Duration::from_secs(5),
             )),
-            reports: Arc::new(crate::reports::web::ReportCache::new(Duration::from_secs(
-                30,
-            ))),
+            reports: Arc::new(crate::reports::web::ReportCache::new(
+                crate::reports::web::REPORT_MAX_AGE,
+            )),
             month: Arc::new(crate::reports::web::MonthCache::new(Duration::from_secs(
                 30,
             ))),
             recurrences: Arc::new(crate::reports::web::RecurrenceCache::new(
                 Duration::from_secs(30),
             )),
+            search_hits: Arc::new(crate::search::web::HitCache::new(Duration::from_secs(30))),
         }
     }
 }

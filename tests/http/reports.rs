@@ -861,3 +861,43 @@ async fn the_dashboard_shows_open_incidents_my_items_and_reviews() {
     let anonymous = app.get("/", None).await;
     assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn the_default_review_is_built_ahead_and_rebuilt_after_writes_settle() {
+    let app = TestApp::spawn().await;
+    app.service("checkout", "Storefront").await;
+    let admin = app.user(Role::Admin).await;
+    let token = app.token(&admin, Scope::Write).await;
+    let week = hindsight::reports::IsoWeek::last_complete(chrono::Utc::now().date_naive());
+    let key = hindsight::reports::web::weekly_key(week, None);
+    let fresh = || app.state.reports.is_fresh(&app.db, &key);
+    assert!(!fresh(), "nothing is built before the warmer runs");
+    let warmer = tokio::spawn(hindsight::reports::web::keep_weekly_warm(
+        app.state.clone(),
+        std::time::Duration::from_millis(20),
+    ));
+    let wait_for_fresh = || async {
+        for _ in 0..200 {
+            if fresh() {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        false
+    };
+    assert!(
+        wait_for_fresh().await,
+        "the warmer builds the default review"
+    );
+    app.declare(
+        &token,
+        json!({"title": "Checkout down", "severity": "sev2", "service": "checkout", "category": "deploy"}),
+    )
+    .await;
+    assert!(!fresh(), "a write makes the built review stale at once");
+    assert!(
+        wait_for_fresh().await,
+        "and it is rebuilt once writes settle"
+    );
+    warmer.abort();
+}
