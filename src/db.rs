@@ -16,6 +16,14 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 
+/// The full-text indexes (external content, keyed by their tables' rowids).
+pub const FTS_TABLES: [&str; 4] = [
+    "incidents_fts",
+    "timeline_fts",
+    "postmortem_sections_fts",
+    "action_items_fts",
+];
+
 /// Migrations are compiled into the binary, so it runs from any directory.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -106,12 +114,24 @@ impl Db {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Writes a consistent copy of the live database to `path` (`VACUUM INTO`).
+    /// Writes a consistent copy of the live database to `path` (`VACUUM INTO`), then rebuilds
+    /// the copy's full-text indexes. They refer to implicit rowids, which SQLite documents that
+    /// VACUUM may renumber (the bundled version keeps them, but nothing promises it will).
     pub async fn backup(&self, path: &str) -> Result<(), sqlx::Error> {
         sqlx::query("VACUUM INTO ?")
             .bind(path)
             .execute(&self.writer)
             .await?;
+        let options = SqliteConnectOptions::new().filename(path);
+        let mut copy = <SqliteConnection as sqlx::Connection>::connect_with(&options).await?;
+        for table in FTS_TABLES {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO {table} ({table}) VALUES ('rebuild')"
+            )))
+            .execute(&mut copy)
+            .await?;
+        }
+        sqlx::Connection::close(copy).await?;
         Ok(())
     }
 
