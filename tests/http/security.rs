@@ -489,6 +489,17 @@ async fn health_static_files_and_openapi_are_served_without_login() {
     let css = app.get("/static/app.css", None).await;
     css.assert_status(StatusCode::OK);
     assert!(css.header("content-type").starts_with("text/css"));
+    // An unclosed block silently drops every rule after it (merges have done this).
+    let mut depth = 0i64;
+    for c in css.body.chars() {
+        depth += match c {
+            '{' => 1,
+            '}' => -1,
+            _ => 0,
+        };
+        assert!(depth >= 0, "a stray closing brace in app.css");
+    }
+    assert_eq!(depth, 0, "every block in app.css is closed");
     app.get("/static/nope.css", None)
         .await
         .assert_status(StatusCode::NOT_FOUND);
