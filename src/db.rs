@@ -91,7 +91,9 @@ impl Db {
             .max_connections(4)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(base.read_only(true))
+            // Readers map the file instead of copying pages in with a read call each: reports
+            // and searches touch thousands of scattered pages of a large database.
+            .connect_with(base.read_only(true).pragma("mmap_size", "268435456"))
             .await?;
         Ok(Self {
             writer,

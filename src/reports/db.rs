@@ -5,8 +5,8 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sqlx::{AssertSqlSafe, SqlitePool};
 
 use super::{
-    AlertNoise, Figure, GroupIncident, ItemCounts, Measure, OpenItem, RecurrenceFacts,
-    RecurringGroup, ReportIncident, Rule, WeekPoint,
+    AlertNoise, GroupIncident, ItemCounts, Measure, OpenItem, RecurrenceFacts, RecurringGroup,
+    ReportIncident, Rule,
 };
 use crate::db::ts;
 use crate::error::AppError;
@@ -365,100 +365,40 @@ fn duration_sql(measure: Measure) -> &'static str {
     }
 }
 
-/// One MTTx figure over the incidents that started in `[start, end)`, computed inside SQLite
-/// (nearest rank: the ⌈n/2⌉-th and ⌈0.9·n⌉-th smallest) off the `incidents_durations` index,
-/// which holds the durations themselves, so thousands of incidents never cross into Rust.
-pub async fn figure(
+/// The durations of the incidents that started in `[start, end)`, read off the
+/// `incidents_durations` index, which holds the durations themselves (parsing thousands of
+/// timestamps per review was most of its time).
+pub async fn week_durations(
     pool: &SqlitePool,
-    measure: Measure,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     team: Option<&str>,
-) -> Result<Figure, AppError> {
+) -> Result<super::WeekDurations, AppError> {
     let sql = format!(
-        "WITH d AS (SELECT {v} AS v FROM incidents i INDEXED BY incidents_durations
-                    WHERE i.started_at >= ? AND i.started_at < ?{team}
-                      AND i.exclude_from_metrics = 0),
-              r AS (SELECT v, ROW_NUMBER() OVER (ORDER BY v) AS rn, COUNT(*) OVER () AS m
-                    FROM d WHERE v IS NOT NULL)
-         SELECT (SELECT COUNT(*) FROM r),
-                (SELECT v FROM r WHERE rn = (m + 1) / 2),
-                (SELECT v FROM r WHERE rn = (9 * m + 9) / 10)",
-        v = duration_sql(measure),
+        "SELECT i.exclude_from_metrics, {d}, {a}, {m}, {r}
+         FROM incidents i INDEXED BY incidents_durations
+         WHERE i.started_at >= ? AND i.started_at < ?{team}",
+        d = duration_sql(Measure::Detect),
+        a = duration_sql(Measure::Acknowledge),
+        m = duration_sql(Measure::Mitigate),
+        r = duration_sql(Measure::Resolve),
         team = team_clause(team),
     );
-    let mut query = sqlx::query_as::<_, (i64, Option<i64>, Option<i64>)>(AssertSqlSafe(sql))
+    let mut query = sqlx::query_as::<_, DurationRow>(AssertSqlSafe(sql))
         .bind(ts(start))
         .bind(ts(end));
     if let Some(t) = team {
         query = query.bind(t);
     }
-    let (n, median, p90) = query.fetch_one(pool).await?;
-    Ok(Figure {
-        n: usize::try_from(n).unwrap_or(0),
-        median_secs: median,
-        p90_secs: p90,
-    })
+    let mut week = super::WeekDurations::default();
+    for (excluded, d, a, m, r) in query.fetch_all(pool).await? {
+        week.add(excluded, [d, a, m, r]);
+    }
+    Ok(week)
 }
 
-/// Incidents per week and their median time to resolve, for consecutive weeks whose starts are
-/// `bounds[..n]` and whose last one ends at `bounds[n]`.
-pub async fn week_series(
-    pool: &SqlitePool,
-    labels: &[String],
-    bounds: &[DateTime<Utc>],
-    team: Option<&str>,
-) -> Result<Vec<WeekPoint>, AppError> {
-    // The bounds are instants this code computed and formatted (fixed digits), not input, so
-    // they are written into the CASE as literals.
-    let mut bucket = String::from("CASE");
-    for (n, b) in bounds.iter().enumerate().skip(1) {
-        bucket.push_str(&format!(" WHEN i.started_at < '{}' THEN {}", ts(*b), n - 1));
-    }
-    bucket.push_str(" END");
-    let from = format!(
-        "FROM incidents i INDEXED BY incidents_durations
-         WHERE i.started_at >= ? AND i.started_at < ?{}",
-        team_clause(team)
-    );
-    let counts_sql = format!("SELECT {bucket} AS b, COUNT(*) {from} GROUP BY b");
-    let medians_sql = format!(
-        "WITH d AS (SELECT {bucket} AS b, {v} AS v {from} AND i.exclude_from_metrics = 0),
-              r AS (SELECT b, v, ROW_NUMBER() OVER (PARTITION BY b ORDER BY v) AS rn,
-                           COUNT(*) OVER (PARTITION BY b) AS m
-                    FROM d WHERE v IS NOT NULL)
-         SELECT b, v FROM r WHERE rn = (m + 1) / 2",
-        v = duration_sql(Measure::Resolve),
-    );
-    let first = ts(bounds.first().copied().unwrap_or_default());
-    let last = ts(bounds.last().copied().unwrap_or_default());
-    let mut counts = sqlx::query_as::<_, (i64, i64)>(AssertSqlSafe(counts_sql))
-        .bind(&first)
-        .bind(&last);
-    let mut medians = sqlx::query_as::<_, (i64, i64)>(AssertSqlSafe(medians_sql))
-        .bind(&first)
-        .bind(&last);
-    if let Some(t) = team {
-        counts = counts.bind(t);
-        medians = medians.bind(t);
-    }
-    let counts = counts.fetch_all(pool).await?;
-    let medians = medians.fetch_all(pool).await?;
-    let of_week = |rows: &[(i64, i64)], n: usize| {
-        rows.iter()
-            .find(|(b, _)| usize::try_from(*b).ok() == Some(n))
-            .map(|(_, v)| *v)
-    };
-    Ok(labels
-        .iter()
-        .enumerate()
-        .map(|(n, week)| WeekPoint {
-            week: week.clone(),
-            incidents: of_week(&counts, n).map_or(0, |c| usize::try_from(c).unwrap_or(0)),
-            mttr_median_secs: of_week(&medians, n),
-        })
-        .collect())
-}
+/// Excluded from metrics, then the detect, acknowledge, mitigate and resolve durations.
+type DurationRow = (bool, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
 
 /// Categories (and service + primary root-cause pairs) with more than K incidents in
 /// `[start, end)`, counted in SQL, each with its `list_max` most recent incidents. A service +

@@ -303,6 +303,78 @@ pub fn figure(measure: Measure, incidents: &[Milestones]) -> Figure {
     }
 }
 
+/// One week's milestone durations in seconds, per measure (incidents excluded from metrics and
+/// those missing the milestones left out), and how many incidents started in it at all. Past
+/// weeks rarely change, so the review keeps these per week and merges them, instead of
+/// reading every incident of the twelve weeks it charts again for each review.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WeekDurations {
+    pub incidents: usize,
+    pub detect: Vec<i64>,
+    pub acknowledge: Vec<i64>,
+    pub mitigate: Vec<i64>,
+    pub resolve: Vec<i64>,
+}
+
+impl WeekDurations {
+    pub fn values(&self, measure: Measure) -> &[i64] {
+        match measure {
+            Measure::Detect => &self.detect,
+            Measure::Acknowledge => &self.acknowledge,
+            Measure::Mitigate => &self.mitigate,
+            Measure::Resolve => &self.resolve,
+        }
+    }
+
+    /// Adds one incident: its exclusion flag and its four durations (`None` when a milestone
+    /// is missing).
+    pub fn add(&mut self, excluded: bool, durations: [Option<i64>; 4]) {
+        self.incidents += 1;
+        if excluded {
+            return;
+        }
+        for (values, d) in [
+            &mut self.detect,
+            &mut self.acknowledge,
+            &mut self.mitigate,
+            &mut self.resolve,
+        ]
+        .into_iter()
+        .zip(durations)
+        {
+            if let Some(d) = d {
+                values.push(d.max(0));
+            }
+        }
+    }
+}
+
+/// Week durations already read, by week and team, until the next write.
+pub type WeekCache = crate::db::ReadCache<std::sync::Arc<WeekDurations>>;
+
+/// One figure over the durations of several weeks together.
+pub fn figure_over(weeks: &[&WeekDurations], measure: Measure) -> Figure {
+    let mut values: Vec<i64> = weeks
+        .iter()
+        .flat_map(|w| w.values(measure).iter().copied())
+        .collect();
+    values.sort_unstable();
+    Figure {
+        n: values.len(),
+        median_secs: nearest_rank(&values, 0.5),
+        p90_secs: nearest_rank(&values, 0.9),
+    }
+}
+
+/// A week of the chart: its incidents and median time to resolve.
+pub fn week_point(label: String, week: &WeekDurations) -> WeekPoint {
+    WeekPoint {
+        week: label,
+        incidents: week.incidents,
+        mttr_median_secs: figure_over(&[week], Measure::Resolve).median_secs,
+    }
+}
+
 /// All four figures, this week and the four weeks before, side by side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct MttxRow {
@@ -561,42 +633,46 @@ pub async fn weekly(
     team: Option<&str>,
     tz: Tz,
     rule: Rule,
+    weeks_cache: &WeekCache,
 ) -> crate::error::AppResult<WeeklyReport> {
     let pool = &db.reader;
     let (start, end) = (week.start(tz), week.end(tz));
-    let previous_start = week.back(4).start(tz);
-    let chart_weeks: Vec<IsoWeek> = (0..CHART_WEEKS).rev().map(|b| week.back(b)).collect();
-    let labels: Vec<String> = chart_weeks.iter().map(|w| w.label()).collect();
-    let mut bounds: Vec<DateTime<Utc>> = chart_weeks.iter().map(|w| w.start(tz)).collect();
-    bounds.push(end);
     let window_start = end - Duration::days(i64::from(rule.window_days.max(30)));
-    let previous = |m: Measure| db::figure(pool, m, previous_start, start, team);
-    // One query after another: every part is CPU-bound inside SQLite, and running them side
-    // by side on several reader connections made each one slower without finishing sooner.
     let mut incidents = db::week_incidents(pool, start, end, team).await?;
-    let weeks = db::week_series(pool, &labels, &bounds, team).await?;
-    let before = (
-        previous(Measure::Detect).await?,
-        previous(Measure::Acknowledge).await?,
-        previous(Measure::Mitigate).await?,
-        previous(Measure::Resolve).await?,
-    );
+    // The charted weeks, oldest first; the four before this one also make its comparison.
+    let mut charted = Vec::new();
+    for back in (0..CHART_WEEKS).rev() {
+        let w = week.back(back);
+        let key = format!("{}|{}", w.label(), team.unwrap_or(""));
+        let durations = weeks_cache
+            .get_or_load(db, key, || async {
+                db::week_durations(pool, w.start(tz), w.end(tz), team)
+                    .await
+                    .map(std::sync::Arc::new)
+            })
+            .await?;
+        charted.push((w, durations));
+    }
+    let weeks: Vec<WeekPoint> = charted
+        .iter()
+        .map(|(w, d)| week_point(w.label(), d))
+        .collect();
+    let previous_four: Vec<&WeekDurations> = charted
+        .iter()
+        .filter(|(w, _)| (1..=4).any(|b| week.back(b) == *w))
+        .map(|(_, d)| d.as_ref())
+        .collect();
     let mut recurring =
         db::recurring_groups(pool, window_start, end, rule, team, GROUP_LIST_MAX as i64).await?;
     let action_items = db::item_counts(pool, start, end, week.monday(), team).await?;
     let alerts = db::alert_noise(pool, start, end, team).await?;
     incidents.sort_by_key(|i| (i.severity, i.started_at, i.number));
     let this_week: Vec<Milestones> = incidents.iter().map(ReportIncident::milestones).collect();
-    // This week's figures come from its incidents (already read); the four weeks before are
-    // computed inside SQLite.
+    // This week's figures come from its incidents (already read); the four weeks before from
+    // their kept durations.
     let mut mttx_rows = mttx(&this_week, &[]);
     for row in &mut mttx_rows {
-        row.previous_4_weeks = match row.measure {
-            Measure::Detect => before.0,
-            Measure::Acknowledge => before.1,
-            Measure::Mitigate => before.2,
-            Measure::Resolve => before.3,
-        };
+        row.previous_4_weeks = figure_over(&previous_four, row.measure);
     }
     let all_numbers: Vec<i64> = recurring
         .iter()

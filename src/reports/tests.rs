@@ -292,3 +292,34 @@ fn recurring_groups_rank_by_the_last_30_days_then_the_window() {
         ]
     );
 }
+
+#[test]
+fn week_durations_merge_into_the_same_figures_as_the_incidents_they_came_from() {
+    // Week 1: detect 60 s and 600 s; one excluded incident (ignored), one with no milestones.
+    let mut w1 = WeekDurations::default();
+    w1.add(false, [Some(60), Some(30), None, Some(3600)]);
+    w1.add(false, [Some(600), None, None, None]);
+    w1.add(true, [Some(1), Some(1), Some(1), Some(1)]);
+    w1.add(false, [None, None, None, None]);
+    // Week 2: detect 120 s; a negative duration (bad data) counts as zero.
+    let mut w2 = WeekDurations::default();
+    w2.add(false, [Some(120), Some(-5), Some(900), Some(7200)]);
+    assert_eq!((w1.incidents, w2.incidents), (4, 1));
+    // Detect over both weeks: 60, 120, 600 → median (⌈1.5⌉ = 2nd) 120, p90 (⌈2.7⌉ = 3rd) 600.
+    assert_eq!(
+        figure_over(&[&w1, &w2], Measure::Detect),
+        Figure {
+            n: 3,
+            median_secs: Some(120),
+            p90_secs: Some(600)
+        }
+    );
+    assert_eq!(
+        figure_over(&[&w1, &w2], Measure::Acknowledge).median_secs,
+        Some(0)
+    );
+    assert_eq!(figure_over(&[&w1], Measure::Mitigate), Figure::default());
+    // The chart point: every incident counts, the median resolve is the 1st of [3600].
+    let point = week_point("2026-W47".into(), &w1);
+    assert_eq!((point.incidents, point.mttr_median_secs), (4, Some(3600)));
+}

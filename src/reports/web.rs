@@ -77,6 +77,7 @@ async fn build_weekly(
         team,
         state.config.timezone,
         state.config.recurrence,
+        &state.report_weeks,
     )
     .await
     .map(Arc::new)

@@ -39,6 +39,7 @@ pub struct AppState {
     pub month: Arc<crate::reports::web::MonthCache>,
     pub recurrences: Arc<crate::reports::web::RecurrenceCache>,
     pub search_hits: Arc<crate::search::web::HitCache>,
+    pub report_weeks: Arc<crate::reports::WeekCache>,
 }
 
 impl AppState {
@@ -75,6 +76,9 @@ impl AppState {
                 Duration::from_secs(30),
             )),
             search_hits: Arc::new(crate::search::web::HitCache::new(Duration::from_secs(30))),
+            report_weeks: Arc::new(crate::reports::WeekCache::new(
+                crate::reports::web::REPORT_MAX_AGE,
+            )),
         }
     }
 }
