@@ -183,6 +183,14 @@ impl ShowPage {
     fn findings_count(&self) -> usize {
         self.findings.iter().map(|p| p.findings.len()).sum()
     }
+    /// Possible secrets and personal data: worth a look before the text is published.
+    fn sensitive_count(&self) -> usize {
+        self.findings
+            .iter()
+            .flat_map(|p| p.findings.iter())
+            .filter(|f| f.kind != checks::FindingKind::Blame)
+            .count()
+    }
     fn approvals(&self) -> usize {
         self.pm
             .reviewers

@@ -347,6 +347,14 @@ async fn publishing_is_blocked_until_ready_and_lists_exactly_what_is_missing() {
     let early = s.status("published").await;
     assert_eq!(early.status, StatusCode::UNPROCESSABLE_ENTITY);
     s.status("in_review").await.assert_status(StatusCode::OK);
+    let page = s
+        .app
+        .get("/incidents/INC-1/postmortem", Some(&s.admin))
+        .await;
+    assert!(
+        !page.body.contains("Before publishing:"),
+        "nothing sensitive yet"
+    );
     let blocked = s.status("published").await;
     assert_eq!(blocked.status, StatusCode::UNPROCESSABLE_ENTITY);
     let message = blocked.json()["error"]["fields"]["status"]
@@ -385,6 +393,12 @@ async fn publishing_is_blocked_until_ready_and_lists_exactly_what_is_missing() {
     ] {
         sections.insert(key.into(), json!(format!("{key} written")));
     }
+    sections.insert(
+        "detection".into(),
+        json!(
+            "Paged ops-lead@corp.com; the token ghp_abcdefghijklmnopqrstuvwxyz0123456789 leaked."
+        ),
+    );
     let v = s.get().await["version"].as_i64().expect("version");
     assert_eq!(
         s.put(json!({"version": v, "sections": sections,
@@ -392,6 +406,17 @@ async fn publishing_is_blocked_until_ready_and_lists_exactly_what_is_missing() {
             .await,
         StatusCode::OK
     );
+    let flagged = s
+        .app
+        .get("/incidents/INC-1/postmortem", Some(&s.admin))
+        .await;
+    assert!(
+        flagged
+            .body
+            .contains("Before publishing: 2 possible secrets or personal data flagged"),
+        "the publish panel points at the secret and the address"
+    );
+    assert!(flagged.body.contains("Possible secret") && flagged.body.contains("Personal data"));
     let still = s.status("published").await;
     assert_eq!(still.status, StatusCode::UNPROCESSABLE_ENTITY);
     let message = still.json()["error"]["fields"]["status"].to_string();
