@@ -156,14 +156,21 @@ fn form_page(
     errors: FieldErrors,
     stale: bool,
 ) -> FormPage {
-    // Three empty rows to add sections without JavaScript.
-    let next = form.rows.len();
-    let mut rows: Vec<(usize, SectionRow)> = form.rows.iter().cloned().enumerate().collect();
-    for i in next..next + 3 {
+    // The rows typed so far, under the numbers their errors are named by, then three empty
+    // ones to add sections without JavaScript (empty ones sent back are not shown again).
+    let mut rows: Vec<(usize, SectionRow)> = form
+        .rows
+        .iter()
+        .cloned()
+        .enumerate()
+        .filter(|(_, row)| !row.is_blank())
+        .collect();
+    let (next, shown) = (form.rows.len(), rows.len());
+    for k in 0..3 {
         rows.push((
-            i,
+            next + k,
             SectionRow {
-                position: (i + 1).to_string(),
+                position: (shown + k + 1).to_string(),
                 ..SectionRow::default()
             },
         ));

@@ -17,6 +17,13 @@ pub struct SectionRow {
     pub remove: bool,
 }
 
+impl SectionRow {
+    /// An empty slot of the form: nothing typed into it.
+    pub fn is_blank(&self) -> bool {
+        self.key.trim().is_empty() && self.title.trim().is_empty() && self.help.trim().is_empty()
+    }
+}
+
 /// A checked template, ready to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateValues {

@@ -518,6 +518,36 @@ impl EditPage {
     fn detection(&self) -> &str {
         self.form.detection_method.as_deref().unwrap_or_default()
     }
+    /// Every problem of a refused save, with where it is on the page and what it is called, so
+    /// the message at the top can link to each.
+    fn error_links(&self) -> Vec<(String, String, String)> {
+        self.errors
+            .iter()
+            .map(|(field, message)| {
+                if let Some(key) = field.strip_prefix("sections.") {
+                    let title = self
+                        .sections
+                        .iter()
+                        .find(|s| s.key == key)
+                        .map_or(key, |s| s.title.as_str());
+                    return (format!("section-{key}"), title.to_owned(), message.clone());
+                }
+                let label = match field.as_str() {
+                    "root_causes" | "root_causes[0].category" | "root_causes[0].description" => {
+                        "Primary root cause".to_owned()
+                    }
+                    "detection_method" => "How it was detected".to_owned(),
+                    "no_action_items_reason" => "Why no action items".to_owned(),
+                    other => other
+                        .strip_prefix("root_causes[")
+                        .and_then(|rest| rest.split(']').next())
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .map_or_else(|| other.to_owned(), |n| format!("Contributing factor {n}")),
+                };
+                ("root-causes".to_owned(), label, message.clone())
+            })
+            .collect()
+    }
     fn section_error<K: AsRef<str>>(&self, key: K) -> Option<String> {
         self.errors
             .get(&format!("sections.{}", key.as_ref()))

@@ -799,11 +799,29 @@ async fn the_primary_root_cause_sets_the_incident_category() {
         .post_form(
             "/incidents/INC-1/postmortem/edit",
             Some(&s.admin),
-            &[("version", "2"), ("primary_category", "gremlins")],
+            &[
+                ("version", "2"),
+                ("primary_category", "gremlins"),
+                ("factor_category", ""),
+                ("factor_description", "typed but no category"),
+            ],
         )
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.body.contains("is not a category"));
+    // The message at the top names each problem and links to it; what was typed stays.
+    assert!(
+        bad.body.contains(
+            "<a href=\"#root-causes\">Primary root cause</a>: &#34;gremlins&#34; is not a category"
+        ),
+        "{}",
+        bad.body
+    );
+    assert!(
+        bad.body
+            .contains("<a href=\"#root-causes\">Contributing factor 1</a>: choose a category")
+    );
+    assert!(bad.body.contains(">typed but no category</textarea>"));
 }
 
 #[tokio::test]
@@ -889,6 +907,25 @@ async fn template_changes_leave_existing_post_mortems_alone() {
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.body.contains("must be 1 to 40 lower-case letters"));
+    // The typed row comes back with three empty ones, and empty ones sent back again do not
+    // pile up.
+    assert_eq!(bad.body.matches("class=\"template-row\"").count(), 4);
+    let again = s
+        .app
+        .post_form(
+            "/admin/templates",
+            Some(&s.admin),
+            &[
+                ("name", ""),
+                ("title.0", "A"),
+                ("key.0", "Not A Key"),
+                ("title.1", ""),
+                ("title.2", ""),
+                ("title.3", ""),
+            ],
+        )
+        .await;
+    assert_eq!(again.body.matches("class=\"template-row\"").count(), 4);
     // A new template can be the default for a severity and chosen per incident.
     let created = s
         .app
