@@ -80,6 +80,30 @@ impl ActionItem {
     }
 }
 
+/// How many of `items` are closed (done or won't do).
+pub fn done_count(items: &[ActionItem]) -> usize {
+    items.iter().filter(|i| i.status.is_closed()).count()
+}
+
+/// p1 items not closed yet: closing an incident or publishing its post-mortem with these
+/// left is allowed, but said out loud.
+pub fn open_p1(items: &[ActionItem]) -> Vec<&ActionItem> {
+    items
+        .iter()
+        .filter(|i| i.priority == Priority::P1 && !i.status.is_closed())
+        .collect()
+}
+
+/// Titles of the incident's open p1 items, for the warning when it is closed or its
+/// post-mortem published.
+pub async fn open_p1_titles(db: &Db, incident_id: &str) -> AppResult<Vec<String>> {
+    let items = db::list_for_incident(&db.reader, incident_id).await?;
+    Ok(open_p1(&items)
+        .into_iter()
+        .map(|i| i.title.clone())
+        .collect())
+}
+
 /// Input from the API; `None` leaves a field as it is, `Some(None)` (JSON null) clears it.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -177,19 +201,13 @@ pub async fn check(db: &Db, base: ItemValues, input: &ItemInput) -> AppResult<It
     if let Some(owner) = &input.owner {
         v.owner_id = match owner.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
-            Some(who) => {
-                let found = match crate::auth::db::find_user_by_email(&db.reader, who).await? {
-                    Some(user) => Some(user),
-                    None => crate::auth::db::find_user(&db.reader, who).await?,
-                };
-                match found {
-                    Some(user) => Some(user.id),
-                    None => {
-                        errors.insert("owner".into(), format!("no user is {who}"));
-                        None
-                    }
+            Some(who) => match crate::auth::db::find_user_by_email_or_id(&db.reader, who).await? {
+                Some(user) => Some(user.id),
+                None => {
+                    errors.insert("owner".into(), format!("no user is {who}"));
+                    None
                 }
-            }
+            },
         };
     }
     if let Some(team) = &input.team {

@@ -123,6 +123,17 @@ pub async fn find_user_by_email(pool: &SqlitePool, email: &str) -> Result<Option
     row.map(UserRow::into_user).transpose()
 }
 
+/// A person named by email (what people type) or by id (what scripts send).
+pub async fn find_user_by_email_or_id(
+    pool: &SqlitePool,
+    who: &str,
+) -> Result<Option<User>, AppError> {
+    match find_user_by_email(pool, who).await? {
+        Some(user) => Ok(Some(user)),
+        None => find_user(pool, who.trim()).await,
+    }
+}
+
 /// Enabled users, for owner and commander pickers.
 pub async fn list_active_users(pool: &SqlitePool) -> Result<Vec<User>, AppError> {
     let rows: Vec<UserRow> = sqlx::query_as(

@@ -691,14 +691,11 @@ impl ShowPage {
         crate::action_items::ItemStatus::ALL
     }
     fn items_done(&self) -> usize {
-        self.items.iter().filter(|i| i.status.is_closed()).count()
+        crate::action_items::done_count(&self.items)
     }
     /// Open p1 items: closing the incident with these left is worth a second look.
     fn open_p1(&self) -> Vec<&crate::action_items::ActionItem> {
-        self.items
-            .iter()
-            .filter(|i| i.priority == crate::action_items::Priority::P1 && !i.status.is_closed())
-            .collect()
+        crate::action_items::open_p1(&self.items)
     }
     fn item_overdue(&self, item: &crate::action_items::ActionItem) -> bool {
         item.overdue(self.today)
@@ -870,15 +867,7 @@ async fn change_status(
     {
         Ok(updated) => {
             // Closing with p1 follow-ups still open is allowed, but said out loud.
-            let open_p1: Vec<String> =
-                crate::action_items::db::list_for_incident(&state.db.reader, &updated.id)
-                    .await?
-                    .into_iter()
-                    .filter(|i| {
-                        i.priority == crate::action_items::Priority::P1 && !i.status.is_closed()
-                    })
-                    .map(|i| i.title)
-                    .collect();
+            let open_p1 = crate::action_items::open_p1_titles(&state.db, &updated.id).await?;
             if updated.status >= Status::Resolved && !open_p1.is_empty() {
                 return Ok(redirect_with_flash(
                     &updated.url(),

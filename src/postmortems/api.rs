@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::{Edit, PmStatus, RootCauseInput, db};
+use super::{Edit, RootCauseInput, db};
 use crate::error::{AppError, AppResult};
 use crate::incidents::Incident;
 use crate::web::AppState;
@@ -143,8 +143,7 @@ async fn set_status(
     Json(body): Json<StatusBody>,
 ) -> AppResult<Response> {
     let incident = crate::incidents::api::load(&state, &raw).await?;
-    let to = PmStatus::parse(&body.status)
-        .ok_or_else(|| AppError::field("status", "must be one of draft, in_review, published"))?;
+    let to = super::parse_status(&body.status)?;
     let saved = super::set_status(
         &state.db,
         &caller.user,
@@ -189,16 +188,7 @@ async fn review(
     Json(body): Json<ReviewBody>,
 ) -> AppResult<Response> {
     let incident = crate::incidents::api::load(&state, &raw).await?;
-    let approve = match body.decision.as_str() {
-        "approve" => true,
-        "request_changes" => false,
-        _ => {
-            return Err(AppError::field(
-                "decision",
-                "must be approve or request_changes",
-            ));
-        }
-    };
+    let approve = super::parse_decision(&body.decision)?;
     let saved = super::decide(&state.db, &caller.user, &incident, approve, &body.comment).await?;
     Ok(axum::Json(super::json(&saved)).into_response())
 }

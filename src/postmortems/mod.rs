@@ -362,6 +362,24 @@ pub fn publish_problems(
     out
 }
 
+/// A status as typed into a form or API body.
+pub fn parse_status(raw: &str) -> AppResult<PmStatus> {
+    PmStatus::parse(raw)
+        .ok_or_else(|| AppError::field("status", "must be one of draft, in_review, published"))
+}
+
+/// A review decision as typed: `approve` (true) or `request_changes` (false).
+pub fn parse_decision(raw: &str) -> AppResult<bool> {
+    match raw.trim() {
+        "approve" => Ok(true),
+        "request_changes" => Ok(false),
+        _ => Err(AppError::field(
+            "decision",
+            "must be approve or request_changes",
+        )),
+    }
+}
+
 /// Which moves the workflow allows.
 pub fn can_move(from: PmStatus, to: PmStatus) -> bool {
     use PmStatus::{Draft, InReview, Published};
@@ -620,11 +638,7 @@ pub async fn request_review(
     let mut people = Vec::new();
     let mut errors = FieldErrors::new();
     for raw in reviewers.iter().map(|r| r.trim()).filter(|r| !r.is_empty()) {
-        let found = match crate::auth::db::find_user_by_email(&db.reader, raw).await? {
-            Some(u) => Some(u),
-            None => crate::auth::db::find_user(&db.reader, raw).await?,
-        };
-        match found {
+        match crate::auth::db::find_user_by_email_or_id(&db.reader, raw).await? {
             Some(u) if u.id == user.id => {
                 errors.insert(
                     "reviewers".into(),

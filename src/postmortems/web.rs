@@ -157,13 +157,10 @@ struct ShowPage {
 
 impl ShowPage {
     fn items_done(&self) -> usize {
-        self.items.iter().filter(|i| i.status.is_closed()).count()
+        crate::action_items::done_count(&self.items)
     }
     fn open_p1(&self) -> Vec<&ActionItem> {
-        self.items
-            .iter()
-            .filter(|i| i.priority == crate::action_items::Priority::P1 && !i.status.is_closed())
-            .collect()
+        crate::action_items::open_p1(&self.items)
     }
     fn item_overdue(&self, item: &ActionItem) -> bool {
         item.overdue(self.today)
@@ -301,6 +298,18 @@ async fn start_page(
         chosen,
         errors,
     })
+}
+
+/// The post-mortem page again with what was refused and why (422).
+async fn refused(
+    state: &AppState,
+    page: &Page,
+    incident: Incident,
+    errors: FieldErrors,
+) -> AppResult<Response> {
+    let pm = load_pm(state, &incident).await?;
+    let html = render_show(state, page, incident, pm, errors, false).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
 }
 
 async fn show_postmortem(
@@ -884,22 +893,13 @@ async fn change_status(
 ) -> AppResult<Response> {
     page.require(Role::Responder)?;
     let incident = load_incident(&state, &raw).await?;
-    let to = PmStatus::parse(&form.status)
-        .ok_or_else(|| AppError::field("status", "must be one of draft, in_review, published"))?;
+    let to = super::parse_status(&form.status)?;
     let version = form.version.trim().parse::<i64>().ok();
     match super::set_status(&state.db, &page.user, &incident, version, to, &form.comment).await {
         Ok(saved) => {
             if saved.pm.status == PmStatus::Published {
                 // Publishing with p1 follow-ups still open is allowed, but said out loud.
-                let open_p1: Vec<String> =
-                    crate::action_items::db::list_for_incident(&state.db.reader, &incident.id)
-                        .await?
-                        .into_iter()
-                        .filter(|i| {
-                            i.priority == crate::action_items::Priority::P1 && !i.status.is_closed()
-                        })
-                        .map(|i| i.title)
-                        .collect();
+                let open_p1 = crate::action_items::open_p1_titles(&state.db, &incident.id).await?;
                 if !open_p1.is_empty() {
                     return Ok(redirect_with_flash(
                         &pm_url(&incident),
@@ -917,11 +917,7 @@ async fn change_status(
                 &format!("The post-mortem is now {}.", saved.pm.status.label()),
             ))
         }
-        Err(AppError::Validation { fields, .. }) => {
-            let pm = load_pm(&state, &incident).await?;
-            let html = render_show(&state, &page, incident, pm, fields, false).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
-        }
+        Err(AppError::Validation { fields, .. }) => refused(&state, &page, incident, fields).await,
         Err(AppError::Conflict { .. }) => Ok(redirect_with_flash(
             &pm_url(&incident),
             "error",
@@ -963,11 +959,7 @@ async fn request_review(
                 &format!("Review requested from {}.", names.join(", ")),
             ))
         }
-        Err(AppError::Validation { fields, .. }) => {
-            let pm = load_pm(&state, &incident).await?;
-            let html = render_show(&state, &page, incident, pm, fields, false).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
-        }
+        Err(AppError::Validation { fields, .. }) => refused(&state, &page, incident, fields).await,
         Err(e) => Err(e),
     }
 }
@@ -988,16 +980,7 @@ async fn review(
 ) -> AppResult<Response> {
     page.require(Role::Responder)?;
     let incident = load_incident(&state, &raw).await?;
-    let approve = match form.decision.as_str() {
-        "approve" => true,
-        "request_changes" => false,
-        _ => {
-            return Err(AppError::field(
-                "decision",
-                "must be approve or request_changes",
-            ));
-        }
-    };
+    let approve = super::parse_decision(&form.decision)?;
     match super::decide(&state.db, &page.user, &incident, approve, &form.comment).await {
         Ok(_) => Ok(redirect_with_flash(
             &pm_url(&incident),
@@ -1008,11 +991,7 @@ async fn review(
                 "You asked for changes; the author sees your comment."
             },
         )),
-        Err(AppError::Validation { fields, .. }) => {
-            let pm = load_pm(&state, &incident).await?;
-            let html = render_show(&state, &page, incident, pm, fields, false).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
-        }
+        Err(AppError::Validation { fields, .. }) => refused(&state, &page, incident, fields).await,
         Err(e) => Err(e),
     }
 }
