@@ -32,17 +32,32 @@ async fn setup() -> Setup {
 
 impl Setup {
     async fn start(&self) -> Value {
+        self.start_on("INC-1", &self.token).await
+    }
+
+    /// Starts the post-mortem of `incident` as the owner of `token`.
+    async fn start_on(&self, incident: &str, token: &str) -> Value {
         let r = self
             .app
             .api(
                 Method::POST,
-                "/api/v1/incidents/INC-1/postmortem",
-                Some(&self.token),
+                &format!("/api/v1/incidents/{incident}/postmortem"),
+                Some(token),
                 Some(json!({})),
             )
             .await;
         r.assert_status(StatusCode::CREATED);
         r.json()
+    }
+
+    /// Declares another incident on checkout with category `unknown`.
+    async fn declare(&self, title: &str, severity: &str) {
+        self.app
+            .declare(
+                &self.token,
+                json!({"title": title, "severity": severity, "service": "checkout", "category": "unknown"}),
+            )
+            .await;
     }
 
     async fn put(&self, body: Value) -> axum::http::StatusCode {
@@ -81,6 +96,21 @@ impl Setup {
             )
             .await
     }
+}
+
+/// Every section the standard template requires, written.
+fn required_sections() -> serde_json::Map<String, Value> {
+    [
+        "summary",
+        "impact",
+        "trigger",
+        "root_cause",
+        "detection",
+        "resolution",
+    ]
+    .into_iter()
+    .map(|key| (key.to_owned(), json!(format!("{key} written"))))
+    .collect()
 }
 
 fn section<'a>(pm: &'a Value, key: &str) -> &'a Value {
@@ -139,22 +169,8 @@ async fn a_post_mortem_starts_from_the_severity_default_template_with_every_sect
     assert_eq!(again.json()["id"], pm["id"]);
 
     // A sev4 incident starts from the lightweight template.
-    s.app
-        .declare(
-            &s.token,
-            json!({"title": "Typo on a page", "severity": "sev4", "service": "checkout", "category": "unknown"}),
-        )
-        .await;
-    let minor = s
-        .app
-        .api(
-            Method::POST,
-            "/api/v1/incidents/INC-2/postmortem",
-            Some(&s.token),
-            Some(json!({})),
-        )
-        .await
-        .json();
+    s.declare("Typo on a page", "sev4").await;
+    let minor = s.start_on("INC-2", &s.token).await;
     assert_eq!(minor["template"], "Lightweight");
     assert_eq!(minor["sections"].as_array().map(Vec::len), Some(4));
 
@@ -382,17 +398,7 @@ async fn publishing_is_blocked_until_ready_and_lists_exactly_what_is_missing() {
     assert!(page.body.contains("Before it can be published"));
     assert!(page.body.contains("Set the primary root cause"));
 
-    let mut sections = serde_json::Map::new();
-    for key in [
-        "summary",
-        "impact",
-        "trigger",
-        "root_cause",
-        "detection",
-        "resolution",
-    ] {
-        sections.insert(key.into(), json!(format!("{key} written")));
-    }
+    let mut sections = required_sections();
     sections.insert(
         "detection".into(),
         json!(
@@ -858,22 +864,8 @@ async fn template_changes_leave_existing_post_mortems_alone() {
         before,
         "the started post-mortem is unchanged"
     );
-    s.app
-        .declare(
-            &s.token,
-            json!({"title": "Second", "severity": "sev1", "service": "checkout", "category": "unknown"}),
-        )
-        .await;
-    let fresh = s
-        .app
-        .api(
-            Method::POST,
-            "/api/v1/incidents/INC-2/postmortem",
-            Some(&s.token),
-            Some(json!({})),
-        )
-        .await
-        .json();
+    s.declare("Second", "sev1").await;
+    let fresh = s.start_on("INC-2", &s.token).await;
     let keys: Vec<&str> = fresh["sections"]
         .as_array()
         .expect("sections")
@@ -941,22 +933,8 @@ async fn template_changes_leave_existing_post_mortems_alone() {
         )
         .await;
     assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
-    s.app
-        .declare(
-            &s.token,
-            json!({"title": "Third", "severity": "sev3", "service": "checkout", "category": "unknown"}),
-        )
-        .await;
-    let third = s
-        .app
-        .api(
-            Method::POST,
-            "/api/v1/incidents/INC-3/postmortem",
-            Some(&s.token),
-            Some(json!({})),
-        )
-        .await
-        .json();
+    s.declare("Third", "sev3").await;
+    let third = s.start_on("INC-3", &s.token).await;
     assert_eq!(third["template"], "Security");
     let list = s.app.get("/admin/templates", Some(&s.admin)).await;
     assert!(list.body.contains("Security") && list.body.contains("sev3"));
@@ -1090,23 +1068,10 @@ async fn the_markdown_export_holds_the_whole_post_mortem_from_its_tables() {
 async fn the_list_filters_by_status_author_and_open_review() {
     let s = setup().await;
     s.start().await;
-    s.app
-        .declare(
-            &s.token,
-            json!({"title": "Second outage", "severity": "sev1", "service": "checkout", "category": "unknown"}),
-        )
-        .await;
+    s.declare("Second outage", "sev1").await;
     let other = s.app.user(Role::Responder).await;
     let other_token = s.app.token(&other, Scope::Write).await;
-    s.app
-        .api(
-            Method::POST,
-            "/api/v1/incidents/INC-2/postmortem",
-            Some(&other_token),
-            Some(json!({})),
-        )
-        .await
-        .assert_status(StatusCode::CREATED);
+    s.start_on("INC-2", &other_token).await;
     s.app
         .api(
             Method::POST,
@@ -1158,17 +1123,7 @@ async fn action_items_added_from_the_post_mortem_return_to_it_and_p1_warns_on_pu
     assert!(page.body.contains("0 of 1 done"));
     assert!(page.body.contains("1 p1 still open"));
 
-    let mut sections = serde_json::Map::new();
-    for key in [
-        "summary",
-        "impact",
-        "trigger",
-        "root_cause",
-        "detection",
-        "resolution",
-    ] {
-        sections.insert(key.into(), json!("written"));
-    }
+    let sections = required_sections();
     s.put(json!({"version": 1, "sections": sections,
         "root_causes": [{"category": "deploy", "primary": true}]}))
         .await;
