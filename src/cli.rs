@@ -7,10 +7,10 @@ use std::net::SocketAddr;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+use crate::app::{AppState, app};
 use crate::auth::{self, NewUser, Role, Scope};
 use crate::config::{Config, LogFormat};
 use crate::db::Db;
-use crate::web::{AppState, app};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -248,7 +248,7 @@ async fn create_user(
 }
 
 async fn create_token(db: &Db, email: &str, name: &str, scope: &str) -> CliResult {
-    let scope = Scope::parse(scope).ok_or("--scope must be one of read, write, ingest")?;
+    let scope = Scope::parse(scope).ok_or_else(|| format!("--scope {}", Scope::field_error()))?;
     let user = auth::db::find_user_by_email(&db.reader, email)
         .await?
         .ok_or_else(|| format!("no user has the email {email}"))?;

@@ -38,7 +38,7 @@ pub struct Config {
     /// First retry delay of an outgoing webhook (doubles per attempt).
     pub webhook_retry_base: Duration,
     /// When an incident counts as recurring: at least K others within W days before it.
-    pub recurrence: crate::reports::Rule,
+    pub recurrence: crate::recurrence::Rule,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,7 +163,7 @@ impl Config {
                 2000,
                 1,
             )?),
-            recurrence: crate::reports::Rule {
+            recurrence: crate::recurrence::Rule {
                 min_others: at_most(
                     "HINDSIGHT_RECURRENCE_MIN_OTHERS",
                     number(&get, "HINDSIGHT_RECURRENCE_MIN_OTHERS", 2u32, 1)?,

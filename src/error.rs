@@ -2,7 +2,9 @@
 //! error depending on the route; that choice is made by `web::middleware::render_errors`,
 //! because a handler's error does not know which kind of client asked.
 
+use std::any::Any;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
@@ -18,8 +20,10 @@ pub enum AppError {
     Unauthenticated,
     #[error("{0}")]
     Forbidden(String),
-    #[error("{0} not found")]
-    NotFound(String),
+    /// `what` (an incident, a timeline entry, …) named `key` does not exist, or the caller may
+    /// not know that it does.
+    #[error("{}", not_found_message(what, key))]
+    NotFound { what: &'static str, key: String },
     /// The request could not be parsed at all (malformed JSON, bad form encoding).
     #[error("{0}")]
     BadRequest(String),
@@ -32,11 +36,15 @@ pub enum AppError {
     /// The resource already exists (unique name taken).
     #[error("{0}")]
     AlreadyExists(String),
-    /// The edit started from an old version; `current` is the resource as it is now.
-    #[error("{message}")]
+    /// The edit of `what` started from an old version; `current` is the resource as it is now
+    /// (at `version`), for the page or API to show beside what the caller sent.
+    #[error(
+        "{what} was changed by someone else (now at version {version}); nothing was overwritten"
+    )]
     Conflict {
-        message: String,
-        current: serde_json::Value,
+        what: String,
+        version: i64,
+        current: Current,
     },
     #[error("the request body is larger than this server accepts")]
     PayloadTooLarge,
@@ -52,7 +60,90 @@ pub enum AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+fn not_found_message(what: &str, key: &str) -> String {
+    if key.is_empty() {
+        format!("{what} not found")
+    } else {
+        format!("{what} {key} not found")
+    }
+}
+
+/// The domain value a conflicting edit ran into (an incident, an entry, a post-mortem), and,
+/// once the API layer has decided how it looks in JSON, that form (`error.current`).
+#[derive(Clone)]
+pub struct Current {
+    value: Arc<dyn Any + Send + Sync>,
+    json: Option<serde_json::Value>,
+}
+
+impl Current {
+    /// The domain value, when it is a `T`.
+    pub fn get<T: 'static>(&self) -> Option<&T> {
+        self.value.downcast_ref()
+    }
+
+    /// The JSON the API chose for it, if any.
+    pub fn json(&self) -> Option<&serde_json::Value> {
+        self.json.as_ref()
+    }
+}
+
+impl fmt::Debug for Current {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Current")
+            .field("json", &self.json)
+            .finish_non_exhaustive()
+    }
+}
+
 impl AppError {
+    /// `what` named `key` does not exist (`incident INC-42 not found`).
+    pub fn not_found(what: &'static str, key: impl fmt::Display) -> Self {
+        Self::NotFound {
+            what,
+            key: key.to_string(),
+        }
+    }
+
+    /// `what` does not exist, with nothing more to name it by (`action item not found`).
+    pub fn missing(what: &'static str) -> Self {
+        Self::NotFound {
+            what,
+            key: String::new(),
+        }
+    }
+
+    /// A stale edit of `what`; `current` is the domain value as it is now, at `version`.
+    pub fn conflict<T: Any + Send + Sync>(
+        what: impl Into<String>,
+        version: i64,
+        current: T,
+    ) -> Self {
+        Self::Conflict {
+            what: what.into(),
+            version,
+            current: Current {
+                value: Arc::new(current),
+                json: None,
+            },
+        }
+    }
+
+    /// For the API: how a conflict's current `T` reads in `error.current`. Other errors, and
+    /// conflicts over something else, pass through unchanged.
+    #[must_use]
+    pub fn current_as<T: 'static, J: serde::Serialize>(
+        mut self,
+        to_json: impl FnOnce(&T) -> J,
+    ) -> Self {
+        if let Self::Conflict { current, .. } = &mut self
+            && let Some(value) = current.get::<T>()
+        {
+            current.json = serde_json::to_value(to_json(value)).ok();
+        }
+        self
+    }
+
     /// A validation error on a single field.
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
@@ -78,7 +169,7 @@ impl AppError {
         match self {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::AlreadyExists(_) | Self::Conflict { .. } => StatusCode::CONFLICT,
@@ -94,7 +185,7 @@ impl AppError {
         match self {
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden(_) => "forbidden",
-            Self::NotFound(_) => "not_found",
+            Self::NotFound { .. } => "not_found",
             Self::BadRequest(_) => "bad_request",
             Self::Validation { .. } => "validation_failed",
             Self::AlreadyExists(_) => "already_exists",

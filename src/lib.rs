@@ -1,15 +1,17 @@
 //! Hindsight: a self-hosted incident and post-mortem tracker in one binary with an embedded
-//! SQLite database. `web::app` builds the whole HTTP application; `cli` runs the commands.
+//! SQLite database. `app::app` builds the whole HTTP application; `cli` runs the commands.
 
 #[macro_use]
 mod choice;
 
 pub mod action_items;
 pub mod alerts;
+pub mod app;
 pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod csv;
 pub mod db;
 pub mod demo;
 pub mod error;
@@ -19,10 +21,12 @@ pub mod markdown;
 pub mod metrics;
 pub mod notifications;
 pub mod postmortems;
+pub mod recurrence;
 pub mod reports;
 pub mod search;
 pub mod signals;
+pub mod time;
 pub mod timeline;
 pub mod web;
 
-pub use web::{AppState, app};
+pub use app::{AppState, app};

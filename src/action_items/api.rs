@@ -10,9 +10,11 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::{ItemInput, ItemStatus, db};
+use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::web::AppState;
-use crate::web::extract::{ApiCaller, ApiResponder, Json, from_json_value, take_version};
+use crate::web::extract::{
+    ApiCaller, ApiResponder, IncidentInPath, Json, from_json_value, take_version,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -31,10 +33,9 @@ fn item_json(item: &super::ActionItem) -> serde_json::Value {
 async fn create_item(
     State(state): State<AppState>,
     ApiResponder(caller): ApiResponder,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
     Json(input): Json<ItemInput>,
 ) -> AppResult<Response> {
-    let incident = crate::incidents::api::load(&state, &raw).await?;
     let item = super::create(&state.db, &caller.user, &incident.id, &input).await?;
     Ok((StatusCode::CREATED, axum::Json(item_json(&item))).into_response())
 }
@@ -63,9 +64,10 @@ async fn list_items(
     caller.require_read()?;
     let mut filter = db::ItemFilter::default();
     if !q.status.trim().is_empty() {
-        filter.status = Some(ItemStatus::parse(&q.status).ok_or_else(|| {
-            AppError::field("status", "must be one of open, in_progress, done, wont_do")
-        })?);
+        filter.status = Some(
+            ItemStatus::parse(&q.status)
+                .ok_or_else(|| AppError::field(ItemStatus::FIELD, ItemStatus::field_error()))?,
+        );
     }
     if !q.owner.trim().is_empty() {
         let user = crate::auth::db::find_user_by_email(&state.db.reader, &q.owner)
@@ -111,7 +113,7 @@ async fn get_item(
     caller.require_read()?;
     let item = db::find(&state.db.reader, &id)
         .await?
-        .ok_or_else(|| AppError::NotFound("action item".into()))?;
+        .ok_or_else(|| AppError::missing("action item"))?;
     Ok(axum::Json(item_json(&item)).into_response())
 }
 
@@ -123,9 +125,11 @@ async fn update_item(
 ) -> AppResult<Response> {
     let item = db::find(&state.db.reader, &id)
         .await?
-        .ok_or_else(|| AppError::NotFound("action item".into()))?;
+        .ok_or_else(|| AppError::missing("action item"))?;
     let version = take_version(&mut body)?;
     let input: ItemInput = from_json_value(body)?;
-    let updated = super::update(&state.db, &caller.user, &item, version, &input).await?;
+    let updated = super::update(&state.db, &caller.user, &item, version, &input)
+        .await
+        .map_err(|e| e.current_as(|now: &super::ActionItem| now.clone()))?;
     Ok(axum::Json(item_json(&updated)).into_response())
 }

@@ -326,14 +326,8 @@ pub async fn update(
         drop(tx);
         let fresh = db::find(&db.writer, &current.id)
             .await?
-            .ok_or_else(|| AppError::NotFound("action item".into()))?;
-        return Err(AppError::Conflict {
-            message: format!(
-                "this action item was changed by someone else (now at version {}); nothing was overwritten",
-                fresh.version
-            ),
-            current: serde_json::to_value(&fresh).unwrap_or_default(),
-        });
+            .ok_or_else(|| AppError::missing("action item"))?;
+        return Err(AppError::conflict("this action item", fresh.version, fresh));
     }
     let mut changes = Vec::new();
     if values.status != current.status {
@@ -387,7 +381,7 @@ pub async fn update(
     tx.commit().await?;
     db::find(&db.writer, &current.id)
         .await?
-        .ok_or_else(|| AppError::NotFound("action item".into()))
+        .ok_or_else(|| AppError::missing("action item"))
 }
 
 #[cfg(test)]
@@ -397,7 +391,7 @@ mod tests {
     #[test]
     fn choices_parse_their_own_names_only() {
         for k in Kind::ALL {
-            assert_eq!(Kind::parse(k.as_str()), Some(*k));
+            assert_eq!(Kind::parse(k.as_str()), Some(k));
         }
         assert_eq!(Priority::parse("p4"), None);
         assert_eq!(ItemStatus::parse("wont_do"), Some(ItemStatus::WontDo));

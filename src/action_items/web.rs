@@ -13,12 +13,12 @@ use serde::Deserialize;
 
 use super::db::{self, ItemFilter};
 use super::{ActionItem, ItemInput, ItemStatus, Kind, Priority};
+use crate::app::AppState;
 use crate::auth::{Role, User};
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::incidents::Incident;
-use crate::web::AppState;
 use crate::web::chrome::{Chrome, redirect_with_flash};
-use crate::web::extract::{Form, Page};
+use crate::web::extract::{Form, IncidentInPath, Page};
 use crate::web::middleware::form_urlencode;
 
 pub fn router() -> Router<AppState> {
@@ -195,13 +195,13 @@ struct BoardPage {
 
 impl BoardPage {
     fn statuses(&self) -> &'static [ItemStatus] {
-        ItemStatus::ALL
+        &ItemStatus::ALL
     }
     fn kinds(&self) -> &'static [Kind] {
-        Kind::ALL
+        &Kind::ALL
     }
     fn priorities(&self) -> &'static [Priority] {
-        Priority::ALL
+        &Priority::ALL
     }
     fn overdue(&self, item: &ActionItem) -> bool {
         item.overdue(self.today)
@@ -370,7 +370,7 @@ async fn export_csv(
         ];
         csv.push_str(
             &row.iter()
-                .map(|f| csv_field(f))
+                .map(|f| crate::csv::csv_field(f))
                 .collect::<Vec<_>>()
                 .join(","),
         );
@@ -387,20 +387,6 @@ async fn export_csv(
         csv,
     )
         .into_response())
-}
-
-/// Quotes a CSV field when needed, and defuses spreadsheet formulas (`=`, `+`, `-`, `@`).
-pub fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
-    }
 }
 
 /// Bulk change from the board: `ids` (repeated) and a new `status` (with `reason`) or `owner`.
@@ -556,13 +542,13 @@ struct FormPage {
 
 impl FormPage {
     fn statuses(&self) -> &'static [ItemStatus] {
-        ItemStatus::ALL
+        &ItemStatus::ALL
     }
     fn kinds(&self) -> &'static [Kind] {
-        Kind::ALL
+        &Kind::ALL
     }
     fn priorities(&self) -> &'static [Priority] {
-        Priority::ALL
+        &Priority::ALL
     }
 }
 
@@ -589,10 +575,9 @@ async fn form_page(
 async fn new_item(
     State(state): State<AppState>,
     page: Page,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
     page.require(Role::Responder)?;
-    let incident = crate::incidents::web::load(&state, &raw).await?;
     let form = ItemForm {
         kind: "prevent".into(),
         priority: "p2".into(),
@@ -615,11 +600,10 @@ async fn new_item(
 async fn create_item(
     State(state): State<AppState>,
     page: Page,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
     Form(form): Form<ItemForm>,
 ) -> AppResult<Response> {
     page.require(Role::Responder)?;
-    let incident = crate::incidents::web::load(&state, &raw).await?;
     match super::create(&state.db, &page.user, &incident.id, &form.input()).await {
         Ok(item) => Ok(redirect_with_flash(
             &if form.back == "postmortem" {
@@ -641,7 +625,7 @@ async fn create_item(
 async fn load_item(state: &AppState, id: &str) -> AppResult<(ActionItem, Incident)> {
     let item = db::find(&state.db.reader, id)
         .await?
-        .ok_or_else(|| AppError::NotFound("action item".into()))?;
+        .ok_or_else(|| AppError::missing("action item"))?;
     let incident = crate::incidents::web::load(state, &item.incident_id).await?;
     Ok((item, incident))
 }
@@ -777,14 +761,6 @@ async fn change_status(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_fields_are_quoted_and_formulas_defused() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
-    }
 
     #[test]
     fn this_week_runs_from_today_to_sunday() {

@@ -8,8 +8,8 @@ use axum::routing::get;
 use serde_json::json;
 
 use super::{RuleInput, db};
+use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::web::AppState;
 use crate::web::extract::{ApiAdmin, ApiCaller, Json};
 
 pub fn router() -> Router<AppState> {

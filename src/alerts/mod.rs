@@ -18,33 +18,19 @@ use crate::incidents::{Actor, IncidentChanges, Severity};
 use crate::metrics::{QuantileMode, Rule, Scope, Signal, WindowReport};
 use crate::signals::{Signals, Trigger, now_ms};
 
-/// How loud an alert is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Tier {
-    /// User-facing: opens an incident with a snapshot attached.
-    Page,
-    /// Shown on the alerts page for next-business-day review.
-    Ticket,
-    /// Recorded only.
-    Log,
+choice! {
+    /// How loud an alert is.
+    pub enum Tier, "tier" {
+        /// User-facing: opens an incident with a snapshot attached.
+        Page = "page",
+        /// Shown on the alerts page for next-business-day review.
+        Ticket = "ticket",
+        /// Recorded only.
+        Log = "log",
+    }
 }
 
 impl Tier {
-    pub const ALL: [Tier; 3] = [Self::Page, Self::Ticket, Self::Log];
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == s.trim())
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Page => "page",
-            Self::Ticket => "ticket",
-            Self::Log => "log",
-        }
-    }
-
     pub fn meaning(self) -> &'static str {
         match self {
             Self::Page => "users are hurt now: open an incident",
@@ -54,45 +40,20 @@ impl Tier {
     }
 }
 
-/// What a rule watches, as stored and typed (`p99`, `error_rate`, …).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Watched {
-    P50,
-    P95,
-    P99,
-    Avg,
-    ErrorRate,
-    Saturation,
-    Traffic,
+choice! {
+    /// What a rule watches, as stored and typed (`p99`, `error_rate`, …).
+    pub enum Watched, "signal" {
+        P50 = "p50",
+        P95 = "p95",
+        P99 = "p99",
+        Avg = "avg",
+        ErrorRate = "error_rate",
+        Saturation = "saturation",
+        Traffic = "traffic",
+    }
 }
 
 impl Watched {
-    pub const ALL: [Watched; 7] = [
-        Self::P50,
-        Self::P95,
-        Self::P99,
-        Self::Avg,
-        Self::ErrorRate,
-        Self::Saturation,
-        Self::Traffic,
-    ];
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|w| w.as_str() == s.trim())
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::P50 => "p50",
-            Self::P95 => "p95",
-            Self::P99 => "p99",
-            Self::Avg => "avg",
-            Self::ErrorRate => "error_rate",
-            Self::Saturation => "saturation",
-            Self::Traffic => "traffic",
-        }
-    }
-
     /// How the rule reads, e.g. "p99 latency above 250 ms".
     pub fn describe(self, threshold: f64) -> String {
         match self {
@@ -216,10 +177,7 @@ impl RuleInput {
         }
         let watched = Watched::parse(self.signal.as_deref().unwrap_or(""));
         if watched.is_none() {
-            errors.insert(
-                "signal".into(),
-                "must be one of p50, p95, p99, avg, error_rate, saturation, traffic".into(),
-            );
+            errors.insert("signal".into(), Watched::field_error());
         }
         match self.threshold {
             Some(t) if t.is_finite() && t >= 0.0 => {
@@ -239,7 +197,7 @@ impl RuleInput {
         }
         let tier = Tier::parse(self.tier.as_deref().unwrap_or(""));
         if tier.is_none() {
-            errors.insert("tier".into(), "must be one of page, ticket, log".into());
+            errors.insert("tier".into(), Tier::field_error());
         }
         let min_samples = self.min_samples.unwrap_or(20);
         if !(1..=1_000_000).contains(&min_samples) {
@@ -444,16 +402,11 @@ async fn fire(
         .report(&rule.service, now_ms, QuantileMode::Fast)
         .ok();
     let value = report.as_ref().and_then(|r| watched.value(r));
-    let event_id = {
-        let mut tx = db.begin_write().await?;
-        let id = db::insert_event(&mut tx, rule, value, Utc::now()).await?;
-        tx.commit().await?;
-        id
-    };
-    tracing::warn!(rule = %rule.name, service = %rule.service, tier = %rule.tier, value, "alert fired");
     let shown_now = value.map_or_else(|| "n/a".to_owned(), |v| watched.format(v));
+    let mut tx = db.begin_write().await?;
+    let event_id = db::insert_event(&mut tx, rule, value, Utc::now()).await?;
     crate::notifications::enqueue(
-        db,
+        &mut tx,
         crate::notifications::Event::AlertFired,
         crate::notifications::Notice {
             event: crate::notifications::Event::AlertFired.as_str().to_owned(),
@@ -471,7 +424,9 @@ async fn fire(
             path: "/alerts".to_owned(),
         },
     )
-    .await;
+    .await?;
+    tx.commit().await?;
+    tracing::warn!(rule = %rule.name, service = %rule.service, tier = %rule.tier, value, "alert fired");
     if rule.tier != Tier::Page.as_str() {
         return Ok(None);
     }

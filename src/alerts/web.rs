@@ -13,10 +13,10 @@ use serde::Deserialize;
 
 use super::db::{self, AlertEvent, WeeklyFirings};
 use super::{AlertRule, RuleInput, Tier, Watched};
+use crate::app::AppState;
 use crate::auth::Role;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::incidents::Severity;
-use crate::web::AppState;
 use crate::web::chrome::{Chrome, redirect_with_flash};
 use crate::web::extract::{Form, Page};
 
@@ -281,7 +281,7 @@ async fn update_rule(
     page.require(Role::Admin)?;
     let rule = db::find_rule(&state.db.reader, &id)
         .await?
-        .ok_or_else(|| AppError::NotFound("alert rule".into()))?;
+        .ok_or_else(|| AppError::missing("alert rule"))?;
     let values = match form.check() {
         Ok(v) => v,
         Err(AppError::Validation { fields, .. }) => {
@@ -327,7 +327,7 @@ async fn delete_rule(
     page.require(Role::Admin)?;
     let mut tx = state.db.begin_write().await?;
     if !db::delete_rule(&mut tx, &id).await? {
-        return Err(AppError::NotFound("alert rule".into()));
+        return Err(AppError::missing("alert rule"));
     }
     crate::auth::db::audit(&mut tx, Some(&page.user.id), "alert_rule.delete", &id, "").await?;
     tx.commit().await?;

@@ -4,42 +4,21 @@ pub mod db;
 pub mod sessions;
 pub mod web;
 
-use std::fmt;
-
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{AppError, FieldErrors};
 
-/// What a user may do. Ordered: each role can do everything the previous one can.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Viewer,
-    Responder,
-    Admin,
+choice! {
+    /// What a user may do. Ordered: each role can do everything the previous one can.
+    pub enum Role, "role" {
+        Viewer = "viewer",
+        Responder = "responder",
+        Admin = "admin",
+    }
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Viewer, Role::Responder, Role::Admin];
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "viewer" => Some(Self::Viewer),
-            "responder" => Some(Self::Responder),
-            "admin" => Some(Self::Admin),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Viewer => "viewer",
-            Self::Responder => "responder",
-            Self::Admin => "admin",
-        }
-    }
-
     pub fn meaning(self) -> &'static str {
         match self {
             Self::Viewer => "reads everything, changes nothing",
@@ -51,42 +30,15 @@ impl Role {
     }
 }
 
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What an API token may be used for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// GET endpoints.
-    Read,
-    /// GET and changes (bounded by the owner's role).
-    Write,
-    /// Pushing metric events and alert webhooks only.
-    Ingest,
-}
-
-impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Write, Scope::Ingest];
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "read" => Some(Self::Read),
-            "write" => Some(Self::Write),
-            "ingest" => Some(Self::Ingest),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Read => "read",
-            Self::Write => "write",
-            Self::Ingest => "ingest",
-        }
+choice! {
+    /// What an API token may be used for.
+    pub enum Scope, "scope" {
+        /// GET endpoints.
+        Read = "read",
+        /// GET and changes (bounded by the owner's role).
+        Write = "write",
+        /// Pushing metric events and alert webhooks only.
+        Ingest = "ingest",
     }
 }
 
@@ -180,10 +132,7 @@ impl NewUser {
         }
         let role_parsed = Role::parse(role.trim());
         if role_parsed.is_none() {
-            errors.insert(
-                "role".into(),
-                "must be one of viewer, responder, admin".into(),
-            );
+            errors.insert("role".into(), Role::field_error());
         }
         if let Err(msg) = validate_password(password) {
             errors.insert("password".into(), msg);

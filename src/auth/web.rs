@@ -15,8 +15,8 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::{NewUser, Role, Scope, User, db, hash_password, verify_password};
+use crate::app::AppState;
 use crate::error::{AppError, AppResult, FieldErrors};
-use crate::web::AppState;
 use crate::web::chrome::{Chrome, cookie, redirect, redirect_with_flash};
 use crate::web::extract::{Form, Page, PublicPage, SESSION_COOKIE};
 
@@ -259,13 +259,15 @@ struct SetupPage {
 
 async fn setup_allowed(state: &AppState, token: &str) -> AppResult<()> {
     if db::count_users(&state.db.reader).await? > 0 {
-        return Err(AppError::NotFound(
-            "this setup link: Hindsight is already set up. Sign in instead".into(),
+        return Err(AppError::not_found(
+            "this setup link",
+            ": Hindsight is already set up. Sign in instead",
         ));
     }
     if !db::setup_token_valid(&state.db.reader, token).await? {
-        return Err(AppError::NotFound(
-            "this setup link: it is invalid, expired or already used. Restart Hindsight for a new one or run `hindsight user create`".into(),
+        return Err(AppError::not_found(
+            "this setup link",
+            ": it is invalid, expired or already used. Restart Hindsight for a new one or run `hindsight user create`",
         ));
     }
     Ok(())
@@ -332,7 +334,7 @@ async fn setup(
     let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await?;
     let mut tx = state.db.begin_write().await?;
     if !db::consume_setup_token(&mut tx, &token).await? {
-        return Err(AppError::NotFound("this setup link".into()));
+        return Err(AppError::missing("this setup link"));
     }
     let user =
         db::insert_user(&mut tx, &new_user.email, &new_user.name, Role::Admin, &hash).await?;
@@ -475,11 +477,10 @@ async fn change_role(
     Form(form): Form<RoleForm>,
 ) -> AppResult<Response> {
     page.require(Role::Admin)?;
-    let role = Role::parse(&form.role)
-        .ok_or_else(|| AppError::field("role", "must be one of viewer, responder, admin"))?;
+    let role = Role::parse_or_refuse(&form.role)?;
     let target = db::find_user(&state.db.reader, &id)
         .await?
-        .ok_or_else(|| AppError::NotFound("user".into()))?;
+        .ok_or_else(|| AppError::missing("user"))?;
     let mut tx = state.db.begin_write().await?;
     keep_an_admin(&mut tx, &target, role != Role::Admin).await?;
     db::set_role(&mut tx, &id, role).await?;
@@ -513,7 +514,7 @@ async fn disable_user(
     }
     let target = db::find_user(&state.db.reader, &id)
         .await?
-        .ok_or_else(|| AppError::NotFound("user".into()))?;
+        .ok_or_else(|| AppError::missing("user"))?;
     let mut tx = state.db.begin_write().await?;
     keep_an_admin(&mut tx, &target, true).await?;
     db::set_disabled(&mut tx, &id, true).await?;
@@ -542,7 +543,7 @@ async fn enable_user(
     page.require(Role::Admin)?;
     let target = db::find_user(&state.db.reader, &id)
         .await?
-        .ok_or_else(|| AppError::NotFound("user".into()))?;
+        .ok_or_else(|| AppError::missing("user"))?;
     let mut tx = state.db.begin_write().await?;
     db::set_disabled(&mut tx, &id, false).await?;
     db::audit(
@@ -631,10 +632,7 @@ async fn create_token(
     if name.is_empty() || name.chars().count() > 100 {
         errors.insert("name".into(), "must be 1 to 100 characters".into());
     }
-    let scope = Scope::parse(&form.scope);
-    if scope.is_none() {
-        errors.insert("scope".into(), "must be one of read, write, ingest".into());
-    }
+    let scope = Scope::parse_field(&form.scope, &mut errors);
     let owner = db::find_user(&state.db.reader, &form.user_id).await?;
     if owner.is_none() {
         errors.insert("user_id".into(), "choose an existing user".into());
@@ -676,7 +674,7 @@ async fn revoke_token(
     page.require(Role::Admin)?;
     let mut tx = state.db.begin_write().await?;
     if !db::revoke_token(&mut tx, &id).await? {
-        return Err(AppError::NotFound("active token".into()));
+        return Err(AppError::missing("active token"));
     }
     db::audit(&mut tx, Some(&page.user.id), "token.revoke", &id, "").await?;
     tx.commit().await?;

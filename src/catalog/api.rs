@@ -8,8 +8,8 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use super::{db, parse_name, parse_team};
+use crate::app::AppState;
 use crate::error::AppResult;
-use crate::web::AppState;
 use crate::web::extract::{ApiAdmin, ApiCaller, Json};
 
 pub fn router() -> Router<AppState> {

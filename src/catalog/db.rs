@@ -151,7 +151,7 @@ pub async fn delete_unused(
     }
     let done = sqlx::query(delete_sql).bind(name).execute(conn).await?;
     if done.rows_affected() == 0 {
-        return Err(AppError::NotFound(format!("{} {name}", kind.label())));
+        return Err(AppError::not_found(kind.label(), name));
     }
     Ok(())
 }

@@ -11,9 +11,9 @@ use serde::Deserialize;
 
 use super::db::{self, ListKind};
 use super::{Category, Service, parse_name, parse_team};
+use crate::app::AppState;
 use crate::auth::Role;
 use crate::error::{AppError, AppResult, FieldErrors};
-use crate::web::AppState;
 use crate::web::chrome::{Chrome, redirect_with_flash};
 use crate::web::extract::{Form, Page};
 
@@ -140,12 +140,12 @@ async fn save(
             (None, ListKind::Category) => db::insert_category(&mut tx, &name).await?,
             (Some(old), ListKind::Service) => {
                 if !db::update_service(&mut tx, old, &name, &team).await? {
-                    return Err(AppError::NotFound(format!("service {old}")));
+                    return Err(AppError::not_found("service", old));
                 }
             }
             (Some(old), ListKind::Category) => {
                 if !db::rename_category(&mut tx, old, &name).await? {
-                    return Err(AppError::NotFound(format!("category {old}")));
+                    return Err(AppError::not_found("category", old));
                 }
             }
         }

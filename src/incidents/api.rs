@@ -1,17 +1,19 @@
 //! JSON API for incidents: create, list, get (with its timeline), patch with a version.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Incident, IncidentInput, IncidentRef, ListParams, Severity, Status, db};
+use super::{Incident, IncidentInput, ListParams, Severity, Status, db};
+use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::web::AppState;
-use crate::web::extract::{ApiCaller, ApiResponder, Json, from_json_value, take_version};
+use crate::web::extract::{
+    ApiCaller, ApiResponder, IncidentInPath, Json, from_json_value, take_version,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -98,10 +100,7 @@ impl From<&Incident> for IncidentJson {
 }
 
 pub async fn load(state: &AppState, raw: &str) -> AppResult<Incident> {
-    let r = IncidentRef::parse(raw)?;
-    db::find(&state.db.reader, &r)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("incident {raw}")))
+    super::find(&state.db, raw).await
 }
 
 async fn create_incident(
@@ -118,7 +117,7 @@ async fn create_incident(
         errors,
     )
     .await?;
-    super::web::snapshot_on_open(&state, &incident, &caller.user).await;
+    super::snapshot_on_open(&state.db, &state.signals, &incident, &caller.user).await;
     Ok((
         StatusCode::CREATED,
         [(
@@ -193,10 +192,9 @@ fn parse_bounded(raw: &str, field: &str, default: u32, min: u32, max: u32) -> Ap
 async fn get_incident(
     State(state): State<AppState>,
     caller: ApiCaller,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
     caller.require_read()?;
-    let incident = load(&state, &raw).await?;
     let timeline = crate::timeline::db::list_for_incident(&state.db.reader, &incident.id).await?;
     let mut body = serde_json::to_value(IncidentJson::from(&incident))
         .map_err(|e| AppError::Internal(e.to_string()))?;
@@ -218,7 +216,7 @@ async fn get_incident(
             }),
             None => serde_json::Value::Null,
         };
-    let recurrence = crate::reports::web::cached_recurrence(&state, &incident.id).await?;
+    let recurrence = state.recurrence.of(&state.db, &incident.id).await?;
     body["recurrence"] =
         serde_json::to_value(&*recurrence).map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(axum::Json(body).into_response())
@@ -227,10 +225,9 @@ async fn get_incident(
 async fn update_incident(
     State(state): State<AppState>,
     ApiResponder(caller): ApiResponder,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
     Json(mut body): Json<serde_json::Value>,
 ) -> AppResult<Response> {
-    let incident = load(&state, &raw).await?;
     let version = take_version(&mut body)?;
     let object = body
         .as_object_mut()
@@ -251,6 +248,7 @@ async fn update_incident(
         errors,
         &note,
     )
-    .await?;
+    .await
+    .map_err(|e| e.current_as(|now: &Incident| IncidentJson::from(now)))?;
     Ok(axum::Json(IncidentJson::from(&updated)).into_response())
 }

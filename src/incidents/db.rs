@@ -107,7 +107,10 @@ pub async fn update(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn find(pool: &SqlitePool, r: &IncidentRef) -> Result<Option<Incident>, AppError> {
+pub async fn find(
+    conn: impl sqlx::SqliteExecutor<'_>,
+    r: &IncidentRef,
+) -> Result<Option<Incident>, AppError> {
     let query = match r {
         IncidentRef::Number(n) => sqlx::query_as(AssertSqlSafe(format!(
             "{SELECT_INCIDENT} WHERE i.number = ?"
@@ -118,7 +121,7 @@ pub async fn find(pool: &SqlitePool, r: &IncidentRef) -> Result<Option<Incident>
                 .bind(id.clone())
         }
     };
-    Ok(query.fetch_optional(pool).await?)
+    Ok(query.fetch_optional(conn).await?)
 }
 
 /// Default team of a service, used when an incident names none.
@@ -142,10 +145,10 @@ pub struct ListFilter {
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     pub text: Option<String>,
-    /// Only incidents that recur (see `reports::Rule`).
+    /// Only incidents that recur (see `recurrence::Rule`).
     pub recurring: bool,
     /// The recurrence rule the list marks (and filters) by.
-    pub rule: crate::reports::Rule,
+    pub rule: crate::recurrence::Rule,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,43 +158,17 @@ pub enum StatusFilter {
     Open,
 }
 
-/// Sort orders of the incident list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Sort {
-    #[default]
-    Newest,
-    Oldest,
-    Severity,
-    RecentlyUpdated,
+choice! {
+    /// Sort orders of the incident list.
+    pub enum Sort, "sort" {
+        Newest = "newest" | "",
+        Oldest = "oldest",
+        Severity = "severity",
+        RecentlyUpdated = "updated",
+    }
 }
 
 impl Sort {
-    pub const ALL: [Sort; 4] = [
-        Self::Newest,
-        Self::Oldest,
-        Self::Severity,
-        Self::RecentlyUpdated,
-    ];
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "" | "newest" => Some(Self::Newest),
-            "oldest" => Some(Self::Oldest),
-            "severity" => Some(Self::Severity),
-            "updated" => Some(Self::RecentlyUpdated),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Newest => "newest",
-            Self::Oldest => "oldest",
-            Self::Severity => "severity",
-            Self::RecentlyUpdated => "updated",
-        }
-    }
-
     pub fn label(self) -> &'static str {
         match self {
             Self::Newest => "Newest first",
@@ -270,7 +247,7 @@ pub async fn list(
     // Only fixed SQL fragments are concatenated; every value is a bound parameter.
     let mut clauses: Vec<std::borrow::Cow<'static, str>> = Vec::new();
     let mut binds: Vec<String> = Vec::new();
-    let recurring_sql = crate::reports::db::recurring_sql(filter.rule);
+    let recurring_sql = crate::recurrence::db::recurring_sql(filter.rule);
     match filter.status {
         Some(StatusFilter::Is(s)) => {
             clauses.push("i.status = ?".into());

@@ -14,38 +14,17 @@ use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::timeline::{self, EntryKind};
 
-/// How bad it is. sev1 pages people; sev4 is minor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Sev1,
-    Sev2,
-    Sev3,
-    Sev4,
+choice! {
+    /// How bad it is. sev1 pages people; sev4 is minor.
+    pub enum Severity, "severity" {
+        Sev1 = "sev1",
+        Sev2 = "sev2",
+        Sev3 = "sev3",
+        Sev4 = "sev4",
+    }
 }
 
 impl Severity {
-    pub const ALL: [Severity; 4] = [Self::Sev1, Self::Sev2, Self::Sev3, Self::Sev4];
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "sev1" => Some(Self::Sev1),
-            "sev2" => Some(Self::Sev2),
-            "sev3" => Some(Self::Sev3),
-            "sev4" => Some(Self::Sev4),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sev1 => "sev1",
-            Self::Sev2 => "sev2",
-            Self::Sev3 => "sev3",
-            Self::Sev4 => "sev4",
-        }
-    }
-
     /// One line on what the level means, shown where people choose it.
     pub fn meaning(self) -> &'static str {
         match self {
@@ -57,54 +36,18 @@ impl Severity {
     }
 }
 
-impl TryFrom<String> for Severity {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        Self::parse(&s).ok_or_else(|| format!("unknown severity {s:?}"))
+choice! {
+    /// Where the response is. Moving forward stamps the matching milestone.
+    pub enum Status, "status" {
+        Investigating = "investigating",
+        Identified = "identified",
+        Monitoring = "monitoring",
+        Resolved = "resolved",
+        Closed = "closed",
     }
-}
-
-/// Where the response is. Moving forward stamps the matching milestone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Investigating,
-    Identified,
-    Monitoring,
-    Resolved,
-    Closed,
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [
-        Self::Investigating,
-        Self::Identified,
-        Self::Monitoring,
-        Self::Resolved,
-        Self::Closed,
-    ];
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "investigating" => Some(Self::Investigating),
-            "identified" => Some(Self::Identified),
-            "monitoring" => Some(Self::Monitoring),
-            "resolved" => Some(Self::Resolved),
-            "closed" => Some(Self::Closed),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Investigating => "investigating",
-            Self::Identified => "identified",
-            Self::Monitoring => "monitoring",
-            Self::Resolved => "resolved",
-            Self::Closed => "closed",
-        }
-    }
-
     pub fn meaning(self) -> &'static str {
         match self {
             Self::Investigating => "looking for the cause",
@@ -118,13 +61,6 @@ impl Status {
     /// Still needs attention (not resolved or closed).
     pub fn is_open(self) -> bool {
         self < Self::Resolved
-    }
-}
-
-impl TryFrom<String> for Status {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        Self::parse(&s).ok_or_else(|| format!("unknown status {s:?}"))
     }
 }
 
@@ -192,7 +128,7 @@ impl IncidentRef {
         if uuid::Uuid::parse_str(raw).is_ok() {
             return Ok(Self::Id(raw.to_ascii_lowercase()));
         }
-        Err(AppError::NotFound(format!("incident {raw}")))
+        Err(AppError::not_found("incident", raw))
     }
 }
 
@@ -303,10 +239,7 @@ impl IncidentInput {
             match Severity::parse(raw) {
                 Some(s) => out.severity = Some(s),
                 None => {
-                    errors.insert(
-                        "severity".into(),
-                        "must be one of sev1, sev2, sev3, sev4".into(),
-                    );
+                    errors.insert("severity".into(), Severity::field_error());
                 }
             }
         }
@@ -314,11 +247,7 @@ impl IncidentInput {
             match Status::parse(raw) {
                 Some(s) => out.status = Some(s),
                 None => {
-                    errors.insert(
-                        "status".into(),
-                        "must be one of investigating, identified, monitoring, resolved, closed"
-                            .into(),
-                    );
+                    errors.insert("status".into(), Status::field_error());
                 }
             }
         }
@@ -352,7 +281,7 @@ impl IncidentInput {
             );
         }
         if let Some(raw) = &self.started_at {
-            match crate::web::chrome::parse_form_time(raw, tz) {
+            match crate::time::parse_form_time(raw, tz) {
                 Ok(Some(t)) => out.started_at = Some(t),
                 Ok(None) => {
                     errors.insert("started_at".into(), "must not be empty".into());
@@ -374,7 +303,7 @@ impl IncidentInput {
             ("closed_at", &self.closed_at, &mut out.closed_at),
         ] {
             if let Some(raw) = value {
-                match crate::web::chrome::parse_form_time(raw.as_deref().unwrap_or(""), tz) {
+                match crate::time::parse_form_time(raw.as_deref().unwrap_or(""), tz) {
                     Ok(t) => *slot = Some(t),
                     Err(msg) => {
                         errors.insert(field.into(), msg);
@@ -564,6 +493,14 @@ fn apply_simple(changes: &IncidentChanges, values: &mut IncidentValues) {
     }
 }
 
+/// The incident `raw` names (`INC-42` or its id), or a not-found error naming it.
+pub async fn find(db: &Db, raw: &str) -> AppResult<Incident> {
+    let r = IncidentRef::parse(raw)?;
+    db::find(&db.reader, &r)
+        .await?
+        .ok_or_else(|| AppError::not_found("incident", raw))
+}
+
 /// Who changes an incident.
 #[derive(Debug, Clone, Copy)]
 pub enum Actor<'a> {
@@ -660,13 +597,11 @@ pub async fn declare(
         values.status.as_str()
     );
     timeline::db::insert(&mut tx, &id, now, EntryKind::StatusChange, &body, user_id).await?;
-    tx.commit().await?;
-    tracing::info!(incident = number, "incident declared");
-    let incident = db::find(&db.writer, &IncidentRef::Number(number))
+    let incident = db::find(&mut *tx, &IncidentRef::Number(number))
         .await?
         .ok_or_else(|| AppError::Internal("incident vanished after insert".into()))?;
     notify(
-        db,
+        &mut tx,
         crate::notifications::Event::IncidentOpened,
         &incident,
         format!(
@@ -677,8 +612,32 @@ pub async fn declare(
             incident.service
         ),
     )
-    .await;
+    .await?;
+    tx.commit().await?;
+    tracing::info!(incident = number, "incident declared");
     Ok(incident)
+}
+
+/// Freezes the service's window onto a newly declared incident when the collector has data
+/// for it. A failure here must not undo the declaration, so it is logged, not returned.
+pub async fn snapshot_on_open(
+    db: &Db,
+    signals: &crate::signals::Signals,
+    incident: &Incident,
+    user: &User,
+) {
+    let result = crate::signals::freeze(
+        db,
+        signals,
+        &incident.id,
+        &incident.service,
+        crate::signals::Trigger::IncidentOpen,
+        Some(&user.id),
+    )
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, incident = incident.number, "snapshot at declaration failed");
+    }
 }
 
 /// Applies changes made from `version`. A stale version is a conflict carrying the incident as
@@ -731,7 +690,7 @@ pub async fn update(
         drop(tx);
         let fresh = db::find(&db.writer, &IncidentRef::Id(current.id.clone()))
             .await?
-            .ok_or_else(|| AppError::NotFound(current.key()))?;
+            .ok_or_else(|| AppError::not_found("incident", current.key()))?;
         return Err(conflict(&fresh));
     }
     let note = note.trim();
@@ -776,10 +735,9 @@ pub async fn update(
         )
         .await?;
     }
-    tx.commit().await?;
-    let updated = db::find(&db.writer, &IncidentRef::Id(current.id.clone()))
+    let updated = db::find(&mut *tx, &IncidentRef::Id(current.id.clone()))
         .await?
-        .ok_or_else(|| AppError::NotFound(current.key()))?;
+        .ok_or_else(|| AppError::not_found("incident", current.key()))?;
     // sev1 is the most severe, so "raised" means a smaller level.
     if updated.severity < current.severity {
         let text = format!(
@@ -790,25 +748,27 @@ pub async fn update(
             updated.title
         );
         notify(
-            db,
+            &mut tx,
             crate::notifications::Event::SeverityRaised,
             &updated,
             text,
         )
-        .await;
+        .await?;
     }
+    tx.commit().await?;
     Ok(updated)
 }
 
-/// Queues a notification about an incident (incident events count as the page tier).
+/// Queues a notification about an incident in the write transaction `conn` (incident events
+/// count as the page tier).
 pub async fn notify(
-    db: &Db,
+    conn: &mut sqlx::SqliteConnection,
     event: crate::notifications::Event,
     incident: &Incident,
     text: String,
-) {
+) -> AppResult<()> {
     crate::notifications::enqueue(
-        db,
+        conn,
         event,
         crate::notifications::Notice {
             event: event.as_str().to_owned(),
@@ -821,19 +781,13 @@ pub async fn notify(
             path: incident.url(),
         },
     )
-    .await;
+    .await?;
+    Ok(())
 }
 
 /// The 409 for a stale edit, carrying the incident as it is now.
 pub fn conflict(current: &Incident) -> AppError {
-    AppError::Conflict {
-        message: format!(
-            "{} was changed by someone else (now at version {}); nothing was overwritten",
-            current.key(),
-            current.version
-        ),
-        current: serde_json::to_value(api::IncidentJson::from(current)).unwrap_or_default(),
-    }
+    AppError::conflict(current.key(), current.version, current.clone())
 }
 
 /// List filters as given in a query string, shared by the list page and the API.
@@ -889,10 +843,7 @@ impl ListParams {
             match Severity::parse(&self.severity) {
                 Some(s) => filter.severity = Some(s),
                 None => {
-                    errors.insert(
-                        "severity".into(),
-                        "must be one of sev1, sev2, sev3, sev4".into(),
-                    );
+                    errors.insert("severity".into(), Severity::field_error());
                 }
             }
         }
@@ -921,7 +872,7 @@ impl ListParams {
             } else {
                 raw.to_owned()
             };
-            match crate::web::chrome::parse_form_time(&with_time, tz) {
+            match crate::time::parse_form_time(&with_time, tz) {
                 Ok(Some(t)) => {
                     let t = if end_of_day && date_only {
                         t + chrono::Duration::days(1)
@@ -946,10 +897,7 @@ impl ListParams {
         let sort = match db::Sort::parse(self.sort.trim()) {
             Some(sort) => sort,
             None => {
-                errors.insert(
-                    "sort".into(),
-                    "must be one of newest, oldest, severity, updated".into(),
-                );
+                errors.insert("sort".into(), db::Sort::field_error());
                 db::Sort::Newest
             }
         };

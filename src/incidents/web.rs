@@ -4,7 +4,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -12,16 +12,16 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 
 use super::db::{self, ListFilter, ListRow, Sort};
-use super::{Incident, IncidentInput, IncidentRef, ListParams, Severity, Status};
+use super::{Incident, IncidentInput, ListParams, Severity, Status};
 use crate::auth::{Role, User};
 use std::sync::Arc;
 
+use crate::app::AppState;
 use crate::catalog::Lists;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::timeline::{Entry, EntryKind};
-use crate::web::AppState;
 use crate::web::chrome::{Chrome, redirect_with_flash};
-use crate::web::extract::{Form, Page};
+use crate::web::extract::{Form, IncidentInPath, Page};
 use crate::web::middleware::form_urlencode;
 
 pub fn router() -> Router<AppState> {
@@ -36,29 +36,9 @@ pub fn router() -> Router<AppState> {
         .route("/incidents/{incident}/status", post(change_status))
 }
 
-/// Freezes the service's window onto a newly declared incident when the collector has data
-/// for it. A failure here must not undo the declaration, so it is logged, not returned.
-pub async fn snapshot_on_open(state: &AppState, incident: &Incident, user: &User) {
-    let result = crate::signals::freeze(
-        &state.db,
-        &state.signals,
-        &incident.id,
-        &incident.service,
-        crate::signals::Trigger::IncidentOpen,
-        Some(&user.id),
-    )
-    .await;
-    if let Err(e) = result {
-        tracing::warn!(error = %e, incident = incident.number, "snapshot at declaration failed");
-    }
-}
-
 /// Loads an incident by `INC-42` / id or answers 404.
 pub async fn load(state: &AppState, raw: &str) -> AppResult<Incident> {
-    let r = IncidentRef::parse(raw)?;
-    db::find(&state.db.reader, &r)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("incident {raw}")))
+    super::find(&state.db, raw).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -384,7 +364,7 @@ async fn declare_incident(
     )
     .await;
     if let Ok(incident) = &result {
-        snapshot_on_open(&state, incident, &page.user).await;
+        super::snapshot_on_open(&state.db, &state.signals, incident, &page.user).await;
     }
     match result {
         Ok(incident) => Ok(redirect_with_flash(
@@ -437,10 +417,9 @@ async fn commander_email(state: &AppState, i: &Incident) -> AppResult<String> {
 async fn edit_incident(
     State(state): State<AppState>,
     page: Page,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
     page.require(Role::Responder)?;
-    let incident = load(&state, &raw).await?;
     let form = IncidentForm::from_incident(
         &incident,
         &page.chrome,
@@ -519,11 +498,10 @@ fn conflict_rows(saved: &IncidentForm, yours: &IncidentForm) -> Vec<ConflictRow>
 async fn update_incident(
     State(state): State<AppState>,
     page: Page,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
     Form(form): Form<IncidentForm>,
 ) -> AppResult<Response> {
     page.require(Role::Responder)?;
-    let incident = load(&state, &raw).await?;
     let version: i64 = form.version.trim().parse().map_err(|_| {
         AppError::BadRequest("the form lacks the version it was loaded at; reload the page".into())
     })?;
@@ -615,7 +593,7 @@ pub struct ShowPage {
     /// The post-mortem's status and how many of its sections are written, if one was started.
     pub postmortem: Option<(String, i64, i64)>,
     /// Earlier incidents alike this one, when it recurs.
-    pub recurrence: std::sync::Arc<crate::reports::Recurrence>,
+    pub recurrence: std::sync::Arc<crate::recurrence::Recurrence>,
     /// Declared in the last few minutes: the recurrence banner is shown at the top.
     pub just_declared: bool,
     pub errors: FieldErrors,
@@ -688,7 +666,7 @@ impl ShowPage {
         EntryKind::ALL
     }
     fn item_statuses(&self) -> &'static [crate::action_items::ItemStatus] {
-        crate::action_items::ItemStatus::ALL
+        &crate::action_items::ItemStatus::ALL
     }
     fn items_done(&self) -> usize {
         crate::action_items::done_count(&self.items)
@@ -715,25 +693,10 @@ impl ShowPage {
             ("Time to resolve", Some(i.started_at), i.resolved_at),
         ] {
             if let (Some(a), Some(b)) = (from, to) {
-                out.push((label, human_duration(b - a)));
+                out.push((label, crate::time::human_duration(b - a)));
             }
         }
         out
-    }
-}
-
-/// `1d 2h`, `3h 05m`, `12m`, `45s`.
-pub fn human_duration(d: Duration) -> String {
-    let secs = d.num_seconds().max(0);
-    let (days, hours, mins) = (secs / 86_400, (secs % 86_400) / 3600, (secs % 3600) / 60);
-    if days > 0 {
-        format!("{days}d {hours}h")
-    } else if hours > 0 {
-        format!("{hours}h {mins:02}m")
-    } else if mins > 0 {
-        format!("{mins}m")
-    } else {
-        format!("{secs}s")
     }
 }
 
@@ -784,7 +747,7 @@ pub async fn render_show(
     let mut observed_services = state.signals.registry.services();
     observed_services.sort();
     let items = crate::action_items::db::list_for_incident(&state.db.reader, &incident.id).await?;
-    let recurrence = crate::reports::web::cached_recurrence(state, &incident.id).await?;
+    let recurrence = state.recurrence.of(&state.db, &incident.id).await?;
     Ok(ShowPage {
         postmortem: crate::postmortems::db::summary(&state.db.reader, &incident.id).await?,
         recurrence,
@@ -807,10 +770,9 @@ pub async fn render_show(
 async fn show_incident(
     State(state): State<AppState>,
     page: Page,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
     Query(query): Query<ShowQuery>,
 ) -> AppResult<Response> {
-    let incident = load(&state, &raw).await?;
     let show = ShowState {
         editing: (!query.edit.is_empty() && page.user.can_write()).then_some((query.edit, None)),
         ..ShowState::default()
@@ -833,17 +795,12 @@ struct StatusForm {
 async fn change_status(
     State(state): State<AppState>,
     page: Page,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
     Form(form): Form<StatusForm>,
 ) -> AppResult<Response> {
     page.require(Role::Responder)?;
-    let incident = load(&state, &raw).await?;
-    let status = Status::parse(&form.status).ok_or_else(|| {
-        AppError::field(
-            "status",
-            "must be one of investigating, identified, monitoring, resolved, closed",
-        )
-    })?;
+    let status = Status::parse(&form.status)
+        .ok_or_else(|| AppError::field("status", Status::field_error()))?;
     let version: i64 = form.version.trim().parse().map_err(|_| {
         AppError::BadRequest("the form lacks the version it was loaded at; reload the page".into())
     })?;
@@ -910,18 +867,4 @@ async fn change_status(
 /// Query-string value of a service or category for list links.
 pub fn filter_link(key: &str, value: &str) -> String {
     format!("/incidents?{key}={}", form_urlencode(value))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_like_a_person_would_say_them() {
-        assert_eq!(human_duration(Duration::seconds(45)), "45s");
-        assert_eq!(human_duration(Duration::minutes(12)), "12m");
-        assert_eq!(human_duration(Duration::minutes(185)), "3h 05m");
-        assert_eq!(human_duration(Duration::hours(26)), "1d 2h");
-        assert_eq!(human_duration(Duration::seconds(-5)), "0s");
-    }
 }

@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
 use super::{Source, WebhookPayload, db, receive};
+use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::web::AppState;
 use crate::web::extract::{ApiIngest, from_json_value};
 
 pub fn router() -> Router<AppState> {

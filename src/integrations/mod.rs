@@ -563,8 +563,11 @@ pub async fn receive(
                 .filter(|a| a.firing)
                 .map(|a| a.name.as_str())
                 .collect();
+            // The group's writes above are operations of their own areas, each committed on
+            // its own; the notice is queued once they have all succeeded.
+            let mut tx = db.begin_write().await?;
             crate::notifications::enqueue(
-                db,
+                &mut tx,
                 crate::notifications::Event::AlertFired,
                 crate::notifications::Notice {
                     event: crate::notifications::Event::AlertFired.as_str().to_owned(),
@@ -582,7 +585,8 @@ pub async fn receive(
                     path: current.url(),
                 },
             )
-            .await;
+            .await?;
+            tx.commit().await?;
         }
     }
     Ok(receipt)

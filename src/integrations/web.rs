@@ -11,11 +11,11 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::db::LoggedPayload;
+use crate::app::AppState;
 use crate::auth::Role;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::notifications::Event;
 use crate::notifications::db::{DeliveryRow, Destination};
-use crate::web::AppState;
 use crate::web::chrome::{Chrome, redirect_with_flash};
 use crate::web::extract::{Form, Page};
 
@@ -179,7 +179,7 @@ async fn delete_destination(
 ) -> AppResult<Response> {
     p.require(Role::Admin)?;
     if !crate::notifications::db::delete_destination(&state.db, &id).await? {
-        return Err(AppError::NotFound("destination".into()));
+        return Err(AppError::missing("destination"));
     }
     Ok(redirect_with_flash(
         "/admin/integrations",

@@ -1,7 +1,7 @@
 //! SQL for webhook destinations and deliveries.
 
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 
 use super::{DestinationValues, Event, Notice};
 use crate::db::{Db, new_id, ts};
@@ -18,11 +18,13 @@ pub struct Destination {
     pub enabled: bool,
 }
 
-pub async fn list_destinations(pool: &SqlitePool) -> Result<Vec<Destination>, AppError> {
+pub async fn list_destinations(
+    conn: impl sqlx::SqliteExecutor<'_>,
+) -> Result<Vec<Destination>, AppError> {
     Ok(sqlx::query_as(
         "SELECT id, name, url, format, events, tiers, enabled FROM webhook_destinations ORDER BY name",
     )
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?)
 }
 
@@ -57,8 +59,12 @@ pub async fn delete_destination(db: &Db, id: &str) -> Result<bool, AppError> {
 }
 
 /// Queues `notice` for each enabled destination whose events and tiers include it.
-pub async fn enqueue(db: &Db, event: Event, notice: &Notice) -> Result<usize, AppError> {
-    let wanted: Vec<Destination> = list_destinations(&db.reader)
+pub async fn enqueue(
+    conn: &mut SqliteConnection,
+    event: Event,
+    notice: &Notice,
+) -> Result<usize, AppError> {
+    let wanted: Vec<Destination> = list_destinations(&mut *conn)
         .await?
         .into_iter()
         .filter(|d| {
@@ -72,7 +78,6 @@ pub async fn enqueue(db: &Db, event: Event, notice: &Notice) -> Result<usize, Ap
     }
     let data = serde_json::to_string(notice).map_err(|e| AppError::Internal(e.to_string()))?;
     let now = ts(Utc::now());
-    let mut tx = db.begin_write().await?;
     for d in &wanted {
         sqlx::query(
             "INSERT INTO webhook_deliveries (id, destination_id, event, data, status, attempts,
@@ -85,10 +90,9 @@ pub async fn enqueue(db: &Db, event: Event, notice: &Notice) -> Result<usize, Ap
         .bind(&data)
         .bind(&now)
         .bind(&now)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
-    tx.commit().await?;
     Ok(wanted.len())
 }
 

@@ -13,36 +13,17 @@ use serde::Serialize;
 use crate::db::Db;
 use crate::error::{AppError, FieldErrors};
 
-/// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
-    IncidentOpened,
-    SeverityRaised,
-    AlertFired,
-    PostmortemPublished,
+choice! {
+    /// What happened.
+    pub enum Event, "event" {
+        IncidentOpened = "incident_opened",
+        SeverityRaised = "severity_raised",
+        AlertFired = "alert_fired",
+        PostmortemPublished = "postmortem_published",
+    }
 }
 
 impl Event {
-    pub const ALL: [Event; 4] = [
-        Self::IncidentOpened,
-        Self::SeverityRaised,
-        Self::AlertFired,
-        Self::PostmortemPublished,
-    ];
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|e| e.as_str() == s.trim())
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::IncidentOpened => "incident_opened",
-            Self::SeverityRaised => "severity_raised",
-            Self::AlertFired => "alert_fired",
-            Self::PostmortemPublished => "postmortem_published",
-        }
-    }
-
     pub fn label(self) -> &'static str {
         match self {
             Self::IncidentOpened => "incident opened",
@@ -68,12 +49,15 @@ pub struct Notice {
     pub path: String,
 }
 
-/// Queues `notice` for every enabled destination that wants its event and tier. Never fails
-/// the caller: a problem is logged.
-pub async fn enqueue(db: &Db, event: Event, notice: Notice) {
-    if let Err(e) = db::enqueue(db, event, &notice).await {
-        tracing::warn!(error = %e, event = event.as_str(), "could not queue notifications");
-    }
+/// Queues `notice` for every enabled destination that wants its event and tier, inside the
+/// caller's write transaction (the outbox): the notice is sent if and only if the change that
+/// caused it commits. Returns how many deliveries were queued.
+pub async fn enqueue(
+    conn: &mut sqlx::SqliteConnection,
+    event: Event,
+    notice: Notice,
+) -> crate::error::AppResult<usize> {
+    db::enqueue(conn, event, &notice).await
 }
 
 /// The body sent to a destination: Hindsight's JSON, or a Slack-compatible `{"text": …}`.

@@ -9,10 +9,12 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::{Edit, RootCauseInput, db};
+use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::incidents::Incident;
-use crate::web::AppState;
-use crate::web::extract::{ApiCaller, ApiResponder, Json, from_json_value, take_version};
+use crate::web::extract::{
+    ApiCaller, ApiResponder, IncidentInPath, Json, from_json_value, take_version,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -37,20 +39,19 @@ pub fn router() -> Router<AppState> {
 
 async fn loaded(state: &AppState, incident: &Incident) -> AppResult<super::Loaded> {
     super::load(&state.db, &incident.id).await?.ok_or_else(|| {
-        AppError::NotFound(format!(
-            "post-mortem of {} (start one with POST or PUT)",
-            incident.key()
-        ))
+        AppError::not_found(
+            "post-mortem of",
+            format_args!("{} (start one with POST or PUT)", incident.key()),
+        )
     })
 }
 
 async fn get_postmortem(
     State(state): State<AppState>,
     caller: ApiCaller,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
     caller.require_read()?;
-    let incident = crate::incidents::api::load(&state, &raw).await?;
     let pm = loaded(&state, &incident).await?;
     Ok(axum::Json(super::json(&pm)).into_response())
 }
@@ -65,10 +66,9 @@ struct StartBody {
 async fn start(
     State(state): State<AppState>,
     ApiResponder(caller): ApiResponder,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
     Json(body): Json<StartBody>,
 ) -> AppResult<Response> {
-    let incident = crate::incidents::api::load(&state, &raw).await?;
     let existed = super::load(&state.db, &incident.id).await?.is_some();
     let pm = super::start(&state.db, &caller.user, &incident, body.template.as_deref()).await?;
     let status = if existed {
@@ -101,10 +101,9 @@ struct SaveBody {
 async fn save(
     State(state): State<AppState>,
     ApiResponder(caller): ApiResponder,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
     Json(mut value): Json<serde_json::Value>,
 ) -> AppResult<Response> {
-    let incident = crate::incidents::api::load(&state, &raw).await?;
     let version = take_version(&mut value)?;
     let body: SaveBody = from_json_value(value)?;
     let version = match super::load(&state.db, &incident.id).await? {
@@ -122,7 +121,9 @@ async fn save(
         detection_method: body.detection_method,
         no_action_items_reason: body.no_action_items_reason,
     };
-    let saved = super::save(&state.db, &caller.user, &incident, version, &edit).await?;
+    let saved = super::save(&state.db, &caller.user, &incident, version, &edit)
+        .await
+        .map_err(|e| e.current_as(super::json))?;
     Ok(axum::Json(super::json(&saved)).into_response())
 }
 
@@ -139,10 +140,9 @@ struct StatusBody {
 async fn set_status(
     State(state): State<AppState>,
     ApiResponder(caller): ApiResponder,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
     Json(body): Json<StatusBody>,
 ) -> AppResult<Response> {
-    let incident = crate::incidents::api::load(&state, &raw).await?;
     let to = super::parse_status(&body.status)?;
     let saved = super::set_status(
         &state.db,
@@ -152,7 +152,8 @@ async fn set_status(
         to,
         &body.comment,
     )
-    .await?;
+    .await
+    .map_err(|e| e.current_as(super::json))?;
     Ok(axum::Json(super::json(&saved)).into_response())
 }
 
@@ -165,10 +166,9 @@ struct ReviewersBody {
 async fn request_review(
     State(state): State<AppState>,
     ApiResponder(caller): ApiResponder,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
     Json(body): Json<ReviewersBody>,
 ) -> AppResult<Response> {
-    let incident = crate::incidents::api::load(&state, &raw).await?;
     let saved = super::request_review(&state.db, &caller.user, &incident, &body.reviewers).await?;
     Ok(axum::Json(super::json(&saved)).into_response())
 }
@@ -184,10 +184,9 @@ struct ReviewBody {
 async fn review(
     State(state): State<AppState>,
     ApiResponder(caller): ApiResponder,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
     Json(body): Json<ReviewBody>,
 ) -> AppResult<Response> {
-    let incident = crate::incidents::api::load(&state, &raw).await?;
     let approve = super::parse_decision(&body.decision)?;
     let saved = super::decide(&state.db, &caller.user, &incident, approve, &body.comment).await?;
     Ok(axum::Json(super::json(&saved)).into_response())
@@ -196,10 +195,9 @@ async fn review(
 async fn revisions(
     State(state): State<AppState>,
     caller: ApiCaller,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
     caller.require_read()?;
-    let incident = crate::incidents::api::load(&state, &raw).await?;
     let pm = loaded(&state, &incident).await?;
     let list = db::revisions(&state.db.reader, &pm.pm.id).await?;
     Ok(axum::Json(serde_json::json!({ "items": list, "total": list.len() })).into_response())
@@ -218,7 +216,7 @@ async fn revision(
         .map_err(|_| AppError::field("version", "must be a revision number"))?;
     let (info, content) = db::revision(&state.db.reader, &pm.pm.id, version)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("revision {version}")))?;
+        .ok_or_else(|| AppError::not_found("revision", version))?;
     Ok(axum::Json(serde_json::json!({
         "version": info.version, "author": info.author_name, "created_at": info.created_at,
         "changed": info.changed, "content": content,
@@ -229,11 +227,10 @@ async fn revision(
 async fn markdown(
     State(state): State<AppState>,
     caller: ApiCaller,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
     caller.require_read()?;
-    let incident = crate::incidents::api::load(&state, &raw).await?;
-    let body = super::web::markdown_document(&state, &incident).await?;
+    let body = super::export::document(&state.db, state.config.timezone, &incident).await?;
     Ok(super::web::markdown_response(&incident, body))
 }
 

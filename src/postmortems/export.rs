@@ -8,6 +8,7 @@ use chrono_tz::Tz;
 
 use super::Loaded;
 use crate::action_items::ActionItem;
+use crate::error::{AppError, AppResult};
 use crate::incidents::Incident;
 use crate::markdown::{escape, neutralize};
 use crate::signals::db::Snapshot;
@@ -23,8 +24,27 @@ pub struct Export<'a> {
     pub tz: Tz,
 }
 
+/// The whole post-mortem of `incident` as Markdown, with its timeline, action items and
+/// snapshots read from their tables (what the page's download and the API's `.md` answer).
+pub async fn document(db: &crate::db::Db, tz: Tz, incident: &Incident) -> AppResult<String> {
+    let pm = super::load(db, &incident.id)
+        .await?
+        .ok_or_else(|| AppError::not_found("post-mortem of", incident.key()))?;
+    let timeline = crate::timeline::db::list_for_incident(&db.reader, &incident.id).await?;
+    let items = crate::action_items::db::list_for_incident(&db.reader, &incident.id).await?;
+    let snapshots = crate::signals::db::list_for_incident(&db.reader, &incident.id).await?;
+    Ok(to_markdown(&Export {
+        incident,
+        postmortem: &pm,
+        timeline: &timeline,
+        items: &items,
+        snapshots: &snapshots,
+        tz,
+    }))
+}
+
 fn time(tz: Tz, at: DateTime<Utc>) -> String {
-    crate::web::chrome::format_time(tz, at)
+    crate::time::format_time(tz, at)
 }
 
 /// A table cell: one line, pipes escaped.

@@ -364,8 +364,7 @@ pub fn publish_problems(
 
 /// A status as typed into a form or API body.
 pub fn parse_status(raw: &str) -> AppResult<PmStatus> {
-    PmStatus::parse(raw)
-        .ok_or_else(|| AppError::field("status", "must be one of draft, in_review, published"))
+    PmStatus::parse_or_refuse(raw)
 }
 
 /// A review decision as typed: `approve` (true) or `request_changes` (false).
@@ -424,7 +423,7 @@ async fn load_parts(pool: &sqlx::SqlitePool, pm: Postmortem) -> AppResult<Loaded
 async fn reload(db: &Db, incident_id: &str) -> AppResult<Loaded> {
     let pm = db::find_for_incident(&db.writer, incident_id)
         .await?
-        .ok_or_else(|| AppError::NotFound("post-mortem".into()))?;
+        .ok_or_else(|| AppError::missing("post-mortem"))?;
     load_parts(&db.writer, pm).await
 }
 
@@ -498,13 +497,7 @@ pub async fn start(
 
 /// The 409 for a save or move made from an old version, carrying the post-mortem as it is now.
 fn conflict(now: &Loaded) -> AppError {
-    AppError::Conflict {
-        message: format!(
-            "this post-mortem was changed by someone else (now at version {}); nothing was overwritten",
-            now.pm.version
-        ),
-        current: json(now),
-    }
+    AppError::conflict("this post-mortem", now.pm.version, now.clone())
 }
 
 /// The post-mortem as the API shows it.
@@ -553,7 +546,7 @@ pub async fn save(
 ) -> AppResult<Loaded> {
     let current = load(db, &incident.id)
         .await?
-        .ok_or_else(|| AppError::NotFound("post-mortem (start it first)".into()))?;
+        .ok_or_else(|| AppError::missing("post-mortem (start it first)"))?;
     if current.pm.status == PmStatus::Published {
         return Err(AppError::field(
             "status",
@@ -628,7 +621,7 @@ pub async fn request_review(
 ) -> AppResult<Loaded> {
     let current = load(db, &incident.id)
         .await?
-        .ok_or_else(|| AppError::NotFound("post-mortem".into()))?;
+        .ok_or_else(|| AppError::missing("post-mortem"))?;
     if current.pm.status == PmStatus::Published {
         return Err(AppError::field(
             "status",
@@ -701,7 +694,7 @@ pub async fn decide(
 ) -> AppResult<Loaded> {
     let current = load(db, &incident.id)
         .await?
-        .ok_or_else(|| AppError::NotFound("post-mortem".into()))?;
+        .ok_or_else(|| AppError::missing("post-mortem"))?;
     if current.pm.status != PmStatus::InReview {
         return Err(AppError::field(
             "decision",
@@ -778,7 +771,7 @@ pub async fn set_status(
 ) -> AppResult<Loaded> {
     let current = load(db, &incident.id)
         .await?
-        .ok_or_else(|| AppError::NotFound("post-mortem".into()))?;
+        .ok_or_else(|| AppError::missing("post-mortem"))?;
     if version.is_some_and(|v| v != current.pm.version) {
         return Err(conflict(&current));
     }
@@ -819,10 +812,9 @@ pub async fn set_status(
     }
     let mut tx = db.begin_write().await?;
     move_status(&mut tx, user, incident, &current, to, &comment).await?;
-    tx.commit().await?;
     if to == PmStatus::Published {
         crate::incidents::notify(
-            db,
+            &mut tx,
             crate::notifications::Event::PostmortemPublished,
             incident,
             format!(
@@ -831,8 +823,9 @@ pub async fn set_status(
                 incident.title
             ),
         )
-        .await;
+        .await?;
     }
+    tx.commit().await?;
     reload(db, &incident.id).await
 }
 
@@ -845,10 +838,7 @@ async fn move_status(
     comment: &str,
 ) -> AppResult<()> {
     if !db::set_status(tx, &current.pm.id, current.pm.version, to, &user.id).await? {
-        return Err(AppError::Conflict {
-            message: "this post-mortem was changed by someone else; nothing was changed".into(),
-            current: json(current),
-        });
+        return Err(conflict(current));
     }
     db::insert_event(
         tx,

@@ -12,10 +12,10 @@ use axum::routing::{get, post};
 
 use super::db;
 use super::templates::{SectionRow, check};
+use crate::app::AppState;
 use crate::auth::Role;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::incidents::Severity;
-use crate::web::AppState;
 use crate::web::chrome::{Chrome, redirect_with_flash};
 use crate::web::extract::{Form, Page};
 
@@ -217,7 +217,7 @@ async fn edit(
     page.require(Role::Admin)?;
     let t = db::template(&state.db.reader, &id)
         .await?
-        .ok_or_else(|| AppError::NotFound("template".into()))?;
+        .ok_or_else(|| AppError::missing("template"))?;
     let sections = db::template_sections(&state.db.reader, &id).await?;
     let form = TemplateForm::from_stored(&t, &sections);
     Ok(form_page(
@@ -240,7 +240,7 @@ async fn update(
     page.require(Role::Admin)?;
     let t = db::template(&state.db.reader, &id)
         .await?
-        .ok_or_else(|| AppError::NotFound("template".into()))?;
+        .ok_or_else(|| AppError::missing("template"))?;
     let form = TemplateForm::parse(pairs);
     let version: i64 = form.version.trim().parse().map_err(|_| {
         AppError::BadRequest("the form lacks the version it was loaded at; reload the page".into())
@@ -329,7 +329,7 @@ async fn delete(
     page.require(Role::Admin)?;
     let t = db::template(&state.db.reader, &id)
         .await?
-        .ok_or_else(|| AppError::NotFound("template".into()))?;
+        .ok_or_else(|| AppError::missing("template"))?;
     if t.is_default {
         return Ok(redirect_with_flash(
             "/admin/templates",

@@ -7,7 +7,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{Duration, Utc};
@@ -17,12 +17,12 @@ use super::checks::{self, Finding};
 use super::diff::{self, Block};
 use super::{Content, Detection, Edit, Loaded, PmStatus, ReviewState, RootCauseInput, db};
 use crate::action_items::ActionItem;
+use crate::app::AppState;
 use crate::auth::{Role, User};
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::incidents::Incident;
 use crate::incidents::web::{SnapshotView, load as load_incident};
 use crate::timeline::Entry;
-use crate::web::AppState;
 use crate::web::chrome::{Chrome, redirect_with_flash};
 use crate::web::extract::{Form, Page};
 
@@ -67,7 +67,7 @@ fn pm_url(incident: &Incident) -> String {
 async fn load_pm(state: &AppState, incident: &Incident) -> AppResult<Loaded> {
     super::load(&state.db, &incident.id)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("post-mortem of {}", incident.key())))
+        .ok_or_else(|| AppError::not_found("post-mortem of", incident.key()))
 }
 
 /// Names of the people who use Hindsight: a name as the subject of a failure is flagged.
@@ -169,13 +169,13 @@ impl ShowPage {
         self.chrome.can_write() && self.pm.pm.status != PmStatus::Published && !self.print
     }
     fn kinds(&self) -> &'static [crate::action_items::Kind] {
-        crate::action_items::Kind::ALL
+        &crate::action_items::Kind::ALL
     }
     fn priorities(&self) -> &'static [crate::action_items::Priority] {
-        crate::action_items::Priority::ALL
+        &crate::action_items::Priority::ALL
     }
     fn item_statuses(&self) -> &'static [crate::action_items::ItemStatus] {
-        crate::action_items::ItemStatus::ALL
+        &crate::action_items::ItemStatus::ALL
     }
     fn findings_count(&self) -> usize {
         self.findings.iter().map(|p| p.findings.len()).sum()
@@ -519,7 +519,7 @@ struct EditPage {
 
 impl EditPage {
     fn detections(&self) -> &'static [Detection] {
-        Detection::ALL
+        &Detection::ALL
     }
     fn whole(&self) -> bool {
         self.form.only.is_empty()
@@ -1061,7 +1061,7 @@ async fn show_diff(
     let pm = load_pm(&state, &incident).await?;
     let (from, to) = (parse_version(&q.from, "from")?, parse_version(&q.to, "to")?);
     let (from, to) = (from.min(to), from.max(to));
-    let missing = |v: i64| AppError::NotFound(format!("revision {v}"));
+    let missing = |v: i64| AppError::not_found("revision", v);
     let (from_info, old) = db::revision(&state.db.reader, &pm.pm.id, from)
         .await?
         .ok_or_else(|| missing(from))?;
@@ -1099,7 +1099,7 @@ async fn show_revision(
     let version = parse_version(&version, "version")?;
     let (info, content) = db::revision(&state.db.reader, &pm.pm.id, version)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("revision {version}")))?;
+        .ok_or_else(|| AppError::not_found("revision", version))?;
     Ok(RevisionPage {
         chrome: page.chrome,
         incident,
@@ -1128,41 +1128,13 @@ async fn show_revision(
 // ---------------------------------------------------------------------------------------------
 // Export
 
-/// The whole post-mortem as Markdown (shared with the API).
-pub async fn markdown_document(state: &AppState, incident: &Incident) -> AppResult<String> {
-    let pm = load_pm(state, incident).await?;
-    let timeline = crate::timeline::db::list_for_incident(&state.db.reader, &incident.id).await?;
-    let items = crate::action_items::db::list_for_incident(&state.db.reader, &incident.id).await?;
-    let snapshots = crate::signals::db::list_for_incident(&state.db.reader, &incident.id).await?;
-    Ok(super::export::to_markdown(&super::export::Export {
-        incident,
-        postmortem: &pm,
-        timeline: &timeline,
-        items: &items,
-        snapshots: &snapshots,
-        tz: state.config.timezone,
-    }))
-}
-
-/// A Markdown download: served as an attachment, so a browser never renders it as a page.
+/// A Markdown download of the post-mortem (pages and API alike).
 pub fn markdown_response(incident: &Incident, body: String) -> Response {
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                "text/markdown; charset=utf-8".to_owned(),
-            ),
-            (
-                header::CONTENT_DISPOSITION,
-                format!(
-                    "attachment; filename=\"{}-postmortem.md\"",
-                    incident.key().to_lowercase()
-                ),
-            ),
-        ],
+    crate::web::download::attachment(
+        "text/markdown; charset=utf-8",
+        &format!("{}-postmortem.md", incident.key().to_lowercase()),
         body,
     )
-        .into_response()
 }
 
 async fn download_markdown(
@@ -1171,7 +1143,7 @@ async fn download_markdown(
     Path(raw): Path<String>,
 ) -> AppResult<Response> {
     let incident = load_incident(&state, &raw).await?;
-    let body = markdown_document(&state, &incident).await?;
+    let body = super::export::document(&state.db, state.config.timezone, &incident).await?;
     Ok(markdown_response(&incident, body))
 }
 
@@ -1207,13 +1179,13 @@ struct ListPage {
 
 impl ListPage {
     fn statuses(&self) -> &'static [PmStatus] {
-        PmStatus::ALL
+        &PmStatus::ALL
     }
     fn ages(&self) -> &'static [&'static str] {
         &["7", "14", "30"]
     }
     fn age(&self, row: &db::ListRow) -> String {
-        crate::incidents::web::human_duration(self.now - row.created_at)
+        crate::time::human_duration(self.now - row.created_at)
     }
     /// Unpublished for more than two weeks: late by the usual post-mortem practice.
     fn late(&self, row: &db::ListRow) -> bool {

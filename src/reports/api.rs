@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::web::{WeekQuery, cached_weekly, csv_response, markdown_response};
+use crate::app::AppState;
 use crate::error::AppResult;
-use crate::web::AppState;
 use crate::web::extract::ApiCaller;
 
 pub fn router() -> Router<AppState> {

@@ -80,7 +80,7 @@ pub fn mttr_chart(points: &[WeekPoint]) -> String {
         .max()
         .unwrap_or(0)
         .max(60);
-    let max_label = super::human_secs(Some(max_secs));
+    let max_label = crate::time::human_secs(Some(max_secs));
     let mut svg = frame("Median time to resolve per week", &max_label);
     let group = (W - LEFT - 8.0) / points.len().max(1) as f64;
     let plot_h = H - BOTTOM - TOP;
@@ -96,7 +96,7 @@ pub fn mttr_chart(points: &[WeekPoint]) -> String {
                     svg,
                     r#"<circle cx="{x:.1}" cy="{y:.1}" r="3" class="dot"><title>{}: median {}</title></circle>"#,
                     p.week,
-                    super::human_secs(Some(secs))
+                    crate::time::human_secs(Some(secs))
                 );
             }
             None => lines.push(std::mem::take(&mut segment)),

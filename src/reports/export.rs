@@ -5,9 +5,10 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use super::{Measure, WeeklyReport, human_secs};
-use crate::action_items::web::csv_field;
+use super::{Measure, WeeklyReport};
+use crate::csv::csv_field;
 use crate::incidents::Severity;
+use crate::time::human_secs;
 
 /// Markdown-escaped, on one line (table cells and list items cannot hold line breaks).
 fn md(text: &str) -> String {

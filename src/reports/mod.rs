@@ -1,12 +1,8 @@
-//! Reports: recurrence detection, ISO weeks, the MTTx calculator and the weekly review (its
-//! model, Markdown and CSV), all pure so they can be tested on hand-built fixtures.
+//! Reports: ISO weeks, the MTTx calculator and the weekly review (its model, Markdown and
+//! CSV), all pure so they can be tested on hand-built fixtures; recurring groups come from the
+//! rule in `recurrence`.
 //!
 //! Definitions (also in the README):
-//! - An incident *recurs* when at least `min_others` other incidents started within
-//!   `window_days` days before it — the boundary is inclusive: one that started exactly
-//!   `window_days` × 24 h earlier counts — share its category, or at least `min_others` share
-//!   its service and primary root-cause category (each criterion reaches K on its own). `unknown` means "not known yet" and never makes two
-//!   incidents alike.
 //! - MTTx figures are one milestone minus another: detect = detected − started, acknowledge =
 //!   acknowledged − detected, mitigate = mitigated − started, resolve = resolved − started.
 //!   Median and p90 use the nearest rank (the ⌈q·n⌉-th smallest). Incidents excluded from
@@ -24,98 +20,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::incidents::{Severity, Status};
-
-/// The category that means "not known yet": never counts towards recurrence.
-pub const UNKNOWN: &str = "unknown";
-
-/// When an incident counts as recurring (`HINDSIGHT_RECURRENCE_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rule {
-    /// K: how many other incidents must be alike.
-    pub min_others: u32,
-    /// W: how many days back to look.
-    pub window_days: u32,
-}
-
-impl Default for Rule {
-    fn default() -> Self {
-        Self {
-            min_others: 2,
-            window_days: 90,
-        }
-    }
-}
-
-impl Rule {
-    /// The earliest start that still counts for an incident started at `at` (inclusive).
-    pub fn window_start(&self, at: DateTime<Utc>) -> DateTime<Utc> {
-        at - Duration::days(i64::from(self.window_days))
-    }
-}
-
-/// What recurrence needs to know of an incident.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct RecurrenceFacts {
-    pub number: i64,
-    pub started_at: DateTime<Utc>,
-    pub category: String,
-    pub service: String,
-    /// Category of the post-mortem's primary root cause, once one is set.
-    pub primary_cause: Option<String>,
-}
-
-fn known(category: &str) -> bool {
-    !category.eq_ignore_ascii_case(UNKNOWN)
-}
-
-/// Same (known) category.
-fn same_category(target: &RecurrenceFacts, other: &RecurrenceFacts) -> bool {
-    known(&target.category) && other.category == target.category
-}
-
-/// Same service and same (known) primary root-cause category.
-fn same_service_and_cause(target: &RecurrenceFacts, other: &RecurrenceFacts) -> bool {
-    match (&target.primary_cause, &other.primary_cause) {
-        (Some(a), Some(b)) => known(a) && a == b && target.service == other.service,
-        _ => false,
-    }
-}
-
-/// The earlier incidents that make `target` recur (most recent first): those sharing its
-/// category when at least `min_others` do, plus those sharing its service and primary root
-/// cause when at least `min_others` do. Each criterion must reach K on its own. Empty when
-/// it does not recur.
-pub fn related<'a>(
-    target: &RecurrenceFacts,
-    candidates: &'a [RecurrenceFacts],
-    rule: Rule,
-) -> Vec<&'a RecurrenceFacts> {
-    let from = rule.window_start(target.started_at);
-    let window: Vec<&RecurrenceFacts> = candidates
-        .iter()
-        .filter(|c| c.number != target.number)
-        .filter(|c| c.started_at >= from && c.started_at <= target.started_at)
-        .collect();
-    let k = rule.min_others as usize;
-    let mut found: Vec<&RecurrenceFacts> = Vec::new();
-    for alike in [same_category, same_service_and_cause] {
-        let matches: Vec<&RecurrenceFacts> = window
-            .iter()
-            .copied()
-            .filter(|c| alike(target, c))
-            .collect();
-        if matches.len() >= k {
-            found.extend(matches);
-        }
-    }
-    found.sort_by(|a, b| {
-        b.started_at
-            .cmp(&a.started_at)
-            .then(b.number.cmp(&a.number))
-    });
-    found.dedup_by_key(|c| c.number);
-    found
-}
+use crate::recurrence::{OpenItem, Rule, inc_number};
 
 // ---------------------------------------------------------------------------------------------
 // ISO weeks
@@ -394,14 +299,6 @@ pub fn mttx(this_week: &[Milestones], previous: &[Milestones]) -> Vec<MttxRow> {
         .collect()
 }
 
-/// `1d 2h`, `3h 05m`, `12m`, `45s`, or `—` for none.
-pub fn human_secs(secs: Option<i64>) -> String {
-    secs.map_or_else(
-        || "—".to_owned(),
-        |s| crate::incidents::web::human_duration(Duration::seconds(s)),
-    )
-}
-
 // ---------------------------------------------------------------------------------------------
 // The weekly review
 
@@ -431,10 +328,6 @@ pub struct ReportIncident {
     pub duration_secs: Option<i64>,
 }
 
-fn inc_number<S: serde::Serializer>(n: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format!("INC-{n}"))
-}
-
 impl ReportIncident {
     pub fn milestones(&self) -> Milestones {
         Milestones {
@@ -452,8 +345,10 @@ impl ReportIncident {
     }
 
     pub fn duration(&self) -> String {
-        self.duration_secs
-            .map_or_else(|| "ongoing".to_owned(), |s| human_secs(Some(s)))
+        self.duration_secs.map_or_else(
+            || "ongoing".to_owned(),
+            |s| crate::time::human_secs(Some(s)),
+        )
     }
 }
 
@@ -526,28 +421,6 @@ pub struct GroupIncident {
     pub primary_cause: Option<String>,
     #[serde(skip)]
     pub id: String,
-}
-
-/// An action item not done yet, as reports list it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct OpenItem {
-    pub id: String,
-    #[serde(serialize_with = "inc_number")]
-    pub incident: i64,
-    #[serde(skip)]
-    pub incident_id: String,
-    pub title: String,
-    pub status: String,
-    pub priority: String,
-    pub owner: Option<String>,
-    pub due_on: Option<NaiveDate>,
-}
-
-impl OpenItem {
-    pub fn overdue<D: std::borrow::Borrow<NaiveDate>>(&self, today: D) -> bool {
-        let today = *today.borrow();
-        self.due_on.is_some_and(|d| d < today)
-    }
 }
 
 /// Firings of one alert in the week.
@@ -678,7 +551,7 @@ pub async fn weekly(
         .iter()
         .flat_map(|g| g.incidents.iter().map(|i| i.number))
         .collect();
-    let open_items = db::open_items(pool, &all_numbers).await?;
+    let open_items = crate::recurrence::db::open_items(pool, &all_numbers).await?;
     for group in &mut recurring {
         group.open_action_items = open_items
             .iter()
@@ -702,71 +575,6 @@ pub async fn weekly(
         alerts,
         weeks,
         incidents,
-    })
-}
-
-/// How an incident recurs: the earlier alike incidents (most recent first, at most
-/// `GROUP_LIST_MAX`) and their action items still open.
-#[derive(Debug, Clone, Serialize)]
-pub struct Recurrence {
-    pub recurring: bool,
-    pub window_days: u32,
-    pub min_others: u32,
-    /// How many earlier incidents are alike (all of them, even beyond those listed).
-    pub related_total: usize,
-    pub related: Vec<RelatedIncident>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RelatedIncident {
-    #[serde(serialize_with = "inc_number")]
-    pub number: i64,
-    pub title: String,
-    pub started_at: DateTime<Utc>,
-    pub category: String,
-    pub service: String,
-    pub open_action_items: Vec<OpenItem>,
-}
-
-/// Whether the incident `incident_id` recurs, and with which earlier incidents.
-pub async fn recurrence(
-    db: &crate::db::Db,
-    incident_id: &str,
-    rule: Rule,
-) -> crate::error::AppResult<Recurrence> {
-    let pool = &db.reader;
-    let target = db::facts(pool, incident_id).await?;
-    let candidates = db::candidates(pool, &target, rule).await?;
-    let found = related(&target, &candidates, rule);
-    let related_total = found.len();
-    let shown: Vec<&RecurrenceFacts> = found.into_iter().take(GROUP_LIST_MAX).collect();
-    let numbers: Vec<i64> = shown.iter().map(|f| f.number).collect();
-    let titles = db::titles(pool, &numbers).await?;
-    let items = db::open_items(pool, &numbers).await?;
-    Ok(Recurrence {
-        recurring: related_total > 0,
-        window_days: rule.window_days,
-        min_others: rule.min_others,
-        related_total,
-        related: shown
-            .into_iter()
-            .map(|f| RelatedIncident {
-                number: f.number,
-                title: titles
-                    .iter()
-                    .find(|(n, _)| *n == f.number)
-                    .map(|(_, t)| t.clone())
-                    .unwrap_or_default(),
-                started_at: f.started_at,
-                category: f.category.clone(),
-                service: f.service.clone(),
-                open_action_items: items
-                    .iter()
-                    .filter(|i| i.incident == f.number)
-                    .cloned()
-                    .collect(),
-            })
-            .collect(),
     })
 }
 

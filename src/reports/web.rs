@@ -12,10 +12,11 @@ use axum::routing::get;
 use chrono::{Duration, NaiveDate, Utc};
 use serde::Deserialize;
 
-use super::{IsoWeek, Measure, RecurringGroup, ReportIncident, WeeklyReport, human_secs};
+use super::{IsoWeek, Measure, RecurringGroup, ReportIncident, WeeklyReport};
+use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::incidents::Severity;
-use crate::web::AppState;
+use crate::time::human_secs;
 use crate::web::chrome::Chrome;
 use crate::web::extract::Page;
 
@@ -142,24 +143,6 @@ const WARM_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
 /// How long a built review is reused without writes (writes by another process, such as
 /// `hindsight demo`, are seen at the latest after this).
 pub const REPORT_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(120);
-
-/// Recurrence of recently viewed incidents, reused until the next committed write.
-pub type RecurrenceCache = crate::db::ReadCache<Arc<super::Recurrence>>;
-
-/// How the incident `incident_id` recurs, from the cache when nothing was written since.
-pub async fn cached_recurrence(
-    state: &AppState,
-    incident_id: &str,
-) -> AppResult<Arc<super::Recurrence>> {
-    state
-        .recurrences
-        .get_or_load(&state.db, incident_id.to_owned(), || async {
-            super::recurrence(&state.db, incident_id, state.config.recurrence)
-                .await
-                .map(Arc::new)
-        })
-        .await
-}
 
 /// Incidents listed per severity on the page; the exports have them all.
 const PAGE_ROWS_PER_SEVERITY: usize = 50;
@@ -345,7 +328,7 @@ struct HomePage {
     chrome: Chrome,
     /// Open incidents per severity, every severity listed.
     open: Vec<(Severity, i64)>,
-    my_items: Vec<super::OpenItem>,
+    my_items: Vec<crate::recurrence::OpenItem>,
     reviews: Vec<super::db::ReviewWaiting>,
     recurring: Arc<Vec<RecurringGroup>>,
     last_week: Arc<WeeklyReport>,

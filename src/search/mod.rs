@@ -5,50 +5,22 @@
 pub mod db;
 pub mod web;
 
-use serde::Serialize;
-
 /// Marks the start and end of a match in FTS5 snippets. Control characters that a browser
 /// cannot show; the highlighter turns them into `<mark>` after escaping everything else.
 pub const MARK_START: char = '\u{2}';
 pub const MARK_END: char = '\u{3}';
 
-/// What kind of record matched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    Incident,
-    Timeline,
-    Postmortem,
-    ActionItem,
+choice! {
+    /// What kind of record matched.
+    pub enum Kind, "kind" {
+        Incident = "incident" | "incidents",
+        Timeline = "timeline",
+        Postmortem = "postmortem" | "postmortems",
+        ActionItem = "action_item" | "action_items",
+    }
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [
-        Self::Incident,
-        Self::Timeline,
-        Self::Postmortem,
-        Self::ActionItem,
-    ];
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim() {
-            "incident" | "incidents" => Some(Self::Incident),
-            "timeline" => Some(Self::Timeline),
-            "postmortem" | "postmortems" => Some(Self::Postmortem),
-            "action_item" | "action_items" => Some(Self::ActionItem),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Incident => "incident",
-            Self::Timeline => "timeline",
-            Self::Postmortem => "postmortem",
-            Self::ActionItem => "action_item",
-        }
-    }
-
     pub fn label(self) -> &'static str {
         match self {
             Self::Incident => "Incidents",

@@ -14,10 +14,10 @@ use serde::Deserialize;
 
 use super::Kind;
 use super::db::{Hit, Row};
+use crate::app::AppState;
 use crate::catalog::Lists;
 use crate::error::{AppResult, FieldErrors};
 use crate::incidents::{ListParams, Severity, Status};
-use crate::web::AppState;
 use crate::web::chrome::Chrome;
 use crate::web::extract::Page;
 
@@ -241,10 +241,7 @@ async fn search(
     } else {
         let parsed = Kind::parse(&q.kind);
         if parsed.is_none() {
-            errors.insert(
-                "kind".into(),
-                "must be one of incident, timeline, postmortem, action_item".into(),
-            );
+            errors.insert("kind".into(), Kind::field_error());
         }
         parsed
     };

@@ -10,10 +10,10 @@ use serde_json::json;
 
 use super::db::Snapshot;
 use super::{PushedBatch, SELF_SERVICE, now_ms, prometheus_text};
+use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::metrics::{MetricsError, QuantileMode, WindowReport, WindowStats};
-use crate::web::AppState;
-use crate::web::extract::{ApiCaller, ApiIngest, ApiResponder, Json};
+use crate::web::extract::{ApiCaller, ApiIngest, ApiResponder, IncidentInPath, Json};
 
 /// Routes under `/api/v1`.
 pub fn router() -> Router<AppState> {
@@ -117,7 +117,7 @@ async fn service_window(
         .signals
         .registry
         .report(&service, now_ms(), QuantileMode::Exact)
-        .map_err(|_| AppError::NotFound(format!("metrics for service {service}")))?;
+        .map_err(|_| AppError::not_found("metrics for service", &service))?;
     Ok(axum::Json(window_json(&service, &report)).into_response())
 }
 
@@ -183,10 +183,9 @@ struct SnapshotRequest {
 async fn take_snapshot(
     State(state): State<AppState>,
     ApiResponder(caller): ApiResponder,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
     Json(body): Json<SnapshotRequest>,
 ) -> AppResult<Response> {
-    let incident = crate::incidents::api::load(&state, &raw).await?;
     let service = body
         .service
         .map(|s| s.trim().to_owned())
@@ -218,6 +217,6 @@ async fn get_snapshot(
     caller.require_read()?;
     let snapshot = super::db::find(&state.db.reader, &id)
         .await?
-        .ok_or_else(|| AppError::NotFound("snapshot".into()))?;
+        .ok_or_else(|| AppError::missing("snapshot"))?;
     Ok(axum::Json(snapshot_json(&snapshot)).into_response())
 }

@@ -35,12 +35,19 @@ pub struct Signals {
 }
 
 impl Signals {
-    pub fn new(config: &crate::config::Config) -> Result<Self, MetricsError> {
+    /// A collector of `window`s for at most `max_services` services; pushes create unknown
+    /// services when `auto_create`, and carry at most `max_batch` events.
+    pub fn new(
+        window: crate::metrics::WindowConfig,
+        max_services: usize,
+        auto_create: bool,
+        max_batch: usize,
+    ) -> Result<Self, MetricsError> {
         Ok(Self {
-            registry: Registry::new(config.metrics_window, config.metrics_max_services)?,
+            registry: Registry::new(window, max_services)?,
             own: OwnCounters::default(),
-            auto_create: config.metrics_auto_create,
-            max_batch: config.metrics_max_batch,
+            auto_create,
+            max_batch,
         })
     }
 }

@@ -11,12 +11,12 @@ use serde::Deserialize;
 
 use super::db::Snapshot;
 use super::{Trigger, now_ms};
+use crate::app::AppState;
 use crate::auth::Role;
 use crate::error::{AppError, AppResult};
 use crate::metrics::{QuantileMode, WindowReport, WindowStats};
-use crate::web::AppState;
 use crate::web::chrome::{Chrome, redirect_with_flash};
-use crate::web::extract::{Form, Page};
+use crate::web::extract::{Form, IncidentInPath, Page};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -98,7 +98,7 @@ async fn live(state: &AppState, chrome: Chrome, service: &str) -> AppResult<Live
         .signals
         .registry
         .report(service, now_ms(), QuantileMode::Exact)
-        .map_err(|_| AppError::NotFound(format!("metrics for service {service}")))?;
+        .map_err(|_| AppError::not_found("metrics for service", service))?;
     let chart =
         super::chart::latency_chart(&report.series, &format!("{service} latency and errors"));
     Ok(LiveFragment {
@@ -152,11 +152,10 @@ struct SnapshotForm {
 async fn take_snapshot(
     State(state): State<AppState>,
     page: Page,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
     Form(form): Form<SnapshotForm>,
 ) -> AppResult<Response> {
     page.require(Role::Responder)?;
-    let incident = crate::incidents::web::load(&state, &raw).await?;
     let service = match form.service.trim() {
         "" => incident.service.clone(),
         s => s.to_owned(),

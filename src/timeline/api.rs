@@ -8,9 +8,9 @@ use axum::routing::{patch, post};
 use serde::Deserialize;
 
 use super::EntryChanges;
+use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::web::AppState;
-use crate::web::extract::{ApiResponder, Json};
+use crate::web::extract::{ApiResponder, IncidentInPath, Json};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -29,10 +29,9 @@ struct NewEntry {
 async fn create_entry(
     State(state): State<AppState>,
     ApiResponder(caller): ApiResponder,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
     Json(body): Json<NewEntry>,
 ) -> AppResult<Response> {
-    let incident = crate::incidents::api::load(&state, &raw).await?;
     // API times carry their own offset; one without is read as UTC.
     let changes = EntryChanges::parse(
         body.occurred_at.as_deref(),
@@ -61,14 +60,16 @@ async fn update_entry(
 ) -> AppResult<Response> {
     let entry = super::db::find(&state.db.reader, &id)
         .await?
-        .ok_or_else(|| AppError::NotFound("timeline entry".into()))?;
+        .ok_or_else(|| AppError::missing("timeline entry"))?;
     let changes = EntryChanges::parse(
         body.occurred_at.as_deref(),
         body.kind.as_deref(),
         body.body.as_deref(),
         chrono_tz::Tz::UTC,
     )?;
-    let saved = super::edit(&state.db, &entry, body.version, &changes).await?;
+    let saved = super::edit(&state.db, &entry, body.version, &changes)
+        .await
+        .map_err(|e| e.current_as(|now: &super::Entry| now.clone()))?;
     Ok(axum::Json(saved).into_response())
 }
 
@@ -79,7 +80,7 @@ async fn delete_entry(
 ) -> AppResult<Response> {
     let entry = super::db::find(&state.db.reader, &id)
         .await?
-        .ok_or_else(|| AppError::NotFound("timeline entry".into()))?;
+        .ok_or_else(|| AppError::missing("timeline entry"))?;
     super::remove(&state.db, &caller.user, &entry).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -10,35 +10,22 @@ use serde::Serialize;
 
 use crate::error::{AppError, FieldErrors};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EntryKind {
-    Detection,
-    Escalation,
-    Action,
-    Communication,
-    Mitigation,
-    Resolution,
-    Note,
-    StatusChange,
-    Alert,
-    Snapshot,
+choice! {
+    pub enum EntryKind, "kind" {
+        Detection = "detection",
+        Escalation = "escalation",
+        Action = "action",
+        Communication = "communication",
+        Mitigation = "mitigation",
+        Resolution = "resolution",
+        Note = "note",
+        StatusChange = "status_change",
+        Alert = "alert",
+        Snapshot = "snapshot",
+    }
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 10] = [
-        Self::Detection,
-        Self::Escalation,
-        Self::Action,
-        Self::Communication,
-        Self::Mitigation,
-        Self::Resolution,
-        Self::Note,
-        Self::StatusChange,
-        Self::Alert,
-        Self::Snapshot,
-    ];
-
     /// Kinds a person picks when writing an entry (the others are written by Hindsight).
     pub const WRITABLE: [EntryKind; 7] = [
         Self::Note,
@@ -50,37 +37,11 @@ impl EntryKind {
         Self::Resolution,
     ];
 
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s.trim())
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Detection => "detection",
-            Self::Escalation => "escalation",
-            Self::Action => "action",
-            Self::Communication => "communication",
-            Self::Mitigation => "mitigation",
-            Self::Resolution => "resolution",
-            Self::Note => "note",
-            Self::StatusChange => "status_change",
-            Self::Alert => "alert",
-            Self::Snapshot => "snapshot",
-        }
-    }
-
     pub fn label(self) -> &'static str {
         match self {
             Self::StatusChange => "status change",
             other => other.as_str(),
         }
-    }
-}
-
-impl TryFrom<String> for EntryKind {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        Self::parse(&s).ok_or_else(|| format!("unknown timeline kind {s:?}"))
     }
 }
 
@@ -114,10 +75,7 @@ pub fn parse_body(raw: &str) -> Result<String, String> {
 }
 
 pub fn parse_kind(raw: &str) -> Result<EntryKind, String> {
-    EntryKind::parse(raw).ok_or_else(|| {
-        let names: Vec<&str> = EntryKind::ALL.iter().map(|k| k.as_str()).collect();
-        format!("must be one of {}", names.join(", "))
-    })
+    EntryKind::parse(raw).ok_or_else(EntryKind::field_error)
 }
 
 /// Checked fields of an entry being added or edited (`None` keeps the stored value).
@@ -139,7 +97,7 @@ impl EntryChanges {
         let mut errors = FieldErrors::new();
         let mut out = Self::default();
         if let Some(raw) = occurred_at {
-            match crate::web::chrome::parse_form_time(raw, tz) {
+            match crate::time::parse_form_time(raw, tz) {
                 Ok(t) => out.occurred_at = t,
                 Err(msg) => {
                     errors.insert("occurred_at".into(), msg);
@@ -219,24 +177,18 @@ pub async fn edit(
         drop(tx);
         let fresh = db::find(&db.writer, &current.id)
             .await?
-            .ok_or_else(|| AppError::NotFound("timeline entry".into()))?;
+            .ok_or_else(|| AppError::missing("timeline entry"))?;
         return Err(conflict(&fresh));
     }
     tx.commit().await?;
     db::find(&db.writer, &current.id)
         .await?
-        .ok_or_else(|| AppError::NotFound("timeline entry".into()))
+        .ok_or_else(|| AppError::missing("timeline entry"))
 }
 
 /// The 409 for a stale entry edit, carrying the entry as it is now.
 pub fn conflict(current: &Entry) -> AppError {
-    AppError::Conflict {
-        message: format!(
-            "this timeline entry was changed by someone else (now at version {}); nothing was overwritten",
-            current.version
-        ),
-        current: serde_json::to_value(current).unwrap_or_default(),
-    }
+    AppError::conflict("this timeline entry", current.version, current.clone())
 }
 
 pub async fn remove(
@@ -246,7 +198,7 @@ pub async fn remove(
 ) -> Result<(), AppError> {
     let mut tx = db.begin_write().await?;
     if !db::delete(&mut tx, &entry.id).await? {
-        return Err(AppError::NotFound("timeline entry".into()));
+        return Err(AppError::missing("timeline entry"));
     }
     crate::auth::db::audit(
         &mut tx,

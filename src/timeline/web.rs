@@ -11,13 +11,13 @@ use axum::routing::post;
 use serde::Deserialize;
 
 use super::{Entry, EntryChanges, EntryKind};
+use crate::app::AppState;
 use crate::auth::Role;
 use crate::error::{AppError, AppResult};
 use crate::incidents::Incident;
 use crate::incidents::web::{EntryFormView, ShowState, load, render_show};
-use crate::web::AppState;
 use crate::web::chrome::{Chrome, redirect_with_flash};
-use crate::web::extract::{Form, Page};
+use crate::web::extract::{Form, IncidentInPath, Page};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -64,11 +64,10 @@ impl EntryForm {
 async fn add_entry(
     State(state): State<AppState>,
     page: Page,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
     Form(form): Form<EntryForm>,
 ) -> AppResult<Response> {
     page.require(Role::Responder)?;
-    let incident = load(&state, &raw).await?;
     let result = match form.changes(&state) {
         Ok(changes) => super::add(&state.db, &page.user, &incident.id, &changes).await,
         Err(e) => Err(e),
@@ -97,7 +96,7 @@ async fn load_entry(state: &AppState, incident: &Incident, id: &str) -> AppResul
     super::db::find(&state.db.reader, id)
         .await?
         .filter(|e| e.incident_id == incident.id)
-        .ok_or_else(|| AppError::NotFound("timeline entry".into()))
+        .ok_or_else(|| AppError::missing("timeline entry"))
 }
 
 #[derive(Template, WebTemplate)]

@@ -4,10 +4,8 @@
 use axum::http::header::{LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use std::sync::LazyLock;
 
-use chrono::format::{Item, StrftimeItems};
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::auth::User;
@@ -136,11 +134,11 @@ impl Chrome {
 
     /// `2026-11-25 14:30 CET (+01:00)`: local time with its zone and offset.
     pub fn time(&self, at: &DateTime<Utc>) -> String {
-        format_time(self.tz, *at)
+        crate::time::format_time(self.tz, *at)
     }
 
     pub fn time_opt(&self, at: &Option<DateTime<Utc>>) -> String {
-        at.map_or_else(|| "—".to_owned(), |t| format_time(self.tz, t))
+        at.map_or_else(|| "—".to_owned(), |t| crate::time::format_time(self.tz, t))
     }
 
     /// Value for an `<input type="datetime-local">` in the configured zone.
@@ -157,42 +155,6 @@ impl Chrome {
     pub fn tz_name(&self) -> String {
         self.tz.name().to_owned()
     }
-}
-
-/// The display format, parsed once: lists format two times per row.
-static TIME_FORMAT: LazyLock<Vec<Item<'static>>> = LazyLock::new(|| {
-    StrftimeItems::new("%Y-%m-%d %H:%M %Z (%:z)")
-        .parse_to_owned()
-        .unwrap_or_default()
-});
-
-pub fn format_time(tz: Tz, at: DateTime<Utc>) -> String {
-    at.with_timezone(&tz)
-        .format_with_items(TIME_FORMAT.iter())
-        .to_string()
-}
-
-/// Parses a time typed into a form: a `datetime-local` value (`2026-11-25T14:30`, read in the
-/// configured zone) or a full RFC 3339 time with its own offset. Empty means none.
-pub fn parse_form_time(raw: &str, tz: Tz) -> Result<Option<DateTime<Utc>>, String> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(Some(t.with_timezone(&Utc)));
-    }
-    for format in ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
-        if let Ok(naive) = NaiveDateTime::parse_from_str(raw, format) {
-            // A local time that a DST change skips or repeats takes its earliest meaning.
-            return tz
-                .from_local_datetime(&naive)
-                .earliest()
-                .map(|t| Some(t.with_timezone(&Utc)))
-                .ok_or_else(|| format!("{raw} does not exist in {}", tz.name()));
-        }
-    }
-    Err("must be a date and time like 2026-11-25T14:30".to_owned())
 }
 
 #[cfg(test)]
@@ -234,29 +196,5 @@ mod tests {
                 .expect("header"),
         );
         assert_eq!(Flash::from_headers(&headers), None);
-    }
-
-    #[test]
-    fn form_times_are_read_in_the_configured_zone() {
-        let berlin: Tz = "Europe/Berlin".parse().expect("zone");
-        let t = parse_form_time("2026-11-25T14:30", berlin)
-            .expect("valid")
-            .expect("some");
-        assert_eq!(crate::db::ts(t), "2026-11-25T13:30:00.000Z");
-        let t = parse_form_time("2026-07-01T10:00:00+02:00", Tz::UTC)
-            .expect("valid")
-            .expect("some");
-        assert_eq!(crate::db::ts(t), "2026-07-01T08:00:00.000Z");
-        assert_eq!(parse_form_time("  ", berlin), Ok(None));
-        assert!(parse_form_time("yesterday", berlin).is_err());
-    }
-
-    #[test]
-    fn times_show_zone_and_offset() {
-        let berlin: Tz = "Europe/Berlin".parse().expect("zone");
-        let t = DateTime::parse_from_rfc3339("2026-11-25T13:30:00Z")
-            .expect("valid")
-            .with_timezone(&Utc);
-        assert_eq!(format_time(berlin, t), "2026-11-25 14:30 CET (+01:00)");
     }
 }

@@ -8,10 +8,29 @@ use axum::http::request::Parts;
 use chrono::Utc;
 use serde::de::DeserializeOwned;
 
-use super::AppState;
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use chrono_tz::Tz;
+
 use super::chrome::{Chrome, Flash, cookie};
+use crate::action_items::db::ItemCaches;
+use crate::auth::sessions::SessionCache;
 use crate::auth::{Role, Scope, User};
+use crate::db::Db;
 use crate::error::{AppError, AppResult};
+
+/// What the extractors and the error pages need to know who is asking: the database, the
+/// session cache, the header's count of open action items, the zone times are shown in and the
+/// body limit (for its error message). The app assembly derives it from the app state.
+#[derive(Clone, Debug)]
+pub struct CallerState {
+    pub db: Db,
+    pub sessions: Arc<SessionCache>,
+    pub items: Arc<ItemCaches>,
+    pub tz: Tz,
+    pub max_body_bytes: usize,
+}
 
 pub const SESSION_COOKIE: &str = "hindsight_session";
 
@@ -28,17 +47,17 @@ impl Page {
     }
 }
 
-fn chrome(parts: &Parts, state: &AppState, user: Option<User>, my_items: i64) -> Chrome {
+fn chrome(parts: &Parts, state: &CallerState, user: Option<User>, my_items: i64) -> Chrome {
     Chrome {
         user,
         flash: Flash::from_headers(&parts.headers),
-        tz: state.config.timezone,
+        tz: state.tz,
         path: parts.uri.path().to_owned(),
         my_items,
     }
 }
 
-async fn session_user(parts: &Parts, state: &AppState) -> AppResult<Option<User>> {
+async fn session_user(parts: &Parts, state: &CallerState) -> AppResult<Option<User>> {
     let Some(secret) = cookie(&parts.headers, SESSION_COOKIE).filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
@@ -53,10 +72,15 @@ async fn session_user(parts: &Parts, state: &AppState) -> AppResult<Option<User>
     Ok(user)
 }
 
-impl FromRequestParts<AppState> for Page {
+impl<S> FromRequestParts<S> for Page
+where
+    S: Send + Sync,
+    CallerState: FromRef<S>,
+{
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Self> {
+        let state = &CallerState::from_ref(state);
         let user = session_user(parts, state)
             .await?
             .ok_or(AppError::Unauthenticated)?;
@@ -79,10 +103,15 @@ pub struct PublicPage {
     pub chrome: Chrome,
 }
 
-impl FromRequestParts<AppState> for PublicPage {
+impl<S> FromRequestParts<S> for PublicPage
+where
+    S: Send + Sync,
+    CallerState: FromRef<S>,
+{
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Self> {
+        let state = &CallerState::from_ref(state);
         let user = session_user(parts, state).await?;
         Ok(Self {
             chrome: chrome(parts, state, user, 0),
@@ -143,11 +172,16 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-impl FromRequestParts<AppState> for ApiCaller {
+impl<S> FromRequestParts<S> for ApiCaller
+where
+    S: Send + Sync,
+    CallerState: FromRef<S>,
+{
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Self> {
         let secret = bearer(parts).ok_or(AppError::Unauthenticated)?;
+        let state = &CallerState::from_ref(state);
         let found = crate::auth::db::token_user(&state.db.reader, secret)
             .await?
             .ok_or(AppError::Unauthenticated)?;
@@ -174,14 +208,18 @@ impl FromRequestParts<AppState> for ApiCaller {
     }
 }
 
-impl OptionalFromRequestParts<AppState> for ApiCaller {
+impl<S> OptionalFromRequestParts<S> for ApiCaller
+where
+    S: Send + Sync,
+    CallerState: FromRef<S>,
+{
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Option<Self>> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Option<Self>> {
         if bearer(parts).is_none() {
             return Ok(None);
         }
-        <Self as FromRequestParts<AppState>>::from_request_parts(parts, state)
+        <Self as FromRequestParts<S>>::from_request_parts(parts, state)
             .await
             .map(Some)
     }
@@ -333,23 +371,29 @@ pub struct ApiResponder(pub ApiCaller);
 #[derive(Debug, Clone)]
 pub struct ApiAdmin(pub ApiCaller);
 
-impl FromRequestParts<AppState> for ApiResponder {
+impl<S> FromRequestParts<S> for ApiResponder
+where
+    S: Send + Sync,
+    CallerState: FromRef<S>,
+{
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
-        let caller =
-            <ApiCaller as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Self> {
+        let caller = <ApiCaller as FromRequestParts<S>>::from_request_parts(parts, state).await?;
         caller.require_write(Role::Responder)?;
         Ok(Self(caller))
     }
 }
 
-impl FromRequestParts<AppState> for ApiAdmin {
+impl<S> FromRequestParts<S> for ApiAdmin
+where
+    S: Send + Sync,
+    CallerState: FromRef<S>,
+{
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
-        let caller =
-            <ApiCaller as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Self> {
+        let caller = <ApiCaller as FromRequestParts<S>>::from_request_parts(parts, state).await?;
         caller.require_write(Role::Admin)?;
         Ok(Self(caller))
     }
@@ -359,13 +403,80 @@ impl FromRequestParts<AppState> for ApiAdmin {
 #[derive(Debug, Clone)]
 pub struct ApiIngest(pub ApiCaller);
 
-impl FromRequestParts<AppState> for ApiIngest {
+impl<S> FromRequestParts<S> for ApiIngest
+where
+    S: Send + Sync,
+    CallerState: FromRef<S>,
+{
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
-        let caller =
-            <ApiCaller as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Self> {
+        let caller = <ApiCaller as FromRequestParts<S>>::from_request_parts(parts, state).await?;
         caller.require_ingest()?;
         Ok(Self(caller))
+    }
+}
+
+/// The incident named by the `{incident}` segment of the path (`INC-42` or its id), resolved
+/// once for every handler under `/incidents/{incident}/…`. Missing → 404 (a page or the JSON
+/// error, decided by the route like every other error).
+#[derive(Debug, Clone)]
+pub struct IncidentInPath(pub crate::incidents::Incident);
+
+impl<S> FromRequestParts<S> for IncidentInPath
+where
+    S: Send + Sync,
+    CallerState: FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Self> {
+        let params = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|e| AppError::BadRequest(e.body_text()))?;
+        let raw = params
+            .iter()
+            .find(|(name, _)| *name == "incident")
+            .map(|(_, value)| value.to_owned())
+            .ok_or_else(|| AppError::Internal("route has no {incident} segment".into()))?;
+        let state = CallerState::from_ref(state);
+        crate::incidents::find(&state.db, &raw).await.map(Self)
+    }
+}
+
+/// A page whose user may change incidents, timelines, post-mortems and action items
+/// (responder or admin); others get 403 before anything else is read.
+#[derive(Debug, Clone)]
+pub struct Responder(pub Page);
+
+/// A page only admins may open.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Page);
+
+impl<S> FromRequestParts<S> for Responder
+where
+    S: Send + Sync,
+    CallerState: FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Self> {
+        let page = <Page as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        page.require(Role::Responder)?;
+        Ok(Self(page))
+    }
+}
+
+impl<S> FromRequestParts<S> for Admin
+where
+    S: Send + Sync,
+    CallerState: FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Self> {
+        let page = <Page as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        page.require(Role::Admin)?;
+        Ok(Self(page))
     }
 }

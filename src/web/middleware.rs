@@ -1,6 +1,7 @@
 //! Middleware of our own: request logging with a request id, rendering errors as an HTML page
 //! or JSON by route, and clearing a flash message once it has been shown.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use askama::Template;
@@ -12,8 +13,8 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use tracing::Instrument;
 
-use super::AppState;
 use super::chrome::{Chrome, FLASH_COOKIE, cookie};
+use super::extract::CallerState;
 use super::extract::SESSION_COOKIE;
 use crate::error::{AppError, ErrorInfo};
 
@@ -61,7 +62,7 @@ struct ErrorPage {
 /// Turns errors into what the client understands: JSON `{"error": …}` under `/api/`, an HTML
 /// page elsewhere, a redirect to the login page for a page that needs a session. Also dresses
 /// the bare error statuses of inner layers (CSRF 403, body limit 413, timeout 408, 404/405).
-pub async fn render_errors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn render_errors(State(state): State<CallerState>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let path_and_query = req
         .uri()
@@ -89,7 +90,7 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
             }
             let (fields, current) = match &**err {
                 AppError::Validation { fields, .. } => (Some(fields.clone()), None),
-                AppError::Conflict { current, .. } => (None, Some(current.clone())),
+                AppError::Conflict { current, .. } => (None, current.json().cloned()),
                 _ => (None, None),
             };
             let message = match &**err {
@@ -142,7 +143,7 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
         chrome: Chrome {
             user,
             flash: None,
-            tz: state.config.timezone,
+            tz: state.tz,
             path,
             my_items: 0,
         },
@@ -161,17 +162,17 @@ pub async fn render_errors(State(state): State<AppState>, req: Request, next: Ne
     out
 }
 
-fn payload_message(state: &AppState) -> String {
+fn payload_message(state: &CallerState) -> String {
     format!(
         "The request body is larger than this server accepts ({} bytes).",
-        state.config.max_body_bytes
+        state.max_body_bytes
     )
 }
 
 /// Code and message for an error status that came without an `AppError`.
 fn bare_status(
     status: StatusCode,
-    state: &AppState,
+    state: &CallerState,
 ) -> (
     &'static str,
     String,
@@ -234,8 +235,11 @@ pub async fn clear_flash(req: Request, next: Next) -> Response {
 
 /// Hindsight observes itself: every request's latency, outcome (5xx = error) and the number
 /// in flight go into the collector as the service `hindsight`.
-pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let signals = &state.signals;
+pub async fn observe(
+    State(signals): State<Arc<crate::signals::Signals>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let in_flight = signals.own.enter();
     let _ = signals.registry.record_saturation(
         crate::signals::SELF_SERVICE,
@@ -244,7 +248,7 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     );
     // The guard keeps the in-flight gauge right when a request is cancelled mid-way.
     let mut guard = InFlight {
-        state: &state,
+        signals: &signals,
         started: Instant::now(),
         finished: None,
     };
@@ -254,7 +258,7 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
 }
 
 struct InFlight<'a> {
-    state: &'a AppState,
+    signals: &'a crate::signals::Signals,
     started: Instant,
     /// Whether the request completed, and if so whether it succeeded.
     finished: Option<bool>,
@@ -263,7 +267,7 @@ struct InFlight<'a> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         let latency_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let signals = &self.state.signals;
+        let signals = self.signals;
         signals.own.leave(
             latency_us,
             self.finished.unwrap_or(false),

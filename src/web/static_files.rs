@@ -6,7 +6,6 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::AppState;
 use crate::error::AppError;
 
 /// (name, content type, bytes) of every file under `/static/`.
@@ -28,7 +27,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
-pub fn router() -> Router<AppState> {
+pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new().route("/static/{file}", get(serve))
 }
 
@@ -36,7 +35,7 @@ async fn serve(Path(file): Path<String>) -> Result<Response, AppError> {
     let (_, content_type, bytes) = FILES
         .iter()
         .find(|(name, _, _)| *name == file)
-        .ok_or_else(|| AppError::NotFound(format!("the file {file}")))?;
+        .ok_or_else(|| AppError::not_found("the file", &file))?;
     Ok((
         [
             (header::CONTENT_TYPE, *content_type),

@@ -1,0 +1,197 @@
+//! The app assembly: builds the state every area owns, merges the areas' routers and wraps
+//! them in the middleware every request passes through. The only module that knows them all.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tower_http::csrf::CsrfLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::web::extract::CallerState;
+use crate::web::{middleware, static_files};
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub login_limiter: Arc<crate::auth::web::LoginLimiter>,
+    pub sessions: Arc<crate::auth::sessions::SessionCache>,
+    pub catalog: Arc<crate::catalog::CatalogCache>,
+    pub incident_lists: Arc<crate::incidents::db::ListCache>,
+    pub signals: Arc<crate::signals::Signals>,
+    pub alert_evaluator: Arc<crate::alerts::Evaluator>,
+    pub alert_mapping: Arc<crate::integrations::Mapping>,
+    pub items: Arc<crate::action_items::db::ItemCaches>,
+    pub reports: Arc<crate::reports::web::ReportCache>,
+    pub month: Arc<crate::reports::web::MonthCache>,
+    pub recurrence: Arc<crate::recurrence::RecurrenceState>,
+    pub search_hits: Arc<crate::search::web::HitCache>,
+    pub report_weeks: Arc<crate::reports::WeekCache>,
+}
+
+impl AppState {
+    /// Panics only if `config` was built by hand with an invalid collector window:
+    /// `Config::from_env` rejects those with a message naming the setting.
+    pub fn new(db: Db, config: Config) -> Self {
+        let signals = crate::signals::Signals::new(
+            config.metrics_window,
+            config.metrics_max_services,
+            config.metrics_auto_create,
+            config.metrics_max_batch,
+        )
+        .expect("Config validates the collector window settings");
+        let limiter =
+            crate::auth::web::LoginLimiter::new(config.login_max_failures, config.login_window);
+        let alert_mapping = Arc::new(config.alert_mapping.clone());
+        let recurrence = Arc::new(crate::recurrence::RecurrenceState::new(
+            config.recurrence,
+            Duration::from_secs(30),
+        ));
+        Self {
+            db,
+            recurrence,
+            config: Arc::new(config),
+            alert_mapping,
+            login_limiter: Arc::new(limiter),
+            sessions: Arc::new(crate::auth::sessions::SessionCache::new(
+                Duration::from_secs(5),
+            )),
+            catalog: Arc::new(crate::catalog::CatalogCache::new(Duration::from_secs(10))),
+            incident_lists: Arc::new(crate::incidents::db::ListCache::new(Duration::from_secs(2))),
+            signals: Arc::new(signals),
+            alert_evaluator: Arc::new(crate::alerts::Evaluator::default()),
+            items: Arc::new(crate::action_items::db::ItemCaches::new(
+                Duration::from_secs(5),
+            )),
+            reports: Arc::new(crate::reports::web::ReportCache::new(
+                crate::reports::web::REPORT_MAX_AGE,
+            )),
+            month: Arc::new(crate::reports::web::MonthCache::new(Duration::from_secs(
+                30,
+            ))),
+            search_hits: Arc::new(crate::search::web::HitCache::new(Duration::from_secs(30))),
+            report_weeks: Arc::new(crate::reports::WeekCache::new(
+                crate::reports::web::REPORT_MAX_AGE,
+            )),
+        }
+    }
+}
+
+const CSP: &str = "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// The whole application: every route and the security middleware around them.
+pub fn app(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let max_body = state.config.max_body_bytes;
+    let timeout = state.config.request_timeout;
+
+    let routes = Router::new()
+        .route("/healthz", get(healthz))
+        .merge(static_files::router())
+        .merge(crate::signals::api::metrics_router())
+        .merge(crate::auth::web::router())
+        .merge(crate::catalog::web::router())
+        .merge(crate::incidents::web::router())
+        .merge(crate::timeline::web::router())
+        .merge(crate::signals::web::router())
+        .merge(crate::alerts::web::router())
+        .merge(crate::integrations::web::router())
+        .merge(crate::action_items::web::router())
+        .merge(crate::postmortems::web::router())
+        .merge(crate::postmortems::template_admin::router())
+        .merge(crate::reports::web::router())
+        .merge(crate::search::web::router())
+        .nest("/api/v1", api_router())
+        .route("/api/openapi.json", get(crate::web::static_files::openapi))
+        .fallback(not_found)
+        .with_state(state.clone());
+
+    // Layers run outside-in in the reverse order of these calls: the request id is set first,
+    // then logging and headers, then the error renderer, which sees every error status the
+    // inner layers produce (CSRF 403, body limit 413, timeout 408) as well as handlers'.
+    routes
+        .layer(axum::middleware::from_fn(middleware::clear_flash))
+        .layer(
+            CsrfLayer::new()
+                // API and ingest paths authenticate with bearer tokens, which a browser never
+                // attaches on its own, so cross-site requests there cannot ride on a session.
+                .with_insecure_bypass(|_: &Method, uri: &Uri| uri.path().starts_with("/api/")),
+        )
+        .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout.max(Duration::from_secs(1)),
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            CallerState::from_ref(&state),
+            middleware::render_errors,
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("content-security-policy"),
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("x-content-type-options"),
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("referrer-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("x-frame-options"),
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.signals),
+            middleware::observe,
+        ))
+        .layer(axum::middleware::from_fn(middleware::log_requests))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+fn api_router() -> Router<AppState> {
+    Router::new()
+        .merge(crate::incidents::api::router())
+        .merge(crate::timeline::api::router())
+        .merge(crate::catalog::api::router())
+        .merge(crate::signals::api::router())
+        .merge(crate::alerts::api::router())
+        .merge(crate::integrations::api::router())
+        .merge(crate::action_items::api::router())
+        .merge(crate::postmortems::api::router())
+        .merge(crate::reports::api::router())
+}
+
+/// What the extractors and the error pages need: see `web::extract::CallerState`.
+impl FromRef<AppState> for CallerState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            sessions: Arc::clone(&app.sessions),
+            items: Arc::clone(&app.items),
+            tz: app.config.timezone,
+            max_body_bytes: app.config.max_body_bytes,
+        }
+    }
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn not_found(uri: Uri) -> crate::error::AppError {
+    crate::error::AppError::not_found("the page", uri.path())
+}
