@@ -24,5 +24,6 @@ pub mod search;
 pub mod signals;
 pub mod timeline;
 pub mod web;
+pub mod writing;
 
 pub use web::{AppState, app};
