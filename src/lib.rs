@@ -28,5 +28,6 @@ pub mod signals;
 pub mod time;
 pub mod timeline;
 pub mod web;
+pub mod writing;
 
 pub use app::{AppState, app};

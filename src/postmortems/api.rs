@@ -15,6 +15,7 @@ use crate::incidents::Incident;
 use crate::web::extract::{
     ApiCaller, ApiResponder, IncidentInPath, Json, from_json_value, take_version,
 };
+use crate::writing::{self, People};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -53,7 +54,31 @@ async fn get_postmortem(
 ) -> AppResult<Response> {
     caller.require_read()?;
     let pm = loaded(&state, &incident).await?;
-    Ok(axum::Json(super::json(&pm)).into_response())
+    let people = super::writing_people(&state.db).await?;
+    let mut body = super::json(&pm);
+    body["findings"] = findings(&pm.content, &people);
+    Ok(axum::Json(body).into_response())
+}
+
+/// The writing checks' findings in every section and root-cause description, as the page
+/// lists them: `section` is the section key (or `root_causes`), secret excerpts are masked.
+fn findings(content: &super::Content, people: &People) -> serde_json::Value {
+    let sections = content.sections.iter().map(|s| (s.key.as_str(), &s.body));
+    let causes = content
+        .root_causes
+        .iter()
+        .map(|c| ("root_causes", &c.description));
+    sections
+        .chain(causes)
+        .flat_map(|(section, text)| {
+            writing::check(text, people).into_iter().map(move |f| {
+                serde_json::json!({
+                    "section": section, "kind": f.kind.as_str(), "message": f.message,
+                    "line": f.line, "column": f.column, "excerpt": f.excerpt,
+                })
+            })
+        })
+        .collect()
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -4,7 +4,6 @@
 //! `draft → in_review → published` (and back to draft, recorded). No axum here.
 
 pub mod api;
-pub mod checks;
 pub mod db;
 pub mod diff;
 pub mod export;
@@ -498,6 +497,14 @@ pub async fn start(
 /// The 409 for a save or move made from an old version, carrying the post-mortem as it is now.
 fn conflict(now: &Loaded) -> AppError {
     AppError::conflict("this post-mortem", now.pm.version, now.clone())
+}
+
+/// The names the writing checks know as people, compiled once for a request: every active
+/// user, so "Bob broke the build" is flagged when Bob uses Hindsight. The pages and the API
+/// check every part of a post-mortem against the same [`People`](crate::writing::People).
+pub async fn writing_people(db: &Db) -> AppResult<crate::writing::People> {
+    let users = crate::auth::db::list_active_users(&db.reader).await?;
+    Ok(crate::writing::People::new(users.iter().map(|u| &u.name)))
 }
 
 /// The post-mortem as the API shows it.

@@ -13,7 +13,6 @@ use axum::routing::{get, post};
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 
-use super::checks::{self, Finding};
 use super::diff::{self, Block};
 use super::{Content, Detection, Edit, Loaded, PmStatus, ReviewState, RootCauseInput, db};
 use crate::action_items::ActionItem;
@@ -25,6 +24,7 @@ use crate::incidents::web::{SnapshotView, load as load_incident};
 use crate::timeline::Entry;
 use crate::web::chrome::{Chrome, redirect_with_flash};
 use crate::web::extract::{Form, Page};
+use crate::writing::{self, Finding, People};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -70,15 +70,6 @@ async fn load_pm(state: &AppState, incident: &Incident) -> AppResult<Loaded> {
         .ok_or_else(|| AppError::not_found("post-mortem of", incident.key()))
 }
 
-/// Names of the people who use Hindsight: a name as the subject of a failure is flagged.
-async fn people(state: &AppState) -> AppResult<Vec<String>> {
-    Ok(crate::auth::db::list_active_users(&state.db.reader)
-        .await?
-        .into_iter()
-        .map(|u| u.name)
-        .collect())
-}
-
 /// The writing checks' findings in one part of the post-mortem.
 pub struct PartFindings {
     pub title: String,
@@ -87,11 +78,10 @@ pub struct PartFindings {
 }
 
 /// Runs the writing checks over every section and root-cause description.
-fn check_content(content: &Content, people: &[String]) -> Vec<PartFindings> {
-    let names: Vec<&str> = people.iter().map(String::as_str).collect();
+fn check_content(content: &Content, people: &People) -> Vec<PartFindings> {
     let mut out = Vec::new();
     for s in &content.sections {
-        let findings = checks::check(&s.body, &names);
+        let findings = writing::check(&s.body, people);
         if !findings.is_empty() {
             out.push(PartFindings {
                 title: s.title.clone(),
@@ -101,7 +91,7 @@ fn check_content(content: &Content, people: &[String]) -> Vec<PartFindings> {
         }
     }
     for (i, c) in content.root_causes.iter().enumerate() {
-        let findings = checks::check(&c.description, &names);
+        let findings = writing::check(&c.description, people);
         if !findings.is_empty() {
             out.push(PartFindings {
                 title: if c.primary {
@@ -185,7 +175,7 @@ impl ShowPage {
         self.findings
             .iter()
             .flat_map(|p| p.findings.iter())
-            .filter(|f| f.kind != checks::FindingKind::Blame)
+            .filter(|f| f.kind != writing::FindingKind::Blame)
             .count()
     }
     fn approvals(&self) -> usize {
@@ -243,7 +233,7 @@ async fn render_show(
         .collect();
     let items = crate::action_items::db::list_for_incident(&state.db.reader, &incident.id).await?;
     let problems = super::publish_problems(pm.pm.status, &pm.content, items.len(), &pm.reviewers);
-    let findings = check_content(&pm.content, &people(state).await?);
+    let findings = check_content(&pm.content, &super::writing_people(&state.db).await?);
     let my_review = pm
         .reviewers
         .iter()
@@ -585,8 +575,7 @@ async fn render_edit(
     previewing: bool,
     errors: FieldErrors,
 ) -> AppResult<EditPage> {
-    let names = people(state).await?;
-    let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let people = super::writing_people(&state.db).await?;
     let sections = pm
         .content
         .sections
@@ -601,7 +590,7 @@ async fn render_edit(
                 required: s.required,
                 preview: previewing.then(|| crate::markdown::render(&body)),
                 findings: if previewing {
-                    checks::check(&body, &name_refs)
+                    writing::check(&body, &people)
                 } else {
                     Vec::new()
                 },
@@ -611,9 +600,9 @@ async fn render_edit(
         .collect();
     let mut cause_findings = Vec::new();
     if previewing {
-        cause_findings.extend(checks::check(&form.primary_description, &name_refs));
+        cause_findings.extend(writing::check(&form.primary_description, &people));
         for (_, d) in &form.factors {
-            cause_findings.extend(checks::check(d, &name_refs));
+            cause_findings.extend(writing::check(d, &people));
         }
     }
     // Two empty rows to add contributing factors without JavaScript.
@@ -866,11 +855,10 @@ async fn preview(
     if form.text.chars().count() > super::SECTION_MAX {
         return Err(AppError::field("text", "is too long to preview"));
     }
-    let names = people(&state).await?;
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let people = super::writing_people(&state.db).await?;
     Ok(PreviewFragment {
         html: crate::markdown::render(&form.text),
-        findings: checks::check(&form.text, &refs),
+        findings: writing::check(&form.text, &people),
     }
     .into_response())
 }

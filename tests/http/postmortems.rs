@@ -1207,3 +1207,79 @@ async fn the_live_preview_renders_and_checks_one_text() {
     );
     assert_eq!(templates["items"][1]["default_for"], "sev3,sev4");
 }
+
+#[tokio::test]
+async fn the_api_lists_writing_check_findings_by_section_with_secrets_masked() {
+    let s = setup().await;
+    s.start().await;
+    // A fake AWS-style access key ID: AKIA and 16 upper-case letters or digits.
+    let key = "AKIAQ3EGRTXN4WZ7KD2P";
+    let trigger = format!(
+        "At 14:03 {} broke the deploy.\n\nThe config still held {key} for the payment client.",
+        s.admin.name
+    );
+    assert_eq!(
+        s.put(json!({
+            "version": 1,
+            "sections": {"summary": "Checkout was down for 20 minutes.", "trigger": trigger},
+            "root_causes": [{"category": "deploy", "description": "It was human error.", "primary": true}],
+        }))
+        .await,
+        StatusCode::OK
+    );
+    let pm = s.get().await;
+    let findings = pm["findings"].as_array().expect("findings array");
+    let in_trigger: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["section"] == "trigger")
+        .collect();
+    let kinds: Vec<&str> = in_trigger
+        .iter()
+        .map(|f| f["kind"].as_str().expect("kind"))
+        .collect();
+    assert_eq!(kinds, ["blame", "secret"], "{findings:#?}");
+
+    let blame = in_trigger[0];
+    assert_eq!(
+        (blame["line"].as_u64(), blame["column"].as_u64()),
+        (Some(1), Some(10))
+    );
+    assert_eq!(blame["excerpt"], format!("{} broke", s.admin.name));
+    let message = blame["message"].as_str().expect("message");
+    assert!(message.contains(&s.admin.name), "{message}");
+
+    let secret = in_trigger[1];
+    assert_eq!(secret["line"], 3);
+    let excerpt = secret["excerpt"].as_str().expect("excerpt");
+    assert!(!excerpt.contains(key), "the key is masked: {excerpt}");
+    assert!(excerpt.ends_with("••••"), "{excerpt}");
+    assert!(
+        secret["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("AWS access key ID")),
+        "{secret}"
+    );
+    assert!(
+        !serde_json::to_string(&pm["findings"])
+            .expect("findings serialize")
+            .contains(key),
+        "no finding repeats the key"
+    );
+
+    // Root-cause descriptions are checked too; a clean section has no findings.
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["section"] == "root_causes" && f["kind"] == "blame"),
+        "{findings:#?}"
+    );
+    assert!(
+        findings.iter().all(|f| f["section"] != "summary"),
+        "{findings:#?}"
+    );
+    for f in findings {
+        for field in ["section", "kind", "message", "line", "column", "excerpt"] {
+            assert!(!f[field].is_null(), "{field} missing in {f}");
+        }
+    }
+}
