@@ -393,3 +393,63 @@ async fn any_other_changed_0002_checksum_is_still_refused() {
     );
     assert_eq!(db.checksum(2).await, Some(hex(&[7u8; 48])));
 }
+
+/// A database written by the real binary of commit 5c920a2, made with that commit's own
+/// commands: `hindsight migrate`; `hindsight user create --email old@example.test --name
+/// "Old Admin" --role admin --password-stdin`; `hindsight token create --user
+/// old@example.test --name fixture --scope write`; then, under `hindsight serve`, `POST
+/// /api/v1/services` {"name":"checkout"} and two `POST /api/v1/incidents` (one investigating,
+/// one resolved, summary "Payments failing for some customers"). Tests use a copy.
+const FIXTURE_5C920A2: &str = "tests/http/fixtures/hindsight-5c920a2.sqlite3";
+
+#[tokio::test]
+async fn the_database_5c920a2_created_opens_with_its_data() {
+    let db = TempDb::new();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE_5C920A2),
+        db.path(),
+    )
+    .expect("copy the fixture");
+    assert_eq!(
+        db.checksum(2).await.as_deref(),
+        Some(MIGRATION_0002_FIRST_CHECKSUM)
+    );
+
+    // Without the repair, sqlx refuses it: this is the database the 0002 edit locked out.
+    let mut conn = db.raw().await;
+    let refused = MIGRATOR
+        .run(&mut conn)
+        .await
+        .expect_err("sqlx alone refuses the first 0002 checksum");
+    assert!(
+        matches!(refused, sqlx::migrate::MigrateError::VersionMismatch(2)),
+        "{refused}"
+    );
+    conn.close().await.expect("close");
+
+    let opened = Db::connect(&db.url())
+        .await
+        .expect("the database 5c920a2 created opens");
+    let open: Vec<String> = sqlx::query_scalar(
+        "SELECT title FROM incidents INDEXED BY incidents_open_started
+         WHERE status IN ('investigating', 'identified', 'monitoring')",
+    )
+    .fetch_all(&opened.reader)
+    .await
+    .expect("query through the open-incidents index");
+    assert_eq!(open, ["Checkout errors (investigating)"]);
+    let found: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM incidents_fts WHERE incidents_fts MATCH ?")
+            .bind("payments")
+            .fetch_one(&opened.reader)
+            .await
+            .expect("full-text search");
+    assert_eq!(found, 2);
+    opened.close().await;
+
+    let applied: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+    for version in applied {
+        assert_eq!(db.checksum(version).await, Some(current_checksum(version)));
+    }
+    assert_eq!(db.schema().await, fresh_schema().await);
+}
