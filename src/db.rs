@@ -24,8 +24,21 @@ pub const FTS_TABLES: [&str; 4] = [
     "action_items_fts",
 ];
 
-/// Migrations are compiled into the binary, so it runs from any directory.
+/// Migrations are compiled into the binary, so it runs from any directory. They are
+/// forward-only and never edited once committed: `migrations/CHECKSUMS` lists each one's
+/// SHA-384 and a test fails when a file no longer matches its line.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// SHA-384 (hex) of `migrations/0002_list_indexes_and_search.sql` as it first shipped.
+///
+/// History: commit 5c920a2 created migration 0002; commit 00f2791 then edited the committed
+/// file, appending the `incidents_open_started` partial index. sqlx records each applied
+/// migration's checksum and refuses to start (`VersionMismatch`) when a file no longer matches,
+/// so every database created before 00f2791 was locked out by later binaries. Such a database
+/// has this checksum for version 2 and lacks the index; `repair_first_0002_checksum` records
+/// today's checksum instead, and migration 0013 creates the index the edit meant to add.
+/// Only this exact old checksum is accepted: any other mismatch is still refused.
+pub const MIGRATION_0002_FIRST_CHECKSUM: &str = "0dfdbccb342e2d7de57d514e1e6cc70474a2b76b5713b207a77aaa5a8b64b92bd1352ba19da7876bba01d13b5b4d4b1e";
 
 /// Both pools; cheap to clone.
 #[derive(Clone, Debug)]
@@ -85,6 +98,7 @@ impl Db {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(base.clone().create_if_missing(true))
             .await?;
+        repair_first_0002_checksum(&writer).await?;
         MIGRATOR.run(&writer).await?;
 
         let reader = SqlitePoolOptions::new()
@@ -141,6 +155,47 @@ impl Db {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+/// Lets a database created before 0002 was edited (see `MIGRATION_0002_FIRST_CHECKSUM`) pass
+/// sqlx's checksum validation: when `_sqlx_migrations` records version 2 with the first-shipped
+/// checksum, that row gets the embedded checksum. One transaction; nothing happens on a new
+/// database, a database already repaired, or one with any other checksum.
+async fn repair_first_0002_checksum(writer: &SqlitePool) -> Result<(), sqlx::Error> {
+    let Some(current) = MIGRATOR
+        .iter()
+        .find(|m| m.version == 2 && !m.migration_type.is_down_migration())
+    else {
+        return Ok(());
+    };
+    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+    let has_table: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if !has_table {
+        // A new database: the migrator creates the table and records today's checksums.
+        return Ok(());
+    }
+    let repaired = sqlx::query(
+        "UPDATE _sqlx_migrations SET checksum = ? WHERE version = 2 AND lower(hex(checksum)) = ?",
+    )
+    .bind(&*current.checksum)
+    .bind(MIGRATION_0002_FIRST_CHECKSUM)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    if repaired > 0 {
+        tracing::info!(
+            version = 2,
+            old_checksum = MIGRATION_0002_FIRST_CHECKSUM,
+            "repaired the recorded checksum of migration 0002 (created before commit 00f2791 \
+             edited it); migration 0013 adds the index that edit introduced"
+        );
+    }
+    Ok(())
 }
 
 /// Recently read results, reused while no write has been committed since they were read
