@@ -480,3 +480,40 @@ where
         Ok(Self(page))
     }
 }
+
+/// A form that edits something versioned: its fields, and the `version` the page was loaded
+/// at (a hidden field) already read as a number. A form without one was not made by our page
+/// (or the page is too old): 400 with a message saying to reload.
+#[derive(Debug, Clone)]
+pub struct VersionedForm<T> {
+    pub version: i64,
+    pub form: T,
+}
+
+impl<T, S> FromRequest<S> for VersionedForm<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> AppResult<Self> {
+        let Form(pairs) = Form::<Vec<(String, String)>>::from_request(req, state).await?;
+        let version = pairs
+            .iter()
+            .find(|(k, _)| k == "version")
+            .and_then(|(_, v)| v.trim().parse::<i64>().ok())
+            .ok_or_else(|| {
+                AppError::BadRequest(
+                    "the form lacks the version it was loaded at; reload the page".into(),
+                )
+            })?;
+        // The pairs are read again into the form's own type (which may keep `version` as
+        // text to show it back on a re-rendered page).
+        let encoded = serde_urlencoded::to_string(&pairs)
+            .map_err(|e| AppError::BadRequest(format!("the form could not be read: {e}")))?;
+        let form = serde_urlencoded::from_str(&encoded)
+            .map_err(|e| AppError::BadRequest(format!("the form could not be read: {e}")))?;
+        Ok(Self { version, form })
+    }
+}
