@@ -211,6 +211,17 @@ impl FromRef<AppState> for crate::timeline::TimelineState {
     }
 }
 
+impl FromRef<AppState> for crate::signals::SignalsState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            signals: Arc::clone(&app.signals),
+            catalog: Arc::clone(&app.catalog),
+            metrics_require_token: app.config.metrics_require_token,
+        }
+    }
+}
+
 async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({"status": "ok"}))
 }

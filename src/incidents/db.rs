@@ -236,9 +236,7 @@ pub struct ListRow {
     pub id: String,
     pub number: i64,
     pub title: String,
-    #[sqlx(try_from = "String")]
     pub severity: Severity,
-    #[sqlx(try_from = "String")]
     pub status: Status,
     pub service: String,
     pub category: String,

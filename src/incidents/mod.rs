@@ -108,16 +108,14 @@ impl Status {
 }
 
 /// An incident as stored, with the names of the people it refers to.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Incident {
     pub id: String,
     pub number: i64,
     pub title: String,
     pub summary: String,
     pub customer_impact: String,
-    #[sqlx(try_from = "String")]
     pub severity: Severity,
-    #[sqlx(try_from = "String")]
     pub status: Status,
     pub service: String,
     pub category: String,

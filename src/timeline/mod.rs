@@ -53,12 +53,11 @@ impl EntryKind {
     }
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Entry {
     pub id: String,
     pub incident_id: String,
     pub occurred_at: DateTime<Utc>,
-    #[sqlx(try_from = "String")]
     pub kind: EntryKind,
     pub body: String,
     pub author_id: Option<String>,
