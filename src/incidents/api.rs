@@ -121,14 +121,8 @@ async fn create_incident(
 ) -> AppResult<Response> {
     // API times carry their own offset; one without is read as UTC.
     let (changes, errors) = body.parse(chrono_tz::Tz::UTC);
-    let incident = super::declare(
-        &state.db,
-        super::Actor::Person(&caller.user),
-        &changes,
-        errors,
-    )
-    .await?;
-    super::snapshot_on_open(&state.db, &state.signals, &incident, &caller.user).await;
+    let incident =
+        super::declare_by(&state.db, &state.signals, &caller.user, &changes, errors).await?;
     Ok((
         StatusCode::CREATED,
         [(

@@ -659,6 +659,20 @@ pub async fn declare(
     Ok(incident)
 }
 
+/// A person declares an incident from a page or the API: `declare`, then the service's
+/// window is frozen onto it when the collector has data (see `snapshot_on_open`).
+pub async fn declare_by(
+    db: &Db,
+    signals: &crate::signals::Signals,
+    user: &User,
+    changes: &IncidentChanges,
+    errors: FieldErrors,
+) -> AppResult<Incident> {
+    let incident = declare(db, Actor::Person(user), changes, errors).await?;
+    snapshot_on_open(db, signals, &incident, user).await;
+    Ok(incident)
+}
+
 /// Freezes the service's window onto a newly declared incident when the collector has data
 /// for it. A failure here must not undo the declaration, so it is logged, not returned.
 pub async fn snapshot_on_open(

@@ -359,16 +359,7 @@ async fn declare_incident(
     Form(form): Form<IncidentForm>,
 ) -> AppResult<Response> {
     let (changes, errors) = form.to_input(false).parse(state.tz);
-    let result = super::declare(
-        &state.db,
-        super::Actor::Person(&page.user),
-        &changes,
-        errors,
-    )
-    .await;
-    if let Ok(incident) = &result {
-        super::snapshot_on_open(&state.db, &state.signals, incident, &page.user).await;
-    }
+    let result = super::declare_by(&state.db, &state.signals, &page.user, &changes, errors).await;
     match result {
         Ok(incident) => Ok(redirect_with_flash(
             &incident.url(),
