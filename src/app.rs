@@ -28,7 +28,7 @@ pub struct AppState {
     pub login_limiter: Arc<crate::auth::web::LoginLimiter>,
     pub sessions: Arc<crate::auth::sessions::SessionCache>,
     pub catalog: Arc<crate::catalog::CatalogCache>,
-    pub incident_lists: Arc<crate::incidents::db::ListCache>,
+    pub incident_lists: Arc<crate::incidents::ListCache>,
     pub signals: Arc<crate::signals::Signals>,
     pub alert_evaluator: Arc<crate::alerts::Evaluator>,
     pub alert_mapping: Arc<crate::integrations::Mapping>,
@@ -68,7 +68,7 @@ impl AppState {
                 Duration::from_secs(5),
             )),
             catalog: Arc::new(crate::catalog::CatalogCache::new(Duration::from_secs(10))),
-            incident_lists: Arc::new(crate::incidents::db::ListCache::new(Duration::from_secs(2))),
+            incident_lists: Arc::new(crate::incidents::ListCache::new(Duration::from_secs(2))),
             signals: Arc::new(signals),
             alert_evaluator: Arc::new(crate::alerts::Evaluator::default()),
             items: Arc::new(crate::action_items::db::ItemCaches::new(
@@ -184,6 +184,40 @@ impl FromRef<AppState> for CallerState {
             items: Arc::clone(&app.items),
             tz: app.config.timezone,
             max_body_bytes: app.config.max_body_bytes,
+        }
+    }
+}
+
+impl FromRef<AppState> for crate::incidents::IncidentsState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            tz: app.config.timezone,
+            lists: Arc::clone(&app.incident_lists),
+            rule: app.recurrence.rule,
+            recurrence: Arc::clone(&app.recurrence),
+            signals: Arc::clone(&app.signals),
+            catalog: Arc::clone(&app.catalog),
+        }
+    }
+}
+
+impl FromRef<AppState> for crate::timeline::TimelineState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            tz: app.config.timezone,
+        }
+    }
+}
+
+impl FromRef<AppState> for crate::signals::SignalsState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            signals: Arc::clone(&app.signals),
+            catalog: Arc::clone(&app.catalog),
+            metrics_require_token: app.config.metrics_require_token,
         }
     }
 }

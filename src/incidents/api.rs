@@ -1,21 +1,25 @@
 //! JSON API for incidents: create, list, get (with its timeline), patch with a version.
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{FromRef, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Incident, IncidentInput, ListParams, Severity, Status, db};
-use crate::app::AppState;
+use super::{Incident, IncidentInput, IncidentsState, ListParams, Severity, Status};
 use crate::error::{AppError, AppResult};
 use crate::web::extract::{
-    ApiCaller, ApiResponder, IncidentInPath, Json, from_json_value, take_version,
+    ApiCaller, ApiResponder, CallerState, IncidentInPath, Json, from_json_value, take_version,
 };
 
-pub fn router() -> Router<AppState> {
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    IncidentsState: FromRef<S>,
+    CallerState: FromRef<S>,
+{
     Router::new()
         .route("/incidents", get(list_incidents).post(create_incident))
         .route(
@@ -99,25 +103,26 @@ impl From<&Incident> for IncidentJson {
     }
 }
 
-pub async fn load(state: &AppState, raw: &str) -> AppResult<Incident> {
-    super::find(&state.db, raw).await
+/// Loads an incident by `INC-42` / id or answers 404.
+///
+/// Kept only for the post-mortem API, which still calls it; new code takes `IncidentInPath`
+/// or calls `incidents::find`. Remove with its last caller.
+pub async fn load<S>(state: &S, raw: &str) -> AppResult<Incident>
+where
+    IncidentsState: FromRef<S>,
+{
+    super::find(&IncidentsState::from_ref(state).db, raw).await
 }
 
 async fn create_incident(
-    State(state): State<AppState>,
+    State(state): State<IncidentsState>,
     ApiResponder(caller): ApiResponder,
     Json(body): Json<IncidentInput>,
 ) -> AppResult<Response> {
     // API times carry their own offset; one without is read as UTC.
     let (changes, errors) = body.parse(chrono_tz::Tz::UTC);
-    let incident = super::declare(
-        &state.db,
-        super::Actor::Person(&caller.user),
-        &changes,
-        errors,
-    )
-    .await?;
-    super::snapshot_on_open(&state.db, &state.signals, &incident, &caller.user).await;
+    let incident =
+        super::declare_by(&state.db, &state.signals, &caller.user, &changes, errors).await?;
     Ok((
         StatusCode::CREATED,
         [(
@@ -130,24 +135,16 @@ async fn create_incident(
 }
 
 async fn list_incidents(
-    State(state): State<AppState>,
+    State(state): State<IncidentsState>,
     caller: ApiCaller,
     Query(params): Query<ListParams>,
 ) -> AppResult<Response> {
     caller.require_read()?;
     let (mut filter, sort) = params.parse(chrono_tz::Tz::UTC).map_err(AppError::fields)?;
-    filter.rule = state.config.recurrence;
+    filter.rule = state.rule;
     let page = parse_bounded(&params.page, "page", 1, 1, 1_000_000)?;
     let per_page = parse_bounded(&params.per_page, "per_page", 50, 1, 200)?;
-    let result = db::list_cached(
-        &state.db,
-        &state.incident_lists,
-        &filter,
-        sort,
-        page,
-        per_page,
-    )
-    .await?;
+    let result = super::list_cached(&state.db, &state.lists, &filter, sort, page, per_page).await?;
     let (rows, total) = (&result.0, result.1);
     let items: Vec<serde_json::Value> = rows
         .iter()
@@ -190,7 +187,7 @@ fn parse_bounded(raw: &str, field: &str, default: u32, min: u32, max: u32) -> Ap
 }
 
 async fn get_incident(
-    State(state): State<AppState>,
+    State(state): State<IncidentsState>,
     caller: ApiCaller,
     IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
@@ -223,7 +220,7 @@ async fn get_incident(
 }
 
 async fn update_incident(
-    State(state): State<AppState>,
+    State(state): State<IncidentsState>,
     ApiResponder(caller): ApiResponder,
     IncidentInPath(incident): IncidentInPath,
     Json(mut body): Json<serde_json::Value>,

@@ -1,23 +1,12 @@
 //! SQL for incidents: insert with the next number, compare-and-swap update, lookup and the
 //! filtered, sorted, paginated list.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
-use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use super::{Incident, IncidentRef, IncidentValues, Severity, Status};
-use crate::db::{Db, new_id, ts, ts_opt};
+use crate::db::{new_id, ts, ts_opt};
 use crate::error::AppError;
-
-const SELECT_INCIDENT: &str = "SELECT i.id, i.number, i.title, i.summary, i.customer_impact,
-        i.severity, i.status, i.service, i.category, i.team, i.commander_id,
-        c.name AS commander_name, i.started_at, i.detected_at, i.acknowledged_at,
-        i.mitigated_at, i.resolved_at, i.closed_at, i.exclude_from_metrics, i.version,
-        i.created_by, u.name AS created_by_name, i.created_at, i.updated_at
-    FROM incidents i
-    LEFT JOIN users c ON c.id = i.commander_id
-    LEFT JOIN users u ON u.id = i.created_by";
 
 /// Inserts a new incident numbered one past the highest; returns its id and number.
 pub async fn insert(
@@ -28,38 +17,43 @@ pub async fn insert(
 ) -> Result<(String, i64), AppError> {
     let id = new_id();
     // Inside the IMMEDIATE transaction no one else can take the same number.
-    let number: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(number), 0) + 1 FROM incidents")
-        .fetch_one(&mut *conn)
-        .await?;
-    sqlx::query(
+    let number =
+        sqlx::query_scalar!(r#"SELECT COALESCE(MAX(number), 0) + 1 AS "n!: i64" FROM incidents"#)
+            .fetch_one(&mut *conn)
+            .await?;
+    let (started_at, created_at) = (ts(v.started_at), ts(now));
+    let (detected_at, acknowledged_at) = (ts_opt(v.detected_at), ts_opt(v.acknowledged_at));
+    let (mitigated_at, resolved_at) = (ts_opt(v.mitigated_at), ts_opt(v.resolved_at));
+    let closed_at = ts_opt(v.closed_at);
+    sqlx::query!(
         "INSERT INTO incidents (id, number, title, summary, customer_impact, severity, status,
             service, category, team, commander_id, started_at, detected_at, acknowledged_at,
             mitigated_at, resolved_at, closed_at, exclude_from_metrics, version, created_by,
             created_at, updated_by, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
+        id,
+        number,
+        v.title,
+        v.summary,
+        v.customer_impact,
+        v.severity,
+        v.status,
+        v.service,
+        v.category,
+        v.team,
+        v.commander_id,
+        started_at,
+        detected_at,
+        acknowledged_at,
+        mitigated_at,
+        resolved_at,
+        closed_at,
+        v.exclude_from_metrics,
+        user_id,
+        created_at,
+        user_id,
+        created_at,
     )
-    .bind(&id)
-    .bind(number)
-    .bind(&v.title)
-    .bind(&v.summary)
-    .bind(&v.customer_impact)
-    .bind(v.severity.as_str())
-    .bind(v.status.as_str())
-    .bind(&v.service)
-    .bind(&v.category)
-    .bind(&v.team)
-    .bind(&v.commander_id)
-    .bind(ts(v.started_at))
-    .bind(ts_opt(v.detected_at))
-    .bind(ts_opt(v.acknowledged_at))
-    .bind(ts_opt(v.mitigated_at))
-    .bind(ts_opt(v.resolved_at))
-    .bind(ts_opt(v.closed_at))
-    .bind(v.exclude_from_metrics)
-    .bind(user_id)
-    .bind(ts(now))
-    .bind(user_id)
-    .bind(ts(now))
     .execute(conn)
     .await?;
     Ok((id, number))
@@ -74,64 +68,112 @@ pub async fn update(
     user_id: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<bool, AppError> {
-    let done = sqlx::query(
+    let (started_at, updated_at) = (ts(v.started_at), ts(now));
+    let (detected_at, acknowledged_at) = (ts_opt(v.detected_at), ts_opt(v.acknowledged_at));
+    let (mitigated_at, resolved_at) = (ts_opt(v.mitigated_at), ts_opt(v.resolved_at));
+    let closed_at = ts_opt(v.closed_at);
+    let done = sqlx::query!(
         "UPDATE incidents SET title = ?, summary = ?, customer_impact = ?, severity = ?,
             status = ?, service = ?, category = ?, team = ?, commander_id = ?, started_at = ?,
             detected_at = ?, acknowledged_at = ?, mitigated_at = ?, resolved_at = ?,
             closed_at = ?, exclude_from_metrics = ?, version = version + 1, updated_by = ?,
             updated_at = ?
          WHERE id = ? AND version = ?",
+        v.title,
+        v.summary,
+        v.customer_impact,
+        v.severity,
+        v.status,
+        v.service,
+        v.category,
+        v.team,
+        v.commander_id,
+        started_at,
+        detected_at,
+        acknowledged_at,
+        mitigated_at,
+        resolved_at,
+        closed_at,
+        v.exclude_from_metrics,
+        user_id,
+        updated_at,
+        id,
+        version,
     )
-    .bind(&v.title)
-    .bind(&v.summary)
-    .bind(&v.customer_impact)
-    .bind(v.severity.as_str())
-    .bind(v.status.as_str())
-    .bind(&v.service)
-    .bind(&v.category)
-    .bind(&v.team)
-    .bind(&v.commander_id)
-    .bind(ts(v.started_at))
-    .bind(ts_opt(v.detected_at))
-    .bind(ts_opt(v.acknowledged_at))
-    .bind(ts_opt(v.mitigated_at))
-    .bind(ts_opt(v.resolved_at))
-    .bind(ts_opt(v.closed_at))
-    .bind(v.exclude_from_metrics)
-    .bind(user_id)
-    .bind(ts(now))
-    .bind(id)
-    .bind(version)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
+/// The incident `r` names, with the names of its commander and author.
 pub async fn find(
     conn: impl sqlx::SqliteExecutor<'_>,
     r: &IncidentRef,
 ) -> Result<Option<Incident>, AppError> {
-    let query = match r {
-        IncidentRef::Number(n) => sqlx::query_as(AssertSqlSafe(format!(
-            "{SELECT_INCIDENT} WHERE i.number = ?"
-        )))
-        .bind(*n),
+    // The same select twice: a checked query is one literal, so the key column differs.
+    let found = match r {
+        IncidentRef::Number(n) => {
+            sqlx::query_as!(
+                Incident,
+                r#"SELECT i.id AS "id!", i.number, i.title, i.summary, i.customer_impact,
+                i.severity AS "severity: Severity", i.status AS "status: Status", i.service,
+                i.category, i.team, i.commander_id, c.name AS "commander_name?",
+                i.started_at AS "started_at: DateTime<Utc>",
+                i.detected_at AS "detected_at: DateTime<Utc>",
+                i.acknowledged_at AS "acknowledged_at: DateTime<Utc>",
+                i.mitigated_at AS "mitigated_at: DateTime<Utc>",
+                i.resolved_at AS "resolved_at: DateTime<Utc>",
+                i.closed_at AS "closed_at: DateTime<Utc>",
+                i.exclude_from_metrics AS "exclude_from_metrics: bool", i.version,
+                i.created_by, u.name AS "created_by_name?",
+                i.created_at AS "created_at: DateTime<Utc>",
+                i.updated_at AS "updated_at: DateTime<Utc>"
+            FROM incidents i
+            LEFT JOIN users c ON c.id = i.commander_id
+            LEFT JOIN users u ON u.id = i.created_by
+            WHERE i.number = ?"#,
+                n
+            )
+            .fetch_optional(conn)
+            .await?
+        }
         IncidentRef::Id(id) => {
-            sqlx::query_as(AssertSqlSafe(format!("{SELECT_INCIDENT} WHERE i.id = ?")))
-                .bind(id.clone())
+            sqlx::query_as!(
+                Incident,
+                r#"SELECT i.id AS "id!", i.number, i.title, i.summary, i.customer_impact,
+                i.severity AS "severity: Severity", i.status AS "status: Status", i.service,
+                i.category, i.team, i.commander_id, c.name AS "commander_name?",
+                i.started_at AS "started_at: DateTime<Utc>",
+                i.detected_at AS "detected_at: DateTime<Utc>",
+                i.acknowledged_at AS "acknowledged_at: DateTime<Utc>",
+                i.mitigated_at AS "mitigated_at: DateTime<Utc>",
+                i.resolved_at AS "resolved_at: DateTime<Utc>",
+                i.closed_at AS "closed_at: DateTime<Utc>",
+                i.exclude_from_metrics AS "exclude_from_metrics: bool", i.version,
+                i.created_by, u.name AS "created_by_name?",
+                i.created_at AS "created_at: DateTime<Utc>",
+                i.updated_at AS "updated_at: DateTime<Utc>"
+            FROM incidents i
+            LEFT JOIN users c ON c.id = i.commander_id
+            LEFT JOIN users u ON u.id = i.created_by
+            WHERE i.id = ?"#,
+                id
+            )
+            .fetch_optional(conn)
+            .await?
         }
     };
-    Ok(query.fetch_optional(conn).await?)
+    Ok(found)
 }
 
 /// Default team of a service, used when an incident names none.
 pub async fn service_team(pool: &SqlitePool, service: &str) -> Result<Option<String>, AppError> {
-    Ok(
-        sqlx::query_scalar("SELECT team FROM services WHERE name = ? AND team <> ''")
-            .bind(service)
-            .fetch_optional(pool)
-            .await?,
+    Ok(sqlx::query_scalar!(
+        "SELECT team FROM services WHERE name = ? AND team <> ''",
+        service
     )
+    .fetch_optional(pool)
+    .await?)
 }
 
 /// Filters of the incident list; empty fields do not filter.
@@ -194,9 +236,7 @@ pub struct ListRow {
     pub id: String,
     pub number: i64,
     pub title: String,
-    #[sqlx(try_from = "String")]
     pub severity: Severity,
-    #[sqlx(try_from = "String")]
     pub status: Status,
     pub service: String,
     pub category: String,
@@ -206,28 +246,6 @@ pub struct ListRow {
     pub updated_at: DateTime<Utc>,
     /// It recurs (at least K alike incidents within W days before it).
     pub recurring: bool,
-}
-
-/// Recently read list pages (the default list and "open" are what everyone keeps open).
-pub type ListCache = crate::db::ReadCache<Arc<(Vec<ListRow>, i64)>>;
-
-/// `list`, answered from `cache` when nothing was written since the same page was read.
-pub async fn list_cached(
-    db: &Db,
-    cache: &ListCache,
-    filter: &ListFilter,
-    sort: Sort,
-    page: u32,
-    per_page: u32,
-) -> Result<Arc<(Vec<ListRow>, i64)>, AppError> {
-    let key = format!("{filter:?}|{sort:?}|{page}|{per_page}");
-    cache
-        .get_or_load(db, key, || async {
-            list(&db.reader, filter, sort, page, per_page)
-                .await
-                .map(Arc::new)
-        })
-        .await
 }
 
 /// The furthest a list may page (rows skipped); beyond it, narrow the filter instead.
@@ -244,7 +262,8 @@ pub async fn list(
     page: u32,
     per_page: u32,
 ) -> Result<(Vec<ListRow>, i64), AppError> {
-    // Only fixed SQL fragments are concatenated; every value is a bound parameter.
+    // Only fixed SQL fragments are concatenated; every value is a bound parameter (a clause's
+    // `?` is where `push_where` binds the next value).
     let mut clauses: Vec<std::borrow::Cow<'static, str>> = Vec::new();
     let mut binds: Vec<String> = Vec::new();
     let recurring_sql = crate::recurrence::db::recurring_sql(filter.rule);
@@ -298,12 +317,6 @@ pub async fn list(
             None => clauses.push("0".into()),
         }
     }
-    let where_sql = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", clauses.join(" AND "))
-    };
-
     let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
     if offset > i64::from(MAX_OFFSET) {
         return Err(AppError::field(
@@ -321,40 +334,35 @@ pub async fn list(
         }
         _ => "incidents i",
     };
-    let sql = format!(
+    let mut query = QueryBuilder::<Sqlite>::new(format!(
         "SELECT i.id, i.number, i.title, i.severity, i.status, i.service, i.category, i.team,
                 i.started_at, i.resolved_at, i.updated_at, {recurring_sql} AS recurring
-         FROM {from}{where_sql} ORDER BY {} LIMIT ? OFFSET ?",
-        sort.order_by()
-    );
-    let mut query = sqlx::query_as::<_, ListRow>(AssertSqlSafe(sql));
-    for b in &binds {
-        query = query.bind(b.clone());
-    }
-    let rows = query
-        .bind(i64::from(per_page))
-        .bind(offset)
-        .fetch_all(pool)
-        .await?;
+         FROM {from}"
+    ));
+    push_where(&mut query, &clauses, &binds);
+    query.push(format!(" ORDER BY {} LIMIT ", sort.order_by()));
+    query.push_bind(i64::from(per_page));
+    query.push(" OFFSET ");
+    query.push_bind(offset);
+    let rows = query.build_query_as::<ListRow>().fetch_all(pool).await?;
 
     let total = match (clauses.len(), filter.status) {
         // Unfiltered or status-only lists read the trigger-maintained totals instead of
         // counting every row.
         (0, _) => {
-            sqlx::query_scalar("SELECT COALESCE(SUM(n), 0) FROM incident_counts")
+            sqlx::query_scalar!(r#"SELECT COALESCE(SUM(n), 0) AS "n!: i64" FROM incident_counts"#)
                 .fetch_one(pool)
                 .await?
         }
         (1, Some(StatusFilter::Is(s))) => {
-            sqlx::query_scalar("SELECT n FROM incident_counts WHERE status = ?")
-                .bind(s.as_str())
+            sqlx::query_scalar!("SELECT n FROM incident_counts WHERE status = ?", s)
                 .fetch_one(pool)
                 .await?
         }
         (1, Some(StatusFilter::Open)) => {
-            sqlx::query_scalar(
-                "SELECT COALESCE(SUM(n), 0) FROM incident_counts
-                 WHERE status IN ('investigating', 'identified', 'monitoring')",
+            sqlx::query_scalar!(
+                r#"SELECT COALESCE(SUM(n), 0) AS "n!: i64" FROM incident_counts
+                 WHERE status IN ('investigating', 'identified', 'monitoring')"#
             )
             .fetch_one(pool)
             .await?
@@ -362,25 +370,43 @@ pub async fn list(
         // Whether an incident recurs is a subquery per row; counting every recurring incident
         // of a large database costs seconds, so that count stops at RECURRING_COUNT_CAP.
         _ if filter.recurring => {
-            let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM incidents i{where_sql} LIMIT ?)"
-            )));
-            for b in &binds {
-                count = count.bind(b.clone());
-            }
-            count.bind(RECURRING_COUNT_CAP).fetch_one(pool).await?
+            let mut count =
+                QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM (SELECT 1 FROM incidents i");
+            push_where(&mut count, &clauses, &binds);
+            count.push(" LIMIT ");
+            count.push_bind(RECURRING_COUNT_CAP);
+            count.push(")");
+            count.build_query_scalar::<i64>().fetch_one(pool).await?
         }
         _ => {
-            let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!(
-                "SELECT COUNT(*) FROM incidents i{where_sql}"
-            )));
-            for b in &binds {
-                count = count.bind(b.clone());
-            }
-            count.fetch_one(pool).await?
+            let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM incidents i");
+            push_where(&mut count, &clauses, &binds);
+            count.build_query_scalar::<i64>().fetch_one(pool).await?
         }
     };
     Ok((rows, total))
+}
+
+/// Appends ` WHERE a AND b …`; each `?` of a clause binds the next of `binds`, in order.
+fn push_where(
+    query: &mut QueryBuilder<Sqlite>,
+    clauses: &[std::borrow::Cow<'static, str>],
+    binds: &[String],
+) {
+    let mut values = binds.iter();
+    for (n, clause) in clauses.iter().enumerate() {
+        query.push(if n == 0 { " WHERE " } else { " AND " });
+        let mut parts = clause.split('?');
+        if let Some(first) = parts.next() {
+            query.push(first);
+        }
+        for rest in parts {
+            if let Some(value) = values.next() {
+                query.push_bind(value.clone());
+            }
+            query.push(rest);
+        }
+    }
 }
 
 /// Turns what a person typed into a safe FTS5 query: every word (letters and digits) becomes a

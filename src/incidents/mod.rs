@@ -5,6 +5,8 @@ pub mod api;
 pub mod db;
 pub mod web;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -13,6 +15,47 @@ use crate::auth::User;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::timeline::{self, EntryKind};
+
+/// What the incident pages and API need, taken from the app state by `app.rs`.
+#[derive(Clone)]
+pub struct IncidentsState {
+    pub db: Db,
+    /// Times typed without an offset on the pages are read in this zone.
+    pub tz: Tz,
+    /// Recently read list pages.
+    pub lists: Arc<ListCache>,
+    /// The recurrence rule the list marks and filters by.
+    pub rule: crate::recurrence::Rule,
+    /// Recurrence of the incident shown, cached per incident.
+    pub recurrence: Arc<crate::recurrence::RecurrenceState>,
+    /// The collector: a declaration freezes the service's window, the page lists its services.
+    pub signals: Arc<crate::signals::Signals>,
+    /// Services, categories and teams the forms offer.
+    pub catalog: Arc<crate::catalog::CatalogCache>,
+}
+
+/// Recently read list pages (the default list and "open" are what everyone keeps open).
+pub type ListCache = crate::db::ReadCache<Arc<(Vec<db::ListRow>, i64)>>;
+
+/// One page of the list, answered from `cache` when nothing was written since the same page
+/// was read.
+pub async fn list_cached(
+    db: &Db,
+    cache: &ListCache,
+    filter: &db::ListFilter,
+    sort: db::Sort,
+    page: u32,
+    per_page: u32,
+) -> AppResult<Arc<(Vec<db::ListRow>, i64)>> {
+    let key = format!("{filter:?}|{sort:?}|{page}|{per_page}");
+    cache
+        .get_or_load(db, key, || async {
+            db::list(&db.reader, filter, sort, page, per_page)
+                .await
+                .map(Arc::new)
+        })
+        .await
+}
 
 choice! {
     /// How bad it is. sev1 pages people; sev4 is minor.
@@ -65,16 +108,14 @@ impl Status {
 }
 
 /// An incident as stored, with the names of the people it refers to.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Incident {
     pub id: String,
     pub number: i64,
     pub title: String,
     pub summary: String,
     pub customer_impact: String,
-    #[sqlx(try_from = "String")]
     pub severity: Severity,
-    #[sqlx(try_from = "String")]
     pub status: Status,
     pub service: String,
     pub category: String,
@@ -615,6 +656,20 @@ pub async fn declare(
     .await?;
     tx.commit().await?;
     tracing::info!(incident = number, "incident declared");
+    Ok(incident)
+}
+
+/// A person declares an incident from a page or the API: `declare`, then the service's
+/// window is frozen onto it when the collector has data (see `snapshot_on_open`).
+pub async fn declare_by(
+    db: &Db,
+    signals: &crate::signals::Signals,
+    user: &User,
+    changes: &IncidentChanges,
+    errors: FieldErrors,
+) -> AppResult<Incident> {
+    let incident = declare(db, Actor::Person(user), changes, errors).await?;
+    snapshot_on_open(db, signals, &incident, user).await;
     Ok(incident)
 }
 

@@ -4,7 +4,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{FromRef, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -12,19 +12,23 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 
 use super::db::{self, ListFilter, ListRow, Sort};
-use super::{Incident, IncidentInput, ListParams, Severity, Status};
-use crate::auth::{Role, User};
+use super::{Incident, IncidentInput, IncidentsState, ListParams, Severity, Status};
+use crate::auth::User;
 use std::sync::Arc;
 
-use crate::app::AppState;
 use crate::catalog::Lists;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::timeline::{Entry, EntryKind};
 use crate::web::chrome::{Chrome, redirect_with_flash};
-use crate::web::extract::{Form, IncidentInPath, Page};
+use crate::web::extract::{CallerState, Form, IncidentInPath, Page, Responder};
 use crate::web::middleware::form_urlencode;
 
-pub fn router() -> Router<AppState> {
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    IncidentsState: FromRef<S>,
+    CallerState: FromRef<S>,
+{
     Router::new()
         .route("/incidents", get(list_incidents).post(declare_incident))
         .route("/incidents/new", get(new_incident))
@@ -37,8 +41,14 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Loads an incident by `INC-42` / id or answers 404.
-pub async fn load(state: &AppState, raw: &str) -> AppResult<Incident> {
-    super::find(&state.db, raw).await
+///
+/// Kept only for the pages of other areas that still call it (action items, post-mortems);
+/// new code takes `IncidentInPath` or calls `incidents::find`. Remove with its last caller.
+pub async fn load<S>(state: &S, raw: &str) -> AppResult<Incident>
+where
+    IncidentsState: FromRef<S>,
+{
+    super::find(&IncidentsState::from_ref(state).db, raw).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -107,15 +117,15 @@ const PER_PAGE: u32 = 50;
 const MAX_PAGE: u32 = db::MAX_OFFSET / PER_PAGE + 1;
 
 async fn list_incidents(
-    State(state): State<AppState>,
+    State(state): State<IncidentsState>,
     page: Page,
     Query(query): Query<ListParams>,
 ) -> AppResult<Response> {
-    let (mut filter, sort, errors) = match query.parse(state.config.timezone) {
+    let (mut filter, sort, errors) = match query.parse(state.tz) {
         Ok((filter, sort)) => (filter, sort, FieldErrors::new()),
         Err(errors) => (ListFilter::default(), Sort::Newest, errors),
     };
-    filter.rule = state.config.recurrence;
+    filter.rule = state.rule;
     let page_no = query
         .page
         .trim()
@@ -124,15 +134,7 @@ async fn list_incidents(
         .clamp(1, MAX_PAGE);
 
     let result = if errors.is_empty() {
-        db::list_cached(
-            &state.db,
-            &state.incident_lists,
-            &filter,
-            sort,
-            page_no,
-            PER_PAGE,
-        )
-        .await?
+        super::list_cached(&state.db, &state.lists, &filter, sort, page_no, PER_PAGE).await?
     } else {
         Arc::new((Vec::new(), 0))
     };
@@ -310,7 +312,7 @@ struct FormOptions {
     users: Vec<User>,
 }
 
-async fn form_options(state: &AppState) -> AppResult<FormOptions> {
+async fn form_options(state: &IncidentsState) -> AppResult<FormOptions> {
     Ok(FormOptions {
         lists: state.catalog.get(&state.db.reader).await?,
         users: crate::auth::db::list_active_users(&state.db.reader).await?,
@@ -332,8 +334,10 @@ impl NewPage {
     }
 }
 
-async fn new_incident(State(state): State<AppState>, page: Page) -> AppResult<Response> {
-    page.require(Role::Responder)?;
+async fn new_incident(
+    State(state): State<IncidentsState>,
+    Responder(page): Responder,
+) -> AppResult<Response> {
     let form = IncidentForm {
         severity: "sev2".into(),
         category: "unknown".into(),
@@ -350,22 +354,12 @@ async fn new_incident(State(state): State<AppState>, page: Page) -> AppResult<Re
 }
 
 async fn declare_incident(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<IncidentsState>,
+    Responder(page): Responder,
     Form(form): Form<IncidentForm>,
 ) -> AppResult<Response> {
-    page.require(Role::Responder)?;
-    let (changes, errors) = form.to_input(false).parse(state.config.timezone);
-    let result = super::declare(
-        &state.db,
-        super::Actor::Person(&page.user),
-        &changes,
-        errors,
-    )
-    .await;
-    if let Ok(incident) = &result {
-        super::snapshot_on_open(&state.db, &state.signals, incident, &page.user).await;
-    }
+    let (changes, errors) = form.to_input(false).parse(state.tz);
+    let result = super::declare_by(&state.db, &state.signals, &page.user, &changes, errors).await;
     match result {
         Ok(incident) => Ok(redirect_with_flash(
             &incident.url(),
@@ -404,7 +398,7 @@ impl EditPage {
     }
 }
 
-async fn commander_email(state: &AppState, i: &Incident) -> AppResult<String> {
+async fn commander_email(state: &IncidentsState, i: &Incident) -> AppResult<String> {
     Ok(match &i.commander_id {
         Some(id) => crate::auth::db::find_user(&state.db.reader, id)
             .await?
@@ -415,11 +409,10 @@ async fn commander_email(state: &AppState, i: &Incident) -> AppResult<String> {
 }
 
 async fn edit_incident(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<IncidentsState>,
+    Responder(page): Responder,
     IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
-    page.require(Role::Responder)?;
     let form = IncidentForm::from_incident(
         &incident,
         &page.chrome,
@@ -496,16 +489,15 @@ fn conflict_rows(saved: &IncidentForm, yours: &IncidentForm) -> Vec<ConflictRow>
 }
 
 async fn update_incident(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<IncidentsState>,
+    Responder(page): Responder,
     IncidentInPath(incident): IncidentInPath,
     Form(form): Form<IncidentForm>,
 ) -> AppResult<Response> {
-    page.require(Role::Responder)?;
     let version: i64 = form.version.trim().parse().map_err(|_| {
         AppError::BadRequest("the form lacks the version it was loaded at; reload the page".into())
     })?;
-    let (changes, errors) = form.to_input(true).parse(state.config.timezone);
+    let (changes, errors) = form.to_input(true).parse(state.tz);
     let result = super::update(
         &state.db,
         super::Actor::Person(&page.user),
@@ -533,7 +525,7 @@ async fn update_incident(
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
         Err(AppError::Conflict { .. }) => {
-            let fresh = load(&state, &incident.id).await?;
+            let fresh = super::find(&state.db, &incident.id).await?;
             let saved = IncidentForm::from_incident(
                 &fresh,
                 &page.chrome,
@@ -703,7 +695,7 @@ impl ShowPage {
 /// Renders the incident page; used by the page itself and by the forms on it when they
 /// re-render with an error.
 pub async fn render_show(
-    state: &AppState,
+    state: &IncidentsState,
     chrome: Chrome,
     incident: Incident,
     show: ShowState,
@@ -768,7 +760,7 @@ pub async fn render_show(
 }
 
 async fn show_incident(
-    State(state): State<AppState>,
+    State(state): State<IncidentsState>,
     page: Page,
     IncidentInPath(incident): IncidentInPath,
     Query(query): Query<ShowQuery>,
@@ -793,12 +785,11 @@ struct StatusForm {
 }
 
 async fn change_status(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<IncidentsState>,
+    Responder(page): Responder,
     IncidentInPath(incident): IncidentInPath,
     Form(form): Form<StatusForm>,
 ) -> AppResult<Response> {
-    page.require(Role::Responder)?;
     let status = Status::parse(&form.status)
         .ok_or_else(|| AppError::field("status", Status::field_error()))?;
     let version: i64 = form.version.trim().parse().map_err(|_| {
@@ -844,7 +835,7 @@ async fn change_status(
             ))
         }
         Err(AppError::Conflict { .. }) => {
-            let fresh = load(&state, &incident.id).await?;
+            let fresh = super::find(&state.db, &incident.id).await?;
             let show = ShowState {
                 status_form: Some(StatusFormView {
                     status: form.status,

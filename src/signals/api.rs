@@ -2,21 +2,25 @@
 //! (`GET /api/v1/metrics/services/{service}`), and `GET /metrics` for Prometheus.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
 use super::db::Snapshot;
-use super::{PushedBatch, SELF_SERVICE, now_ms, prometheus_text};
-use crate::app::AppState;
+use super::{PushedBatch, SELF_SERVICE, SignalsState, now_ms, prometheus_text};
 use crate::error::{AppError, AppResult};
 use crate::metrics::{MetricsError, QuantileMode, WindowReport, WindowStats};
-use crate::web::extract::{ApiCaller, ApiIngest, ApiResponder, IncidentInPath, Json};
+use crate::web::extract::{ApiCaller, ApiIngest, ApiResponder, CallerState, IncidentInPath, Json};
 
 /// Routes under `/api/v1`.
-pub fn router() -> Router<AppState> {
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    SignalsState: FromRef<S>,
+    CallerState: FromRef<S>,
+{
     Router::new()
         .route("/metrics/events", post(push_events))
         .route("/metrics/services/{service}", get(service_window))
@@ -25,12 +29,17 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `GET /metrics`, outside `/api/v1`.
-pub fn metrics_router() -> Router<AppState> {
+pub fn metrics_router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    SignalsState: FromRef<S>,
+    CallerState: FromRef<S>,
+{
     Router::new().route("/metrics", get(prometheus))
 }
 
 async fn push_events(
-    State(state): State<AppState>,
+    State(state): State<SignalsState>,
     _caller: ApiIngest,
     Json(batch): Json<PushedBatch>,
 ) -> AppResult<Response> {
@@ -108,7 +117,7 @@ pub fn window_json(service: &str, report: &WindowReport) -> serde_json::Value {
 }
 
 async fn service_window(
-    State(state): State<AppState>,
+    State(state): State<SignalsState>,
     caller: ApiCaller,
     Path(service): Path<String>,
 ) -> AppResult<Response> {
@@ -122,10 +131,10 @@ async fn service_window(
 }
 
 async fn prometheus(
-    State(state): State<AppState>,
+    State(state): State<SignalsState>,
     caller: Option<ApiCaller>,
 ) -> AppResult<Response> {
-    if state.config.metrics_require_token {
+    if state.metrics_require_token {
         caller.ok_or(AppError::Unauthenticated)?.require_read()?;
     }
     let signals = &state.signals;
@@ -181,7 +190,7 @@ struct SnapshotRequest {
 }
 
 async fn take_snapshot(
-    State(state): State<AppState>,
+    State(state): State<SignalsState>,
     ApiResponder(caller): ApiResponder,
     IncidentInPath(incident): IncidentInPath,
     Json(body): Json<SnapshotRequest>,
@@ -210,7 +219,7 @@ async fn take_snapshot(
 }
 
 async fn get_snapshot(
-    State(state): State<AppState>,
+    State(state): State<SignalsState>,
     caller: ApiCaller,
     Path(id): Path<String>,
 ) -> AppResult<Response> {

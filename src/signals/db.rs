@@ -9,7 +9,7 @@ use crate::error::AppError;
 use crate::metrics::WindowReport;
 
 /// A snapshot as stored: the headline figures in columns, the whole report as JSON.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
     pub id: String,
     pub incident_id: String,
@@ -42,19 +42,12 @@ impl Snapshot {
     }
 }
 
-const SELECT: &str =
-    "SELECT s.id, s.incident_id, i.number AS incident_number, s.service, s.taken_at,
-        s.trigger, s.window_events, s.window_secs, s.count, s.errors, s.error_rate, s.rate_per_s,
-        s.latency_min, s.latency_mean, s.latency_p50, s.latency_p90, s.latency_p95, s.latency_p99,
-        s.latency_max, s.saturation, s.report
-    FROM metric_snapshots s JOIN incidents i ON i.id = s.incident_id";
-
 /// Freezes `report` (the last-N figures) onto an incident; returns the new id.
 pub async fn insert(
     conn: &mut SqliteConnection,
     incident_id: &str,
     service: &str,
-    trigger: &str,
+    trigger: super::Trigger,
     report: &WindowReport,
     taken_by: Option<&str>,
 ) -> Result<String, AppError> {
@@ -64,70 +57,102 @@ pub async fn insert(
     let json = serde_json::to_string(report).map_err(|e| AppError::Internal(e.to_string()))?;
     let taken_at = DateTime::from_timestamp_millis(i64::try_from(report.taken_at_ms).unwrap_or(0))
         .unwrap_or_else(Utc::now);
-    sqlx::query(
+    let taken_at = ts(taken_at);
+    let window_events = i64::try_from(report.config.max_events).unwrap_or(i64::MAX);
+    let window_secs = i64::from(report.config.window_secs);
+    let count = i64::try_from(stats.count).unwrap_or(i64::MAX);
+    let errors = i64::try_from(stats.errors).unwrap_or(i64::MAX);
+    let (min, mean) = (latency.map(|l| l.min), latency.map(|l| l.mean));
+    let (p50, p90) = (latency.map(|l| l.p50), latency.map(|l| l.p90));
+    let (p95, p99) = (latency.map(|l| l.p95), latency.map(|l| l.p99));
+    let max = latency.map(|l| l.max);
+    sqlx::query!(
         "INSERT INTO metric_snapshots (id, incident_id, service, taken_at, trigger, window_events,
             window_secs, count, errors, error_rate, rate_per_s, latency_min, latency_mean,
             latency_p50, latency_p90, latency_p95, latency_p99, latency_max, saturation, report,
             taken_by)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        id,
+        incident_id,
+        service,
+        taken_at,
+        trigger,
+        window_events,
+        window_secs,
+        count,
+        errors,
+        stats.error_rate,
+        stats.rate_per_s,
+        min,
+        mean,
+        p50,
+        p90,
+        p95,
+        p99,
+        max,
+        report.saturation.current,
+        json,
+        taken_by,
     )
-    .bind(&id)
-    .bind(incident_id)
-    .bind(service)
-    .bind(ts(taken_at))
-    .bind(trigger)
-    .bind(i64::try_from(report.config.max_events).unwrap_or(i64::MAX))
-    .bind(i64::from(report.config.window_secs))
-    .bind(i64::try_from(stats.count).unwrap_or(i64::MAX))
-    .bind(i64::try_from(stats.errors).unwrap_or(i64::MAX))
-    .bind(stats.error_rate)
-    .bind(stats.rate_per_s)
-    .bind(latency.map(|l| l.min))
-    .bind(latency.map(|l| l.mean))
-    .bind(latency.map(|l| l.p50))
-    .bind(latency.map(|l| l.p90))
-    .bind(latency.map(|l| l.p95))
-    .bind(latency.map(|l| l.p99))
-    .bind(latency.map(|l| l.max))
-    .bind(report.saturation.current)
-    .bind(json)
-    .bind(taken_by)
     .execute(conn)
     .await?;
     Ok(id)
 }
 
 pub async fn find(pool: &SqlitePool, id: &str) -> Result<Option<Snapshot>, AppError> {
-    Ok(
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE s.id = ?")))
-            .bind(id)
-            .fetch_optional(pool)
-            .await?,
+    Ok(sqlx::query_as!(
+        Snapshot,
+        r#"SELECT s.id AS "id!", s.incident_id, i.number AS incident_number, s.service,
+                s.taken_at AS "taken_at: DateTime<Utc>", s.trigger, s.window_events,
+                s.window_secs, s.count, s.errors, s.error_rate, s.rate_per_s, s.latency_min,
+                s.latency_mean, s.latency_p50, s.latency_p90, s.latency_p95, s.latency_p99,
+                s.latency_max, s.saturation, s.report
+            FROM metric_snapshots s JOIN incidents i ON i.id = s.incident_id
+            WHERE s.id = ?"#,
+        id
     )
+    .fetch_optional(pool)
+    .await?)
 }
 
+/// The incident's snapshots, oldest first.
 pub async fn list_for_incident(
     pool: &SqlitePool,
     incident_id: &str,
 ) -> Result<Vec<Snapshot>, AppError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE s.incident_id = ? ORDER BY s.taken_at"
-    )))
-    .bind(incident_id)
+    Ok(sqlx::query_as!(
+        Snapshot,
+        r#"SELECT s.id AS "id!", s.incident_id, i.number AS incident_number, s.service,
+                s.taken_at AS "taken_at: DateTime<Utc>", s.trigger, s.window_events,
+                s.window_secs, s.count, s.errors, s.error_rate, s.rate_per_s, s.latency_min,
+                s.latency_mean, s.latency_p50, s.latency_p90, s.latency_p95, s.latency_p99,
+                s.latency_max, s.saturation, s.report
+            FROM metric_snapshots s JOIN incidents i ON i.id = s.incident_id
+            WHERE s.incident_id = ? ORDER BY s.taken_at"#,
+        incident_id
+    )
     .fetch_all(pool)
     .await?)
 }
 
+/// The service's latest `limit` snapshots, newest first.
 pub async fn recent_for_service(
     pool: &SqlitePool,
     service: &str,
     limit: i64,
 ) -> Result<Vec<Snapshot>, AppError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE s.service = ? ORDER BY s.taken_at DESC LIMIT ?"
-    )))
-    .bind(service)
-    .bind(limit)
+    Ok(sqlx::query_as!(
+        Snapshot,
+        r#"SELECT s.id AS "id!", s.incident_id, i.number AS incident_number, s.service,
+                s.taken_at AS "taken_at: DateTime<Utc>", s.trigger, s.window_events,
+                s.window_secs, s.count, s.errors, s.error_rate, s.rate_per_s, s.latency_min,
+                s.latency_mean, s.latency_p50, s.latency_p90, s.latency_p95, s.latency_p99,
+                s.latency_max, s.saturation, s.report
+            FROM metric_snapshots s JOIN incidents i ON i.id = s.incident_id
+            WHERE s.service = ? ORDER BY s.taken_at DESC LIMIT ?"#,
+        service,
+        limit
+    )
     .fetch_all(pool)
     .await?)
 }

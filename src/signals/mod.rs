@@ -8,6 +8,7 @@ pub mod db;
 pub mod web;
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
@@ -23,6 +24,19 @@ pub const SELF_SERVICE: &str = "hindsight";
 /// events with their own `at` and Hindsight's own requests share one timeline.
 pub fn now_ms() -> u64 {
     u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0)
+}
+
+/// What the service pages, the metrics API and `/metrics` need, taken from the app state by
+/// `app.rs`.
+#[derive(Clone)]
+pub struct SignalsState {
+    pub db: crate::db::Db,
+    /// The collector, shared with the middleware that records Hindsight's own requests.
+    pub signals: Arc<Signals>,
+    /// Known services: a push for one of them is accepted even before it has a window.
+    pub catalog: Arc<crate::catalog::CatalogCache>,
+    /// `/metrics` answers only callers with a read token.
+    pub metrics_require_token: bool,
 }
 
 /// The collector and Hindsight's own counters, shared by every request.
@@ -358,24 +372,15 @@ pub fn report(signals: &Signals, service: &str, mode: QuantileMode) -> Option<Wi
     signals.registry.report(service, now_ms(), mode).ok()
 }
 
-/// Why a snapshot was taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    /// Someone pressed the button (or called the API).
-    Manual,
-    /// The incident was opened for a service with data.
-    IncidentOpen,
-    /// A page-tier alert opened the incident.
-    Alert,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Manual => "manual",
-            Self::IncidentOpen => "incident_open",
-            Self::Alert => "alert",
-        }
+choice! {
+    /// Why a snapshot was taken.
+    pub enum Trigger, "trigger" {
+        /// Someone pressed the button (or called the API).
+        Manual = "manual",
+        /// The incident was opened for a service with data.
+        IncidentOpen = "incident_open",
+        /// A page-tier alert opened the incident.
+        Alert = "alert",
     }
 }
 
@@ -393,15 +398,7 @@ pub async fn freeze(
         return Ok(None);
     };
     let mut tx = db.begin_write().await?;
-    let id = db::insert(
-        &mut tx,
-        incident_id,
-        service,
-        trigger.as_str(),
-        &report,
-        taken_by,
-    )
-    .await?;
+    let id = db::insert(&mut tx, incident_id, service, trigger, &report, taken_by).await?;
     if trigger != Trigger::IncidentOpen {
         let body = format!(
             "Metrics snapshot of **{service}** ({}): {} events, {:.1}% errors{}.",

@@ -4,21 +4,24 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::db::Snapshot;
-use super::{Trigger, now_ms};
-use crate::app::AppState;
-use crate::auth::Role;
+use super::{SignalsState, Trigger, now_ms};
 use crate::error::{AppError, AppResult};
 use crate::metrics::{QuantileMode, WindowReport, WindowStats};
 use crate::web::chrome::{Chrome, redirect_with_flash};
-use crate::web::extract::{Form, IncidentInPath, Page};
+use crate::web::extract::{CallerState, Form, IncidentInPath, Page, Responder};
 
-pub fn router() -> Router<AppState> {
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    SignalsState: FromRef<S>,
+    CallerState: FromRef<S>,
+{
     Router::new()
         .route("/services", get(list_services))
         .route("/services/{service}", get(show_service))
@@ -39,7 +42,7 @@ struct ServicesPage {
     rows: Vec<ServiceRow>,
 }
 
-async fn list_services(State(state): State<AppState>, page: Page) -> AppResult<Response> {
+async fn list_services(State(state): State<SignalsState>, page: Page) -> AppResult<Response> {
     let mut names = state.signals.registry.services();
     names.sort();
     let now = now_ms();
@@ -93,7 +96,7 @@ impl LiveFragment {
     }
 }
 
-async fn live(state: &AppState, chrome: Chrome, service: &str) -> AppResult<LiveFragment> {
+async fn live(state: &SignalsState, chrome: Chrome, service: &str) -> AppResult<LiveFragment> {
     let report = state
         .signals
         .registry
@@ -119,7 +122,7 @@ struct ServicePage {
 }
 
 async fn show_service(
-    State(state): State<AppState>,
+    State(state): State<SignalsState>,
     page: Page,
     Path(service): Path<String>,
 ) -> AppResult<Response> {
@@ -135,7 +138,7 @@ async fn show_service(
 
 /// Just the live part, fetched every few seconds by `app.js`.
 async fn live_fragment(
-    State(state): State<AppState>,
+    State(state): State<SignalsState>,
     page: Page,
     Path(service): Path<String>,
 ) -> AppResult<Response> {
@@ -150,12 +153,11 @@ struct SnapshotForm {
 }
 
 async fn take_snapshot(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<SignalsState>,
+    Responder(page): Responder,
     IncidentInPath(incident): IncidentInPath,
     Form(form): Form<SnapshotForm>,
 ) -> AppResult<Response> {
-    page.require(Role::Responder)?;
     let service = match form.service.trim() {
         "" => incident.service.clone(),
         s => s.to_owned(),

@@ -1,18 +1,22 @@
 //! JSON API for timeline entries.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
 use serde::Deserialize;
 
-use super::EntryChanges;
-use crate::app::AppState;
+use super::{EntryChanges, TimelineState};
 use crate::error::{AppError, AppResult};
-use crate::web::extract::{ApiResponder, IncidentInPath, Json};
+use crate::web::extract::{ApiResponder, CallerState, IncidentInPath, Json};
 
-pub fn router() -> Router<AppState> {
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    TimelineState: FromRef<S>,
+    CallerState: FromRef<S>,
+{
     Router::new()
         .route("/incidents/{incident}/timeline", post(create_entry))
         .route("/timeline/{id}", patch(update_entry).delete(delete_entry))
@@ -27,7 +31,7 @@ struct NewEntry {
 }
 
 async fn create_entry(
-    State(state): State<AppState>,
+    State(state): State<TimelineState>,
     ApiResponder(caller): ApiResponder,
     IncidentInPath(incident): IncidentInPath,
     Json(body): Json<NewEntry>,
@@ -53,7 +57,7 @@ struct EntryPatch {
 }
 
 async fn update_entry(
-    State(state): State<AppState>,
+    State(state): State<TimelineState>,
     _caller: ApiResponder,
     Path(id): Path<String>,
     Json(body): Json<EntryPatch>,
@@ -74,7 +78,7 @@ async fn update_entry(
 }
 
 async fn delete_entry(
-    State(state): State<AppState>,
+    State(state): State<TimelineState>,
     ApiResponder(caller): ApiResponder,
     Path(id): Path<String>,
 ) -> AppResult<Response> {

@@ -7,10 +7,6 @@ use super::{Entry, EntryKind};
 use crate::db::{new_id, ts};
 use crate::error::AppError;
 
-const SELECT_ENTRY: &str = "SELECT t.id, t.incident_id, t.occurred_at, t.kind, t.body, t.author_id,
-        u.name AS author_name, t.created_at, t.updated_at, t.version
-    FROM timeline_entries t LEFT JOIN users u ON u.id = t.author_id";
-
 pub async fn insert(
     conn: &mut SqliteConnection,
     incident_id: &str,
@@ -21,19 +17,20 @@ pub async fn insert(
 ) -> Result<String, AppError> {
     let id = new_id();
     let now = ts(Utc::now());
-    sqlx::query(
+    let occurred_at = ts(occurred_at);
+    sqlx::query!(
         "INSERT INTO timeline_entries (id, incident_id, occurred_at, kind, body, author_id,
             created_at, updated_at, version)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+        id,
+        incident_id,
+        occurred_at,
+        kind,
+        body,
+        author_id,
+        now,
+        now,
     )
-    .bind(&id)
-    .bind(incident_id)
-    .bind(ts(occurred_at))
-    .bind(kind.as_str())
-    .bind(body)
-    .bind(author_id)
-    .bind(&now)
-    .bind(&now)
     .execute(conn)
     .await?;
     Ok(id)
@@ -44,19 +41,31 @@ pub async fn list_for_incident(
     pool: &SqlitePool,
     incident_id: &str,
 ) -> Result<Vec<Entry>, AppError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT_ENTRY} WHERE t.incident_id = ? ORDER BY t.occurred_at, t.created_at, t.id"
-    )))
-    .bind(incident_id)
+    Ok(sqlx::query_as!(
+        Entry,
+        r#"SELECT t.id AS "id!", t.incident_id, t.occurred_at AS "occurred_at: DateTime<Utc>",
+                t.kind AS "kind: EntryKind", t.body, t.author_id, u.name AS "author_name?",
+                t.created_at AS "created_at: DateTime<Utc>",
+                t.updated_at AS "updated_at: DateTime<Utc>", t.version
+            FROM timeline_entries t LEFT JOIN users u ON u.id = t.author_id
+            WHERE t.incident_id = ? ORDER BY t.occurred_at, t.created_at, t.id"#,
+        incident_id
+    )
     .fetch_all(pool)
     .await?)
 }
 
 pub async fn find(pool: &SqlitePool, id: &str) -> Result<Option<Entry>, AppError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT_ENTRY} WHERE t.id = ?"
-    )))
-    .bind(id)
+    Ok(sqlx::query_as!(
+        Entry,
+        r#"SELECT t.id AS "id!", t.incident_id, t.occurred_at AS "occurred_at: DateTime<Utc>",
+                t.kind AS "kind: EntryKind", t.body, t.author_id, u.name AS "author_name?",
+                t.created_at AS "created_at: DateTime<Utc>",
+                t.updated_at AS "updated_at: DateTime<Utc>", t.version
+            FROM timeline_entries t LEFT JOIN users u ON u.id = t.author_id
+            WHERE t.id = ?"#,
+        id
+    )
     .fetch_optional(pool)
     .await?)
 }
@@ -70,25 +79,25 @@ pub async fn update(
     kind: EntryKind,
     body: &str,
 ) -> Result<bool, AppError> {
-    let done = sqlx::query(
+    let (occurred_at, now) = (ts(occurred_at), ts(Utc::now()));
+    let done = sqlx::query!(
         "UPDATE timeline_entries SET occurred_at = ?, kind = ?, body = ?, updated_at = ?,
             version = version + 1
          WHERE id = ? AND version = ?",
+        occurred_at,
+        kind,
+        body,
+        now,
+        id,
+        version,
     )
-    .bind(ts(occurred_at))
-    .bind(kind.as_str())
-    .bind(body)
-    .bind(ts(Utc::now()))
-    .bind(id)
-    .bind(version)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
 pub async fn delete(conn: &mut SqliteConnection, id: &str) -> Result<bool, AppError> {
-    let done = sqlx::query("DELETE FROM timeline_entries WHERE id = ?")
-        .bind(id)
+    let done = sqlx::query!("DELETE FROM timeline_entries WHERE id = ?", id)
         .execute(conn)
         .await?;
     Ok(done.rows_affected() == 1)

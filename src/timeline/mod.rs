@@ -10,6 +10,14 @@ use serde::Serialize;
 
 use crate::error::{AppError, FieldErrors};
 
+/// What the timeline forms and API need, taken from the app state by `app.rs`.
+#[derive(Clone)]
+pub struct TimelineState {
+    pub db: crate::db::Db,
+    /// Times typed without an offset on the pages are read in this zone.
+    pub tz: chrono_tz::Tz,
+}
+
 choice! {
     pub enum EntryKind, "kind" {
         Detection = "detection",
@@ -45,12 +53,11 @@ impl EntryKind {
     }
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Entry {
     pub id: String,
     pub incident_id: String,
     pub occurred_at: DateTime<Utc>,
-    #[sqlx(try_from = "String")]
     pub kind: EntryKind,
     pub body: String,
     pub author_id: Option<String>,

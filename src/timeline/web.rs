@@ -4,22 +4,26 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Deserialize;
 
-use super::{Entry, EntryChanges, EntryKind};
-use crate::app::AppState;
-use crate::auth::Role;
+use super::{Entry, EntryChanges, EntryKind, TimelineState};
 use crate::error::{AppError, AppResult};
-use crate::incidents::Incident;
-use crate::incidents::web::{EntryFormView, ShowState, load, render_show};
+use crate::incidents::web::{EntryFormView, ShowState, render_show};
+use crate::incidents::{Incident, IncidentsState};
 use crate::web::chrome::{Chrome, redirect_with_flash};
-use crate::web::extract::{Form, IncidentInPath, Page};
+use crate::web::extract::{CallerState, Form, IncidentInPath, Responder};
 
-pub fn router() -> Router<AppState> {
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    TimelineState: FromRef<S>,
+    IncidentsState: FromRef<S>,
+    CallerState: FromRef<S>,
+{
     Router::new()
         .route("/incidents/{incident}/timeline", post(add_entry))
         .route("/incidents/{incident}/timeline/{id}", post(update_entry))
@@ -51,23 +55,23 @@ impl EntryForm {
         }
     }
 
-    fn changes(&self, state: &AppState) -> Result<EntryChanges, AppError> {
+    fn changes(&self, state: &TimelineState) -> Result<EntryChanges, AppError> {
         EntryChanges::parse(
             Some(&self.occurred_at),
             Some(&self.kind),
             Some(&self.body),
-            state.config.timezone,
+            state.tz,
         )
     }
 }
 
 async fn add_entry(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<TimelineState>,
+    State(incidents): State<IncidentsState>,
+    Responder(page): Responder,
     IncidentInPath(incident): IncidentInPath,
     Form(form): Form<EntryForm>,
 ) -> AppResult<Response> {
-    page.require(Role::Responder)?;
     let result = match form.changes(&state) {
         Ok(changes) => super::add(&state.db, &page.user, &incident.id, &changes).await,
         Err(e) => Err(e),
@@ -84,7 +88,7 @@ async fn add_entry(
                 errors: fields,
                 ..ShowState::default()
             };
-            let html = render_show(&state, page.chrome, incident, show).await?;
+            let html = render_show(&incidents, page.chrome, incident, show).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
         Err(e) => Err(e),
@@ -92,7 +96,7 @@ async fn add_entry(
 }
 
 /// Loads an entry and checks it belongs to the incident in the URL.
-async fn load_entry(state: &AppState, incident: &Incident, id: &str) -> AppResult<Entry> {
+async fn load_entry(state: &TimelineState, incident: &Incident, id: &str) -> AppResult<Entry> {
     super::db::find(&state.db.reader, id)
         .await?
         .filter(|e| e.incident_id == incident.id)
@@ -116,13 +120,13 @@ impl ConflictPage {
 }
 
 async fn update_entry(
-    State(state): State<AppState>,
-    page: Page,
-    Path((raw, id)): Path<(String, String)>,
+    State(state): State<TimelineState>,
+    State(incidents): State<IncidentsState>,
+    Responder(page): Responder,
+    IncidentInPath(incident): IncidentInPath,
+    Path((_, id)): Path<(String, String)>,
     Form(form): Form<EntryForm>,
 ) -> AppResult<Response> {
-    page.require(Role::Responder)?;
-    let incident = load(&state, &raw).await?;
     let entry = load_entry(&state, &incident, &id).await?;
     let version: i64 = form.version.trim().parse().map_err(|_| {
         AppError::BadRequest("the form lacks the version it was loaded at; reload the page".into())
@@ -143,7 +147,7 @@ async fn update_entry(
                 errors: fields,
                 ..ShowState::default()
             };
-            let html = render_show(&state, page.chrome, incident, show).await?;
+            let html = render_show(&incidents, page.chrome, incident, show).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
         Err(AppError::Conflict { .. }) => {
@@ -166,12 +170,11 @@ async fn update_entry(
 }
 
 async fn delete_entry(
-    State(state): State<AppState>,
-    page: Page,
-    Path((raw, id)): Path<(String, String)>,
+    State(state): State<TimelineState>,
+    Responder(page): Responder,
+    IncidentInPath(incident): IncidentInPath,
+    Path((_, id)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    page.require(Role::Responder)?;
-    let incident = load(&state, &raw).await?;
     let entry = load_entry(&state, &incident, &id).await?;
     super::remove(&state.db, &page.user, &entry).await?;
     Ok(redirect_with_flash(
