@@ -32,7 +32,7 @@ pub struct AppState {
     pub signals: Arc<crate::signals::Signals>,
     pub alert_evaluator: Arc<crate::alerts::Evaluator>,
     pub alert_mapping: Arc<crate::integrations::Mapping>,
-    pub items: Arc<crate::action_items::db::ItemCaches>,
+    pub items: Arc<crate::action_items::ItemCaches>,
     pub reports: Arc<crate::reports::web::ReportCache>,
     pub month: Arc<crate::reports::web::MonthCache>,
     pub recurrence: Arc<crate::recurrence::RecurrenceState>,
@@ -71,7 +71,7 @@ impl AppState {
             incident_lists: Arc::new(crate::incidents::db::ListCache::new(Duration::from_secs(2))),
             signals: Arc::new(signals),
             alert_evaluator: Arc::new(crate::alerts::Evaluator::default()),
-            items: Arc::new(crate::action_items::db::ItemCaches::new(
+            items: Arc::new(crate::action_items::ItemCaches::new(
                 Duration::from_secs(5),
             )),
             reports: Arc::new(crate::reports::web::ReportCache::new(
@@ -184,6 +184,16 @@ impl FromRef<AppState> for CallerState {
             items: Arc::clone(&app.items),
             tz: app.config.timezone,
             max_body_bytes: app.config.max_body_bytes,
+        }
+    }
+}
+
+/// The action-item pages and API: the database and the item caches (shared with the header).
+impl FromRef<AppState> for crate::action_items::ActionItemsState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            items: Arc::clone(&app.items),
         }
     }
 }
