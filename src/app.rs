@@ -33,10 +33,10 @@ pub struct AppState {
     pub alert_evaluator: Arc<crate::alerts::Evaluator>,
     pub alert_mapping: Arc<crate::integrations::Mapping>,
     pub items: Arc<crate::action_items::ItemCaches>,
-    pub reports: Arc<crate::reports::web::ReportCache>,
-    pub month: Arc<crate::reports::web::MonthCache>,
+    pub reports: Arc<crate::reports::ReportCache>,
+    pub month: Arc<crate::reports::MonthCache>,
     pub recurrence: Arc<crate::recurrence::RecurrenceState>,
-    pub search_hits: Arc<crate::search::web::HitCache>,
+    pub search_hits: Arc<crate::search::HitCache>,
     pub report_weeks: Arc<crate::reports::WeekCache>,
 }
 
@@ -74,15 +74,15 @@ impl AppState {
             items: Arc::new(crate::action_items::ItemCaches::new(
                 Duration::from_secs(5),
             )),
-            reports: Arc::new(crate::reports::web::ReportCache::new(
-                crate::reports::web::REPORT_MAX_AGE,
+            reports: Arc::new(crate::reports::ReportCache::new(
+                crate::reports::REPORT_MAX_AGE,
             )),
-            month: Arc::new(crate::reports::web::MonthCache::new(Duration::from_secs(
+            month: Arc::new(crate::reports::MonthCache::new(Duration::from_secs(
                 30,
             ))),
-            search_hits: Arc::new(crate::search::web::HitCache::new(Duration::from_secs(30))),
+            search_hits: Arc::new(crate::search::HitCache::new(Duration::from_secs(30))),
             report_weeks: Arc::new(crate::reports::WeekCache::new(
-                crate::reports::web::REPORT_MAX_AGE,
+                crate::reports::REPORT_MAX_AGE,
             )),
         }
     }
@@ -194,6 +194,35 @@ impl FromRef<AppState> for crate::action_items::ActionItemsState {
         Self {
             db: app.db.clone(),
             items: Arc::clone(&app.items),
+        }
+    }
+}
+
+/// The report pages, the dashboard and the report API: the review caches, the zone, the
+/// recurrence rule and the catalog's lists.
+impl FromRef<AppState> for crate::reports::ReportsState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            tz: app.config.timezone,
+            base_url: app.config.base_url.clone(),
+            rule: app.config.recurrence,
+            reviews: Arc::clone(&app.reports),
+            month: Arc::clone(&app.month),
+            weeks: Arc::clone(&app.report_weeks),
+            catalog: Arc::clone(&app.catalog),
+        }
+    }
+}
+
+/// The search page: its hit cache, the zone dates are typed in and the catalog's lists.
+impl FromRef<AppState> for crate::search::SearchState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            tz: app.config.timezone,
+            hits: Arc::clone(&app.search_hits),
+            catalog: Arc::clone(&app.catalog),
         }
     }
 }

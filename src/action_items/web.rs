@@ -101,16 +101,10 @@ impl BoardQuery {
             f.team = Some(self.team.trim().to_owned());
         }
         if !self.kind.trim().is_empty() {
-            f.kind = Kind::parse(&self.kind);
-            if f.kind.is_none() {
-                errors.insert("kind".into(), "is not a kind".into());
-            }
+            f.kind = Kind::parse_field(&self.kind, &mut errors);
         }
         if !self.priority.trim().is_empty() {
-            f.priority = Priority::parse(&self.priority);
-            if f.priority.is_none() {
-                errors.insert("priority".into(), "must be p1, p2 or p3".into());
-            }
+            f.priority = Priority::parse_field(&self.priority, &mut errors);
         }
         if !self.service.trim().is_empty() {
             f.service = Some(self.service.trim().to_owned());
