@@ -71,15 +71,11 @@ impl AppState {
             incident_lists: Arc::new(crate::incidents::db::ListCache::new(Duration::from_secs(2))),
             signals: Arc::new(signals),
             alert_evaluator: Arc::new(crate::alerts::Evaluator::default()),
-            items: Arc::new(crate::action_items::ItemCaches::new(
-                Duration::from_secs(5),
-            )),
+            items: Arc::new(crate::action_items::ItemCaches::new(Duration::from_secs(5))),
             reports: Arc::new(crate::reports::ReportCache::new(
                 crate::reports::REPORT_MAX_AGE,
             )),
-            month: Arc::new(crate::reports::MonthCache::new(Duration::from_secs(
-                30,
-            ))),
+            month: Arc::new(crate::reports::MonthCache::new(Duration::from_secs(30))),
             search_hits: Arc::new(crate::search::HitCache::new(Duration::from_secs(30))),
             report_weeks: Arc::new(crate::reports::WeekCache::new(
                 crate::reports::REPORT_MAX_AGE,

@@ -115,9 +115,7 @@ async fn get_item(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     caller.require_read()?;
-    let item = db::find(&state.db.reader, &id)
-        .await?
-        .ok_or_else(|| AppError::missing("action item"))?;
+    let item = super::find(&state.db, &id).await?;
     Ok(axum::Json(item_json(&item)).into_response())
 }
 
@@ -127,9 +125,7 @@ async fn update_item(
     Path(id): Path<String>,
     Json(mut body): Json<serde_json::Value>,
 ) -> AppResult<Response> {
-    let item = db::find(&state.db.reader, &id)
-        .await?
-        .ok_or_else(|| AppError::missing("action item"))?;
+    let item = super::find(&state.db, &id).await?;
     let version = take_version(&mut body)?;
     let input: ItemInput = from_json_value(body)?;
     let updated = super::update(&state.db, &caller.user, &item, version, &input)

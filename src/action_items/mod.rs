@@ -152,6 +152,13 @@ pub async fn open_p1_titles(db: &Db, incident_id: &str) -> AppResult<Vec<String>
         .collect())
 }
 
+/// The item `id`, or a not-found error.
+pub async fn find(db: &Db, id: &str) -> AppResult<ActionItem> {
+    db::find(&db.reader, id)
+        .await?
+        .ok_or_else(|| AppError::missing("action item"))
+}
+
 /// Input from the API; `None` leaves a field as it is, `Some(None)` (JSON null) clears it.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -70,7 +70,12 @@ fn this_week(today: NaiveDate) -> (NaiveDate, NaiveDate) {
 
 impl BoardQuery {
     /// The filter, resolving `owner=me`/`none`/email; bad values are named.
-    async fn filter(&self, state: &ActionItemsState, me: &User, today: NaiveDate) -> AppResult<ItemFilter> {
+    async fn filter(
+        &self,
+        state: &ActionItemsState,
+        me: &User,
+        today: NaiveDate,
+    ) -> AppResult<ItemFilter> {
         let mut f = ItemFilter::default();
         let mut errors = FieldErrors::new();
         match self.status.trim() {
@@ -598,9 +603,7 @@ async fn create_item(
 }
 
 async fn load_item(state: &ActionItemsState, id: &str) -> AppResult<(ActionItem, Incident)> {
-    let item = db::find(&state.db.reader, id)
-        .await?
-        .ok_or_else(|| AppError::missing("action item"))?;
+    let item = super::find(&state.db, id).await?;
     let incident = crate::incidents::find(&state.db, &item.incident_id).await?;
     Ok((item, incident))
 }
