@@ -32,11 +32,11 @@ pub struct AppState {
     pub signals: Arc<crate::signals::Signals>,
     pub alert_evaluator: Arc<crate::alerts::Evaluator>,
     pub alert_mapping: Arc<crate::integrations::Mapping>,
-    pub items: Arc<crate::action_items::db::ItemCaches>,
-    pub reports: Arc<crate::reports::web::ReportCache>,
-    pub month: Arc<crate::reports::web::MonthCache>,
+    pub items: Arc<crate::action_items::ItemCaches>,
+    pub reports: Arc<crate::reports::ReportCache>,
+    pub month: Arc<crate::reports::MonthCache>,
     pub recurrence: Arc<crate::recurrence::RecurrenceState>,
-    pub search_hits: Arc<crate::search::web::HitCache>,
+    pub search_hits: Arc<crate::search::HitCache>,
     pub report_weeks: Arc<crate::reports::WeekCache>,
 }
 
@@ -71,18 +71,14 @@ impl AppState {
             incident_lists: Arc::new(crate::incidents::ListCache::new(Duration::from_secs(2))),
             signals: Arc::new(signals),
             alert_evaluator: Arc::new(crate::alerts::Evaluator::default()),
-            items: Arc::new(crate::action_items::db::ItemCaches::new(
-                Duration::from_secs(5),
+            items: Arc::new(crate::action_items::ItemCaches::new(Duration::from_secs(5))),
+            reports: Arc::new(crate::reports::ReportCache::new(
+                crate::reports::REPORT_MAX_AGE,
             )),
-            reports: Arc::new(crate::reports::web::ReportCache::new(
-                crate::reports::web::REPORT_MAX_AGE,
-            )),
-            month: Arc::new(crate::reports::web::MonthCache::new(Duration::from_secs(
-                30,
-            ))),
-            search_hits: Arc::new(crate::search::web::HitCache::new(Duration::from_secs(30))),
+            month: Arc::new(crate::reports::MonthCache::new(Duration::from_secs(30))),
+            search_hits: Arc::new(crate::search::HitCache::new(Duration::from_secs(30))),
             report_weeks: Arc::new(crate::reports::WeekCache::new(
-                crate::reports::web::REPORT_MAX_AGE,
+                crate::reports::REPORT_MAX_AGE,
             )),
         }
     }
@@ -188,6 +184,8 @@ impl FromRef<AppState> for CallerState {
     }
 }
 
+/// The incident pages and API: the list cache, the recurrence rule and cache, the collector
+/// (snapshots at declaration) and the catalog's lists.
 impl FromRef<AppState> for crate::incidents::IncidentsState {
     fn from_ref(app: &AppState) -> Self {
         Self {
@@ -202,6 +200,7 @@ impl FromRef<AppState> for crate::incidents::IncidentsState {
     }
 }
 
+/// The timeline forms: the database and the zone typed times are read in.
 impl FromRef<AppState> for crate::timeline::TimelineState {
     fn from_ref(app: &AppState) -> Self {
         Self {
@@ -211,6 +210,8 @@ impl FromRef<AppState> for crate::timeline::TimelineState {
     }
 }
 
+/// The service pages, snapshots and `/metrics`: the collector and whether `/metrics` needs a
+/// token.
 impl FromRef<AppState> for crate::signals::SignalsState {
     fn from_ref(app: &AppState) -> Self {
         Self {
@@ -218,6 +219,45 @@ impl FromRef<AppState> for crate::signals::SignalsState {
             signals: Arc::clone(&app.signals),
             catalog: Arc::clone(&app.catalog),
             metrics_require_token: app.config.metrics_require_token,
+        }
+    }
+}
+
+/// The action-item pages and API: the database and the item caches (shared with the header).
+impl FromRef<AppState> for crate::action_items::ActionItemsState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            items: Arc::clone(&app.items),
+        }
+    }
+}
+
+/// The report pages, the dashboard and the report API: the review caches, the zone, the
+/// recurrence rule and the catalog's lists.
+impl FromRef<AppState> for crate::reports::ReportsState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            tz: app.config.timezone,
+            base_url: app.config.base_url.clone(),
+            rule: app.recurrence.rule,
+            reviews: Arc::clone(&app.reports),
+            month: Arc::clone(&app.month),
+            weeks: Arc::clone(&app.report_weeks),
+            catalog: Arc::clone(&app.catalog),
+        }
+    }
+}
+
+/// The search page: its hit cache, the zone dates are typed in and the catalog's lists.
+impl FromRef<AppState> for crate::search::SearchState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            tz: app.config.timezone,
+            hits: Arc::clone(&app.search_hits),
+            catalog: Arc::clone(&app.catalog),
         }
     }
 }

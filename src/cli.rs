@@ -177,8 +177,8 @@ async fn serve(db: Db, config: Config) -> CliResult {
         state.config.base_url.clone(),
         state.config.webhook_retry_base,
     ));
-    tokio::spawn(crate::reports::web::keep_weekly_warm(
-        state.clone(),
+    tokio::spawn(crate::reports::keep_weekly_warm(
+        axum::extract::FromRef::from_ref(&state),
         std::time::Duration::from_secs(2),
     ));
     let router = app(state);

@@ -2,21 +2,25 @@
 //! version.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRef, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::{ItemInput, ItemStatus, db};
-use crate::app::AppState;
+use super::{ActionItemsState, ItemInput, ItemStatus, db};
 use crate::error::{AppError, AppResult};
 use crate::web::extract::{
-    ApiCaller, ApiResponder, IncidentInPath, Json, from_json_value, take_version,
+    ApiCaller, ApiResponder, CallerState, IncidentInPath, Json, from_json_value, take_version,
 };
 
-pub fn router() -> Router<AppState> {
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    ActionItemsState: FromRef<S>,
+    CallerState: FromRef<S>,
+{
     Router::new()
         .route("/incidents/{incident}/action-items", post(create_item))
         .route("/action-items", get(list_items))
@@ -31,7 +35,7 @@ fn item_json(item: &super::ActionItem) -> serde_json::Value {
 }
 
 async fn create_item(
-    State(state): State<AppState>,
+    State(state): State<ActionItemsState>,
     ApiResponder(caller): ApiResponder,
     IncidentInPath(incident): IncidentInPath,
     Json(input): Json<ItemInput>,
@@ -57,7 +61,7 @@ struct ListQuery {
 }
 
 async fn list_items(
-    State(state): State<AppState>,
+    State(state): State<ActionItemsState>,
     caller: ApiCaller,
     Query(q): Query<ListQuery>,
 ) -> AppResult<Response> {
@@ -106,26 +110,22 @@ async fn list_items(
 }
 
 async fn get_item(
-    State(state): State<AppState>,
+    State(state): State<ActionItemsState>,
     caller: ApiCaller,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     caller.require_read()?;
-    let item = db::find(&state.db.reader, &id)
-        .await?
-        .ok_or_else(|| AppError::missing("action item"))?;
+    let item = super::find(&state.db, &id).await?;
     Ok(axum::Json(item_json(&item)).into_response())
 }
 
 async fn update_item(
-    State(state): State<AppState>,
+    State(state): State<ActionItemsState>,
     ApiResponder(caller): ApiResponder,
     Path(id): Path<String>,
     Json(mut body): Json<serde_json::Value>,
 ) -> AppResult<Response> {
-    let item = db::find(&state.db.reader, &id)
-        .await?
-        .ok_or_else(|| AppError::missing("action item"))?;
+    let item = super::find(&state.db, &id).await?;
     let version = take_version(&mut body)?;
     let input: ItemInput = from_json_value(body)?;
     let updated = super::update(&state.db, &caller.user, &item, version, &input)

@@ -1,12 +1,14 @@
 //! SQL for action items: insert, compare-and-swap update, lookups and the filtered list.
 
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
 
-use super::{ActionItem, ItemValues};
+use super::{ActionItem, ItemStatus, ItemValues, Kind, Priority};
 use crate::db::{new_id, ts};
 use crate::error::AppError;
 
+/// The columns of `ActionItem`, for the filtered list (built at run time). `find` and
+/// `list_for_incident` spell the same SELECT out so the compiler checks it.
 const SELECT: &str =
     "SELECT a.id, a.incident_id, i.number AS incident_number, a.title, a.description,
         a.owner_id, o.name AS owner_name, o.email AS owner_email, a.team, a.kind, a.priority,
@@ -25,27 +27,28 @@ pub async fn insert(
 ) -> Result<String, AppError> {
     let id = new_id();
     let now = ts(Utc::now());
-    sqlx::query(
+    let due_on = v.due_on.map(|d| d.to_string());
+    sqlx::query!(
         "INSERT INTO action_items (id, incident_id, title, description, owner_id, team, kind,
             priority, status, wont_do_reason, due_on, external_url, version, created_by,
             created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+        id,
+        incident_id,
+        v.title,
+        v.description,
+        v.owner_id,
+        v.team,
+        v.kind,
+        v.priority,
+        v.status,
+        v.wont_do_reason,
+        due_on,
+        v.external_url,
+        user_id,
+        now,
+        now,
     )
-    .bind(&id)
-    .bind(incident_id)
-    .bind(&v.title)
-    .bind(&v.description)
-    .bind(&v.owner_id)
-    .bind(&v.team)
-    .bind(v.kind.as_str())
-    .bind(v.priority.as_str())
-    .bind(v.status.as_str())
-    .bind(&v.wont_do_reason)
-    .bind(v.due_on.map(|d| d.to_string()))
-    .bind(&v.external_url)
-    .bind(user_id)
-    .bind(&now)
-    .bind(&now)
     .execute(conn)
     .await?;
     Ok(id)
@@ -64,53 +67,88 @@ pub async fn update(
         Some((at, by)) => (true, at, by),
         None => (false, None, None),
     };
-    let done = sqlx::query(
+    let due_on = v.due_on.map(|d| d.to_string());
+    let now = ts(Utc::now());
+    let done = sqlx::query!(
         "UPDATE action_items SET title = ?, description = ?, owner_id = ?, team = ?, kind = ?,
             priority = ?, status = ?, wont_do_reason = ?, due_on = ?, external_url = ?,
             completed_at = CASE WHEN ? THEN ? ELSE completed_at END,
             completed_by = CASE WHEN ? THEN ? ELSE completed_by END,
             version = version + 1, updated_at = ?
          WHERE id = ? AND version = ?",
+        v.title,
+        v.description,
+        v.owner_id,
+        v.team,
+        v.kind,
+        v.priority,
+        v.status,
+        v.wont_do_reason,
+        due_on,
+        v.external_url,
+        set_completed,
+        completed_at,
+        set_completed,
+        completed_by,
+        now,
+        id,
+        version,
     )
-    .bind(&v.title)
-    .bind(&v.description)
-    .bind(&v.owner_id)
-    .bind(&v.team)
-    .bind(v.kind.as_str())
-    .bind(v.priority.as_str())
-    .bind(v.status.as_str())
-    .bind(&v.wont_do_reason)
-    .bind(v.due_on.map(|d| d.to_string()))
-    .bind(&v.external_url)
-    .bind(set_completed)
-    .bind(completed_at)
-    .bind(set_completed)
-    .bind(completed_by)
-    .bind(ts(Utc::now()))
-    .bind(id)
-    .bind(version)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn find(pool: &SqlitePool, id: &str) -> Result<Option<ActionItem>, AppError> {
-    Ok(
-        sqlx::query_as(AssertSqlSafe(format!("{SELECT} WHERE a.id = ?")))
-            .bind(id)
-            .fetch_optional(pool)
-            .await?,
+/// The item `id`; read through the write transaction by the bulk change, so what it checks is
+/// what it writes over.
+pub async fn find(
+    conn: impl sqlx::SqliteExecutor<'_>,
+    id: &str,
+) -> Result<Option<ActionItem>, AppError> {
+    Ok(sqlx::query_as!(
+        ActionItem,
+        r#"SELECT a.id AS "id!", a.incident_id, i.number AS "incident_number!", a.title,
+            a.description, a.owner_id, o.name AS "owner_name?", o.email AS "owner_email?",
+            a.team, a.kind AS "kind: Kind", a.priority AS "priority: Priority",
+            a.status AS "status: ItemStatus", a.wont_do_reason,
+            a.due_on AS "due_on?: NaiveDate", a.external_url,
+            a.completed_at AS "completed_at?: DateTime<Utc>",
+            c.name AS "completed_by_name?", a.version,
+            a.created_at AS "created_at: DateTime<Utc>",
+            a.updated_at AS "updated_at: DateTime<Utc>"
+        FROM action_items a
+        JOIN incidents i ON i.id = a.incident_id
+        LEFT JOIN users o ON o.id = a.owner_id
+        LEFT JOIN users c ON c.id = a.completed_by
+        WHERE a.id = ?"#,
+        id
     )
+    .fetch_optional(conn)
+    .await?)
 }
 
 pub async fn list_for_incident(
     pool: &SqlitePool,
     incident_id: &str,
 ) -> Result<Vec<ActionItem>, AppError> {
-    Ok(sqlx::query_as(AssertSqlSafe(format!(
-        "{SELECT} WHERE a.incident_id = ? ORDER BY a.created_at"
-    )))
-    .bind(incident_id)
+    Ok(sqlx::query_as!(
+        ActionItem,
+        r#"SELECT a.id AS "id!", a.incident_id, i.number AS "incident_number!", a.title,
+            a.description, a.owner_id, o.name AS "owner_name?", o.email AS "owner_email?",
+            a.team, a.kind AS "kind: Kind", a.priority AS "priority: Priority",
+            a.status AS "status: ItemStatus", a.wont_do_reason,
+            a.due_on AS "due_on?: NaiveDate", a.external_url,
+            a.completed_at AS "completed_at?: DateTime<Utc>",
+            c.name AS "completed_by_name?", a.version,
+            a.created_at AS "created_at: DateTime<Utc>",
+            a.updated_at AS "updated_at: DateTime<Utc>"
+        FROM action_items a
+        JOIN incidents i ON i.id = a.incident_id
+        LEFT JOIN users o ON o.id = a.owner_id
+        LEFT JOIN users c ON c.id = a.completed_by
+        WHERE a.incident_id = ? ORDER BY a.created_at"#,
+        incident_id
+    )
     .fetch_all(pool)
     .await?)
 }
@@ -230,6 +268,7 @@ pub async fn list(
     } else {
         SELECT.to_owned()
     };
+    // Unchecked: the WHERE clause and the index hint depend on the filter.
     let mut query = sqlx::query_as::<_, ActionItem>(AssertSqlSafe(format!(
         "{select}{where_sql} ORDER BY {order} LIMIT ? OFFSET ?"
     )));
@@ -247,6 +286,7 @@ pub async fn list(
 /// How many items match the filter.
 pub async fn count(pool: &SqlitePool, filter: &ItemFilter) -> Result<i64, AppError> {
     let (where_sql, binds) = filter.sql();
+    // Unchecked: the WHERE clause depends on the filter.
     let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!(
         "SELECT COUNT(*) FROM action_items a{where_sql}"
     )));
@@ -258,49 +298,14 @@ pub async fn count(pool: &SqlitePool, filter: &ItemFilter) -> Result<i64, AppErr
 
 /// What the completion calculator needs of every item.
 pub async fn facts(pool: &SqlitePool) -> Result<Vec<super::progress::ItemFacts>, AppError> {
-    Ok(sqlx::query_as(
-        "SELECT team, status, substr(created_at, 1, 10) AS created_on,
-                substr(completed_at, 1, 10) AS closed_on, due_on
-         FROM action_items",
+    Ok(sqlx::query_as!(
+        super::progress::ItemFacts,
+        r#"SELECT team, status AS "status: ItemStatus",
+                substr(created_at, 1, 10) AS "created_on!: NaiveDate",
+                substr(completed_at, 1, 10) AS "closed_on?: NaiveDate",
+                due_on AS "due_on?: NaiveDate"
+         FROM action_items"#
     )
     .fetch_all(pool)
     .await?)
-}
-
-/// Counts and pages of items recently read, reused until the next committed write.
-#[derive(Debug)]
-pub struct ItemCaches {
-    pub counts: crate::db::ReadCache<i64>,
-    pub pages: crate::db::ReadCache<std::sync::Arc<(Vec<ActionItem>, i64)>>,
-}
-
-impl ItemCaches {
-    pub fn new(max_age: std::time::Duration) -> Self {
-        Self {
-            counts: crate::db::ReadCache::new(max_age),
-            pages: crate::db::ReadCache::new(max_age),
-        }
-    }
-
-    pub async fn count(&self, db: &crate::db::Db, filter: &ItemFilter) -> Result<i64, AppError> {
-        self.counts
-            .get_or_load(db, format!("{filter:?}"), || count(&db.reader, filter))
-            .await
-    }
-
-    pub async fn page(
-        &self,
-        db: &crate::db::Db,
-        filter: &ItemFilter,
-        page: u32,
-        per_page: u32,
-    ) -> Result<std::sync::Arc<(Vec<ActionItem>, i64)>, AppError> {
-        self.pages
-            .get_or_load(db, format!("{filter:?}|{page}|{per_page}"), || async {
-                list(&db.reader, filter, page, per_page)
-                    .await
-                    .map(std::sync::Arc::new)
-            })
-            .await
-    }
 }

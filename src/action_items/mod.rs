@@ -7,6 +7,8 @@ pub mod db;
 pub mod progress;
 pub mod web;
 
+use std::sync::Arc;
+
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +16,52 @@ use crate::auth::User;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::timeline::EntryKind;
+
+/// What the action-item pages and API need, taken from the app state by `app.rs`.
+#[derive(Clone)]
+pub struct ActionItemsState {
+    pub db: Db,
+    /// Also read by the page header (its count of my open items), through `CallerState`.
+    pub items: Arc<ItemCaches>,
+}
+
+/// Counts and pages of items recently read, reused until the next committed write.
+#[derive(Debug)]
+pub struct ItemCaches {
+    pub counts: crate::db::ReadCache<i64>,
+    pub pages: crate::db::ReadCache<Arc<(Vec<ActionItem>, i64)>>,
+}
+
+impl ItemCaches {
+    pub fn new(max_age: std::time::Duration) -> Self {
+        Self {
+            counts: crate::db::ReadCache::new(max_age),
+            pages: crate::db::ReadCache::new(max_age),
+        }
+    }
+
+    pub async fn count(&self, db: &Db, filter: &db::ItemFilter) -> Result<i64, AppError> {
+        self.counts
+            .get_or_load(db, format!("{filter:?}"), || db::count(&db.reader, filter))
+            .await
+    }
+
+    pub async fn page(
+        &self,
+        db: &Db,
+        filter: &db::ItemFilter,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Arc<(Vec<ActionItem>, i64)>, AppError> {
+        self.pages
+            .get_or_load(db, format!("{filter:?}|{page}|{per_page}"), || async {
+                db::list(&db.reader, filter, page, per_page)
+                    .await
+                    .map(Arc::new)
+            })
+            .await
+    }
+}
 
 choice!(
     Kind,
@@ -102,6 +150,13 @@ pub async fn open_p1_titles(db: &Db, incident_id: &str) -> AppResult<Vec<String>
         .into_iter()
         .map(|i| i.title.clone())
         .collect())
+}
+
+/// The item `id`, or a not-found error.
+pub async fn find(db: &Db, id: &str) -> AppResult<ActionItem> {
+    db::find(&db.reader, id)
+        .await?
+        .ok_or_else(|| AppError::missing("action item"))
 }
 
 /// Input from the API; `None` leaves a field as it is, `Some(None)` (JSON null) clears it.
@@ -316,18 +371,81 @@ pub async fn update(
     input: &ItemInput,
 ) -> AppResult<ActionItem> {
     let values = check(db, ItemValues::from_item(current), input).await?;
-    let completed = match (current.status.is_closed(), values.status.is_closed()) {
-        (false, true) => Some((Some(crate::db::ts(Utc::now())), Some(user.id.clone()))),
-        (true, false) => Some((None, None)),
-        _ => None,
-    };
     let mut tx = db.begin_write().await?;
-    if !db::update(&mut tx, &current.id, version, &values, completed).await? {
+    if !write_change(&mut tx, user, current, version, &values).await? {
         drop(tx);
         let fresh = db::find(&db.writer, &current.id)
             .await?
             .ok_or_else(|| AppError::missing("action item"))?;
         return Err(AppError::conflict("this action item", fresh.version, fresh));
+    }
+    tx.commit().await?;
+    db::find(&db.writer, &current.id)
+        .await?
+        .ok_or_else(|| AppError::missing("action item"))
+}
+
+/// What a bulk change did: how many items changed, and why the others did not.
+#[derive(Debug, Default)]
+pub struct BulkOutcome {
+    pub changed: usize,
+    pub failed: Vec<String>,
+}
+
+/// Most items one bulk change touches.
+pub const BULK_MAX: usize = 500;
+
+/// The board's bulk change: `input` applied to each of the items `ids` (unknown ids are
+/// skipped, an item whose change is refused is named with the reason) in one transaction, so
+/// the items are read as they are written over and nothing is left half-done.
+pub async fn bulk_update(
+    db: &Db,
+    user: &User,
+    ids: &[&str],
+    input: &ItemInput,
+) -> AppResult<BulkOutcome> {
+    let mut outcome = BulkOutcome::default();
+    let mut tx = db.begin_write().await?;
+    for id in ids.iter().take(BULK_MAX) {
+        let Some(item) = db::find(&mut *tx, id).await? else {
+            continue;
+        };
+        let values = match check(db, ItemValues::from_item(&item), input).await {
+            Ok(values) => values,
+            Err(AppError::Validation { message, .. }) => {
+                outcome.failed.push(format!("{}: {message}", item.title));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if write_change(&mut tx, user, &item, item.version, &values).await? {
+            outcome.changed += 1;
+        } else {
+            outcome
+                .failed
+                .push(format!("{}: changed meanwhile", item.title));
+        }
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Writes the checked `values` over `current` if it is still at `version`, and notes the
+/// change on the incident's timeline; false (and nothing written) when the version is stale.
+async fn write_change(
+    tx: &mut crate::db::WriteTx,
+    user: &User,
+    current: &ActionItem,
+    version: i64,
+    values: &ItemValues,
+) -> AppResult<bool> {
+    let completed = match (current.status.is_closed(), values.status.is_closed()) {
+        (false, true) => Some((Some(crate::db::ts(Utc::now())), Some(user.id.clone()))),
+        (true, false) => Some((None, None)),
+        _ => None,
+    };
+    if !db::update(tx, &current.id, version, values, completed).await? {
+        return Ok(false);
     }
     let mut changes = Vec::new();
     if values.status != current.status {
@@ -370,7 +488,7 @@ pub async fn update(
         ));
     }
     crate::timeline::db::insert(
-        &mut tx,
+        tx,
         &current.incident_id,
         Utc::now(),
         EntryKind::Action,
@@ -378,10 +496,7 @@ pub async fn update(
         Some(&user.id),
     )
     .await?;
-    tx.commit().await?;
-    db::find(&db.writer, &current.id)
-        .await?
-        .ok_or_else(|| AppError::missing("action item"))
+    Ok(true)
 }
 
 #[cfg(test)]

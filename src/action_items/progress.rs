@@ -9,10 +9,9 @@ use serde::Serialize;
 use super::ItemStatus;
 
 /// The facts of one item the calculator needs.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ItemFacts {
     pub team: String,
-    #[sqlx(try_from = "String")]
     pub status: ItemStatus,
     pub created_on: NaiveDate,
     /// When it was done or declared won't-do.

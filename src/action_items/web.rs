@@ -4,24 +4,28 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{FromRef, Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{Datelike, Duration, NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::db::{self, ItemFilter};
-use super::{ActionItem, ItemInput, ItemStatus, Kind, Priority};
-use crate::app::AppState;
-use crate::auth::{Role, User};
+use super::{ActionItem, ActionItemsState, ItemInput, ItemStatus, Kind, Priority};
+use crate::auth::User;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::incidents::Incident;
 use crate::web::chrome::{Chrome, redirect_with_flash};
-use crate::web::extract::{Form, IncidentInPath, Page};
+use crate::web::extract::{CallerState, Form, IncidentInPath, Page, Responder};
 use crate::web::middleware::form_urlencode;
 
-pub fn router() -> Router<AppState> {
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    ActionItemsState: FromRef<S>,
+    CallerState: FromRef<S>,
+{
     Router::new()
         .route("/action-items", get(board))
         .route("/action-items.csv", get(export_csv))
@@ -66,7 +70,12 @@ fn this_week(today: NaiveDate) -> (NaiveDate, NaiveDate) {
 
 impl BoardQuery {
     /// The filter, resolving `owner=me`/`none`/email; bad values are named.
-    async fn filter(&self, state: &AppState, me: &User, today: NaiveDate) -> AppResult<ItemFilter> {
+    async fn filter(
+        &self,
+        state: &ActionItemsState,
+        me: &User,
+        today: NaiveDate,
+    ) -> AppResult<ItemFilter> {
         let mut f = ItemFilter::default();
         let mut errors = FieldErrors::new();
         match self.status.trim() {
@@ -97,16 +106,10 @@ impl BoardQuery {
             f.team = Some(self.team.trim().to_owned());
         }
         if !self.kind.trim().is_empty() {
-            f.kind = Kind::parse(&self.kind);
-            if f.kind.is_none() {
-                errors.insert("kind".into(), "is not a kind".into());
-            }
+            f.kind = Kind::parse_field(&self.kind, &mut errors);
         }
         if !self.priority.trim().is_empty() {
-            f.priority = Priority::parse(&self.priority);
-            if f.priority.is_none() {
-                errors.insert("priority".into(), "must be p1, p2 or p3".into());
-            }
+            f.priority = Priority::parse_field(&self.priority, &mut errors);
         }
         if !self.service.trim().is_empty() {
             f.service = Some(self.service.trim().to_owned());
@@ -211,7 +214,7 @@ impl BoardPage {
 const BOARD_PAGE: u32 = 100;
 
 async fn board(
-    State(state): State<AppState>,
+    State(state): State<ActionItemsState>,
     page: Page,
     Query(q): Query<BoardQuery>,
 ) -> AppResult<Response> {
@@ -328,7 +331,7 @@ impl ProgressPage {
 }
 
 /// Completion per team and the weekly series of opened, closed and overdue items.
-async fn show_progress(State(state): State<AppState>, page: Page) -> AppResult<Response> {
+async fn show_progress(State(state): State<ActionItemsState>, page: Page) -> AppResult<Response> {
     let today = Utc::now().date_naive();
     let facts = db::facts(&state.db.reader).await?;
     let weeks = super::progress::weekly(&facts, today, 12);
@@ -343,7 +346,7 @@ async fn show_progress(State(state): State<AppState>, page: Page) -> AppResult<R
 
 /// CSV of the board's current filter (every matching row).
 async fn export_csv(
-    State(state): State<AppState>,
+    State(state): State<ActionItemsState>,
     page: Page,
     Query(q): Query<BoardQuery>,
 ) -> AppResult<Response> {
@@ -376,26 +379,19 @@ async fn export_csv(
         );
         csv.push('\n');
     }
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"action-items.csv\"",
-            ),
-        ],
+    Ok(crate::web::download::attachment(
+        "text/csv; charset=utf-8",
+        "action-items.csv",
         csv,
-    )
-        .into_response())
+    ))
 }
 
 /// Bulk change from the board: `ids` (repeated) and a new `status` (with `reason`) or `owner`.
 async fn bulk_change(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<ActionItemsState>,
+    Responder(page): Responder,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    page.require(Role::Responder)?;
     let get = |key: &str| {
         pairs
             .iter()
@@ -435,22 +431,8 @@ async fn bulk_change(
             "Choose a new status or owner for the selected items.",
         ));
     }
-    let (mut changed, mut failed) = (0, Vec::new());
-    for id in ids.iter().take(500) {
-        let Some(item) = db::find(&state.db.reader, id).await? else {
-            continue;
-        };
-        match super::update(&state.db, &page.user, &item, item.version, &input).await {
-            Ok(_) => changed += 1,
-            Err(AppError::Validation { message, .. }) => {
-                failed.push(format!("{}: {message}", item.title))
-            }
-            Err(AppError::Conflict { .. }) => {
-                failed.push(format!("{}: changed meanwhile", item.title))
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    let super::BulkOutcome { changed, failed } =
+        super::bulk_update(&state.db, &page.user, &ids, &input).await?;
     let message = if failed.is_empty() {
         format!("Changed {changed} action item(s).")
     } else {
@@ -553,7 +535,7 @@ impl FormPage {
 }
 
 async fn form_page(
-    state: &AppState,
+    state: &ActionItemsState,
     chrome: Chrome,
     incident: Incident,
     item_id: Option<String>,
@@ -573,11 +555,10 @@ async fn form_page(
 }
 
 async fn new_item(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<ActionItemsState>,
+    Responder(page): Responder,
     IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
-    page.require(Role::Responder)?;
     let form = ItemForm {
         kind: "prevent".into(),
         priority: "p2".into(),
@@ -598,12 +579,11 @@ async fn new_item(
 }
 
 async fn create_item(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<ActionItemsState>,
+    Responder(page): Responder,
     IncidentInPath(incident): IncidentInPath,
     Form(form): Form<ItemForm>,
 ) -> AppResult<Response> {
-    page.require(Role::Responder)?;
     match super::create(&state.db, &page.user, &incident.id, &form.input()).await {
         Ok(item) => Ok(redirect_with_flash(
             &if form.back == "postmortem" {
@@ -622,20 +602,17 @@ async fn create_item(
     }
 }
 
-async fn load_item(state: &AppState, id: &str) -> AppResult<(ActionItem, Incident)> {
-    let item = db::find(&state.db.reader, id)
-        .await?
-        .ok_or_else(|| AppError::missing("action item"))?;
-    let incident = crate::incidents::web::load(state, &item.incident_id).await?;
+async fn load_item(state: &ActionItemsState, id: &str) -> AppResult<(ActionItem, Incident)> {
+    let item = super::find(&state.db, id).await?;
+    let incident = crate::incidents::find(&state.db, &item.incident_id).await?;
     Ok((item, incident))
 }
 
 async fn edit_item(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<ActionItemsState>,
+    Responder(page): Responder,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    page.require(Role::Responder)?;
     let (item, incident) = load_item(&state, &id).await?;
     let form = ItemForm::from_item(&item);
     Ok(form_page(
@@ -652,12 +629,11 @@ async fn edit_item(
 }
 
 async fn update_item(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<ActionItemsState>,
+    Responder(page): Responder,
     Path(id): Path<String>,
     Form(form): Form<ItemForm>,
 ) -> AppResult<Response> {
-    page.require(Role::Responder)?;
     let (item, incident) = load_item(&state, &id).await?;
     let version = form.version.trim().parse::<i64>().map_err(|_| {
         AppError::BadRequest("the form lacks the version it was loaded at; reload the page".into())
@@ -707,12 +683,11 @@ struct StatusForm {
 }
 
 async fn change_status(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<ActionItemsState>,
+    Responder(page): Responder,
     Path(id): Path<String>,
     Form(form): Form<StatusForm>,
 ) -> AppResult<Response> {
-    page.require(Role::Responder)?;
     let (item, incident) = load_item(&state, &id).await?;
     let back = if form.back.starts_with("/action-items")
         || form

@@ -1,23 +1,24 @@
 //! SQL for recurrence: the facts compared, the candidates in the window, the recurrence test
 //! as an SQL condition for the incident list, and the related incidents' titles and open items.
 
+use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, SqlitePool};
 
 use super::{OpenItem, RecurrenceFacts, Rule};
 use crate::db::ts;
 use crate::error::AppError;
 
-/// The primary root-cause category of incident `i` (none until a post-mortem sets one).
-const PRIMARY_CAUSE: &str = "(SELECT r.category FROM root_causes r
-    WHERE r.incident_id = i.id AND r.is_primary = 1)";
-
 /// The recurrence facts of one incident.
 pub async fn facts(pool: &SqlitePool, incident_id: &str) -> Result<RecurrenceFacts, AppError> {
-    Ok(sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT i.number, i.started_at, i.category, i.service, {PRIMARY_CAUSE} AS primary_cause
-         FROM incidents i WHERE i.id = ?"
-    )))
-    .bind(incident_id)
+    // The primary root-cause category of incident `i` (none until a post-mortem sets one).
+    Ok(sqlx::query_as!(
+        RecurrenceFacts,
+        r#"SELECT i.number, i.started_at AS "started_at: DateTime<Utc>", i.category, i.service,
+                (SELECT r.category FROM root_causes r
+                 WHERE r.incident_id = i.id AND r.is_primary = 1) AS "primary_cause?: String"
+         FROM incidents i WHERE i.id = ?"#,
+        incident_id
+    )
     .fetch_one(pool)
     .await?)
 }
@@ -35,14 +36,18 @@ pub async fn candidates(
     );
     let mut found: Vec<RecurrenceFacts> = Vec::new();
     if !target.category.eq_ignore_ascii_case(super::UNKNOWN) {
-        found = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT i.number, i.started_at, i.category, i.service, {PRIMARY_CAUSE} AS primary_cause
+        found = sqlx::query_as!(
+            RecurrenceFacts,
+            r#"SELECT i.number, i.started_at AS "started_at: DateTime<Utc>", i.category,
+                    i.service,
+                    (SELECT r.category FROM root_causes r
+                     WHERE r.incident_id = i.id AND r.is_primary = 1) AS "primary_cause?: String"
              FROM incidents i
-             WHERE i.category = ? AND i.started_at >= ? AND i.started_at <= ?"
-        )))
-        .bind(&target.category)
-        .bind(&from)
-        .bind(&to)
+             WHERE i.category = ? AND i.started_at >= ? AND i.started_at <= ?"#,
+            target.category,
+            from,
+            to
+        )
         .fetch_all(pool)
         .await?;
     }
@@ -51,16 +56,18 @@ pub async fn candidates(
         .as_deref()
         .filter(|c| !c.eq_ignore_ascii_case(super::UNKNOWN))
     {
-        let more: Vec<RecurrenceFacts> = sqlx::query_as(
-            "SELECT i.number, i.started_at, i.category, i.service, r.category AS primary_cause
+        let more: Vec<RecurrenceFacts> = sqlx::query_as!(
+            RecurrenceFacts,
+            r#"SELECT i.number, i.started_at AS "started_at: DateTime<Utc>", i.category,
+                    i.service, r.category AS "primary_cause?: String"
              FROM root_causes r INDEXED BY root_causes_primary CROSS JOIN incidents i
              WHERE i.id = r.incident_id AND r.is_primary = 1 AND r.category = ?
-               AND i.service = ? AND i.started_at >= ? AND i.started_at <= ?",
+               AND i.service = ? AND i.started_at >= ? AND i.started_at <= ?"#,
+            cause,
+            target.service,
+            from,
+            to
         )
-        .bind(cause)
-        .bind(&target.service)
-        .bind(&from)
-        .bind(&to)
         .fetch_all(pool)
         .await?;
         found.extend(more);
@@ -99,6 +106,7 @@ pub async fn open_items(pool: &SqlitePool, numbers: &[i64]) -> Result<Vec<OpenIt
         return Ok(Vec::new());
     }
     let marks = vec!["?"; numbers.len()].join(", ");
+    // Unchecked: an IN list as long as `numbers`.
     let mut query = sqlx::query_as::<_, OpenItem>(AssertSqlSafe(format!(
         "SELECT a.id, i.number AS incident, a.incident_id, a.title, a.status, a.priority,
                 u.name AS owner, a.due_on
@@ -121,6 +129,7 @@ pub async fn titles(pool: &SqlitePool, numbers: &[i64]) -> Result<Vec<(i64, Stri
         return Ok(Vec::new());
     }
     let marks = vec!["?"; numbers.len()].join(", ");
+    // Unchecked: an IN list as long as `numbers`.
     let mut query = sqlx::query_as::<_, (i64, String)>(AssertSqlSafe(format!(
         "SELECT number, title FROM incidents WHERE number IN ({marks})"
     )));

@@ -48,7 +48,7 @@ impl Rule {
 }
 
 /// What recurrence needs to know of an incident.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecurrenceFacts {
     pub number: i64,
     pub started_at: DateTime<Utc>,

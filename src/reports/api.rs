@@ -1,16 +1,20 @@
 //! JSON API for reports: the weekly review as JSON, Markdown or CSV.
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{FromRef, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::web::{WeekQuery, cached_weekly, csv_response, markdown_response};
-use crate::app::AppState;
+use super::{ReportsState, WeekQuery, review_for};
 use crate::error::AppResult;
-use crate::web::extract::ApiCaller;
+use crate::web::extract::{ApiCaller, CallerState};
 
-pub fn router() -> Router<AppState> {
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    ReportsState: FromRef<S>,
+    CallerState: FromRef<S>,
+{
     Router::new()
         .route("/reports/weekly", get(weekly_json))
         .route("/reports/weekly.md", get(weekly_markdown))
@@ -18,30 +22,39 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn weekly_json(
-    State(state): State<AppState>,
+    State(state): State<ReportsState>,
     caller: ApiCaller,
     Query(q): Query<WeekQuery>,
 ) -> AppResult<Response> {
     caller.require_read()?;
-    let (week, team) = q.parse(&state)?;
-    let report = cached_weekly(&state, week, team.as_deref()).await?;
+    let report = review_for(&state, &q).await?;
     Ok(axum::Json(&*report).into_response())
 }
 
 async fn weekly_markdown(
-    State(state): State<AppState>,
+    State(state): State<ReportsState>,
     caller: ApiCaller,
     Query(q): Query<WeekQuery>,
 ) -> AppResult<Response> {
     caller.require_read()?;
-    markdown_response(&state, &q).await
+    let report = review_for(&state, &q).await?;
+    Ok(crate::web::download::attachment(
+        "text/markdown; charset=utf-8",
+        &format!("weekly-review-{}.md", report.week),
+        super::export::markdown(&report, state.tz, &state.base_url),
+    ))
 }
 
 async fn weekly_csv(
-    State(state): State<AppState>,
+    State(state): State<ReportsState>,
     caller: ApiCaller,
     Query(q): Query<WeekQuery>,
 ) -> AppResult<Response> {
     caller.require_read()?;
-    csv_response(&state, &q).await
+    let report = review_for(&state, &q).await?;
+    Ok(crate::web::download::attachment(
+        "text/csv; charset=utf-8",
+        &format!("weekly-review-{}.csv", report.week),
+        super::export::csv(&report),
+    ))
 }

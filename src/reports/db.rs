@@ -24,6 +24,8 @@ pub async fn week_incidents(
     end: DateTime<Utc>,
     team: Option<&str>,
 ) -> Result<Vec<ReportIncident>, AppError> {
+    // Unchecked: the team condition is added only when a team is chosen (one statement per
+    // case would be two copies of the query for the planner's sake).
     let mut query = sqlx::query_as::<_, ReportIncident>(AssertSqlSafe(format!(
         "SELECT i.id, i.number, i.title, i.severity, i.status, i.service, i.category, i.team,
                 i.started_at, i.detected_at, i.acknowledged_at, i.mitigated_at, i.resolved_at,
@@ -63,6 +65,7 @@ pub async fn item_counts(
     } else {
         ""
     };
+    // Unchecked: six counts sharing the optional team condition and their index hints.
     let count = |sql: String, binds: Vec<String>| async move {
         let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!("{sql}{team_sql}")));
         for b in binds {
@@ -141,6 +144,7 @@ pub async fn alert_noise(
     } else {
         ""
     };
+    // Unchecked: the team condition is added only when a team is chosen.
     let mut query = sqlx::query_as::<_, AlertNoise>(AssertSqlSafe(format!(
         "SELECT e.name, e.service, e.tier, COUNT(*) AS firings,
                 COUNT(e.incident_id) AS with_incident
@@ -159,17 +163,18 @@ pub async fn alert_noise(
 
 /// Open incidents per severity (sev1 first), for the dashboard.
 pub async fn open_by_severity(pool: &SqlitePool) -> Result<Vec<(String, i64)>, AppError> {
-    Ok(sqlx::query_as(
-        "SELECT severity, COUNT(*) FROM incidents INDEXED BY incidents_open_started
+    let rows = sqlx::query!(
+        r#"SELECT severity, COUNT(*) AS "n!: i64" FROM incidents INDEXED BY incidents_open_started
          WHERE status IN ('investigating', 'identified', 'monitoring')
-         GROUP BY severity ORDER BY severity",
+         GROUP BY severity ORDER BY severity"#
     )
     .fetch_all(pool)
-    .await?)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.severity, r.n)).collect())
 }
 
 /// A post-mortem waiting for review.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ReviewWaiting {
     pub number: i64,
     pub title: String,
@@ -183,17 +188,19 @@ pub async fn reviews_waiting(
     pool: &SqlitePool,
     user_id: &str,
 ) -> Result<Vec<ReviewWaiting>, AppError> {
-    Ok(sqlx::query_as(
-        "SELECT i.number, i.title, p.updated_at,
+    // `ORDER BY 4`: the fourth column, whose name carries the type override.
+    Ok(sqlx::query_as!(
+        ReviewWaiting,
+        r#"SELECT i.number, i.title, p.updated_at AS "updated_at: DateTime<Utc>",
                 EXISTS (SELECT 1 FROM postmortem_reviewers r
                         WHERE r.postmortem_id = p.id AND r.user_id = ? AND r.state = 'requested')
-                    AS asked_me
+                    AS "asked_me!: bool"
          FROM postmortems p JOIN incidents i ON i.id = p.incident_id
          WHERE p.status = 'in_review'
-         ORDER BY asked_me DESC, p.updated_at
-         LIMIT 20",
+         ORDER BY 4 DESC, p.updated_at
+         LIMIT 20"#,
+        user_id
     )
-    .bind(user_id)
     .fetch_all(pool)
     .await?)
 }
@@ -204,18 +211,19 @@ pub async fn my_items(
     user_id: &str,
     limit: i64,
 ) -> Result<Vec<OpenItem>, AppError> {
-    Ok(sqlx::query_as(
-        "SELECT a.id, i.number AS incident, a.incident_id, a.title, a.status, a.priority,
-                u.name AS owner, a.due_on
+    Ok(sqlx::query_as!(
+        OpenItem,
+        r#"SELECT a.id AS "id!", i.number AS incident, a.incident_id, a.title, a.status,
+                a.priority, u.name AS "owner?", a.due_on AS "due_on?: NaiveDate"
          FROM action_items a
          JOIN incidents i ON i.id = a.incident_id
          LEFT JOIN users u ON u.id = a.owner_id
          WHERE a.owner_id = ? AND a.status IN ('open', 'in_progress')
          ORDER BY coalesce(a.due_on, '9999-12-31'), a.created_at
-         LIMIT ?",
+         LIMIT ?"#,
+        user_id,
+        limit
     )
-    .bind(user_id)
-    .bind(limit)
     .fetch_all(pool)
     .await?)
 }
@@ -258,6 +266,7 @@ pub async fn week_durations(
         r = duration_sql(Measure::Resolve),
         team = team_clause(team),
     );
+    // Unchecked: the duration expressions are shared fragments and the team condition optional.
     let mut query = sqlx::query_as::<_, DurationRow>(AssertSqlSafe(sql))
         .bind(ts(start))
         .bind(ts(end));
@@ -290,6 +299,8 @@ pub async fn recurring_groups(
     let (start, end) = (ts(start), ts(end));
     let k = i64::from(rule.min_others);
     let team_sql = team_clause(team);
+    // Unchecked (these three): the team condition is added only when a team is chosen, and
+    // the members query depends on the kind of group.
     let mut by_category = sqlx::query_as::<_, (String, i64, i64)>(AssertSqlSafe(format!(
         "SELECT i.category, COUNT(*), SUM(i.started_at >= ?)
          FROM incidents i INDEXED BY incidents_report

@@ -15,10 +15,14 @@ pub mod web;
 
 pub mod api;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::db::Db;
+use crate::error::{AppError, AppResult};
 use crate::incidents::{Severity, Status};
 use crate::recurrence::{OpenItem, Rule, inc_number};
 
@@ -576,6 +580,182 @@ pub async fn weekly(
         weeks,
         incidents,
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// State and the cached review
+
+/// What the report pages and API need, taken from the app state by `app.rs`.
+#[derive(Clone)]
+pub struct ReportsState {
+    pub db: Db,
+    /// The zone weeks and days are counted in.
+    pub tz: Tz,
+    /// Where links in the Markdown export point.
+    pub base_url: String,
+    /// The recurrence rule the recurring groups follow.
+    pub rule: Rule,
+    pub reviews: Arc<ReportCache>,
+    pub month: Arc<MonthCache>,
+    pub weeks: Arc<WeekCache>,
+    /// The catalog's lists, for the review's team picker.
+    pub catalog: Arc<crate::catalog::CatalogCache>,
+}
+
+/// Recently built reviews, reused until the next committed write.
+pub type ReportCache = crate::db::ReadCache<Arc<WeeklyReport>>;
+
+/// Recurring groups of the last 30 days, reused until the next write.
+pub type MonthCache = crate::db::ReadCache<Arc<Vec<RecurringGroup>>>;
+
+/// How often the warm weekly review is rebuilt without writes: well inside `REPORT_MAX_AGE`.
+const WARM_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a built review is reused without writes (writes by another process, such as
+/// `hindsight demo`, are seen at the latest after this).
+pub const REPORT_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// `?week=2026-W47&team=…` as typed.
+#[derive(Debug, Default, Deserialize)]
+pub struct WeekQuery {
+    #[serde(default)]
+    pub week: String,
+    #[serde(default)]
+    pub team: String,
+}
+
+impl WeekQuery {
+    /// The week asked for (default: the last complete one, in the configured zone) and team.
+    pub fn parse(&self, state: &ReportsState) -> AppResult<(IsoWeek, Option<String>)> {
+        let week = if self.week.trim().is_empty() {
+            IsoWeek::last_complete(today(state))
+        } else {
+            IsoWeek::parse(&self.week).map_err(|msg| AppError::field("week", msg))?
+        };
+        let team = Some(self.team.trim().to_owned()).filter(|t| !t.is_empty());
+        if team.as_ref().is_some_and(|t| t.chars().count() > 60) {
+            return Err(AppError::field("team", "must be at most 60 characters"));
+        }
+        Ok((week, team))
+    }
+}
+
+/// Today in the configured zone.
+pub fn today(state: &ReportsState) -> NaiveDate {
+    Utc::now().with_timezone(&state.tz).date_naive()
+}
+
+/// The cache key of a review.
+pub fn weekly_key(week: IsoWeek, team: Option<&str>) -> String {
+    format!("{}|{}", week.label(), team.unwrap_or(""))
+}
+
+async fn build_weekly(
+    state: &ReportsState,
+    week: IsoWeek,
+    team: Option<&str>,
+) -> AppResult<Arc<WeeklyReport>> {
+    weekly(&state.db, week, team, state.tz, state.rule, &state.weeks)
+        .await
+        .map(Arc::new)
+}
+
+/// The review of `week`, from the cache when nothing was written since it was built.
+pub async fn cached_weekly(
+    state: &ReportsState,
+    week: IsoWeek,
+    team: Option<&str>,
+) -> AppResult<Arc<WeeklyReport>> {
+    state
+        .reviews
+        .get_or_load(&state.db, weekly_key(week, team), || {
+            build_weekly(state, week, team)
+        })
+        .await
+}
+
+/// The review a week query asks for (pages, exports and API alike).
+pub async fn review_for(state: &ReportsState, q: &WeekQuery) -> AppResult<Arc<WeeklyReport>> {
+    let (week, team) = q.parse(state)?;
+    cached_weekly(state, week, team.as_deref()).await
+}
+
+/// Keeps the default weekly review (the last complete week, all teams) built ahead of the
+/// people who open it: rebuilt once writes have settled for a tick, and before the cached copy
+/// would expire. On a large database a cold review reads a few thousand incidents; this way
+/// the page a team opens on Monday morning is served from memory.
+pub async fn keep_weekly_warm(state: ReportsState, every: std::time::Duration) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let (mut built_at_generation, mut built_at) = (None, std::time::Instant::now());
+    let mut seen = state.db.generation();
+    loop {
+        interval.tick().await;
+        let now_generation = state.db.generation();
+        // Writes still coming in: wait for them to settle rather than rebuild on every one.
+        let settled = now_generation == seen;
+        seen = now_generation;
+        let stale = built_at_generation != Some(now_generation);
+        let ageing = built_at.elapsed() > WARM_REFRESH;
+        if !(settled && (stale || ageing)) {
+            continue;
+        }
+        let week = IsoWeek::last_complete(today(&state));
+        let result = state
+            .reviews
+            .reload(&state.db, weekly_key(week, None), || {
+                build_weekly(&state, week, None)
+            })
+            .await;
+        match result {
+            Ok(_) => {
+                built_at_generation = Some(now_generation);
+                built_at = std::time::Instant::now();
+            }
+            Err(e) => tracing::warn!(error = %e, "building the weekly review ahead failed"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The dashboard
+
+/// Open incidents per severity, every severity listed (sev1 first).
+pub async fn open_by_severity(db: &Db) -> AppResult<Vec<(Severity, i64)>> {
+    let counts = db::open_by_severity(&db.reader).await?;
+    Ok(Severity::ALL
+        .iter()
+        .map(|s| {
+            let n = counts
+                .iter()
+                .find(|(name, _)| name == s.as_str())
+                .map_or(0, |(_, n)| *n);
+            (*s, n)
+        })
+        .collect())
+}
+
+/// The recurring groups of the 30 days up to now (the dashboard's eight), cached for `today`.
+pub async fn recurring_this_month(
+    state: &ReportsState,
+    today: NaiveDate,
+) -> AppResult<Arc<Vec<RecurringGroup>>> {
+    state
+        .month
+        .get_or_load(&state.db, today.to_string(), || async {
+            let end = Utc::now();
+            let mut groups = db::recurring_groups(
+                &state.db.reader,
+                end - Duration::days(30),
+                end,
+                state.rule,
+                None,
+                5,
+            )
+            .await?;
+            groups.truncate(8);
+            Ok::<_, AppError>(Arc::new(groups))
+        })
+        .await
 }
 
 #[cfg(test)]

@@ -157,6 +157,7 @@ pub async fn candidates(
         fts = src.fts,
         rank = src.rank,
     );
+    // Unchecked: the FTS table, rank and joins depend on the kind, the WHERE on the filter.
     let mut query = sqlx::query_as::<_, (i64, f64)>(AssertSqlSafe(sql)).bind(fts_query);
     for b in binds {
         query = query.bind(b);
@@ -199,6 +200,7 @@ pub async fn rows(
         record = src.record,
         detail = src.detail,
     );
+    // Unchecked: the tables depend on the kind, and the IN list on the page's rows.
     let mut query = sqlx::query(AssertSqlSafe(sql));
     for id in rowids {
         query = query.bind(*id);

@@ -5,6 +5,23 @@
 pub mod db;
 pub mod web;
 
+use std::sync::Arc;
+
+use crate::db::Db;
+use crate::error::{AppError, AppResult};
+use db::Hit;
+
+/// What the search page needs, taken from the app state by `app.rs`.
+#[derive(Clone)]
+pub struct SearchState {
+    pub db: Db,
+    /// The zone the date filters are typed in.
+    pub tz: chrono_tz::Tz,
+    pub hits: Arc<HitCache>,
+    /// The catalog's lists, for the filter pickers.
+    pub catalog: Arc<crate::catalog::CatalogCache>,
+}
+
 /// Marks the start and end of a match in FTS5 snippets. Control characters that a browser
 /// cannot show; the highlighter turns them into `<mark>` after escaping everything else.
 pub const MARK_START: char = '\u{2}';
@@ -187,6 +204,58 @@ pub fn exact_query(text: &str) -> Option<String> {
 /// prefix terms, all required; none when the text has no words.
 pub fn query(text: &str) -> Option<String> {
     crate::incidents::db::fts_query(text)
+}
+
+/// The ranked candidates of every kind for one query and filter.
+pub type Hits = Arc<Vec<(Kind, Vec<Hit>)>>;
+pub type HitCache = crate::db::ReadCache<Hits>;
+
+/// One kind's candidates: records holding the whole words when there are enough of them
+/// (cheap even for common words), otherwise every prefix match (which the whole-word
+/// matches are part of).
+async fn kind_hits(
+    pool: &sqlx::SqlitePool,
+    kind: Kind,
+    exact: &str,
+    prefix: &str,
+    filter: &crate::incidents::db::ListFilter,
+) -> AppResult<Vec<Hit>> {
+    let whole = db::candidates(pool, kind, exact, filter).await?;
+    if whole.len() as i64 >= db::CANDIDATES {
+        return Ok(whole);
+    }
+    db::candidates(pool, kind, prefix, filter).await
+}
+
+/// Candidates of every kind, read concurrently (the reader pool has several connections),
+/// and kept until the next write: people page through results and repeat searches.
+pub async fn cached_hits(
+    state: &SearchState,
+    text: &str,
+    fts: &str,
+    filter: &crate::incidents::db::ListFilter,
+) -> AppResult<Hits> {
+    let key = format!("{fts}\u{1}{filter:?}");
+    let exact = exact_query(text).unwrap_or_else(|| fts.to_owned());
+    let exact = exact.as_str();
+    state
+        .hits
+        .get_or_load(&state.db, key, || async {
+            let pool = &state.db.reader;
+            let (a, b, c, d) = tokio::try_join!(
+                kind_hits(pool, Kind::Incident, exact, fts, filter),
+                kind_hits(pool, Kind::Timeline, exact, fts, filter),
+                kind_hits(pool, Kind::Postmortem, exact, fts, filter),
+                kind_hits(pool, Kind::ActionItem, exact, fts, filter),
+            )?;
+            Ok::<_, AppError>(Arc::new(vec![
+                (Kind::Incident, a),
+                (Kind::Timeline, b),
+                (Kind::Postmortem, c),
+                (Kind::ActionItem, d),
+            ]))
+        })
+        .await
 }
 
 #[cfg(test)]

@@ -6,22 +6,26 @@ use std::sync::Arc;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{FromRef, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::Kind;
 use super::db::{Hit, Row};
-use crate::app::AppState;
+use super::{Kind, SearchState};
 use crate::catalog::Lists;
 use crate::error::{AppResult, FieldErrors};
 use crate::incidents::{ListParams, Severity, Status};
 use crate::web::chrome::Chrome;
-use crate::web::extract::Page;
+use crate::web::extract::{CallerState, Page};
 
-pub fn router() -> Router<AppState> {
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    SearchState: FromRef<S>,
+    CallerState: FromRef<S>,
+{
     Router::new().route("/search", get(search))
 }
 
@@ -161,60 +165,8 @@ impl SearchPage {
 /// Words of context in a result's snippet.
 const SNIPPET_WORDS: usize = 24;
 
-/// The ranked candidates of every kind for one query and filter.
-pub type Hits = Arc<Vec<(Kind, Vec<Hit>)>>;
-pub type HitCache = crate::db::ReadCache<Hits>;
-
-/// One kind's candidates: records holding the whole words when there are enough of them
-/// (cheap even for common words), otherwise every prefix match (which the whole-word
-/// matches are part of).
-async fn kind_hits(
-    pool: &sqlx::SqlitePool,
-    kind: Kind,
-    exact: &str,
-    prefix: &str,
-    filter: &crate::incidents::db::ListFilter,
-) -> AppResult<Vec<Hit>> {
-    let whole = super::db::candidates(pool, kind, exact, filter).await?;
-    if whole.len() as i64 >= super::db::CANDIDATES {
-        return Ok(whole);
-    }
-    super::db::candidates(pool, kind, prefix, filter).await
-}
-
-/// Candidates of every kind, read concurrently (the reader pool has several connections),
-/// and kept until the next write: people page through results and repeat searches.
-async fn cached_hits(
-    state: &AppState,
-    text: &str,
-    fts: &str,
-    filter: &crate::incidents::db::ListFilter,
-) -> AppResult<Hits> {
-    let key = format!("{fts}\u{1}{filter:?}");
-    let exact = super::exact_query(text).unwrap_or_else(|| fts.to_owned());
-    let exact = exact.as_str();
-    state
-        .search_hits
-        .get_or_load(&state.db, key, || async {
-            let pool = &state.db.reader;
-            let (a, b, c, d) = tokio::try_join!(
-                kind_hits(pool, Kind::Incident, exact, fts, filter),
-                kind_hits(pool, Kind::Timeline, exact, fts, filter),
-                kind_hits(pool, Kind::Postmortem, exact, fts, filter),
-                kind_hits(pool, Kind::ActionItem, exact, fts, filter),
-            )?;
-            Ok::<_, crate::error::AppError>(Arc::new(vec![
-                (Kind::Incident, a),
-                (Kind::Timeline, b),
-                (Kind::Postmortem, c),
-                (Kind::ActionItem, d),
-            ]))
-        })
-        .await
-}
-
 async fn search(
-    State(state): State<AppState>,
+    State(state): State<SearchState>,
     page: Page,
     Query(q): Query<SearchQuery>,
 ) -> AppResult<Response> {
@@ -229,7 +181,7 @@ async fn search(
         until: q.until.clone(),
         ..ListParams::default()
     };
-    let filter = match params.parse(state.config.timezone) {
+    let filter = match params.parse(state.tz) {
         Ok((filter, _)) => filter,
         Err(e) => {
             errors.extend(e);
@@ -250,7 +202,7 @@ async fn search(
     let page_no = q.page.trim().parse::<usize>().unwrap_or(1).max(1);
 
     let found = match (&fts, errors.is_empty()) {
-        (Some(fts), true) => Some(cached_hits(&state, &text, fts, &filter).await?),
+        (Some(fts), true) => Some(super::cached_hits(&state, &text, fts, &filter).await?),
         _ => None,
     };
     let mut per_kind = Vec::new();

@@ -14,7 +14,7 @@ use axum::extract::FromRef;
 use chrono_tz::Tz;
 
 use super::chrome::{Chrome, Flash, cookie};
-use crate::action_items::db::ItemCaches;
+use crate::action_items::ItemCaches;
 use crate::auth::sessions::SessionCache;
 use crate::auth::{Role, Scope, User};
 use crate::db::Db;

@@ -869,11 +869,11 @@ async fn the_default_review_is_built_ahead_and_rebuilt_after_writes_settle() {
     let admin = app.user(Role::Admin).await;
     let token = app.token(&admin, Scope::Write).await;
     let week = hindsight::reports::IsoWeek::last_complete(chrono::Utc::now().date_naive());
-    let key = hindsight::reports::web::weekly_key(week, None);
+    let key = hindsight::reports::weekly_key(week, None);
     let fresh = || app.state.reports.is_fresh(&app.db, &key);
     assert!(!fresh(), "nothing is built before the warmer runs");
-    let warmer = tokio::spawn(hindsight::reports::web::keep_weekly_warm(
-        app.state.clone(),
+    let warmer = tokio::spawn(hindsight::reports::keep_weekly_warm(
+        <hindsight::reports::ReportsState as axum::extract::FromRef<_>>::from_ref(&app.state),
         std::time::Duration::from_millis(20),
     ));
     let wait_for_fresh = || async {
