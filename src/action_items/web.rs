@@ -17,7 +17,7 @@ use crate::auth::User;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::incidents::Incident;
 use crate::web::chrome::{Chrome, redirect_with_flash};
-use crate::web::extract::{CallerState, Form, IncidentInPath, Page, Responder};
+use crate::web::extract::{CallerState, Form, IncidentInPath, Page, Responder, VersionedForm};
 use crate::web::middleware::form_urlencode;
 
 pub fn router<S>() -> Router<S>
@@ -632,12 +632,9 @@ async fn update_item(
     State(state): State<ActionItemsState>,
     Responder(page): Responder,
     Path(id): Path<String>,
-    Form(form): Form<ItemForm>,
+    VersionedForm { version, form }: VersionedForm<ItemForm>,
 ) -> AppResult<Response> {
     let (item, incident) = load_item(&state, &id).await?;
-    let version = form.version.trim().parse::<i64>().map_err(|_| {
-        AppError::BadRequest("the form lacks the version it was loaded at; reload the page".into())
-    })?;
     match super::update(&state.db, &page.user, &item, version, &form.input()).await {
         Ok(saved) => Ok(redirect_with_flash(
             &format!("{}#action-items", incident.url()),

@@ -20,7 +20,7 @@ use crate::catalog::Lists;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::timeline::{Entry, EntryKind};
 use crate::web::chrome::{Chrome, redirect_with_flash};
-use crate::web::extract::{CallerState, Form, IncidentInPath, Page, Responder};
+use crate::web::extract::{CallerState, Form, IncidentInPath, Page, Responder, VersionedForm};
 use crate::web::middleware::form_urlencode;
 
 pub fn router<S>() -> Router<S>
@@ -492,11 +492,8 @@ async fn update_incident(
     State(state): State<IncidentsState>,
     Responder(page): Responder,
     IncidentInPath(incident): IncidentInPath,
-    Form(form): Form<IncidentForm>,
+    VersionedForm { version, form }: VersionedForm<IncidentForm>,
 ) -> AppResult<Response> {
-    let version: i64 = form.version.trim().parse().map_err(|_| {
-        AppError::BadRequest("the form lacks the version it was loaded at; reload the page".into())
-    })?;
     let (changes, errors) = form.to_input(true).parse(state.tz);
     let result = super::update(
         &state.db,

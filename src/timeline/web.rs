@@ -15,7 +15,7 @@ use crate::error::{AppError, AppResult};
 use crate::incidents::web::{EntryFormView, ShowState, render_show};
 use crate::incidents::{Incident, IncidentsState};
 use crate::web::chrome::{Chrome, redirect_with_flash};
-use crate::web::extract::{CallerState, Form, IncidentInPath, Responder};
+use crate::web::extract::{CallerState, Form, IncidentInPath, Responder, VersionedForm};
 
 pub fn router<S>() -> Router<S>
 where
@@ -125,12 +125,9 @@ async fn update_entry(
     Responder(page): Responder,
     IncidentInPath(incident): IncidentInPath,
     Path((_, id)): Path<(String, String)>,
-    Form(form): Form<EntryForm>,
+    VersionedForm { version, form }: VersionedForm<EntryForm>,
 ) -> AppResult<Response> {
     let entry = load_entry(&state, &incident, &id).await?;
-    let version: i64 = form.version.trim().parse().map_err(|_| {
-        AppError::BadRequest("the form lacks the version it was loaded at; reload the page".into())
-    })?;
     let result = match form.changes(&state) {
         Ok(changes) => super::edit(&state.db, &entry, version, &changes).await,
         Err(e) => Err(e),

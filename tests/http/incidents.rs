@@ -823,3 +823,35 @@ async fn the_list_shows_a_change_right_after_it_is_saved() {
         .json();
     assert_eq!(api["items"][0]["title"], "After the edit");
 }
+
+#[tokio::test]
+async fn an_edit_form_without_the_version_it_was_loaded_at_changes_nothing_and_says_to_reload() {
+    let (app, responder, token) = app_with_services().await;
+    app.declare(&token, json!({"title": "Gateway 431s", "severity": "sev3", "service": "checkout", "category": "config change"})).await;
+    for version in [None, Some("two")] {
+        let mut fields = vec![
+            ("title", "Renamed without a version"),
+            ("severity", "sev1"),
+            ("service", "checkout"),
+            ("category", "config change"),
+        ];
+        if let Some(v) = version {
+            fields.push(("version", v));
+        }
+        let response = app
+            .post_form("/incidents/INC-1/edit", Some(&responder), &fields)
+            .await;
+        response.assert_status(StatusCode::BAD_REQUEST);
+        assert!(
+            response.body.contains("reload the page"),
+            "{}",
+            response.body
+        );
+    }
+    let now = app
+        .api(Method::GET, "/api/v1/incidents/INC-1", Some(&token), None)
+        .await
+        .json();
+    assert_eq!(now["title"], "Gateway 431s");
+    assert_eq!(now["version"], 1);
+}
