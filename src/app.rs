@@ -109,7 +109,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::integrations::web::router())
         .merge(crate::action_items::web::router())
         .merge(crate::postmortems::web::router())
-        .merge(crate::postmortems::template_admin::router())
+        .merge(crate::postmortems::templates_web::router())
         .merge(crate::reports::web::router())
         .merge(crate::search::web::router())
         .nest("/api/v1", api_router())

@@ -7,7 +7,7 @@ pub mod api;
 pub mod db;
 pub mod diff;
 pub mod export;
-pub mod template_admin;
+pub mod templates_web;
 pub mod templates;
 pub mod web;
 
