@@ -188,6 +188,17 @@ impl FromRef<AppState> for CallerState {
     }
 }
 
+/// What the post-mortem pages and API need: see `postmortems::PostmortemsState`.
+impl FromRef<AppState> for crate::postmortems::PostmortemsState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            tz: app.config.timezone,
+            catalog: Arc::clone(&app.catalog),
+        }
+    }
+}
+
 async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({"status": "ok"}))
 }

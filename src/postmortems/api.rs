@@ -2,22 +2,26 @@
 //! reviewers and review, revisions, and the Markdown export.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::{Edit, RootCauseInput, db};
-use crate::app::AppState;
+use super::{Edit, PostmortemsState, RootCauseInput, db};
 use crate::error::{AppError, AppResult};
 use crate::incidents::Incident;
 use crate::web::extract::{
-    ApiCaller, ApiResponder, IncidentInPath, Json, from_json_value, take_version,
+    ApiCaller, ApiResponder, CallerState, IncidentInPath, Json, from_json_value, take_version,
 };
 use crate::writing::{self, People};
 
-pub fn router() -> Router<AppState> {
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    PostmortemsState: FromRef<S>,
+    CallerState: FromRef<S>,
+{
     Router::new()
         .route(
             "/incidents/{incident}/postmortem",
@@ -38,7 +42,7 @@ pub fn router() -> Router<AppState> {
         .route("/postmortem-templates", get(templates))
 }
 
-async fn loaded(state: &AppState, incident: &Incident) -> AppResult<super::Loaded> {
+async fn loaded(state: &PostmortemsState, incident: &Incident) -> AppResult<super::Loaded> {
     super::load(&state.db, &incident.id).await?.ok_or_else(|| {
         AppError::not_found(
             "post-mortem of",
@@ -48,7 +52,7 @@ async fn loaded(state: &AppState, incident: &Incident) -> AppResult<super::Loade
 }
 
 async fn get_postmortem(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     caller: ApiCaller,
     IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
@@ -89,7 +93,7 @@ struct StartBody {
 }
 
 async fn start(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     ApiResponder(caller): ApiResponder,
     IncidentInPath(incident): IncidentInPath,
     Json(body): Json<StartBody>,
@@ -124,7 +128,7 @@ struct SaveBody {
 /// A PUT on an incident without a post-mortem starts one from `template` (or the default)
 /// and applies the body to it.
 async fn save(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     ApiResponder(caller): ApiResponder,
     IncidentInPath(incident): IncidentInPath,
     Json(mut value): Json<serde_json::Value>,
@@ -163,7 +167,7 @@ struct StatusBody {
 }
 
 async fn set_status(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     ApiResponder(caller): ApiResponder,
     IncidentInPath(incident): IncidentInPath,
     Json(body): Json<StatusBody>,
@@ -189,7 +193,7 @@ struct ReviewersBody {
 }
 
 async fn request_review(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     ApiResponder(caller): ApiResponder,
     IncidentInPath(incident): IncidentInPath,
     Json(body): Json<ReviewersBody>,
@@ -207,7 +211,7 @@ struct ReviewBody {
 }
 
 async fn review(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     ApiResponder(caller): ApiResponder,
     IncidentInPath(incident): IncidentInPath,
     Json(body): Json<ReviewBody>,
@@ -218,7 +222,7 @@ async fn review(
 }
 
 async fn revisions(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     caller: ApiCaller,
     IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
@@ -229,12 +233,12 @@ async fn revisions(
 }
 
 async fn revision(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     caller: ApiCaller,
-    Path((raw, version)): Path<(String, String)>,
+    IncidentInPath(incident): IncidentInPath,
+    Path((_, version)): Path<(String, String)>,
 ) -> AppResult<Response> {
     caller.require_read()?;
-    let incident = crate::incidents::api::load(&state, &raw).await?;
     let pm = loaded(&state, &incident).await?;
     let version: i64 = version
         .parse()
@@ -250,16 +254,19 @@ async fn revision(
 }
 
 async fn markdown(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     caller: ApiCaller,
     IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
     caller.require_read()?;
-    let body = super::export::document(&state.db, state.config.timezone, &incident).await?;
+    let body = super::export::document(&state.db, state.tz, &incident).await?;
     Ok(super::web::markdown_response(&incident, body))
 }
 
-async fn templates(State(state): State<AppState>, caller: ApiCaller) -> AppResult<Response> {
+async fn templates(
+    State(state): State<PostmortemsState>,
+    caller: ApiCaller,
+) -> AppResult<Response> {
     caller.require_read()?;
     let mut out = Vec::new();
     for t in db::templates(&state.db.reader).await? {

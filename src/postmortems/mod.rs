@@ -7,9 +7,11 @@ pub mod api;
 pub mod db;
 pub mod diff;
 pub mod export;
-pub mod templates_web;
 pub mod templates;
+pub mod templates_web;
 pub mod web;
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -19,6 +21,16 @@ use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::incidents::Incident;
 use crate::timeline::EntryKind;
+
+/// What the post-mortem pages and API need, taken from the app state by `app.rs`.
+#[derive(Clone)]
+pub struct PostmortemsState {
+    pub db: Db,
+    /// The zone times are shown in (the Markdown export).
+    pub tz: chrono_tz::Tz,
+    /// The managed root-cause categories offered on the edit page.
+    pub catalog: Arc<crate::catalog::CatalogCache>,
+}
 
 choice!(
     PmStatus,

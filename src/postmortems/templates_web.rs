@@ -5,21 +5,24 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::db;
 use super::templates::{SectionRow, check};
-use crate::app::AppState;
-use crate::auth::Role;
+use super::{PostmortemsState, db};
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::incidents::Severity;
 use crate::web::chrome::{Chrome, redirect_with_flash};
-use crate::web::extract::{Form, Page};
+use crate::web::extract::{Admin, CallerState, Form, Page};
 
-pub fn router() -> Router<AppState> {
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    PostmortemsState: FromRef<S>,
+    CallerState: FromRef<S>,
+{
     Router::new()
         .route("/admin/templates", get(list).post(create))
         .route("/admin/templates/new", get(new_template))
@@ -34,8 +37,7 @@ struct ListPage {
     templates: Vec<db::Template>,
 }
 
-async fn list(State(state): State<AppState>, page: Page) -> AppResult<Response> {
-    page.require(Role::Admin)?;
+async fn list(State(state): State<PostmortemsState>, Admin(page): Admin) -> AppResult<Response> {
     Ok(ListPage {
         chrome: page.chrome,
         templates: db::templates(&state.db.reader).await?,
@@ -186,8 +188,7 @@ fn form_page(
     }
 }
 
-async fn new_template(page: Page) -> AppResult<Response> {
-    page.require(Role::Admin)?;
+async fn new_template(Admin(page): Admin) -> AppResult<Response> {
     Ok(form_page(
         page.chrome,
         None,
@@ -200,21 +201,19 @@ async fn new_template(page: Page) -> AppResult<Response> {
 }
 
 async fn create(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<PostmortemsState>,
+    Admin(page): Admin,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    page.require(Role::Admin)?;
     let form = TemplateForm::parse(pairs);
     save(&state, page, None, form).await
 }
 
 async fn edit(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<PostmortemsState>,
+    Admin(page): Admin,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    page.require(Role::Admin)?;
     let t = db::template(&state.db.reader, &id)
         .await?
         .ok_or_else(|| AppError::missing("template"))?;
@@ -232,12 +231,11 @@ async fn edit(
 }
 
 async fn update(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<PostmortemsState>,
+    Admin(page): Admin,
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    page.require(Role::Admin)?;
     let t = db::template(&state.db.reader, &id)
         .await?
         .ok_or_else(|| AppError::missing("template"))?;
@@ -249,7 +247,7 @@ async fn update(
 }
 
 async fn save(
-    state: &AppState,
+    state: &PostmortemsState,
     page: Page,
     existing: Option<(db::Template, i64)>,
     form: TemplateForm,
@@ -322,11 +320,10 @@ async fn save(
 }
 
 async fn delete(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<PostmortemsState>,
+    Admin(page): Admin,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    page.require(Role::Admin)?;
     let t = db::template(&state.db.reader, &id)
         .await?
         .ok_or_else(|| AppError::missing("template"))?;
