@@ -42,6 +42,39 @@ where
         .route("/postmortem-templates", get(templates))
 }
 
+/// The post-mortem as the API shows it.
+fn json(l: &super::Loaded) -> serde_json::Value {
+    let sections: Vec<serde_json::Value> = l
+        .content
+        .sections
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "key": s.key, "title": s.title, "help": s.help, "required": s.required,
+                "markdown": s.body, "html": crate::markdown::render(&s.body),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "id": l.pm.id,
+        "status": l.pm.status,
+        "version": l.pm.version,
+        "template": l.pm.template_name,
+        "author": l.pm.author_name,
+        "created_at": l.pm.created_at,
+        "updated_at": l.pm.updated_at,
+        "published_at": l.pm.published_at,
+        "detection_method": l.pm.detection_method,
+        "no_action_items_reason": l.pm.no_action_items_reason,
+        "sections": sections,
+        "root_causes": l.content.root_causes,
+        "reviewers": l.reviewers.iter().map(|r| serde_json::json!({
+            "name": r.name, "email": r.email, "state": r.state, "comment": r.comment,
+            "decided_at": r.decided_at,
+        })).collect::<Vec<_>>(),
+    })
+}
+
 async fn loaded(state: &PostmortemsState, incident: &Incident) -> AppResult<super::Loaded> {
     super::load(&state.db, &incident.id).await?.ok_or_else(|| {
         AppError::not_found(
@@ -59,7 +92,7 @@ async fn get_postmortem(
     caller.require_read()?;
     let pm = loaded(&state, &incident).await?;
     let people = super::writing_people(&state.db).await?;
-    let mut body = super::json(&pm);
+    let mut body = json(&pm);
     body["findings"] = findings(&pm.content, &people);
     Ok(axum::Json(body).into_response())
 }
@@ -105,7 +138,7 @@ async fn start(
     } else {
         StatusCode::CREATED
     };
-    Ok((status, axum::Json(super::json(&pm))).into_response())
+    Ok((status, axum::Json(json(&pm))).into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -152,8 +185,8 @@ async fn save(
     };
     let saved = super::save(&state.db, &caller.user, &incident, version, &edit)
         .await
-        .map_err(|e| e.current_as(super::json))?;
-    Ok(axum::Json(super::json(&saved)).into_response())
+        .map_err(|e| e.current_as(json))?;
+    Ok(axum::Json(json(&saved)).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,8 +215,8 @@ async fn set_status(
         &body.comment,
     )
     .await
-    .map_err(|e| e.current_as(super::json))?;
-    Ok(axum::Json(super::json(&saved)).into_response())
+    .map_err(|e| e.current_as(json))?;
+    Ok(axum::Json(json(&saved)).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,7 +232,7 @@ async fn request_review(
     Json(body): Json<ReviewersBody>,
 ) -> AppResult<Response> {
     let saved = super::request_review(&state.db, &caller.user, &incident, &body.reviewers).await?;
-    Ok(axum::Json(super::json(&saved)).into_response())
+    Ok(axum::Json(json(&saved)).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -218,7 +251,7 @@ async fn review(
 ) -> AppResult<Response> {
     let approve = super::parse_decision(&body.decision)?;
     let saved = super::decide(&state.db, &caller.user, &incident, approve, &body.comment).await?;
-    Ok(axum::Json(super::json(&saved)).into_response())
+    Ok(axum::Json(json(&saved)).into_response())
 }
 
 async fn revisions(

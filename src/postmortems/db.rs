@@ -181,24 +181,6 @@ pub async fn replace_root_causes(
     Ok(())
 }
 
-/// The incident's category follows the primary root cause; the version moves so that an
-/// incident edit started before this is told about it.
-pub async fn set_incident_category(
-    conn: &mut SqliteConnection,
-    incident_id: &str,
-    category: &str,
-) -> Result<(), AppError> {
-    sqlx::query(
-        "UPDATE incidents SET category = ?, version = version + 1, updated_at = ? WHERE id = ?",
-    )
-    .bind(category)
-    .bind(ts(Utc::now()))
-    .bind(incident_id)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 pub async fn set_status(
     conn: &mut SqliteConnection,
     id: &str,

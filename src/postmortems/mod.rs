@@ -519,39 +519,6 @@ pub async fn writing_people(db: &Db) -> AppResult<crate::writing::People> {
     Ok(crate::writing::People::new(users.iter().map(|u| &u.name)))
 }
 
-/// The post-mortem as the API shows it.
-pub fn json(l: &Loaded) -> serde_json::Value {
-    let sections: Vec<serde_json::Value> = l
-        .content
-        .sections
-        .iter()
-        .map(|s| {
-            serde_json::json!({
-                "key": s.key, "title": s.title, "help": s.help, "required": s.required,
-                "markdown": s.body, "html": crate::markdown::render(&s.body),
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "id": l.pm.id,
-        "status": l.pm.status,
-        "version": l.pm.version,
-        "template": l.pm.template_name,
-        "author": l.pm.author_name,
-        "created_at": l.pm.created_at,
-        "updated_at": l.pm.updated_at,
-        "published_at": l.pm.published_at,
-        "detection_method": l.pm.detection_method,
-        "no_action_items_reason": l.pm.no_action_items_reason,
-        "sections": sections,
-        "root_causes": l.content.root_causes,
-        "reviewers": l.reviewers.iter().map(|r| serde_json::json!({
-            "name": r.name, "email": r.email, "state": r.state, "comment": r.comment,
-            "decided_at": r.decided_at,
-        })).collect::<Vec<_>>(),
-    })
-}
-
 /// Saves an edit made from `version`. A stale version is a 409 with the post-mortem as it is
 /// now and nothing written; a published post-mortem is read-only until reopened. A save that
 /// changes nothing keeps the version. When the primary root cause's category changes, the
@@ -611,7 +578,7 @@ pub async fn save(
         && !primary.category.eq_ignore_ascii_case(&incident.category)
         && current.content.primary().map(|p| &p.category) != Some(&primary.category)
     {
-        db::set_incident_category(&mut tx, &incident.id, &primary.category).await?;
+        crate::incidents::db::set_category(&mut tx, &incident.id, &primary.category).await?;
         crate::timeline::db::insert(
             &mut tx,
             &incident.id,
