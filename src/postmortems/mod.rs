@@ -102,11 +102,10 @@ pub const NOTE_MAX: usize = 5_000;
 pub const ROOT_CAUSES_MAX: usize = 20;
 
 /// A post-mortem as stored, with names for the people it refers to.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Postmortem {
     pub id: String,
     pub incident_id: String,
-    #[sqlx(try_from = "String")]
     pub status: PmStatus,
     pub template_id: Option<String>,
     pub template_name: String,
@@ -128,7 +127,7 @@ impl Postmortem {
 }
 
 /// One section of a post-mortem (or of a template, with an empty body).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Section {
     pub key: String,
     pub title: String,
@@ -138,21 +137,19 @@ pub struct Section {
 }
 
 /// A root cause: the primary one, or a contributing factor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RootCause {
     pub category: String,
     pub description: String,
-    #[sqlx(rename = "is_primary")]
     pub primary: bool,
 }
 
 /// A named reviewer and where their review stands.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Reviewer {
     pub user_id: String,
     pub name: String,
     pub email: String,
-    #[sqlx(try_from = "String")]
     pub state: ReviewState,
     pub comment: String,
     pub requested_at: DateTime<Utc>,
