@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
-use super::{Content, PmStatus, Postmortem, ReviewState, Reviewer, RootCause, Section};
+use super::{Content, EventKind, PmStatus, Postmortem, ReviewState, Reviewer, RootCause, Section};
 use crate::db::{new_id, ts};
 use crate::error::AppError;
 
@@ -352,7 +352,7 @@ pub async fn insert_event(
     conn: &mut SqliteConnection,
     postmortem_id: &str,
     actor_id: &str,
-    kind: &str,
+    kind: EventKind,
     from: Option<PmStatus>,
     to: Option<PmStatus>,
     comment: &str,
@@ -380,26 +380,22 @@ pub async fn insert_event(
 pub struct Event {
     pub at: DateTime<Utc>,
     pub actor_name: Option<String>,
-    pub kind: String,
-    pub from_status: Option<String>,
-    pub to_status: Option<String>,
+    pub kind: EventKind,
+    pub from_status: Option<PmStatus>,
+    pub to_status: Option<PmStatus>,
     pub comment: String,
 }
 
 impl Event {
     /// The step in words.
     pub fn describe(&self) -> String {
-        let status = |s: &Option<String>| {
-            s.as_deref()
-                .and_then(PmStatus::parse)
-                .map_or("?", PmStatus::label)
-        };
-        match self.kind.as_str() {
-            "started" => "started the post-mortem".to_owned(),
-            "review_requested" => format!("asked {} to review", self.comment),
-            "approved" => "approved".to_owned(),
-            "changes_requested" => "requested changes".to_owned(),
-            _ => format!(
+        let status = |s: &Option<PmStatus>| s.map_or("?", PmStatus::label);
+        match self.kind {
+            EventKind::Started => "started the post-mortem".to_owned(),
+            EventKind::ReviewRequested => format!("asked {} to review", self.comment),
+            EventKind::Approved => "approved".to_owned(),
+            EventKind::ChangesRequested => "requested changes".to_owned(),
+            EventKind::Status => format!(
                 "moved it from {} to {}",
                 status(&self.from_status),
                 status(&self.to_status)
@@ -409,7 +405,7 @@ impl Event {
 
     /// The comment worth showing under the step (review requests carry names instead).
     pub fn note(&self) -> &str {
-        if self.kind == "review_requested" {
+        if self.kind == EventKind::ReviewRequested {
             ""
         } else {
             &self.comment
@@ -420,8 +416,9 @@ impl Event {
 pub async fn events(pool: &SqlitePool, postmortem_id: &str) -> Result<Vec<Event>, AppError> {
     Ok(sqlx::query_as!(
         Event,
-        r#"SELECT e.at AS "at: DateTime<Utc>", u.name AS "actor_name?", e.kind, e.from_status,
-            e.to_status, e.comment
+        r#"SELECT e.at AS "at: DateTime<Utc>", u.name AS "actor_name?", e.kind AS "kind: EventKind",
+            e.from_status AS "from_status: PmStatus", e.to_status AS "to_status: PmStatus",
+            e.comment
          FROM postmortem_events e LEFT JOIN users u ON u.id = e.actor_id
          WHERE e.postmortem_id = ? ORDER BY e.at, e.rowid"#,
         postmortem_id

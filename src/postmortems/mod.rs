@@ -62,6 +62,29 @@ choice!(
     ]
 );
 
+choice!(
+    Decision,
+    "decision",
+    [Approve = "approve", RequestChanges = "request_changes"]
+);
+choice! {
+    /// A step of the review workflow, as kept in `postmortem_events`.
+    pub enum EventKind, "kind" {
+        Started = "started",
+        Status = "status",
+        ReviewRequested = "review_requested",
+        Approved = "approved",
+        ChangesRequested = "changes_requested",
+    }
+}
+choice! {
+    /// The review filter of the post-mortem list: reviews still outstanding, or waiting on me.
+    pub enum ReviewFilter, "review" {
+        Open = "open",
+        Mine = "mine",
+    }
+}
+
 impl PmStatus {
     pub fn label(self) -> &'static str {
         match self {
@@ -377,14 +400,7 @@ pub fn parse_status(raw: &str) -> AppResult<PmStatus> {
 
 /// A review decision as typed: `approve` (true) or `request_changes` (false).
 pub fn parse_decision(raw: &str) -> AppResult<bool> {
-    match raw.trim() {
-        "approve" => Ok(true),
-        "request_changes" => Ok(false),
-        _ => Err(AppError::field(
-            "decision",
-            "must be approve or request_changes",
-        )),
-    }
+    Decision::parse_or_refuse(raw).map(|d| d == Decision::Approve)
 }
 
 /// Which moves the workflow allows.
@@ -481,7 +497,7 @@ pub async fn start(
         &mut tx,
         &id,
         &user.id,
-        "started",
+        EventKind::Started,
         None,
         Some(PmStatus::Draft),
         "",
@@ -646,7 +662,7 @@ pub async fn request_review(
         &mut tx,
         &current.pm.id,
         &user.id,
-        "review_requested",
+        EventKind::ReviewRequested,
         None,
         None,
         &names.join(", "),
@@ -709,11 +725,16 @@ pub async fn decide(
     };
     let mut tx = db.begin_write().await?;
     db::decide(&mut tx, &current.pm.id, &user.id, state, &comment).await?;
+    let kind = if approve {
+        EventKind::Approved
+    } else {
+        EventKind::ChangesRequested
+    };
     db::insert_event(
         &mut tx,
         &current.pm.id,
         &user.id,
-        state.as_str(),
+        kind,
         None,
         None,
         &comment,
@@ -827,7 +848,7 @@ async fn move_status(
         tx,
         &current.pm.id,
         &user.id,
-        "status",
+        EventKind::Status,
         Some(current.pm.status),
         Some(to),
         comment,

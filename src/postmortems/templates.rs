@@ -77,10 +77,7 @@ pub fn check(
             Some(s) if !severities.contains(&s) => severities.push(s),
             Some(_) => {}
             None => {
-                errors.insert(
-                    "default_for".into(),
-                    "must be among sev1, sev2, sev3, sev4".into(),
-                );
+                errors.insert("default_for".into(), Severity::field_error());
             }
         }
     }

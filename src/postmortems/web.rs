@@ -15,7 +15,8 @@ use serde::Deserialize;
 
 use super::diff::{self, Block};
 use super::{
-    Content, Detection, Edit, Loaded, PmStatus, PostmortemsState, ReviewState, RootCauseInput, db,
+    Content, Detection, Edit, Loaded, PmStatus, PostmortemsState, ReviewFilter, ReviewState,
+    RootCauseInput, db,
 };
 use crate::action_items::ActionItem;
 use crate::auth::User;
@@ -1189,12 +1190,11 @@ async fn list_postmortems(
             }
         },
     }
-    match q.review.trim() {
-        "" => {}
-        "open" => filter.open_review = true,
-        "mine" => filter.awaiting_reviewer = Some(page.user.id.clone()),
-        _ => {
-            errors.insert("review".into(), "must be open or mine".into());
+    if !q.review.trim().is_empty() {
+        match ReviewFilter::parse_field(&q.review, &mut errors) {
+            Some(ReviewFilter::Open) => filter.open_review = true,
+            Some(ReviewFilter::Mine) => filter.awaiting_reviewer = Some(page.user.id.clone()),
+            None => {}
         }
     }
     match q.older_than_days.trim() {
