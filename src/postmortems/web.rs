@@ -22,7 +22,6 @@ use crate::action_items::ActionItem;
 use crate::auth::User;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::incidents::Incident;
-use crate::incidents::web::SnapshotView;
 use crate::timeline::Entry;
 use crate::web::chrome::{Chrome, redirect_with_flash};
 use crate::web::extract::{CallerState, Form, IncidentInPath, Page, Responder};
@@ -75,6 +74,36 @@ async fn load_pm(state: &PostmortemsState, incident: &Incident) -> AppResult<Loa
     super::load(&state.db, &incident.id)
         .await?
         .ok_or_else(|| AppError::not_found("post-mortem of", incident.key()))
+}
+
+/// A frozen metric snapshot with its chart, as the document shows it. (The incident page has
+/// its own: an area's pages never import another area's pages.)
+pub struct SnapshotView {
+    pub snapshot: crate::signals::db::Snapshot,
+    pub chart: String,
+}
+
+impl SnapshotView {
+    /// p50, p90, p95, p99 and max, in the table's order.
+    pub fn latencies(&self) -> [Option<f64>; 5] {
+        let s = &self.snapshot;
+        [
+            s.latency_p50,
+            s.latency_p90,
+            s.latency_p95,
+            s.latency_p99,
+            s.latency_max,
+        ]
+    }
+
+    fn new(snapshot: crate::signals::db::Snapshot) -> Self {
+        let title = format!("{} latency and errors", snapshot.service);
+        let chart = snapshot
+            .report()
+            .map(|r| crate::signals::chart::latency_chart(&r.series, &title))
+            .unwrap_or_default();
+        Self { snapshot, chart }
+    }
 }
 
 /// The writing checks' findings in one part of the post-mortem.
