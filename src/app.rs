@@ -105,7 +105,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::integrations::web::router())
         .merge(crate::action_items::web::router())
         .merge(crate::postmortems::web::router())
-        .merge(crate::postmortems::template_admin::router())
+        .merge(crate::postmortems::templates_web::router())
         .merge(crate::reports::web::router())
         .merge(crate::search::web::router())
         .nest("/api/v1", api_router())
@@ -257,6 +257,17 @@ impl FromRef<AppState> for crate::search::SearchState {
             db: app.db.clone(),
             tz: app.config.timezone,
             hits: Arc::clone(&app.search_hits),
+            catalog: Arc::clone(&app.catalog),
+        }
+    }
+}
+
+/// The post-mortem pages, template admin and API: the zone and the catalog's lists.
+impl FromRef<AppState> for crate::postmortems::PostmortemsState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            tz: app.config.timezone,
             catalog: Arc::clone(&app.catalog),
         }
     }

@@ -103,17 +103,6 @@ impl From<&Incident> for IncidentJson {
     }
 }
 
-/// Loads an incident by `INC-42` / id or answers 404.
-///
-/// Kept only for the post-mortem API, which still calls it; new code takes `IncidentInPath`
-/// or calls `incidents::find`. Remove with its last caller.
-pub async fn load<S>(state: &S, raw: &str) -> AppResult<Incident>
-where
-    IncidentsState: FromRef<S>,
-{
-    super::find(&IncidentsState::from_ref(state).db, raw).await
-}
-
 async fn create_incident(
     State(state): State<IncidentsState>,
     ApiResponder(caller): ApiResponder,

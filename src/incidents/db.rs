@@ -422,6 +422,25 @@ pub fn fts_query(text: &str) -> Option<String> {
     (!terms.is_empty()).then(|| terms.join(" "))
 }
 
+/// The incident's category follows its post-mortem's primary root cause; the version moves so
+/// that an incident edit started before this is told about it.
+pub async fn set_category(
+    conn: &mut SqliteConnection,
+    incident_id: &str,
+    category: &str,
+) -> Result<(), AppError> {
+    let now = ts(Utc::now());
+    sqlx::query!(
+        "UPDATE incidents SET category = ?, version = version + 1, updated_at = ? WHERE id = ?",
+        category,
+        now,
+        incident_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::fts_query;

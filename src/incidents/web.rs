@@ -40,17 +40,6 @@ where
         .route("/incidents/{incident}/status", post(change_status))
 }
 
-/// Loads an incident by `INC-42` / id or answers 404.
-///
-/// Kept only for the pages of other areas that still call it (action items, post-mortems);
-/// new code takes `IncidentInPath` or calls `incidents::find`. Remove with its last caller.
-pub async fn load<S>(state: &S, raw: &str) -> AppResult<Incident>
-where
-    IncidentsState: FromRef<S>,
-{
-    super::find(&IncidentsState::from_ref(state).db, raw).await
-}
-
 // ---------------------------------------------------------------------------------------------
 // List
 

@@ -2,22 +2,26 @@
 //! reviewers and review, revisions, and the Markdown export.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::{Edit, RootCauseInput, db};
-use crate::app::AppState;
+use super::{Edit, PostmortemsState, RootCauseInput, db};
 use crate::error::{AppError, AppResult};
 use crate::incidents::Incident;
 use crate::web::extract::{
-    ApiCaller, ApiResponder, IncidentInPath, Json, from_json_value, take_version,
+    ApiCaller, ApiResponder, CallerState, IncidentInPath, Json, from_json_value, take_version,
 };
 use crate::writing::{self, People};
 
-pub fn router() -> Router<AppState> {
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    PostmortemsState: FromRef<S>,
+    CallerState: FromRef<S>,
+{
     Router::new()
         .route(
             "/incidents/{incident}/postmortem",
@@ -38,7 +42,40 @@ pub fn router() -> Router<AppState> {
         .route("/postmortem-templates", get(templates))
 }
 
-async fn loaded(state: &AppState, incident: &Incident) -> AppResult<super::Loaded> {
+/// The post-mortem as the API shows it.
+fn json(l: &super::Loaded) -> serde_json::Value {
+    let sections: Vec<serde_json::Value> = l
+        .content
+        .sections
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "key": s.key, "title": s.title, "help": s.help, "required": s.required,
+                "markdown": s.body, "html": crate::markdown::render(&s.body),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "id": l.pm.id,
+        "status": l.pm.status,
+        "version": l.pm.version,
+        "template": l.pm.template_name,
+        "author": l.pm.author_name,
+        "created_at": l.pm.created_at,
+        "updated_at": l.pm.updated_at,
+        "published_at": l.pm.published_at,
+        "detection_method": l.pm.detection_method,
+        "no_action_items_reason": l.pm.no_action_items_reason,
+        "sections": sections,
+        "root_causes": l.content.root_causes,
+        "reviewers": l.reviewers.iter().map(|r| serde_json::json!({
+            "name": r.name, "email": r.email, "state": r.state, "comment": r.comment,
+            "decided_at": r.decided_at,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+async fn loaded(state: &PostmortemsState, incident: &Incident) -> AppResult<super::Loaded> {
     super::load(&state.db, &incident.id).await?.ok_or_else(|| {
         AppError::not_found(
             "post-mortem of",
@@ -48,14 +85,14 @@ async fn loaded(state: &AppState, incident: &Incident) -> AppResult<super::Loade
 }
 
 async fn get_postmortem(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     caller: ApiCaller,
     IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
     caller.require_read()?;
     let pm = loaded(&state, &incident).await?;
     let people = super::writing_people(&state.db).await?;
-    let mut body = super::json(&pm);
+    let mut body = json(&pm);
     body["findings"] = findings(&pm.content, &people);
     Ok(axum::Json(body).into_response())
 }
@@ -89,7 +126,7 @@ struct StartBody {
 }
 
 async fn start(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     ApiResponder(caller): ApiResponder,
     IncidentInPath(incident): IncidentInPath,
     Json(body): Json<StartBody>,
@@ -101,7 +138,7 @@ async fn start(
     } else {
         StatusCode::CREATED
     };
-    Ok((status, axum::Json(super::json(&pm))).into_response())
+    Ok((status, axum::Json(json(&pm))).into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -124,7 +161,7 @@ struct SaveBody {
 /// A PUT on an incident without a post-mortem starts one from `template` (or the default)
 /// and applies the body to it.
 async fn save(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     ApiResponder(caller): ApiResponder,
     IncidentInPath(incident): IncidentInPath,
     Json(mut value): Json<serde_json::Value>,
@@ -148,8 +185,8 @@ async fn save(
     };
     let saved = super::save(&state.db, &caller.user, &incident, version, &edit)
         .await
-        .map_err(|e| e.current_as(super::json))?;
-    Ok(axum::Json(super::json(&saved)).into_response())
+        .map_err(|e| e.current_as(json))?;
+    Ok(axum::Json(json(&saved)).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,7 +200,7 @@ struct StatusBody {
 }
 
 async fn set_status(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     ApiResponder(caller): ApiResponder,
     IncidentInPath(incident): IncidentInPath,
     Json(body): Json<StatusBody>,
@@ -178,8 +215,8 @@ async fn set_status(
         &body.comment,
     )
     .await
-    .map_err(|e| e.current_as(super::json))?;
-    Ok(axum::Json(super::json(&saved)).into_response())
+    .map_err(|e| e.current_as(json))?;
+    Ok(axum::Json(json(&saved)).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -189,13 +226,13 @@ struct ReviewersBody {
 }
 
 async fn request_review(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     ApiResponder(caller): ApiResponder,
     IncidentInPath(incident): IncidentInPath,
     Json(body): Json<ReviewersBody>,
 ) -> AppResult<Response> {
     let saved = super::request_review(&state.db, &caller.user, &incident, &body.reviewers).await?;
-    Ok(axum::Json(super::json(&saved)).into_response())
+    Ok(axum::Json(json(&saved)).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -207,18 +244,18 @@ struct ReviewBody {
 }
 
 async fn review(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     ApiResponder(caller): ApiResponder,
     IncidentInPath(incident): IncidentInPath,
     Json(body): Json<ReviewBody>,
 ) -> AppResult<Response> {
     let approve = super::parse_decision(&body.decision)?;
     let saved = super::decide(&state.db, &caller.user, &incident, approve, &body.comment).await?;
-    Ok(axum::Json(super::json(&saved)).into_response())
+    Ok(axum::Json(json(&saved)).into_response())
 }
 
 async fn revisions(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     caller: ApiCaller,
     IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
@@ -229,12 +266,12 @@ async fn revisions(
 }
 
 async fn revision(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     caller: ApiCaller,
-    Path((raw, version)): Path<(String, String)>,
+    IncidentInPath(incident): IncidentInPath,
+    Path((_, version)): Path<(String, String)>,
 ) -> AppResult<Response> {
     caller.require_read()?;
-    let incident = crate::incidents::api::load(&state, &raw).await?;
     let pm = loaded(&state, &incident).await?;
     let version: i64 = version
         .parse()
@@ -250,16 +287,19 @@ async fn revision(
 }
 
 async fn markdown(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     caller: ApiCaller,
     IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
     caller.require_read()?;
-    let body = super::export::document(&state.db, state.config.timezone, &incident).await?;
+    let body = super::export::document(&state.db, state.tz, &incident).await?;
     Ok(super::web::markdown_response(&incident, body))
 }
 
-async fn templates(State(state): State<AppState>, caller: ApiCaller) -> AppResult<Response> {
+async fn templates(
+    State(state): State<PostmortemsState>,
+    caller: ApiCaller,
+) -> AppResult<Response> {
     caller.require_read()?;
     let mut out = Vec::new();
     for t in db::templates(&state.db.reader).await? {

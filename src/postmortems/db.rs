@@ -2,38 +2,40 @@
 //! `version`), sections, root causes, revisions, reviewers, workflow events and the list.
 
 use chrono::{DateTime, Utc};
-use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
-use super::{Content, PmStatus, Postmortem, ReviewState, Reviewer, RootCause, Section};
+use super::{Content, EventKind, PmStatus, Postmortem, ReviewState, Reviewer, RootCause, Section};
 use crate::db::{new_id, ts};
 use crate::error::AppError;
-
-const SELECT: &str = "SELECT p.id, p.incident_id, p.status, p.template_id, p.template_name,
-        p.detection_method, p.no_action_items_reason, p.version, p.author_id,
-        a.name AS author_name, p.created_at, u.name AS updated_by_name, p.updated_at,
-        p.published_at
-    FROM postmortems p
-    LEFT JOIN users a ON a.id = p.author_id
-    LEFT JOIN users u ON u.id = p.updated_by";
 
 pub async fn find_for_incident(
     pool: &SqlitePool,
     incident_id: &str,
 ) -> Result<Option<Postmortem>, AppError> {
-    Ok(
-        sqlx::query_as(AssertSqlSafe(format!("{SELECT} WHERE p.incident_id = ?")))
-            .bind(incident_id)
-            .fetch_optional(pool)
-            .await?,
+    Ok(sqlx::query_as!(
+        Postmortem,
+        r#"SELECT p.id AS "id!", p.incident_id, p.status AS "status: PmStatus", p.template_id,
+            p.template_name, p.detection_method, p.no_action_items_reason, p.version,
+            p.author_id, a.name AS "author_name?", p.created_at AS "created_at: DateTime<Utc>",
+            u.name AS "updated_by_name?", p.updated_at AS "updated_at: DateTime<Utc>",
+            p.published_at AS "published_at: DateTime<Utc>"
+        FROM postmortems p
+        LEFT JOIN users a ON a.id = p.author_id
+        LEFT JOIN users u ON u.id = p.updated_by
+        WHERE p.incident_id = ?"#,
+        incident_id
     )
+    .fetch_optional(pool)
+    .await?)
 }
 
 pub async fn sections(pool: &SqlitePool, postmortem_id: &str) -> Result<Vec<Section>, AppError> {
-    Ok(sqlx::query_as(
-        "SELECT key, title, help, required, body FROM postmortem_sections
-         WHERE postmortem_id = ? ORDER BY position",
+    Ok(sqlx::query_as!(
+        Section,
+        r#"SELECT key, title, help, required AS "required: bool", body FROM postmortem_sections
+         WHERE postmortem_id = ? ORDER BY position"#,
+        postmortem_id
     )
-    .bind(postmortem_id)
     .fetch_all(pool)
     .await?)
 }
@@ -42,22 +44,26 @@ pub async fn root_causes(
     pool: &SqlitePool,
     postmortem_id: &str,
 ) -> Result<Vec<RootCause>, AppError> {
-    Ok(sqlx::query_as(
-        "SELECT category, description, is_primary FROM root_causes
-         WHERE postmortem_id = ? ORDER BY position",
+    Ok(sqlx::query_as!(
+        RootCause,
+        r#"SELECT category, description, is_primary AS "primary: bool" FROM root_causes
+         WHERE postmortem_id = ? ORDER BY position"#,
+        postmortem_id
     )
-    .bind(postmortem_id)
     .fetch_all(pool)
     .await?)
 }
 
 pub async fn reviewers(pool: &SqlitePool, postmortem_id: &str) -> Result<Vec<Reviewer>, AppError> {
-    Ok(sqlx::query_as(
-        "SELECT r.user_id, u.name, u.email, r.state, r.comment, r.requested_at, r.decided_at
+    Ok(sqlx::query_as!(
+        Reviewer,
+        r#"SELECT r.user_id, u.name, u.email, r.state AS "state: ReviewState", r.comment,
+            r.requested_at AS "requested_at: DateTime<Utc>",
+            r.decided_at AS "decided_at: DateTime<Utc>"
          FROM postmortem_reviewers r JOIN users u ON u.id = r.user_id
-         WHERE r.postmortem_id = ? ORDER BY r.requested_at, u.name",
+         WHERE r.postmortem_id = ? ORDER BY r.requested_at, u.name"#,
+        postmortem_id
     )
-    .bind(postmortem_id)
     .fetch_all(pool)
     .await?)
 }
@@ -72,20 +78,20 @@ pub async fn insert(
 ) -> Result<Option<String>, AppError> {
     let id = new_id();
     let now = ts(Utc::now());
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "INSERT INTO postmortems (id, incident_id, status, template_id, template_name, version,
             author_id, created_at, updated_by, updated_at)
          VALUES (?, ?, 'draft', ?, ?, 1, ?, ?, ?, ?)
          ON CONFLICT (incident_id) DO NOTHING",
+        id,
+        incident_id,
+        template_id,
+        template_name,
+        user_id,
+        now,
+        user_id,
+        now
     )
-    .bind(&id)
-    .bind(incident_id)
-    .bind(template_id)
-    .bind(template_name)
-    .bind(user_id)
-    .bind(&now)
-    .bind(user_id)
-    .bind(&now)
     .execute(conn)
     .await?;
     Ok((done.rows_affected() == 1).then_some(id))
@@ -97,17 +103,18 @@ pub async fn insert_sections(
     sections: &[Section],
 ) -> Result<(), AppError> {
     for (position, s) in sections.iter().enumerate() {
-        sqlx::query(
+        let position = i64::try_from(position).unwrap_or(i64::MAX);
+        sqlx::query!(
             "INSERT INTO postmortem_sections (postmortem_id, position, key, title, help,
                 required, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            postmortem_id,
+            position,
+            s.key,
+            s.title,
+            s.help,
+            s.required,
+            s.body
         )
-        .bind(postmortem_id)
-        .bind(i64::try_from(position).unwrap_or(i64::MAX))
-        .bind(&s.key)
-        .bind(&s.title)
-        .bind(&s.help)
-        .bind(s.required)
-        .bind(&s.body)
         .execute(&mut *conn)
         .await?;
     }
@@ -122,17 +129,18 @@ pub async fn update(
     content: &Content,
     user_id: &str,
 ) -> Result<bool, AppError> {
-    let done = sqlx::query(
+    let now = ts(Utc::now());
+    let done = sqlx::query!(
         "UPDATE postmortems SET detection_method = ?, no_action_items_reason = ?,
             version = version + 1, updated_by = ?, updated_at = ?
          WHERE id = ? AND version = ?",
+        content.detection_method,
+        content.no_action_items_reason,
+        user_id,
+        now,
+        id,
+        version
     )
-    .bind(&content.detection_method)
-    .bind(&content.no_action_items_reason)
-    .bind(user_id)
-    .bind(ts(Utc::now()))
-    .bind(id)
-    .bind(version)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -144,12 +152,14 @@ pub async fn set_section_body(
     key: &str,
     body: &str,
 ) -> Result<(), AppError> {
-    sqlx::query("UPDATE postmortem_sections SET body = ? WHERE postmortem_id = ? AND key = ?")
-        .bind(body)
-        .bind(postmortem_id)
-        .bind(key)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE postmortem_sections SET body = ? WHERE postmortem_id = ? AND key = ?",
+        body,
+        postmortem_id,
+        key
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -159,43 +169,29 @@ pub async fn replace_root_causes(
     incident_id: &str,
     causes: &[RootCause],
 ) -> Result<(), AppError> {
-    sqlx::query("DELETE FROM root_causes WHERE postmortem_id = ?")
-        .bind(postmortem_id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM root_causes WHERE postmortem_id = ?",
+        postmortem_id
+    )
+    .execute(&mut *conn)
+    .await?;
     for (position, c) in causes.iter().enumerate() {
-        sqlx::query(
+        let id = new_id();
+        let position = i64::try_from(position).unwrap_or(i64::MAX);
+        sqlx::query!(
             "INSERT INTO root_causes (id, postmortem_id, incident_id, category, description,
                 is_primary, position) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            id,
+            postmortem_id,
+            incident_id,
+            c.category,
+            c.description,
+            c.primary,
+            position
         )
-        .bind(new_id())
-        .bind(postmortem_id)
-        .bind(incident_id)
-        .bind(&c.category)
-        .bind(&c.description)
-        .bind(c.primary)
-        .bind(i64::try_from(position).unwrap_or(i64::MAX))
         .execute(&mut *conn)
         .await?;
     }
-    Ok(())
-}
-
-/// The incident's category follows the primary root cause; the version moves so that an
-/// incident edit started before this is told about it.
-pub async fn set_incident_category(
-    conn: &mut SqliteConnection,
-    incident_id: &str,
-    category: &str,
-) -> Result<(), AppError> {
-    sqlx::query(
-        "UPDATE incidents SET category = ?, version = version + 1, updated_at = ? WHERE id = ?",
-    )
-    .bind(category)
-    .bind(ts(Utc::now()))
-    .bind(incident_id)
-    .execute(conn)
-    .await?;
     Ok(())
 }
 
@@ -207,18 +203,18 @@ pub async fn set_status(
     user_id: &str,
 ) -> Result<bool, AppError> {
     let now = ts(Utc::now());
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE postmortems SET status = ?, version = version + 1, updated_by = ?, updated_at = ?,
             published_at = CASE WHEN ? = 'published' THEN ? ELSE NULL END
          WHERE id = ? AND version = ?",
+        to,
+        user_id,
+        now,
+        to,
+        now,
+        id,
+        version
     )
-    .bind(to.as_str())
-    .bind(user_id)
-    .bind(&now)
-    .bind(to.as_str())
-    .bind(&now)
-    .bind(id)
-    .bind(version)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -234,23 +230,24 @@ pub async fn insert_revision(
 ) -> Result<(), AppError> {
     let json = serde_json::to_string(content)
         .map_err(|e| AppError::Internal(format!("revision could not be encoded: {e}")))?;
-    sqlx::query(
+    let now = ts(Utc::now());
+    sqlx::query!(
         "INSERT INTO postmortem_revisions (postmortem_id, version, author_id, created_at, changed,
             content) VALUES (?, ?, ?, ?, ?, ?)",
+        postmortem_id,
+        version,
+        user_id,
+        now,
+        changed,
+        json
     )
-    .bind(postmortem_id)
-    .bind(version)
-    .bind(user_id)
-    .bind(ts(Utc::now()))
-    .bind(changed)
-    .bind(json)
     .execute(conn)
     .await?;
     Ok(())
 }
 
 /// A revision in the history list.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct RevisionInfo {
     pub version: i64,
     pub author_name: Option<String>,
@@ -262,18 +259,17 @@ pub async fn revisions(
     pool: &SqlitePool,
     postmortem_id: &str,
 ) -> Result<Vec<RevisionInfo>, AppError> {
-    Ok(sqlx::query_as(
-        "SELECT r.version, u.name AS author_name, r.created_at, r.changed
+    Ok(sqlx::query_as!(
+        RevisionInfo,
+        r#"SELECT r.version, u.name AS "author_name?", r.created_at AS "created_at: DateTime<Utc>",
+            r.changed
          FROM postmortem_revisions r LEFT JOIN users u ON u.id = r.author_id
-         WHERE r.postmortem_id = ? ORDER BY r.version DESC",
+         WHERE r.postmortem_id = ? ORDER BY r.version DESC"#,
+        postmortem_id
     )
-    .bind(postmortem_id)
     .fetch_all(pool)
     .await?)
 }
-
-/// version, author, when, what changed, content JSON.
-type RevisionRow = (i64, Option<String>, DateTime<Utc>, String, String);
 
 /// One revision's whole content.
 pub async fn revision(
@@ -281,26 +277,27 @@ pub async fn revision(
     postmortem_id: &str,
     version: i64,
 ) -> Result<Option<(RevisionInfo, Content)>, AppError> {
-    let row: Option<RevisionRow> = sqlx::query_as(
-        "SELECT r.version, u.name, r.created_at, r.changed, r.content
+    let row = sqlx::query!(
+        r#"SELECT r.version, u.name AS "author_name?",
+            r.created_at AS "created_at: DateTime<Utc>", r.changed, r.content
          FROM postmortem_revisions r LEFT JOIN users u ON u.id = r.author_id
-         WHERE r.postmortem_id = ? AND r.version = ?",
+         WHERE r.postmortem_id = ? AND r.version = ?"#,
+        postmortem_id,
+        version
     )
-    .bind(postmortem_id)
-    .bind(version)
     .fetch_optional(pool)
     .await?;
-    let Some((version, author_name, created_at, changed, json)) = row else {
+    let Some(row) = row else {
         return Ok(None);
     };
-    let content: Content = serde_json::from_str(&json)
-        .map_err(|e| AppError::Internal(format!("revision {version} is unreadable: {e}")))?;
+    let content: Content = serde_json::from_str(&row.content)
+        .map_err(|e| AppError::Internal(format!("revision {} is unreadable: {e}", row.version)))?;
     Ok(Some((
         RevisionInfo {
-            version,
-            author_name,
-            created_at,
-            changed,
+            version: row.version,
+            author_name: row.author_name,
+            created_at: row.created_at,
+            changed: row.changed,
         },
         content,
     )))
@@ -312,17 +309,18 @@ pub async fn upsert_reviewer(
     user_id: &str,
     requested_by: &str,
 ) -> Result<(), AppError> {
-    sqlx::query(
+    let now = ts(Utc::now());
+    sqlx::query!(
         "INSERT INTO postmortem_reviewers (postmortem_id, user_id, state, requested_by,
             requested_at) VALUES (?, ?, 'requested', ?, ?)
          ON CONFLICT (postmortem_id, user_id) DO UPDATE SET state = 'requested', comment = '',
             requested_by = excluded.requested_by, requested_at = excluded.requested_at,
             decided_at = NULL",
+        postmortem_id,
+        user_id,
+        requested_by,
+        now
     )
-    .bind(postmortem_id)
-    .bind(user_id)
-    .bind(requested_by)
-    .bind(ts(Utc::now()))
     .execute(conn)
     .await?;
     Ok(())
@@ -335,15 +333,16 @@ pub async fn decide(
     state: ReviewState,
     comment: &str,
 ) -> Result<(), AppError> {
-    sqlx::query(
+    let now = ts(Utc::now());
+    sqlx::query!(
         "UPDATE postmortem_reviewers SET state = ?, comment = ?, decided_at = ?
          WHERE postmortem_id = ? AND user_id = ?",
+        state,
+        comment,
+        now,
+        postmortem_id,
+        user_id
     )
-    .bind(state.as_str())
-    .bind(comment)
-    .bind(ts(Utc::now()))
-    .bind(postmortem_id)
-    .bind(user_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -353,53 +352,50 @@ pub async fn insert_event(
     conn: &mut SqliteConnection,
     postmortem_id: &str,
     actor_id: &str,
-    kind: &str,
+    kind: EventKind,
     from: Option<PmStatus>,
     to: Option<PmStatus>,
     comment: &str,
 ) -> Result<(), AppError> {
-    sqlx::query(
+    let (id, now) = (new_id(), ts(Utc::now()));
+    sqlx::query!(
         "INSERT INTO postmortem_events (id, postmortem_id, at, actor_id, kind, from_status,
             to_status, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        id,
+        postmortem_id,
+        now,
+        actor_id,
+        kind,
+        from,
+        to,
+        comment
     )
-    .bind(new_id())
-    .bind(postmortem_id)
-    .bind(ts(Utc::now()))
-    .bind(actor_id)
-    .bind(kind)
-    .bind(from.map(PmStatus::as_str))
-    .bind(to.map(PmStatus::as_str))
-    .bind(comment)
     .execute(conn)
     .await?;
     Ok(())
 }
 
 /// A step of the workflow, for the post-mortem page's activity list.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Event {
     pub at: DateTime<Utc>,
     pub actor_name: Option<String>,
-    pub kind: String,
-    pub from_status: Option<String>,
-    pub to_status: Option<String>,
+    pub kind: EventKind,
+    pub from_status: Option<PmStatus>,
+    pub to_status: Option<PmStatus>,
     pub comment: String,
 }
 
 impl Event {
     /// The step in words.
     pub fn describe(&self) -> String {
-        let status = |s: &Option<String>| {
-            s.as_deref()
-                .and_then(PmStatus::parse)
-                .map_or("?", PmStatus::label)
-        };
-        match self.kind.as_str() {
-            "started" => "started the post-mortem".to_owned(),
-            "review_requested" => format!("asked {} to review", self.comment),
-            "approved" => "approved".to_owned(),
-            "changes_requested" => "requested changes".to_owned(),
-            _ => format!(
+        let status = |s: &Option<PmStatus>| s.map_or("?", PmStatus::label);
+        match self.kind {
+            EventKind::Started => "started the post-mortem".to_owned(),
+            EventKind::ReviewRequested => format!("asked {} to review", self.comment),
+            EventKind::Approved => "approved".to_owned(),
+            EventKind::ChangesRequested => "requested changes".to_owned(),
+            EventKind::Status => format!(
                 "moved it from {} to {}",
                 status(&self.from_status),
                 status(&self.to_status)
@@ -409,7 +405,7 @@ impl Event {
 
     /// The comment worth showing under the step (review requests carry names instead).
     pub fn note(&self) -> &str {
-        if self.kind == "review_requested" {
+        if self.kind == EventKind::ReviewRequested {
             ""
         } else {
             &self.comment
@@ -418,12 +414,15 @@ impl Event {
 }
 
 pub async fn events(pool: &SqlitePool, postmortem_id: &str) -> Result<Vec<Event>, AppError> {
-    Ok(sqlx::query_as(
-        "SELECT e.at, u.name AS actor_name, e.kind, e.from_status, e.to_status, e.comment
+    Ok(sqlx::query_as!(
+        Event,
+        r#"SELECT e.at AS "at: DateTime<Utc>", u.name AS "actor_name?", e.kind AS "kind: EventKind",
+            e.from_status AS "from_status: PmStatus", e.to_status AS "to_status: PmStatus",
+            e.comment
          FROM postmortem_events e LEFT JOIN users u ON u.id = e.actor_id
-         WHERE e.postmortem_id = ? ORDER BY e.at, e.rowid",
+         WHERE e.postmortem_id = ? ORDER BY e.at, e.rowid"#,
+        postmortem_id
     )
-    .bind(postmortem_id)
     .fetch_all(pool)
     .await?)
 }
@@ -462,7 +461,8 @@ pub struct ListRow {
 }
 
 pub async fn list(pool: &SqlitePool, f: &ListFilter) -> Result<Vec<ListRow>, AppError> {
-    let mut sql = String::from(
+    // Built from the filters that are set, so not a checked macro; every value is bound.
+    let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
         "SELECT i.number AS incident_number, i.title AS incident_title, i.severity, p.status,
             a.name AS author_name, p.created_at, p.updated_at, p.published_at,
             (SELECT COUNT(*) FROM postmortem_reviewers r
@@ -476,46 +476,38 @@ pub async fn list(pool: &SqlitePool, f: &ListFilter) -> Result<Vec<ListRow>, App
          LEFT JOIN users a ON a.id = p.author_id
          WHERE 1 = 1",
     );
-    if f.status.is_some() {
-        sql.push_str(" AND p.status = ?");
+    if let Some(status) = f.status {
+        query.push(" AND p.status = ").push_bind(status);
     }
-    if f.author_id.is_some() {
-        sql.push_str(" AND p.author_id = ?");
+    if let Some(author) = &f.author_id {
+        query.push(" AND p.author_id = ").push_bind(author.clone());
     }
     if f.open_review {
-        sql.push_str(
+        query.push(
             " AND p.status = 'in_review' AND EXISTS (SELECT 1 FROM postmortem_reviewers r
                 WHERE r.postmortem_id = p.id AND r.state = 'requested')",
         );
     }
-    if f.awaiting_reviewer.is_some() {
-        sql.push_str(
-            " AND p.status = 'in_review' AND EXISTS (SELECT 1 FROM postmortem_reviewers r
-                WHERE r.postmortem_id = p.id AND r.user_id = ? AND r.state = 'requested')",
-        );
-    }
-    if f.older_than.is_some() {
-        sql.push_str(" AND p.status <> 'published' AND p.created_at < ?");
-    }
-    sql.push_str(" ORDER BY p.status = 'published', p.created_at ASC LIMIT 500");
-    let mut query = sqlx::query_as(AssertSqlSafe(sql));
-    if let Some(status) = f.status {
-        query = query.bind(status.as_str());
-    }
-    if let Some(author) = &f.author_id {
-        query = query.bind(author.clone());
-    }
     if let Some(reviewer) = &f.awaiting_reviewer {
-        query = query.bind(reviewer.clone());
+        query
+            .push(
+                " AND p.status = 'in_review' AND EXISTS (SELECT 1 FROM postmortem_reviewers r
+                WHERE r.postmortem_id = p.id AND r.user_id = ",
+            )
+            .push_bind(reviewer.clone())
+            .push(" AND r.state = 'requested')");
     }
     if let Some(before) = f.older_than {
-        query = query.bind(ts(before));
+        query
+            .push(" AND p.status <> 'published' AND p.created_at < ")
+            .push_bind(ts(before));
     }
-    Ok(query.fetch_all(pool).await?)
+    query.push(" ORDER BY p.status = 'published', p.created_at ASC LIMIT 500");
+    Ok(query.build_query_as().fetch_all(pool).await?)
 }
 
 /// An incident that should have a post-mortem by now and has none.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Missing {
     pub number: i64,
     pub title: String,
@@ -527,13 +519,15 @@ pub async fn missing(
     pool: &SqlitePool,
     resolved_before: DateTime<Utc>,
 ) -> Result<Vec<Missing>, AppError> {
-    Ok(sqlx::query_as(
+    let before = ts(resolved_before);
+    Ok(sqlx::query_as!(
+        Missing,
         "SELECT i.number, i.title, i.severity FROM incidents i
          WHERE i.severity IN ('sev1', 'sev2') AND i.resolved_at IS NOT NULL AND i.resolved_at < ?
            AND NOT EXISTS (SELECT 1 FROM postmortems p WHERE p.incident_id = i.id)
          ORDER BY i.started_at DESC, i.number DESC LIMIT 20",
+        before
     )
-    .bind(ts(resolved_before))
     .fetch_all(pool)
     .await?)
 }
@@ -543,22 +537,25 @@ pub async fn summary(
     pool: &SqlitePool,
     incident_id: &str,
 ) -> Result<Option<(String, i64, i64)>, AppError> {
-    Ok(sqlx::query_as(
-        "SELECT p.status,
-            (SELECT COUNT(*) FROM postmortem_sections s WHERE s.postmortem_id = p.id AND s.body <> ''),
+    let row = sqlx::query!(
+        r#"SELECT p.status,
+            (SELECT COUNT(*) FROM postmortem_sections s WHERE s.postmortem_id = p.id AND s.body <> '')
+                AS "written!: i64",
             (SELECT COUNT(*) FROM postmortem_sections s WHERE s.postmortem_id = p.id)
-         FROM postmortems p WHERE p.incident_id = ?",
+                AS "total!: i64"
+         FROM postmortems p WHERE p.incident_id = ?"#,
+        incident_id
     )
-    .bind(incident_id)
     .fetch_optional(pool)
-    .await?)
+    .await?;
+    Ok(row.map(|r| (r.status, r.written, r.total)))
 }
 
 // ---------------------------------------------------------------------------------------------
 // Templates
 
 /// A template's own fields.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Template {
     pub id: String,
     pub name: String,
@@ -571,28 +568,39 @@ pub struct Template {
     pub used_by: i64,
 }
 
-const TEMPLATE_SELECT: &str = "SELECT t.id, t.name, t.description, t.is_default, t.version,
-        coalesce((SELECT group_concat(d.severity, ',') FROM
-            (SELECT severity FROM postmortem_template_defaults WHERE template_id = t.id
-             ORDER BY severity) d), '') AS default_for,
-        (SELECT COUNT(*) FROM postmortems p WHERE p.template_id = t.id) AS used_by
-    FROM postmortem_templates t";
+// The three template reads share their column list; the checked macros need each query whole.
 
 pub async fn templates(pool: &SqlitePool) -> Result<Vec<Template>, AppError> {
-    Ok(sqlx::query_as(AssertSqlSafe(format!(
-        "{TEMPLATE_SELECT} ORDER BY t.is_default DESC, t.name"
-    )))
+    Ok(sqlx::query_as!(
+        Template,
+        r#"SELECT t.id AS "id!", t.name, t.description, t.is_default AS "is_default: bool",
+            t.version,
+            coalesce((SELECT group_concat(d.severity, ',') FROM
+                (SELECT severity FROM postmortem_template_defaults WHERE template_id = t.id
+                 ORDER BY severity) d), '') AS "default_for!: String",
+            (SELECT COUNT(*) FROM postmortems p WHERE p.template_id = t.id) AS "used_by!: i64"
+        FROM postmortem_templates t
+        ORDER BY t.is_default DESC, t.name"#
+    )
     .fetch_all(pool)
     .await?)
 }
 
 pub async fn template(pool: &SqlitePool, id: &str) -> Result<Option<Template>, AppError> {
-    Ok(
-        sqlx::query_as(AssertSqlSafe(format!("{TEMPLATE_SELECT} WHERE t.id = ?")))
-            .bind(id)
-            .fetch_optional(pool)
-            .await?,
+    Ok(sqlx::query_as!(
+        Template,
+        r#"SELECT t.id AS "id!", t.name, t.description, t.is_default AS "is_default: bool",
+            t.version,
+            coalesce((SELECT group_concat(d.severity, ',') FROM
+                (SELECT severity FROM postmortem_template_defaults WHERE template_id = t.id
+                 ORDER BY severity) d), '') AS "default_for!: String",
+            (SELECT COUNT(*) FROM postmortems p WHERE p.template_id = t.id) AS "used_by!: i64"
+        FROM postmortem_templates t
+        WHERE t.id = ?"#,
+        id
     )
+    .fetch_optional(pool)
+    .await?)
 }
 
 /// The template a new post-mortem of `severity` starts from: the severity's default, else the
@@ -601,12 +609,19 @@ pub async fn default_template(
     pool: &SqlitePool,
     severity: &str,
 ) -> Result<Option<Template>, AppError> {
-    Ok(sqlx::query_as(AssertSqlSafe(format!(
-        "{TEMPLATE_SELECT}
-         LEFT JOIN postmortem_template_defaults d ON d.template_id = t.id AND d.severity = ?
-         ORDER BY d.severity IS NULL, t.is_default DESC, t.created_at LIMIT 1"
-    )))
-    .bind(severity)
+    Ok(sqlx::query_as!(
+        Template,
+        r#"SELECT t.id AS "id!", t.name, t.description, t.is_default AS "is_default: bool",
+            t.version,
+            coalesce((SELECT group_concat(d.severity, ',') FROM
+                (SELECT severity FROM postmortem_template_defaults WHERE template_id = t.id
+                 ORDER BY severity) d), '') AS "default_for!: String",
+            (SELECT COUNT(*) FROM postmortems p WHERE p.template_id = t.id) AS "used_by!: i64"
+        FROM postmortem_templates t
+        LEFT JOIN postmortem_template_defaults d ON d.template_id = t.id AND d.severity = ?
+        ORDER BY d.severity IS NULL, t.is_default DESC, t.created_at LIMIT 1"#,
+        severity
+    )
     .fetch_optional(pool)
     .await?)
 }
@@ -615,11 +630,13 @@ pub async fn template_sections(
     pool: &SqlitePool,
     template_id: &str,
 ) -> Result<Vec<Section>, AppError> {
-    Ok(sqlx::query_as(
-        "SELECT key, title, help, required, '' AS body FROM postmortem_template_sections
-         WHERE template_id = ? ORDER BY position",
+    Ok(sqlx::query_as!(
+        Section,
+        r#"SELECT key, title, help, required AS "required: bool", '' AS "body!: String"
+         FROM postmortem_template_sections
+         WHERE template_id = ? ORDER BY position"#,
+        template_id
     )
-    .bind(template_id)
     .fetch_all(pool)
     .await?)
 }
@@ -634,22 +651,22 @@ pub async fn save_template(
 ) -> Result<Option<String>, AppError> {
     let now = ts(Utc::now());
     if t.is_default {
-        sqlx::query("UPDATE postmortem_templates SET is_default = 0 WHERE is_default = 1")
+        sqlx::query!("UPDATE postmortem_templates SET is_default = 0 WHERE is_default = 1")
             .execute(&mut *conn)
             .await?;
     }
     let id = match existing {
         Some((id, version)) => {
-            let done = sqlx::query(
+            let done = sqlx::query!(
                 "UPDATE postmortem_templates SET name = ?, description = ?, is_default = ?,
                     version = version + 1, updated_at = ? WHERE id = ? AND version = ?",
+                t.name,
+                t.description,
+                t.is_default,
+                now,
+                id,
+                version
             )
-            .bind(&t.name)
-            .bind(&t.description)
-            .bind(t.is_default)
-            .bind(&now)
-            .bind(id)
-            .bind(version)
             .execute(&mut *conn)
             .await?;
             if done.rows_affected() == 0 {
@@ -659,50 +676,55 @@ pub async fn save_template(
         }
         None => {
             let id = new_id();
-            sqlx::query(
+            sqlx::query!(
                 "INSERT INTO postmortem_templates (id, name, description, is_default, version,
                     created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)",
+                id,
+                t.name,
+                t.description,
+                t.is_default,
+                now,
+                now
             )
-            .bind(&id)
-            .bind(&t.name)
-            .bind(&t.description)
-            .bind(t.is_default)
-            .bind(&now)
-            .bind(&now)
             .execute(&mut *conn)
             .await?;
             id
         }
     };
-    sqlx::query("DELETE FROM postmortem_template_sections WHERE template_id = ?")
-        .bind(&id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM postmortem_template_sections WHERE template_id = ?",
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
     for (position, s) in t.sections.iter().enumerate() {
-        sqlx::query(
+        let position = i64::try_from(position).unwrap_or(i64::MAX);
+        sqlx::query!(
             "INSERT INTO postmortem_template_sections (template_id, position, key, title, help,
                 required) VALUES (?, ?, ?, ?, ?, ?)",
+            id,
+            position,
+            s.key,
+            s.title,
+            s.help,
+            s.required
         )
-        .bind(&id)
-        .bind(i64::try_from(position).unwrap_or(i64::MAX))
-        .bind(&s.key)
-        .bind(&s.title)
-        .bind(&s.help)
-        .bind(s.required)
         .execute(&mut *conn)
         .await?;
     }
-    sqlx::query("DELETE FROM postmortem_template_defaults WHERE template_id = ?")
-        .bind(&id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM postmortem_template_defaults WHERE template_id = ?",
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
     for severity in &t.default_for {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO postmortem_template_defaults (severity, template_id) VALUES (?, ?)
              ON CONFLICT (severity) DO UPDATE SET template_id = excluded.template_id",
+            severity,
+            id
         )
-        .bind(severity.as_str())
-        .bind(&id)
         .execute(&mut *conn)
         .await?;
     }
@@ -711,9 +733,11 @@ pub async fn save_template(
 
 /// Deletes a template; post-mortems started from it keep their sections and its name.
 pub async fn delete_template(conn: &mut SqliteConnection, id: &str) -> Result<bool, AppError> {
-    let done = sqlx::query("DELETE FROM postmortem_templates WHERE id = ? AND is_default = 0")
-        .bind(id)
-        .execute(conn)
-        .await?;
+    let done = sqlx::query!(
+        "DELETE FROM postmortem_templates WHERE id = ? AND is_default = 0",
+        id
+    )
+    .execute(conn)
+    .await?;
     Ok(done.rows_affected() == 1)
 }

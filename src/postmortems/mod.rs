@@ -7,9 +7,11 @@ pub mod api;
 pub mod db;
 pub mod diff;
 pub mod export;
-pub mod template_admin;
 pub mod templates;
+pub mod templates_web;
 pub mod web;
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -19,6 +21,16 @@ use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::incidents::Incident;
 use crate::timeline::EntryKind;
+
+/// What the post-mortem pages and API need, taken from the app state by `app.rs`.
+#[derive(Clone)]
+pub struct PostmortemsState {
+    pub db: Db,
+    /// The zone times are shown in (the Markdown export).
+    pub tz: chrono_tz::Tz,
+    /// The managed root-cause categories offered on the edit page.
+    pub catalog: Arc<crate::catalog::CatalogCache>,
+}
 
 choice!(
     PmStatus,
@@ -49,6 +61,29 @@ choice!(
         ChangesRequested = "changes_requested"
     ]
 );
+
+choice!(
+    Decision,
+    "decision",
+    [Approve = "approve", RequestChanges = "request_changes"]
+);
+choice! {
+    /// A step of the review workflow, as kept in `postmortem_events`.
+    pub enum EventKind, "kind" {
+        Started = "started",
+        Status = "status",
+        ReviewRequested = "review_requested",
+        Approved = "approved",
+        ChangesRequested = "changes_requested",
+    }
+}
+choice! {
+    /// The review filter of the post-mortem list: reviews still outstanding, or waiting on me.
+    pub enum ReviewFilter, "review" {
+        Open = "open",
+        Mine = "mine",
+    }
+}
 
 impl PmStatus {
     pub fn label(self) -> &'static str {
@@ -90,11 +125,10 @@ pub const NOTE_MAX: usize = 5_000;
 pub const ROOT_CAUSES_MAX: usize = 20;
 
 /// A post-mortem as stored, with names for the people it refers to.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Postmortem {
     pub id: String,
     pub incident_id: String,
-    #[sqlx(try_from = "String")]
     pub status: PmStatus,
     pub template_id: Option<String>,
     pub template_name: String,
@@ -116,7 +150,7 @@ impl Postmortem {
 }
 
 /// One section of a post-mortem (or of a template, with an empty body).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Section {
     pub key: String,
     pub title: String,
@@ -126,21 +160,19 @@ pub struct Section {
 }
 
 /// A root cause: the primary one, or a contributing factor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RootCause {
     pub category: String,
     pub description: String,
-    #[sqlx(rename = "is_primary")]
     pub primary: bool,
 }
 
 /// A named reviewer and where their review stands.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Reviewer {
     pub user_id: String,
     pub name: String,
     pub email: String,
-    #[sqlx(try_from = "String")]
     pub state: ReviewState,
     pub comment: String,
     pub requested_at: DateTime<Utc>,
@@ -368,14 +400,7 @@ pub fn parse_status(raw: &str) -> AppResult<PmStatus> {
 
 /// A review decision as typed: `approve` (true) or `request_changes` (false).
 pub fn parse_decision(raw: &str) -> AppResult<bool> {
-    match raw.trim() {
-        "approve" => Ok(true),
-        "request_changes" => Ok(false),
-        _ => Err(AppError::field(
-            "decision",
-            "must be approve or request_changes",
-        )),
-    }
+    Decision::parse_or_refuse(raw).map(|d| d == Decision::Approve)
 }
 
 /// Which moves the workflow allows.
@@ -472,7 +497,7 @@ pub async fn start(
         &mut tx,
         &id,
         &user.id,
-        "started",
+        EventKind::Started,
         None,
         Some(PmStatus::Draft),
         "",
@@ -505,39 +530,6 @@ fn conflict(now: &Loaded) -> AppError {
 pub async fn writing_people(db: &Db) -> AppResult<crate::writing::People> {
     let users = crate::auth::db::list_active_users(&db.reader).await?;
     Ok(crate::writing::People::new(users.iter().map(|u| &u.name)))
-}
-
-/// The post-mortem as the API shows it.
-pub fn json(l: &Loaded) -> serde_json::Value {
-    let sections: Vec<serde_json::Value> = l
-        .content
-        .sections
-        .iter()
-        .map(|s| {
-            serde_json::json!({
-                "key": s.key, "title": s.title, "help": s.help, "required": s.required,
-                "markdown": s.body, "html": crate::markdown::render(&s.body),
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "id": l.pm.id,
-        "status": l.pm.status,
-        "version": l.pm.version,
-        "template": l.pm.template_name,
-        "author": l.pm.author_name,
-        "created_at": l.pm.created_at,
-        "updated_at": l.pm.updated_at,
-        "published_at": l.pm.published_at,
-        "detection_method": l.pm.detection_method,
-        "no_action_items_reason": l.pm.no_action_items_reason,
-        "sections": sections,
-        "root_causes": l.content.root_causes,
-        "reviewers": l.reviewers.iter().map(|r| serde_json::json!({
-            "name": r.name, "email": r.email, "state": r.state, "comment": r.comment,
-            "decided_at": r.decided_at,
-        })).collect::<Vec<_>>(),
-    })
 }
 
 /// Saves an edit made from `version`. A stale version is a 409 with the post-mortem as it is
@@ -599,7 +591,7 @@ pub async fn save(
         && !primary.category.eq_ignore_ascii_case(&incident.category)
         && current.content.primary().map(|p| &p.category) != Some(&primary.category)
     {
-        db::set_incident_category(&mut tx, &incident.id, &primary.category).await?;
+        crate::incidents::db::set_category(&mut tx, &incident.id, &primary.category).await?;
         crate::timeline::db::insert(
             &mut tx,
             &incident.id,
@@ -670,7 +662,7 @@ pub async fn request_review(
         &mut tx,
         &current.pm.id,
         &user.id,
-        "review_requested",
+        EventKind::ReviewRequested,
         None,
         None,
         &names.join(", "),
@@ -733,11 +725,16 @@ pub async fn decide(
     };
     let mut tx = db.begin_write().await?;
     db::decide(&mut tx, &current.pm.id, &user.id, state, &comment).await?;
+    let kind = if approve {
+        EventKind::Approved
+    } else {
+        EventKind::ChangesRequested
+    };
     db::insert_event(
         &mut tx,
         &current.pm.id,
         &user.id,
-        state.as_str(),
+        kind,
         None,
         None,
         &comment,
@@ -851,7 +848,7 @@ async fn move_status(
         tx,
         &current.pm.id,
         &user.id,
-        "status",
+        EventKind::Status,
         Some(current.pm.status),
         Some(to),
         comment,

@@ -1,8 +1,11 @@
 //! Post-mortem templates as data: checking what an admin typed (sections added, removed and
-//! reordered; title, key, help text, required) into the values that are stored.
+//! reordered; title, key, help text, required) into the values that are stored, and the two
+//! admin changes (save, delete), each one write with its audit entry.
 
-use super::Section;
-use crate::error::FieldErrors;
+use super::{Section, db};
+use crate::auth::User;
+use crate::db::Db;
+use crate::error::{AppError, AppResult, FieldErrors};
 use crate::incidents::Severity;
 
 /// One section row of the template form.
@@ -74,10 +77,7 @@ pub fn check(
             Some(s) if !severities.contains(&s) => severities.push(s),
             Some(_) => {}
             None => {
-                errors.insert(
-                    "default_for".into(),
-                    "must be among sev1, sev2, sev3, sev4".into(),
-                );
+                errors.insert("default_for".into(), Severity::field_error());
             }
         }
     }
@@ -155,6 +155,95 @@ pub fn check(
         default_for: severities,
         sections: kept.into_iter().map(|(_, _, s)| s).collect(),
     })
+}
+
+/// A template as typed on the admin form, before `check`.
+#[derive(Debug, Clone, Copy)]
+pub struct TemplateInput<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub is_default: bool,
+    pub default_for: &'a [String],
+    pub rows: &'a [SectionRow],
+}
+
+/// Saves a template typed by an admin: a new one, or `existing` if it is still at the version
+/// the form was loaded at. Refusals are field errors (422); a stale version is a conflict
+/// carrying the template as it is now (if it still exists). Returns the template's id and what
+/// was stored.
+pub async fn save(
+    db: &Db,
+    user: &User,
+    existing: Option<(&db::Template, i64)>,
+    input: TemplateInput<'_>,
+) -> AppResult<(String, TemplateValues)> {
+    let values = check(
+        input.name,
+        input.description,
+        input.is_default,
+        input.default_for,
+        input.rows,
+    )
+    .map_err(AppError::fields)?;
+    if existing.is_some_and(|(t, _)| t.is_default) && !values.is_default {
+        return Err(AppError::field(
+            "is_default",
+            "make another template the default instead; one template is always the default",
+        ));
+    }
+    let mut tx = db.begin_write().await?;
+    let saved = match db::save_template(&mut tx, existing.map(|(t, v)| (t.id.as_str(), v)), &values)
+        .await
+    {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            drop(tx);
+            let (id, version) = existing.map_or((String::new(), 0), |(t, v)| (t.id.clone(), v));
+            let now = db::template(&db.writer, &id).await?;
+            let version = now.as_ref().map_or(version, |t| t.version);
+            return Err(AppError::conflict("this template", version, now));
+        }
+        Err(AppError::Database(e)) if crate::db::is_unique_violation(&e) => {
+            return Err(AppError::field("name", "another template has this name"));
+        }
+        Err(e) => return Err(e),
+    };
+    crate::auth::db::audit(
+        &mut tx,
+        Some(&user.id),
+        "postmortem_template.save",
+        &saved,
+        &values.name,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((saved, values))
+}
+
+/// Deletes a template; post-mortems started from it keep their sections and its name. The
+/// default template cannot go (a field error on `is_default`): new post-mortems start from it.
+pub async fn delete(db: &Db, user: &User, id: &str) -> AppResult<db::Template> {
+    let t = db::template(&db.reader, id)
+        .await?
+        .ok_or_else(|| AppError::missing("template"))?;
+    if t.is_default {
+        return Err(AppError::field(
+            "is_default",
+            "The default template cannot be deleted; make another one the default first.",
+        ));
+    }
+    let mut tx = db.begin_write().await?;
+    db::delete_template(&mut tx, &t.id).await?;
+    crate::auth::db::audit(
+        &mut tx,
+        Some(&user.id),
+        "postmortem_template.delete",
+        &t.id,
+        &t.name,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(t)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRef, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,19 +14,25 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 
 use super::diff::{self, Block};
-use super::{Content, Detection, Edit, Loaded, PmStatus, ReviewState, RootCauseInput, db};
+use super::{
+    Content, Detection, Edit, Loaded, PmStatus, PostmortemsState, ReviewFilter, ReviewState,
+    RootCauseInput, db,
+};
 use crate::action_items::ActionItem;
-use crate::app::AppState;
-use crate::auth::{Role, User};
+use crate::auth::User;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::incidents::Incident;
-use crate::incidents::web::{SnapshotView, load as load_incident};
 use crate::timeline::Entry;
 use crate::web::chrome::{Chrome, redirect_with_flash};
-use crate::web::extract::{Form, Page};
+use crate::web::extract::{CallerState, Form, IncidentInPath, Page, Responder};
 use crate::writing::{self, Finding, People};
 
-pub fn router() -> Router<AppState> {
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    PostmortemsState: FromRef<S>,
+    CallerState: FromRef<S>,
+{
     Router::new()
         .route("/postmortems", get(list_postmortems))
         .route(
@@ -64,10 +70,40 @@ fn pm_url(incident: &Incident) -> String {
     format!("{}/postmortem", incident.url())
 }
 
-async fn load_pm(state: &AppState, incident: &Incident) -> AppResult<Loaded> {
+async fn load_pm(state: &PostmortemsState, incident: &Incident) -> AppResult<Loaded> {
     super::load(&state.db, &incident.id)
         .await?
         .ok_or_else(|| AppError::not_found("post-mortem of", incident.key()))
+}
+
+/// A frozen metric snapshot with its chart, as the document shows it. (The incident page has
+/// its own: an area's pages never import another area's pages.)
+pub struct SnapshotView {
+    pub snapshot: crate::signals::db::Snapshot,
+    pub chart: String,
+}
+
+impl SnapshotView {
+    /// p50, p90, p95, p99 and max, in the table's order.
+    pub fn latencies(&self) -> [Option<f64>; 5] {
+        let s = &self.snapshot;
+        [
+            s.latency_p50,
+            s.latency_p90,
+            s.latency_p95,
+            s.latency_p99,
+            s.latency_max,
+        ]
+    }
+
+    fn new(snapshot: crate::signals::db::Snapshot) -> Self {
+        let title = format!("{} latency and errors", snapshot.service);
+        let chart = snapshot
+            .report()
+            .map(|r| crate::signals::chart::latency_chart(&r.series, &title))
+            .unwrap_or_default();
+        Self { snapshot, chart }
+    }
 }
 
 /// The writing checks' findings in one part of the post-mortem.
@@ -188,7 +224,7 @@ impl ShowPage {
 }
 
 async fn render_show(
-    state: &AppState,
+    state: &PostmortemsState,
     page: &Page,
     incident: Incident,
     pm: Loaded,
@@ -272,7 +308,7 @@ struct StartPage {
 }
 
 async fn start_page(
-    state: &AppState,
+    state: &PostmortemsState,
     chrome: Chrome,
     incident: Incident,
     errors: FieldErrors,
@@ -292,7 +328,7 @@ async fn start_page(
 
 /// The post-mortem page again with what was refused and why (422).
 async fn refused(
-    state: &AppState,
+    state: &PostmortemsState,
     page: &Page,
     incident: Incident,
     errors: FieldErrors,
@@ -303,11 +339,10 @@ async fn refused(
 }
 
 async fn show_postmortem(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     page: Page,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
-    let incident = load_incident(&state, &raw).await?;
     match super::load(&state.db, &incident.id).await? {
         Some(pm) => Ok(
             render_show(&state, &page, incident, pm, FieldErrors::new(), false)
@@ -323,11 +358,10 @@ async fn show_postmortem(
 }
 
 async fn print(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     page: Page,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
-    let incident = load_incident(&state, &raw).await?;
     let pm = load_pm(&state, &incident).await?;
     Ok(
         render_show(&state, &page, incident, pm, FieldErrors::new(), true)
@@ -343,13 +377,11 @@ struct StartForm {
 }
 
 async fn start_postmortem(
-    State(state): State<AppState>,
-    page: Page,
-    Path(raw): Path<String>,
+    State(state): State<PostmortemsState>,
+    Responder(page): Responder,
+    IncidentInPath(incident): IncidentInPath,
     Form(form): Form<StartForm>,
 ) -> AppResult<Response> {
-    page.require(Role::Responder)?;
-    let incident = load_incident(&state, &raw).await?;
     match super::start(&state.db, &page.user, &incident, Some(&form.template)).await {
         Ok(_) => Ok(redirect_with_flash(
             &format!("{}/edit", pm_url(&incident)),
@@ -567,7 +599,7 @@ impl EditPage {
 }
 
 async fn render_edit(
-    state: &AppState,
+    state: &PostmortemsState,
     chrome: Chrome,
     incident: Incident,
     pm: Loaded,
@@ -648,13 +680,11 @@ struct EditQuery {
 }
 
 async fn edit_postmortem(
-    State(state): State<AppState>,
-    page: Page,
-    Path(raw): Path<String>,
+    State(state): State<PostmortemsState>,
+    Responder(page): Responder,
+    IncidentInPath(incident): IncidentInPath,
     Query(q): Query<EditQuery>,
 ) -> AppResult<Response> {
-    page.require(Role::Responder)?;
-    let incident = load_incident(&state, &raw).await?;
     let pm = load_pm(&state, &incident).await?;
     if pm.pm.status == PmStatus::Published {
         return Ok(redirect_with_flash(
@@ -683,13 +713,11 @@ async fn edit_postmortem(
 }
 
 async fn save_postmortem(
-    State(state): State<AppState>,
-    page: Page,
-    Path(raw): Path<String>,
+    State(state): State<PostmortemsState>,
+    Responder(page): Responder,
+    IncidentInPath(incident): IncidentInPath,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    page.require(Role::Responder)?;
-    let incident = load_incident(&state, &raw).await?;
     let pm = load_pm(&state, &incident).await?;
     let form = EditForm::parse(pairs);
     let version: i64 = form.version.trim().parse().map_err(|_| {
@@ -767,7 +795,7 @@ struct ConflictPage {
 /// Three-way merge of a stale save: sections only the person changed are kept as typed;
 /// sections both changed are put side by side for the person to merge.
 async fn render_conflict(
-    state: &AppState,
+    state: &PostmortemsState,
     chrome: Chrome,
     incident: Incident,
     base_version: i64,
@@ -845,13 +873,12 @@ struct PreviewFragment {
 /// The rendered Markdown and the writing checks for one text, as an HTML fragment that the
 /// edit page's script puts under the textarea while someone types.
 async fn preview(
-    State(state): State<AppState>,
-    page: Page,
-    Path(raw): Path<String>,
+    State(state): State<PostmortemsState>,
+    Responder(_): Responder,
+    // Previews are only offered under an incident that exists.
+    IncidentInPath(_): IncidentInPath,
     Form(form): Form<PreviewForm>,
 ) -> AppResult<Response> {
-    page.require(Role::Responder)?;
-    load_incident(&state, &raw).await?;
     if form.text.chars().count() > super::SECTION_MAX {
         return Err(AppError::field("text", "is too long to preview"));
     }
@@ -874,13 +901,11 @@ struct StatusForm {
 }
 
 async fn change_status(
-    State(state): State<AppState>,
-    page: Page,
-    Path(raw): Path<String>,
+    State(state): State<PostmortemsState>,
+    Responder(page): Responder,
+    IncidentInPath(incident): IncidentInPath,
     Form(form): Form<StatusForm>,
 ) -> AppResult<Response> {
-    page.require(Role::Responder)?;
-    let incident = load_incident(&state, &raw).await?;
     let to = super::parse_status(&form.status)?;
     let version = form.version.trim().parse::<i64>().ok();
     match super::set_status(&state.db, &page.user, &incident, version, to, &form.comment).await {
@@ -916,13 +941,11 @@ async fn change_status(
 }
 
 async fn request_review(
-    State(state): State<AppState>,
-    page: Page,
-    Path(raw): Path<String>,
+    State(state): State<PostmortemsState>,
+    Responder(page): Responder,
+    IncidentInPath(incident): IncidentInPath,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    page.require(Role::Responder)?;
-    let incident = load_incident(&state, &raw).await?;
     let reviewers: Vec<String> = pairs
         .into_iter()
         .filter(|(k, _)| k == "reviewer")
@@ -961,13 +984,11 @@ struct ReviewForm {
 }
 
 async fn review(
-    State(state): State<AppState>,
-    page: Page,
-    Path(raw): Path<String>,
+    State(state): State<PostmortemsState>,
+    Responder(page): Responder,
+    IncidentInPath(incident): IncidentInPath,
     Form(form): Form<ReviewForm>,
 ) -> AppResult<Response> {
-    page.require(Role::Responder)?;
-    let incident = load_incident(&state, &raw).await?;
     let approve = super::parse_decision(&form.decision)?;
     match super::decide(&state.db, &page.user, &incident, approve, &form.comment).await {
         Ok(_) => Ok(redirect_with_flash(
@@ -997,11 +1018,10 @@ struct HistoryPage {
 }
 
 async fn history(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     page: Page,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
-    let incident = load_incident(&state, &raw).await?;
     let pm = load_pm(&state, &incident).await?;
     let revisions = db::revisions(&state.db.reader, &pm.pm.id).await?;
     Ok(HistoryPage {
@@ -1040,12 +1060,11 @@ fn parse_version(raw: &str, field: &str) -> AppResult<i64> {
 }
 
 async fn show_diff(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     page: Page,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
     Query(q): Query<DiffQuery>,
 ) -> AppResult<Response> {
-    let incident = load_incident(&state, &raw).await?;
     let pm = load_pm(&state, &incident).await?;
     let (from, to) = (parse_version(&q.from, "from")?, parse_version(&q.to, "to")?);
     let (from, to) = (from.min(to), from.max(to));
@@ -1078,11 +1097,11 @@ struct RevisionPage {
 }
 
 async fn show_revision(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     page: Page,
-    Path((raw, version)): Path<(String, String)>,
+    IncidentInPath(incident): IncidentInPath,
+    Path((_, version)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    let incident = load_incident(&state, &raw).await?;
     let pm = load_pm(&state, &incident).await?;
     let version = parse_version(&version, "version")?;
     let (info, content) = db::revision(&state.db.reader, &pm.pm.id, version)
@@ -1126,12 +1145,11 @@ pub fn markdown_response(incident: &Incident, body: String) -> Response {
 }
 
 async fn download_markdown(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     _page: Page,
-    Path(raw): Path<String>,
+    IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
-    let incident = load_incident(&state, &raw).await?;
-    let body = super::export::document(&state.db, state.config.timezone, &incident).await?;
+    let body = super::export::document(&state.db, state.tz, &incident).await?;
     Ok(markdown_response(&incident, body))
 }
 
@@ -1182,7 +1200,7 @@ impl ListPage {
 }
 
 async fn list_postmortems(
-    State(state): State<AppState>,
+    State(state): State<PostmortemsState>,
     page: Page,
     Query(q): Query<ListQuery>,
 ) -> AppResult<Response> {
@@ -1201,12 +1219,11 @@ async fn list_postmortems(
             }
         },
     }
-    match q.review.trim() {
-        "" => {}
-        "open" => filter.open_review = true,
-        "mine" => filter.awaiting_reviewer = Some(page.user.id.clone()),
-        _ => {
-            errors.insert("review".into(), "must be open or mine".into());
+    if !q.review.trim().is_empty() {
+        match ReviewFilter::parse_field(&q.review, &mut errors) {
+            Some(ReviewFilter::Open) => filter.open_review = true,
+            Some(ReviewFilter::Mine) => filter.awaiting_reviewer = Some(page.user.id.clone()),
+            None => {}
         }
     }
     match q.older_than_days.trim() {
@@ -1243,6 +1260,6 @@ async fn list_postmortems(
 }
 
 /// sev1 and sev2 incidents resolved over two days ago that still have no post-mortem.
-async fn missing_postmortems(state: &AppState) -> AppResult<Vec<db::Missing>> {
+async fn missing_postmortems(state: &PostmortemsState) -> AppResult<Vec<db::Missing>> {
     db::missing(&state.db.reader, Utc::now() - Duration::days(2)).await
 }

@@ -5,21 +5,24 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::db;
-use super::templates::{SectionRow, check};
-use crate::app::AppState;
-use crate::auth::Role;
+use super::templates::{self, SectionRow, TemplateInput};
+use super::{PostmortemsState, db};
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::incidents::Severity;
 use crate::web::chrome::{Chrome, redirect_with_flash};
-use crate::web::extract::{Form, Page};
+use crate::web::extract::{Admin, CallerState, Form, Page};
 
-pub fn router() -> Router<AppState> {
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    PostmortemsState: FromRef<S>,
+    CallerState: FromRef<S>,
+{
     Router::new()
         .route("/admin/templates", get(list).post(create))
         .route("/admin/templates/new", get(new_template))
@@ -34,8 +37,7 @@ struct ListPage {
     templates: Vec<db::Template>,
 }
 
-async fn list(State(state): State<AppState>, page: Page) -> AppResult<Response> {
-    page.require(Role::Admin)?;
+async fn list(State(state): State<PostmortemsState>, Admin(page): Admin) -> AppResult<Response> {
     Ok(ListPage {
         chrome: page.chrome,
         templates: db::templates(&state.db.reader).await?,
@@ -186,8 +188,7 @@ fn form_page(
     }
 }
 
-async fn new_template(page: Page) -> AppResult<Response> {
-    page.require(Role::Admin)?;
+async fn new_template(Admin(page): Admin) -> AppResult<Response> {
     Ok(form_page(
         page.chrome,
         None,
@@ -200,21 +201,19 @@ async fn new_template(page: Page) -> AppResult<Response> {
 }
 
 async fn create(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<PostmortemsState>,
+    Admin(page): Admin,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    page.require(Role::Admin)?;
     let form = TemplateForm::parse(pairs);
     save(&state, page, None, form).await
 }
 
 async fn edit(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<PostmortemsState>,
+    Admin(page): Admin,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    page.require(Role::Admin)?;
     let t = db::template(&state.db.reader, &id)
         .await?
         .ok_or_else(|| AppError::missing("template"))?;
@@ -232,12 +231,11 @@ async fn edit(
 }
 
 async fn update(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<PostmortemsState>,
+    Admin(page): Admin,
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    page.require(Role::Admin)?;
     let t = db::template(&state.db.reader, &id)
         .await?
         .ok_or_else(|| AppError::missing("template"))?;
@@ -248,8 +246,10 @@ async fn update(
     save(&state, page, Some((t, version)), form).await
 }
 
+/// Hands the typed template to `templates::save`; a refusal re-renders the form with the
+/// typed values (422), a stale version shows it again marked as stale (409).
 async fn save(
-    state: &AppState,
+    state: &PostmortemsState,
     page: Page,
     existing: Option<(db::Template, i64)>,
     form: TemplateForm,
@@ -257,103 +257,54 @@ async fn save(
     let (id, used_by) = existing
         .as_ref()
         .map_or((None, 0), |(t, _)| (Some(t.id.clone()), t.used_by));
-    let values = match check(
-        &form.name,
-        &form.description,
-        form.is_default,
-        &form.default_for,
-        &form.rows,
-    ) {
-        Ok(v) => v,
-        Err(errors) => {
-            let html = form_page(page.chrome, id, used_by, form, errors, false);
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response());
-        }
+    let input = TemplateInput {
+        name: &form.name,
+        description: &form.description,
+        is_default: form.is_default,
+        default_for: &form.default_for,
+        rows: &form.rows,
     };
-    if existing.as_ref().is_some_and(|(t, _)| t.is_default) && !values.is_default {
-        let mut errors = FieldErrors::new();
-        errors.insert(
-            "is_default".into(),
-            "make another template the default instead; one template is always the default".into(),
-        );
-        let html = form_page(page.chrome, id, used_by, form, errors, false);
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response());
-    }
-    let mut tx = state.db.begin_write().await?;
-    let stored = db::save_template(
-        &mut tx,
-        existing.as_ref().map(|(t, v)| (t.id.as_str(), *v)),
-        &values,
-    )
-    .await;
-    let saved = match stored {
-        Ok(Some(id)) => id,
-        Ok(None) => {
-            drop(tx);
+    let existing = existing.as_ref().map(|(t, v)| (t, *v));
+    match templates::save(&state.db, &page.user, existing, input).await {
+        Ok((saved, values)) => Ok(redirect_with_flash(
+            &format!("/admin/templates/{saved}"),
+            "ok",
+            &format!(
+                "Saved the template {}. Post-mortems already started keep their own sections.",
+                values.name
+            ),
+        )),
+        Err(AppError::Validation { fields, .. }) => {
+            let html = form_page(page.chrome, id, used_by, form, fields, false);
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(AppError::Conflict { .. }) => {
             let html = form_page(page.chrome, id, used_by, form, FieldErrors::new(), true);
-            return Ok((StatusCode::CONFLICT, html).into_response());
+            Ok((StatusCode::CONFLICT, html).into_response())
         }
-        Err(AppError::Database(e)) if crate::db::is_unique_violation(&e) => {
-            drop(tx);
-            let mut errors = FieldErrors::new();
-            errors.insert("name".into(), "another template has this name".into());
-            let html = form_page(page.chrome, id, used_by, form, errors, false);
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response());
-        }
-        Err(e) => return Err(e),
-    };
-    crate::auth::db::audit(
-        &mut tx,
-        Some(&page.user.id),
-        "postmortem_template.save",
-        &saved,
-        &values.name,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(redirect_with_flash(
-        &format!("/admin/templates/{saved}"),
-        "ok",
-        &format!(
-            "Saved the template {}. Post-mortems already started keep their own sections.",
-            values.name
-        ),
-    ))
+        Err(e) => Err(e),
+    }
 }
 
 async fn delete(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<PostmortemsState>,
+    Admin(page): Admin,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    page.require(Role::Admin)?;
-    let t = db::template(&state.db.reader, &id)
-        .await?
-        .ok_or_else(|| AppError::missing("template"))?;
-    if t.is_default {
-        return Ok(redirect_with_flash(
+    match templates::delete(&state.db, &page.user, &id).await {
+        Ok(t) => Ok(redirect_with_flash(
+            "/admin/templates",
+            "ok",
+            &format!(
+                "Deleted the template {}. Post-mortems started from it are unchanged.",
+                t.name
+            ),
+        )),
+        Err(AppError::Validation { fields, .. }) => Ok(redirect_with_flash(
             "/admin/templates",
             "error",
-            "The default template cannot be deleted; make another one the default first.",
-        ));
+            fields.values().next().map_or("", String::as_str),
+        )),
+        Err(e) => Err(e),
     }
-    let mut tx = state.db.begin_write().await?;
-    db::delete_template(&mut tx, &id).await?;
-    crate::auth::db::audit(
-        &mut tx,
-        Some(&page.user.id),
-        "postmortem_template.delete",
-        &t.id,
-        &t.name,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(redirect_with_flash(
-        "/admin/templates",
-        "ok",
-        &format!(
-            "Deleted the template {}. Post-mortems started from it are unchanged.",
-            t.name
-        ),
-    ))
 }
