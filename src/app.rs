@@ -25,7 +25,7 @@ use crate::web::{middleware, static_files};
 pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
-    pub login_limiter: Arc<crate::auth::web::LoginLimiter>,
+    pub login_limiter: Arc<crate::auth::LoginLimiter>,
     pub sessions: Arc<crate::auth::sessions::SessionCache>,
     pub catalog: Arc<crate::catalog::CatalogCache>,
     pub incident_lists: Arc<crate::incidents::db::ListCache>,
@@ -52,7 +52,7 @@ impl AppState {
         )
         .expect("Config validates the collector window settings");
         let limiter =
-            crate::auth::web::LoginLimiter::new(config.login_max_failures, config.login_window);
+            crate::auth::LoginLimiter::new(config.login_max_failures, config.login_window);
         let alert_mapping = Arc::new(config.alert_mapping.clone());
         let recurrence = Arc::new(crate::recurrence::RecurrenceState::new(
             config.recurrence,
@@ -184,6 +184,18 @@ impl FromRef<AppState> for CallerState {
             items: Arc::clone(&app.items),
             tz: app.config.timezone,
             max_body_bytes: app.config.max_body_bytes,
+        }
+    }
+}
+
+impl FromRef<AppState> for crate::auth::AuthState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            sessions: Arc::clone(&app.sessions),
+            limiter: Arc::clone(&app.login_limiter),
+            session_ttl: app.config.session_ttl,
+            secure_cookies: app.config.secure_cookies(),
         }
     }
 }
