@@ -200,6 +200,26 @@ impl FromRef<AppState> for crate::auth::AuthState {
     }
 }
 
+impl FromRef<AppState> for crate::catalog::CatalogState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            cache: Arc::clone(&app.catalog),
+        }
+    }
+}
+
+impl FromRef<AppState> for crate::alerts::AlertsState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            signals: Arc::clone(&app.signals),
+            evaluator: Arc::clone(&app.alert_evaluator),
+            catalog: Arc::clone(&app.catalog),
+        }
+    }
+}
+
 async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({"status": "ok"}))
 }

@@ -21,11 +21,14 @@ pub async fn list_rules(pool: &SqlitePool) -> Result<Vec<AlertRule>, AppError> {
     .await?)
 }
 
-pub async fn find_rule(pool: &SqlitePool, id: &str) -> Result<Option<AlertRule>, AppError> {
+pub async fn find_rule(
+    conn: impl sqlx::SqliteExecutor<'_>,
+    id: &str,
+) -> Result<Option<AlertRule>, AppError> {
     Ok(
         sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_RULE} WHERE id = ?")))
             .bind(id)
-            .fetch_optional(pool)
+            .fetch_optional(conn)
             .await?,
     )
 }

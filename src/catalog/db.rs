@@ -3,7 +3,7 @@
 use chrono::Utc;
 use sqlx::{SqliteConnection, SqlitePool};
 
-use super::{Category, Service};
+use super::{Category, ListKind, Service};
 use crate::db::{is_unique_violation, ts};
 use crate::error::AppError;
 
@@ -82,6 +82,22 @@ pub async fn insert_service(
     Ok(())
 }
 
+/// Puts a service on the managed list if it is not there (incidents need a known service);
+/// an existing one keeps its team.
+pub async fn ensure_service(
+    conn: &mut SqliteConnection,
+    name: &str,
+    team: &str,
+) -> Result<(), AppError> {
+    sqlx::query("INSERT INTO services (name, team, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+        .bind(name)
+        .bind(team)
+        .bind(ts(Utc::now()))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn insert_category(conn: &mut SqliteConnection, name: &str) -> Result<(), AppError> {
     sqlx::query("INSERT INTO categories (name, created_at) VALUES (?, ?)")
         .bind(name)
@@ -154,21 +170,6 @@ pub async fn delete_unused(
         return Err(AppError::not_found(kind.label(), name));
     }
     Ok(())
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListKind {
-    Service,
-    Category,
-}
-
-impl ListKind {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Service => "service",
-            Self::Category => "category",
-        }
-    }
 }
 
 fn exists_or(err: sqlx::Error, what: &str, name: &str) -> AppError {
