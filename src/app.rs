@@ -220,6 +220,16 @@ impl FromRef<AppState> for crate::alerts::AlertsState {
     }
 }
 
+impl FromRef<AppState> for crate::integrations::IntegrationsState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            mapping: Arc::clone(&app.alert_mapping),
+            base_url: app.config.base_url.clone(),
+        }
+    }
+}
+
 async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({"status": "ok"}))
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::Source;
-use crate::db::{Db, new_id, ts};
+use crate::db::{new_id, ts};
 use crate::error::AppError;
 
 /// The open incident that already tracks this alert group, if any.
@@ -47,20 +47,6 @@ pub async fn any_new_firing<'a>(
         }
     }
     Ok(false)
-}
-
-/// Puts a service on the managed list if it is not there (incidents need a known service).
-pub async fn ensure_service(db: &Db, name: &str) -> Result<(), AppError> {
-    let mut tx = db.begin_write().await?;
-    sqlx::query(
-        "INSERT INTO services (name, team, created_at) VALUES (?, '', ?) ON CONFLICT DO NOTHING",
-    )
-    .bind(name)
-    .bind(ts(Utc::now()))
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(())
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -146,16 +132,15 @@ pub async fn group_has_open_alerts(
     Ok(n > 0)
 }
 
-/// Keeps what a receiver got (cut to 4 KiB) and how it was answered, for the integrations page.
+/// Keeps what a receiver got and how it was answered (both already cut and redacted), and
+/// only the last 50 per receiver.
 pub async fn log_payload(
-    db: &Db,
+    conn: &mut SqliteConnection,
     source: Source,
     status: u16,
     outcome: &str,
-    payload: &[u8],
+    payload: &str,
 ) -> Result<(), AppError> {
-    let text = String::from_utf8_lossy(&payload[..payload.len().min(4096)]).into_owned();
-    let mut tx = db.begin_write().await?;
     sqlx::query(
         "INSERT INTO integration_payloads (id, receiver, received_at, status, outcome, payload)
          VALUES (?, ?, ?, ?, ?, ?)",
@@ -164,9 +149,9 @@ pub async fn log_payload(
     .bind(source.as_str())
     .bind(ts(Utc::now()))
     .bind(i64::from(status))
-    .bind(super::redact_secrets(outcome))
-    .bind(super::redact_secrets(&text))
-    .execute(&mut *tx)
+    .bind(outcome)
+    .bind(payload)
+    .execute(&mut *conn)
     .await?;
     // Keep the log short: the last 50 per receiver.
     sqlx::query(
@@ -175,9 +160,8 @@ pub async fn log_payload(
     )
     .bind(source.as_str())
     .bind(source.as_str())
-    .execute(&mut *tx)
+    .execute(conn)
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 

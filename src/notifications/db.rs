@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::{DestinationValues, Event, Notice};
-use crate::db::{Db, new_id, ts};
+use crate::db::{new_id, ts};
 use crate::error::AppError;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -28,9 +28,11 @@ pub async fn list_destinations(
     .await?)
 }
 
-pub async fn insert_destination(db: &Db, v: &DestinationValues) -> Result<(), AppError> {
+pub async fn insert_destination(
+    conn: &mut SqliteConnection,
+    v: &DestinationValues,
+) -> Result<(), AppError> {
     let events: Vec<&str> = v.events.iter().map(|e| e.as_str()).collect();
-    let mut tx = db.begin_write().await?;
     sqlx::query(
         "INSERT INTO webhook_destinations (id, name, url, format, events, tiers, enabled, created_at)
          VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
@@ -42,19 +44,16 @@ pub async fn insert_destination(db: &Db, v: &DestinationValues) -> Result<(), Ap
     .bind(events.join(","))
     .bind(v.tiers.join(","))
     .bind(ts(Utc::now()))
-    .execute(&mut *tx)
+    .execute(conn)
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 
-pub async fn delete_destination(db: &Db, id: &str) -> Result<bool, AppError> {
-    let mut tx = db.begin_write().await?;
+pub async fn delete_destination(conn: &mut SqliteConnection, id: &str) -> Result<bool, AppError> {
     let done = sqlx::query("DELETE FROM webhook_destinations WHERE id = ?")
         .bind(id)
-        .execute(&mut *tx)
+        .execute(conn)
         .await?;
-    tx.commit().await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -122,7 +121,7 @@ pub async fn due(pool: &SqlitePool, limit: i64) -> Result<Vec<Due>, AppError> {
 /// Records one attempt: delivered when `error` is empty, otherwise retried at `next` or, with
 /// no `next`, failed for good.
 pub async fn record_attempt(
-    db: &Db,
+    conn: &mut SqliteConnection,
     id: &str,
     status: Option<u16>,
     error: &str,
@@ -134,7 +133,6 @@ pub async fn record_attempt(
         (false, Some(next)) => ("pending", None, ts(next)),
         (false, None) => ("failed", None, ts(now)),
     };
-    let mut tx = db.begin_write().await?;
     sqlx::query(
         "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, last_status = ?,
             last_error = ?, next_attempt_at = ?, delivered_at = ? WHERE id = ?",
@@ -145,9 +143,8 @@ pub async fn record_attempt(
     .bind(next_at)
     .bind(delivered_at)
     .bind(id)
-    .execute(&mut *tx)
+    .execute(conn)
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 
