@@ -423,3 +423,45 @@ pub async fn audit(
         .await?;
     Ok(())
 }
+
+/// How many audit entries record `action` (the demo loader runs once: `demo.load`).
+pub async fn count_audit(pool: &SqlitePool, action: &str) -> Result<i64, AppError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT COUNT(*) AS "n!: i64" FROM audit_log WHERE action = ?"#,
+        action
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Adds an account with this email unless one exists (then it is left as it is); returns the
+/// id of the account with the email.
+pub async fn ensure_user(
+    conn: &mut SqliteConnection,
+    id: &str,
+    email: &str,
+    name: &str,
+    role: Role,
+    password_hash: &str,
+) -> Result<String, AppError> {
+    let now = ts(Utc::now());
+    let role = role.as_str();
+    sqlx::query!(
+        "INSERT INTO users (id, email, name, role, password_hash, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO NOTHING",
+        id,
+        email,
+        name,
+        role,
+        password_hash,
+        now,
+        now,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(
+        sqlx::query_scalar!(r#"SELECT id AS "id!" FROM users WHERE email = ?"#, email)
+            .fetch_one(conn)
+            .await?,
+    )
+}
