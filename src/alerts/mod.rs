@@ -119,7 +119,7 @@ impl Watched {
 }
 
 /// A rule as stored.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct AlertRule {
     pub id: String,
     pub name: String,

@@ -38,7 +38,7 @@ impl ListKind {
     }
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Service {
     pub name: String,
     pub team: String,
@@ -47,7 +47,7 @@ pub struct Service {
     pub incidents: i64,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Category {
     pub name: String,
     #[serde(skip)]
