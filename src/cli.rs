@@ -138,9 +138,9 @@ pub async fn run(cli: Cli, config: Config) -> CliResult {
             items_per_incident,
         } => match incidents {
             Some(n) => {
-                crate::demo::generate(&db, n, entries_per_incident, items_per_incident).await
+                Ok(crate::demo::generate(&db, n, entries_per_incident, items_per_incident).await?)
             }
-            None => crate::demo::load_sample(&db).await,
+            None => Ok(crate::demo::load_sample(&db).await?),
         },
     };
     db.close().await;

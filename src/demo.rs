@@ -7,9 +7,8 @@ use sqlx::SqliteConnection;
 
 use crate::action_items::db::SampleItem;
 use crate::auth::Role;
-use crate::cli::CliResult;
 use crate::db::{Db, new_id};
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::incidents::db::SampleIncident;
 use crate::postmortems::db::SamplePostmortem;
 use crate::timeline::EntryKind;
@@ -116,7 +115,7 @@ const STORIES: &[(&str, &str, &str, &str, &str, &str)] = &[
 ];
 
 /// Loads the sample set once; a second run changes nothing.
-pub async fn load_sample(db: &Db) -> CliResult {
+pub async fn load_sample(db: &Db) -> AppResult<()> {
     let done = crate::auth::db::count_audit(&db.reader, "demo.load").await?;
     if done > 0 {
         println!("demo data is already loaded; nothing to do");
@@ -174,7 +173,7 @@ pub async fn load_sample(db: &Db) -> CliResult {
 }
 
 /// Generates `count` incidents with `entries` timeline entries each, in batches.
-pub async fn generate(db: &Db, count: u64, entries: u32, items: u32) -> CliResult {
+pub async fn generate(db: &Db, count: u64, entries: u32, items: u32) -> AppResult<()> {
     let mut tx = db.begin_write().await?;
     let people = ensure_people(&mut tx).await?;
     ensure_services(&mut tx).await?;

@@ -416,6 +416,11 @@ async fn fire(
     let shown_now = value.map_or_else(|| "n/a".to_owned(), |v| watched.format(v));
     let mut tx = db.begin_write().await?;
     let event_id = db::insert_event(&mut tx, rule, value, Utc::now()).await?;
+    let page = rule.tier == Tier::Page.as_str();
+    if page {
+        // A page opens an incident for the service, which must be on the service list.
+        crate::catalog::db::ensure_service(&mut tx, &rule.service, "").await?;
+    }
     crate::notifications::enqueue(
         &mut tx,
         crate::notifications::Event::AlertFired,
@@ -438,14 +443,8 @@ async fn fire(
     .await?;
     tx.commit().await?;
     tracing::warn!(rule = %rule.name, service = %rule.service, tier = %rule.tier, value, "alert fired");
-    if rule.tier != Tier::Page.as_str() {
+    if !page {
         return Ok(None);
-    }
-    // A page opens an incident for the service, which must be on the service list.
-    {
-        let mut tx = db.begin_write().await?;
-        crate::catalog::db::ensure_service(&mut tx, &rule.service, "").await?;
-        tx.commit().await?;
     }
     let shown = value.map_or_else(|| "n/a".to_owned(), |v| watched.format(v));
     let changes = IncidentChanges {

@@ -124,11 +124,7 @@ async fn login(
 }
 
 fn set_session_cookie(response: &mut Response, state: &AuthState, secret: &str) {
-    let secure = if state.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
     let cookie = format!(
         "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
         state.session_ttl.as_secs()
@@ -141,11 +137,7 @@ fn set_session_cookie(response: &mut Response, state: &AuthState, secret: &str) 
 async fn logout(State(state): State<AuthState>, headers: HeaderMap) -> AppResult<Response> {
     super::logout(&state, cookie(&headers, SESSION_COOKIE)).await?;
     let mut response = redirect_with_flash("/login", "ok", "You are signed out.");
-    let secure = if state.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
     if let Ok(v) =
         format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}").parse()
     {
@@ -412,17 +404,22 @@ async fn create_token(
     Admin(page): Admin,
     Form(form): Form<TokenForm>,
 ) -> AppResult<Response> {
-    let secret =
-        match super::create_token(&state.db, &page.user, &form.name, &form.user_id, &form.scope)
-            .await
-        {
-            Ok(secret) => secret,
-            Err(AppError::Validation { fields, .. }) => {
-                let html = tokens_page(&state, page.chrome, None, Some(&form), fields).await?;
-                return Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response());
-            }
-            Err(e) => return Err(e),
-        };
+    let secret = match super::create_token(
+        &state.db,
+        &page.user,
+        &form.name,
+        &form.user_id,
+        &form.scope,
+    )
+    .await
+    {
+        Ok(secret) => secret,
+        Err(AppError::Validation { fields, .. }) => {
+            let html = tokens_page(&state, page.chrome, None, Some(&form), fields).await?;
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response());
+        }
+        Err(e) => return Err(e),
+    };
     let html = tokens_page(&state, page.chrome, Some(secret), None, FieldErrors::new()).await?;
     // The secret is in this body only; keep it out of caches.
     Ok((

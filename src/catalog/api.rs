@@ -22,13 +22,19 @@ where
         .route("/categories", get(list_categories).post(create_category))
 }
 
-async fn list_services(State(state): State<CatalogState>, caller: ApiCaller) -> AppResult<Response> {
+async fn list_services(
+    State(state): State<CatalogState>,
+    caller: ApiCaller,
+) -> AppResult<Response> {
     caller.require_read()?;
     let items = db::list_services(&state.db.reader).await?;
     Ok(axum::Json(serde_json::json!({ "items": items, "total": items.len() })).into_response())
 }
 
-async fn list_categories(State(state): State<CatalogState>, caller: ApiCaller) -> AppResult<Response> {
+async fn list_categories(
+    State(state): State<CatalogState>,
+    caller: ApiCaller,
+) -> AppResult<Response> {
     caller.require_read()?;
     let items = db::list_categories(&state.db.reader).await?;
     Ok(axum::Json(serde_json::json!({ "items": items, "total": items.len() })).into_response())

@@ -55,20 +55,22 @@ pub async fn list_categories_with_usage(pool: &SqlitePool) -> Result<Vec<Categor
 /// The stored spelling of a service name matched case-insensitively, if it exists.
 pub async fn canonical_service(pool: &SqlitePool, name: &str) -> Result<Option<String>, AppError> {
     let name = name.trim();
-    Ok(
-        sqlx::query_scalar!(r#"SELECT name AS "name!" FROM services WHERE name = ?"#, name)
-            .fetch_optional(pool)
-            .await?,
+    Ok(sqlx::query_scalar!(
+        r#"SELECT name AS "name!" FROM services WHERE name = ?"#,
+        name
     )
+    .fetch_optional(pool)
+    .await?)
 }
 
 pub async fn canonical_category(pool: &SqlitePool, name: &str) -> Result<Option<String>, AppError> {
     let name = name.trim();
-    Ok(
-        sqlx::query_scalar!(r#"SELECT name AS "name!" FROM categories WHERE name = ?"#, name)
-            .fetch_optional(pool)
-            .await?,
+    Ok(sqlx::query_scalar!(
+        r#"SELECT name AS "name!" FROM categories WHERE name = ?"#,
+        name
     )
+    .fetch_optional(pool)
+    .await?)
 }
 
 pub async fn insert_service(

@@ -115,11 +115,17 @@ async fn show(state: &CatalogState, page: Page, kind: ListKind) -> AppResult<Res
     )
 }
 
-async fn list_services(State(state): State<CatalogState>, Admin(page): Admin) -> AppResult<Response> {
+async fn list_services(
+    State(state): State<CatalogState>,
+    Admin(page): Admin,
+) -> AppResult<Response> {
     show(&state, page, ListKind::Service).await
 }
 
-async fn list_categories(State(state): State<CatalogState>, Admin(page): Admin) -> AppResult<Response> {
+async fn list_categories(
+    State(state): State<CatalogState>,
+    Admin(page): Admin,
+) -> AppResult<Response> {
     show(&state, page, ListKind::Category).await
 }
 
@@ -199,7 +205,12 @@ async fn rename_category(
     save(&state, page, ListKind::Category, Some(name), form).await
 }
 
-async fn delete(state: &CatalogState, page: Page, kind: ListKind, name: &str) -> AppResult<Response> {
+async fn delete(
+    state: &CatalogState,
+    page: Page,
+    kind: ListKind,
+    name: &str,
+) -> AppResult<Response> {
     let list_url = match kind {
         ListKind::Service => "/admin/services",
         ListKind::Category => "/admin/categories",

@@ -162,8 +162,8 @@ async fn add_destination(
     .await
     {
         Ok(values) => Ok(redirect_with_flash(
-                "/admin/integrations",
-                "ok",
+            "/admin/integrations",
+            "ok",
             &format!("Added the destination {}.", values.name),
         )),
         Err(AppError::Validation { fields, .. }) => {
