@@ -6,15 +6,17 @@ use chrono::{DateTime, Datelike, Duration, Utc};
 use serde::Serialize;
 use sqlx::{SqliteConnection, SqlitePool};
 
-use super::{AlertRule, RuleValues};
+use super::{AlertRule, RuleValues, Tier, Watched};
 use crate::db::{is_unique_violation, new_id, ts};
 use crate::error::AppError;
+use crate::incidents::Severity;
 
 pub async fn list_rules(pool: &SqlitePool) -> Result<Vec<AlertRule>, AppError> {
     Ok(sqlx::query_as!(
         AlertRule,
-        r#"SELECT id AS "id!", name, service, signal, threshold, min_samples, for_secs, tier,
-                page_severity, enabled AS "enabled: bool", version
+        r#"SELECT id AS "id!", name, service, signal AS "signal: Watched", threshold, min_samples,
+                for_secs, tier AS "tier: Tier", page_severity AS "page_severity: Severity",
+                enabled AS "enabled: bool", version
          FROM alert_rules ORDER BY service, name"#
     )
     .fetch_all(pool)
@@ -27,8 +29,9 @@ pub async fn find_rule(
 ) -> Result<Option<AlertRule>, AppError> {
     Ok(sqlx::query_as!(
         AlertRule,
-        r#"SELECT id AS "id!", name, service, signal, threshold, min_samples, for_secs, tier,
-                page_severity, enabled AS "enabled: bool", version
+        r#"SELECT id AS "id!", name, service, signal AS "signal: Watched", threshold, min_samples,
+                for_secs, tier AS "tier: Tier", page_severity AS "page_severity: Severity",
+                enabled AS "enabled: bool", version
          FROM alert_rules WHERE id = ?"#,
         id
     )

@@ -124,24 +124,19 @@ pub struct AlertRule {
     pub id: String,
     pub name: String,
     pub service: String,
-    pub signal: String,
+    pub signal: Watched,
     pub threshold: f64,
     pub min_samples: i64,
     pub for_secs: i64,
-    pub tier: String,
-    pub page_severity: String,
+    pub tier: Tier,
+    pub page_severity: Severity,
     pub enabled: bool,
     pub version: i64,
 }
 
 impl AlertRule {
-    pub fn watched(&self) -> Option<Watched> {
-        Watched::parse(&self.signal)
-    }
-
     pub fn describe(&self) -> String {
-        self.watched()
-            .map_or_else(|| self.signal.clone(), |w| w.describe(self.threshold))
+        self.signal.describe(self.threshold)
     }
 }
 
@@ -334,9 +329,7 @@ impl Evaluator {
         let open = db::open_events_by_rule(&db.reader).await?;
         let mut outcomes = Vec::new();
         for rule in rules.iter().filter(|r| r.enabled) {
-            let Some(watched) = rule.watched() else {
-                continue;
-            };
+            let watched = rule.signal;
             let decision = signals
                 .registry
                 .evaluate(
@@ -416,7 +409,7 @@ async fn fire(
     let shown_now = value.map_or_else(|| "n/a".to_owned(), |v| watched.format(v));
     let mut tx = db.begin_write().await?;
     let event_id = db::insert_event(&mut tx, rule, value, Utc::now()).await?;
-    let page = rule.tier == Tier::Page.as_str();
+    let page = rule.tier == Tier::Page;
     if page {
         // A page opens an incident for the service, which must be on the service list.
         crate::catalog::db::ensure_service(&mut tx, &rule.service, "").await?;
@@ -426,7 +419,7 @@ async fn fire(
         crate::notifications::Event::AlertFired,
         crate::notifications::Notice {
             event: crate::notifications::Event::AlertFired.as_str().to_owned(),
-            tier: rule.tier.clone(),
+            tier: rule.tier.as_str().to_owned(),
             incident: None,
             title: rule.name.clone(),
             severity: None,
@@ -454,7 +447,7 @@ async fn fire(
                 .take(200)
                 .collect(),
         ),
-        severity: Severity::parse(&rule.page_severity).or(Some(Severity::Sev2)),
+        severity: Some(rule.page_severity),
         service: Some(rule.service.clone()),
         category: Some("unknown".into()),
         summary: Some(format!(

@@ -102,12 +102,12 @@ impl RuleForm {
         Self {
             name: r.name.clone(),
             service: r.service.clone(),
-            signal: r.signal.clone(),
+            signal: r.signal.as_str().to_owned(),
             threshold: r.threshold.to_string(),
             min_samples: r.min_samples.to_string(),
             for_secs: r.for_secs.to_string(),
-            tier: r.tier.clone(),
-            page_severity: r.page_severity.clone(),
+            tier: r.tier.as_str().to_owned(),
+            page_severity: r.page_severity.as_str().to_owned(),
             enabled: if r.enabled {
                 "on".into()
             } else {

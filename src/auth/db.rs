@@ -256,7 +256,7 @@ pub async fn session_user(pool: &SqlitePool, secret: &str) -> Result<Option<User
 pub struct TokenInfo {
     pub id: String,
     pub name: String,
-    pub scope: String,
+    pub scope: Scope,
     pub prefix: String,
     pub owner_email: String,
     pub created_at: DateTime<Utc>,
@@ -295,7 +295,7 @@ pub async fn insert_token(
 pub async fn list_tokens(pool: &SqlitePool) -> Result<Vec<TokenInfo>, AppError> {
     Ok(sqlx::query_as!(
         TokenInfo,
-        r#"SELECT t.id AS "id!", t.name, t.scope, t.prefix, u.email AS owner_email,
+        r#"SELECT t.id AS "id!", t.name, t.scope AS "scope: Scope", t.prefix, u.email AS owner_email,
                 t.created_at AS "created_at: DateTime<Utc>",
                 t.last_used_at AS "last_used_at: DateTime<Utc>",
                 t.revoked_at AS "revoked_at: DateTime<Utc>"

@@ -113,7 +113,7 @@ async fn page(
         ingest_tokens: crate::auth::db::list_tokens(&state.db.reader)
             .await?
             .into_iter()
-            .filter(|t| t.scope == "ingest" && t.revoked_at.is_none())
+            .filter(|t| t.scope == crate::auth::Scope::Ingest && t.revoked_at.is_none())
             .collect(),
         payloads: super::db::recent_payloads(&state.db.reader, 20).await?,
         destinations: crate::notifications::db::list_destinations(&state.db.reader).await?,
