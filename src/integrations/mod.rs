@@ -26,19 +26,11 @@ pub struct IntegrationsState {
     pub base_url: String,
 }
 
-/// Which receiver a payload came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    Alertmanager,
-    Grafana,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Alertmanager => "alertmanager",
-            Self::Grafana => "grafana",
-        }
+choice! {
+    /// Which receiver a payload came to.
+    pub enum Source, "source" {
+        Alertmanager = "alertmanager",
+        Grafana = "grafana",
     }
 }
 
