@@ -25,7 +25,7 @@ use crate::web::{middleware, static_files};
 pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
-    pub login_limiter: Arc<crate::auth::web::LoginLimiter>,
+    pub login_limiter: Arc<crate::auth::LoginLimiter>,
     pub sessions: Arc<crate::auth::sessions::SessionCache>,
     pub catalog: Arc<crate::catalog::CatalogCache>,
     pub incident_lists: Arc<crate::incidents::ListCache>,
@@ -52,7 +52,7 @@ impl AppState {
         )
         .expect("Config validates the collector window settings");
         let limiter =
-            crate::auth::web::LoginLimiter::new(config.login_max_failures, config.login_window);
+            crate::auth::LoginLimiter::new(config.login_max_failures, config.login_window);
         let alert_mapping = Arc::new(config.alert_mapping.clone());
         let recurrence = Arc::new(crate::recurrence::RecurrenceState::new(
             config.recurrence,
@@ -269,6 +269,53 @@ impl FromRef<AppState> for crate::postmortems::PostmortemsState {
             db: app.db.clone(),
             tz: app.config.timezone,
             catalog: Arc::clone(&app.catalog),
+        }
+    }
+}
+
+/// Sign-in, sessions and the admin pages for users and tokens: the session cache, the
+/// login limiter and the cookie settings.
+impl FromRef<AppState> for crate::auth::AuthState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            sessions: Arc::clone(&app.sessions),
+            limiter: Arc::clone(&app.login_limiter),
+            session_ttl: app.config.session_ttl,
+            secure_cookies: app.config.secure_cookies(),
+        }
+    }
+}
+
+/// The service and category pages and API: the catalog cache.
+impl FromRef<AppState> for crate::catalog::CatalogState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            cache: Arc::clone(&app.catalog),
+        }
+    }
+}
+
+/// The alert rule pages and API: the collector, the evaluator and the catalog's lists.
+impl FromRef<AppState> for crate::alerts::AlertsState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            signals: Arc::clone(&app.signals),
+            evaluator: Arc::clone(&app.alert_evaluator),
+            catalog: Arc::clone(&app.catalog),
+        }
+    }
+}
+
+/// The Alertmanager and Grafana receivers and the integrations page: the label mapping.
+impl FromRef<AppState> for crate::integrations::IntegrationsState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            mapping: Arc::clone(&app.alert_mapping),
+            base_url: app.config.base_url.clone(),
         }
     }
 }

@@ -138,9 +138,9 @@ pub async fn run(cli: Cli, config: Config) -> CliResult {
             items_per_incident,
         } => match incidents {
             Some(n) => {
-                crate::demo::generate(&db, n, entries_per_incident, items_per_incident).await
+                Ok(crate::demo::generate(&db, n, entries_per_incident, items_per_incident).await?)
             }
-            None => crate::demo::load_sample(&db).await,
+            None => Ok(crate::demo::load_sample(&db).await?),
         },
     };
     db.close().await;
@@ -148,10 +148,7 @@ pub async fn run(cli: Cli, config: Config) -> CliResult {
 }
 
 async fn serve(db: Db, config: Config) -> CliResult {
-    if auth::db::count_users(&db.reader).await? == 0 {
-        let mut tx = db.begin_write().await?;
-        let secret = auth::db::create_setup_token(&mut tx).await?;
-        tx.commit().await?;
+    if let Some(secret) = auth::open_setup_link(&db).await? {
         let link = format!("{}/setup/{secret}", config.base_url);
         // The one-time link is meant to be read from the log by whoever started the server.
         tracing::warn!(setup_link = %link, "no users yet: open the setup link to create the first admin (valid 24 hours, once)");
@@ -228,18 +225,7 @@ async fn create_user(
         (auth::random_secret("", 12)?, true)
     };
     let new_user = NewUser::parse(email, name, role, &password)?;
-    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password)).await?;
-    let mut tx = db.begin_write().await?;
-    let user = auth::db::insert_user(
-        &mut tx,
-        &new_user.email,
-        &new_user.name,
-        new_user.role,
-        &hash,
-    )
-    .await?;
-    auth::db::audit(&mut tx, None, "user.create", &user.email, "command line").await?;
-    tx.commit().await?;
+    let user = auth::create_user(db, auth::By::CommandLine, &new_user).await?;
     println!("created {} ({}) as {}", user.name, user.email, user.role);
     if generated {
         println!("password (shown once): {}", new_user.password);
@@ -255,10 +241,7 @@ async fn create_token(db: &Db, email: &str, name: &str, scope: &str) -> CliResul
     if scope == Scope::Write && user.role < Role::Responder {
         eprintln!("note: {email} is a viewer, so this write token can only read");
     }
-    let mut tx = db.begin_write().await?;
-    let secret = auth::db::insert_token(&mut tx, &user.id, name, scope).await?;
-    auth::db::audit(&mut tx, None, "token.create", name, scope.as_str()).await?;
-    tx.commit().await?;
+    let secret = auth::issue_token(db, auth::By::CommandLine, &user, name, scope).await?;
     println!("{secret}");
     Ok(())
 }

@@ -5,8 +5,13 @@ use chrono::{DateTime, Duration, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::SqliteConnection;
 
-use crate::cli::CliResult;
-use crate::db::{Db, new_id, ts, ts_opt};
+use crate::action_items::db::SampleItem;
+use crate::auth::Role;
+use crate::db::{Db, new_id};
+use crate::error::{AppError, AppResult};
+use crate::incidents::db::SampleIncident;
+use crate::postmortems::db::SamplePostmortem;
+use crate::timeline::EntryKind;
 
 const SERVICES: &[(&str, &str)] = &[
     ("checkout", "Storefront"),
@@ -110,10 +115,8 @@ const STORIES: &[(&str, &str, &str, &str, &str, &str)] = &[
 ];
 
 /// Loads the sample set once; a second run changes nothing.
-pub async fn load_sample(db: &Db) -> CliResult {
-    let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'demo.load'")
-        .fetch_one(&db.reader)
-        .await?;
+pub async fn load_sample(db: &Db) -> AppResult<()> {
+    let done = crate::auth::db::count_audit(&db.reader, "demo.load").await?;
     if done > 0 {
         println!("demo data is already loaded; nothing to do");
         return Ok(());
@@ -123,7 +126,7 @@ pub async fn load_sample(db: &Db) -> CliResult {
     ensure_services(&mut tx).await?;
     let now = Utc::now();
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
-    let mut number = next_number(&mut tx).await?;
+    let mut number = crate::incidents::db::next_number(&mut tx).await?;
     for i in 0..40u32 {
         let story = STORIES[i as usize % STORIES.len()];
         let days_ago = i64::from(180 - i * 4) - rng.below(3) as i64;
@@ -170,11 +173,11 @@ pub async fn load_sample(db: &Db) -> CliResult {
 }
 
 /// Generates `count` incidents with `entries` timeline entries each, in batches.
-pub async fn generate(db: &Db, count: u64, entries: u32, items: u32) -> CliResult {
+pub async fn generate(db: &Db, count: u64, entries: u32, items: u32) -> AppResult<()> {
     let mut tx = db.begin_write().await?;
     let people = ensure_people(&mut tx).await?;
     ensure_services(&mut tx).await?;
-    let mut number = next_number(&mut tx).await?;
+    let mut number = crate::incidents::db::next_number(&mut tx).await?;
     tx.commit().await?;
 
     let bar = ProgressBar::new(count);
@@ -218,47 +221,27 @@ pub async fn generate(db: &Db, count: u64, entries: u32, items: u32) -> CliResul
     Ok(())
 }
 
-async fn next_number(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COALESCE(MAX(number), 0) + 1 FROM incidents")
-        .fetch_one(conn)
-        .await
-}
-
 /// Demo people exist with an unusable password: they author data but cannot sign in.
-async fn ensure_people(conn: &mut SqliteConnection) -> Result<Vec<String>, sqlx::Error> {
-    let now = ts(Utc::now());
+async fn ensure_people(conn: &mut SqliteConnection) -> Result<Vec<String>, AppError> {
     let mut ids = Vec::new();
     for (i, (email, name)) in PEOPLE.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO users (id, email, name, role, password_hash, created_at, updated_at)
-             VALUES (?, ?, ?, 'responder', '!demo-no-login', ?, ?) ON CONFLICT (email) DO NOTHING",
+        let id = crate::auth::db::ensure_user(
+            conn,
+            &format!("00000000-0000-7000-8000-00000000000{i}"),
+            email,
+            name,
+            Role::Responder,
+            "!demo-no-login",
         )
-        .bind(format!("00000000-0000-7000-8000-00000000000{i}"))
-        .bind(email)
-        .bind(name)
-        .bind(&now)
-        .bind(&now)
-        .execute(&mut *conn)
         .await?;
-        let id: String = sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
-            .bind(email)
-            .fetch_one(&mut *conn)
-            .await?;
         ids.push(id);
     }
     Ok(ids)
 }
 
-async fn ensure_services(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+async fn ensure_services(conn: &mut SqliteConnection) -> Result<(), AppError> {
     for (name, team) in SERVICES {
-        sqlx::query(
-            "INSERT INTO services (name, team, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(name)
-        .bind(team)
-        .bind(ts(Utc::now()))
-        .execute(&mut *conn)
-        .await?;
+        crate::catalog::db::ensure_service(conn, name, team).await?;
     }
     Ok(())
 }
@@ -274,7 +257,7 @@ async fn insert_incident(
     commander: &str,
     rng: &mut Rng,
     entries: u32,
-) -> Result<String, sqlx::Error> {
+) -> Result<String, AppError> {
     let (_, service, category, severity, summary, impact) = story;
     let team = SERVICES
         .iter()
@@ -296,35 +279,28 @@ async fn insert_incident(
         order.iter().position(|x| *x == status) >= order.iter().position(|x| *x == s)
     };
     let id = new_id();
-    sqlx::query(
-        "INSERT INTO incidents (id, number, title, summary, customer_impact, severity, status,
-            service, category, team, commander_id, started_at, detected_at, acknowledged_at,
-            mitigated_at, resolved_at, closed_at, exclude_from_metrics, version, created_by,
-            created_at, updated_by, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 1, ?, ?, ?, ?)",
+    crate::incidents::db::insert_sample(
+        conn,
+        &SampleIncident {
+            id: &id,
+            number,
+            title,
+            summary,
+            impact,
+            severity,
+            status,
+            service,
+            category,
+            team,
+            commander,
+            started_at: started,
+            detected_at: detected,
+            acknowledged_at: acknowledged,
+            mitigated_at: reached("monitoring").then_some(mitigated),
+            resolved_at: reached("resolved").then_some(resolved),
+            closed_at: reached("closed").then_some(closed),
+        },
     )
-    .bind(&id)
-    .bind(number)
-    .bind(title)
-    .bind(summary)
-    .bind(impact)
-    .bind(severity)
-    .bind(status)
-    .bind(service)
-    .bind(category)
-    .bind(team)
-    .bind(commander)
-    .bind(ts(started))
-    .bind(ts(detected))
-    .bind(ts(acknowledged))
-    .bind(ts_opt(reached("monitoring").then_some(mitigated)))
-    .bind(ts_opt(reached("resolved").then_some(resolved)))
-    .bind(ts_opt(reached("closed").then_some(closed)))
-    .bind(commander)
-    .bind(ts(detected))
-    .bind(commander)
-    .bind(ts(detected))
-    .execute(&mut *conn)
     .await?;
 
     let script: [(&str, &str, DateTime<Utc>, bool); 6] = [
@@ -365,7 +341,6 @@ async fn insert_incident(
             reached("resolved"),
         ),
     ];
-    let now = ts(Utc::now());
     for n in 0..entries {
         let (kind, body, at, applies) = script[n as usize % script.len()];
         if !applies && n < 6 {
@@ -377,20 +352,9 @@ async fn insert_incident(
             acknowledged + Duration::minutes(i64::from(n) * 2)
         };
         let body = body.replace("{service}", service).replace("{team}", team);
-        sqlx::query(
-            "INSERT INTO timeline_entries (id, incident_id, occurred_at, kind, body, author_id,
-                created_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
-        )
-        .bind(new_id())
-        .bind(&id)
-        .bind(ts(at))
-        .bind(kind)
-        .bind(body)
-        .bind(commander)
-        .bind(&now)
-        .bind(&now)
-        .execute(&mut *conn)
-        .await?;
+        let kind = EntryKind::parse(kind)
+            .ok_or_else(|| AppError::Internal(format!("unknown timeline kind {kind}")))?;
+        crate::timeline::db::insert(conn, &id, at, kind, &body, Some(commander)).await?;
     }
     Ok(id)
 }
@@ -404,91 +368,25 @@ async fn insert_postmortem(
     status: &str,
     author: &str,
     started: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), AppError> {
     let (_, service, category, _, summary, impact) = story;
-    let id = new_id();
-    let written = started + Duration::days(2);
-    let template: (String, String) = sqlx::query_as(
-        "SELECT id, name FROM postmortem_templates ORDER BY is_default DESC, created_at LIMIT 1",
+    crate::postmortems::db::insert_sample(
+        conn,
+        &SamplePostmortem {
+            incident_id,
+            status,
+            author_id: author,
+            started_at: started,
+            summary,
+            impact,
+            root_cause: &format!(
+                "Kind of failure: {category}. Nothing in {service} or its pipeline stopped it before users saw it."
+            ),
+            category,
+            cause_description: &format!("{category} on {service}"),
+        },
     )
-    .fetch_one(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO postmortems (id, incident_id, status, template_id, template_name,
-            detection_method, version, author_id, created_at, updated_by, updated_at, published_at)
-         VALUES (?, ?, ?, ?, ?, 'alert', 2, ?, ?, ?, ?, ?)",
-    )
-    .bind(&id)
-    .bind(incident_id)
-    .bind(status)
-    .bind(&template.0)
-    .bind(&template.1)
-    .bind(author)
-    .bind(ts(started + Duration::days(1)))
-    .bind(author)
-    .bind(ts(written))
-    .bind(ts_opt((status == "published").then_some(written)))
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO postmortem_sections (postmortem_id, position, key, title, help, required, body)
-         SELECT ?, position, key, title, help, required, CASE key
-             WHEN 'summary' THEN ? WHEN 'impact' THEN ?
-             WHEN 'trigger' THEN 'A change reached production without a check that would have caught it.'
-             WHEN 'root_cause' THEN ?
-             WHEN 'detection' THEN 'The error-rate alert paged the on-call within minutes.'
-             WHEN 'resolution' THEN 'Rolled back, then fixed forward once the cause was understood.'
-             WHEN 'went_well' THEN 'Paging and the rollback tooling worked as designed.'
-             ELSE '' END
-         FROM postmortem_template_sections WHERE template_id = ?",
-    )
-    .bind(&id)
-    .bind(summary)
-    .bind(impact)
-    .bind(format!(
-        "Kind of failure: {category}. Nothing in {service} or its pipeline stopped it before users saw it."
-    ))
-    .bind(&template.0)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO root_causes (id, postmortem_id, incident_id, category, description, is_primary,
-            position) VALUES (?, ?, ?, ?, ?, 1, 0)",
-    )
-    .bind(new_id())
-    .bind(&id)
-    .bind(incident_id)
-    .bind(category)
-    .bind(format!("{category} on {service}"))
-    .execute(&mut *conn)
-    .await?;
-    for version in [1, 2] {
-        sqlx::query(
-            "INSERT INTO postmortem_revisions (postmortem_id, version, author_id, created_at,
-                changed, content)
-             SELECT ?, ?, ?, ?, ?, json_object('sections', json_group_array(json_object(
-                 'key', key, 'title', title, 'help', help, 'required', json(CASE required WHEN 1 THEN 'true' ELSE 'false' END),
-                 'body', CASE WHEN ? = 1 THEN '' ELSE body END)),
-                 'root_causes', json(CASE WHEN ? = 1 THEN '[]' ELSE json_array(json_object('category', ?, 'description', ?, 'primary', json('true'))) END),
-                 'detection_method', CASE WHEN ? = 1 THEN '' ELSE 'alert' END,
-                 'no_action_items_reason', '')
-             FROM (SELECT * FROM postmortem_sections WHERE postmortem_id = ? ORDER BY position)",
-        )
-        .bind(&id)
-        .bind(version)
-        .bind(author)
-        .bind(ts(started + Duration::days(version)))
-        .bind(if version == 1 { "Started" } else { "Summary, Impact, Trigger, Root cause, Detection, Resolution, What went well, Root causes, Detection method" })
-        .bind(version)
-        .bind(version)
-        .bind(category)
-        .bind(format!("{category} on {service}"))
-        .bind(version)
-        .bind(&id)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
+    .await
 }
 
 const ITEM_TITLES: &[(&str, &str)] = &[
@@ -513,7 +411,7 @@ async fn insert_items(
     people: &[String],
     rng: &mut Rng,
     count: u32,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), AppError> {
     let team = SERVICES
         .iter()
         .find(|(s, _)| *s == service)
@@ -532,36 +430,32 @@ async fn insert_items(
             _ => "open",
         };
         let completed = matches!(status, "done" | "wont_do")
-            .then(|| ts((created + Duration::days(1 + rng.below(30) as i64)).min(now)));
+            .then(|| (created + Duration::days(1 + rng.below(30) as i64)).min(now));
         let owner =
             (rng.below(8) > 0).then(|| people[rng.below(people.len() as u64) as usize].clone());
         let priority = ["p1", "p2", "p2", "p3"][rng.below(4) as usize];
-        sqlx::query(
-            "INSERT INTO action_items (id, incident_id, title, description, owner_id, team, kind,
-                priority, status, wont_do_reason, due_on, external_url, completed_at, completed_by,
-                version, created_by, created_at, updated_at)
-             VALUES (?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, '', ?, ?, 1, ?, ?, ?)",
+        crate::action_items::db::insert_sample(
+            conn,
+            &SampleItem {
+                incident_id,
+                title,
+                owner_id: owner.as_deref(),
+                team,
+                kind,
+                priority,
+                status,
+                wont_do_reason: if status == "wont_do" {
+                    "Superseded by the platform migration"
+                } else {
+                    ""
+                },
+                due_on: due,
+                completed_at: completed,
+                completed_by: completed.and(owner.as_deref()),
+                created_by: owner.as_deref(),
+                created_at: created,
+            },
         )
-        .bind(new_id())
-        .bind(incident_id)
-        .bind(title)
-        .bind(&owner)
-        .bind(team)
-        .bind(kind)
-        .bind(priority)
-        .bind(status)
-        .bind(if status == "wont_do" {
-            "Superseded by the platform migration"
-        } else {
-            ""
-        })
-        .bind(due.to_string())
-        .bind(&completed)
-        .bind(completed.as_ref().and(owner.as_ref()))
-        .bind(&owner)
-        .bind(ts(created))
-        .bind(ts(created))
-        .execute(&mut *conn)
         .await?;
     }
     Ok(())

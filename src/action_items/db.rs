@@ -309,3 +309,56 @@ pub async fn facts(pool: &SqlitePool) -> Result<Vec<super::progress::ItemFacts>,
     .fetch_all(pool)
     .await?)
 }
+
+/// A sample action item as `hindsight demo` writes it.
+#[derive(Debug, Clone)]
+pub struct SampleItem<'a> {
+    pub incident_id: &'a str,
+    pub title: &'a str,
+    pub owner_id: Option<&'a str>,
+    pub team: &'a str,
+    pub kind: &'a str,
+    pub priority: &'a str,
+    pub status: &'a str,
+    pub wont_do_reason: &'a str,
+    pub due_on: chrono::NaiveDate,
+    pub completed_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub completed_by: Option<&'a str>,
+    pub created_by: Option<&'a str>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Writes a sample action item as given (no validation: demo data only).
+pub async fn insert_sample(
+    conn: &mut sqlx::SqliteConnection,
+    item: &SampleItem<'_>,
+) -> Result<(), crate::error::AppError> {
+    let id = crate::db::new_id();
+    let due_on = item.due_on.to_string();
+    let completed_at = crate::db::ts_opt(item.completed_at);
+    let created_at = crate::db::ts(item.created_at);
+    sqlx::query!(
+        "INSERT INTO action_items (id, incident_id, title, description, owner_id, team, kind,
+            priority, status, wont_do_reason, due_on, external_url, completed_at, completed_by,
+            version, created_by, created_at, updated_at)
+         VALUES (?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, '', ?, ?, 1, ?, ?, ?)",
+        id,
+        item.incident_id,
+        item.title,
+        item.owner_id,
+        item.team,
+        item.kind,
+        item.priority,
+        item.status,
+        item.wont_do_reason,
+        due_on,
+        completed_at,
+        item.completed_by,
+        item.created_by,
+        created_at,
+        created_at,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -6,50 +6,59 @@ use chrono::{DateTime, Datelike, Duration, Utc};
 use serde::Serialize;
 use sqlx::{SqliteConnection, SqlitePool};
 
-use super::{AlertRule, RuleValues};
+use super::{AlertRule, RuleValues, Tier, Watched};
 use crate::db::{is_unique_violation, new_id, ts};
 use crate::error::AppError;
-
-const SELECT_RULE: &str = "SELECT id, name, service, signal, threshold, min_samples, for_secs,
-        tier, page_severity, enabled, version FROM alert_rules";
+use crate::incidents::Severity;
 
 pub async fn list_rules(pool: &SqlitePool) -> Result<Vec<AlertRule>, AppError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT_RULE} ORDER BY service, name"
-    )))
+    Ok(sqlx::query_as!(
+        AlertRule,
+        r#"SELECT id AS "id!", name, service, signal AS "signal: Watched", threshold, min_samples,
+                for_secs, tier AS "tier: Tier", page_severity AS "page_severity: Severity",
+                enabled AS "enabled: bool", version
+         FROM alert_rules ORDER BY service, name"#
+    )
     .fetch_all(pool)
     .await?)
 }
 
-pub async fn find_rule(pool: &SqlitePool, id: &str) -> Result<Option<AlertRule>, AppError> {
-    Ok(
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_RULE} WHERE id = ?")))
-            .bind(id)
-            .fetch_optional(pool)
-            .await?,
+pub async fn find_rule(
+    conn: impl sqlx::SqliteExecutor<'_>,
+    id: &str,
+) -> Result<Option<AlertRule>, AppError> {
+    Ok(sqlx::query_as!(
+        AlertRule,
+        r#"SELECT id AS "id!", name, service, signal AS "signal: Watched", threshold, min_samples,
+                for_secs, tier AS "tier: Tier", page_severity AS "page_severity: Severity",
+                enabled AS "enabled: bool", version
+         FROM alert_rules WHERE id = ?"#,
+        id
     )
+    .fetch_optional(conn)
+    .await?)
 }
 
 pub async fn insert_rule(conn: &mut SqliteConnection, v: &RuleValues) -> Result<String, AppError> {
     let id = new_id();
     let now = ts(Utc::now());
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO alert_rules (id, name, service, signal, threshold, min_samples, for_secs,
             tier, page_severity, enabled, version, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+        id,
+        v.name,
+        v.service,
+        v.watched,
+        v.threshold,
+        v.min_samples,
+        v.for_secs,
+        v.tier,
+        v.page_severity,
+        v.enabled,
+        now,
+        now,
     )
-    .bind(&id)
-    .bind(&v.name)
-    .bind(&v.service)
-    .bind(v.watched.as_str())
-    .bind(v.threshold)
-    .bind(v.min_samples)
-    .bind(v.for_secs)
-    .bind(v.tier.as_str())
-    .bind(v.page_severity.as_str())
-    .bind(v.enabled)
-    .bind(&now)
-    .bind(&now)
     .execute(conn)
     .await
     .map_err(|e| {
@@ -69,24 +78,25 @@ pub async fn update_rule(
     version: i64,
     v: &RuleValues,
 ) -> Result<bool, AppError> {
-    let done = sqlx::query(
+    let now = ts(Utc::now());
+    let done = sqlx::query!(
         "UPDATE alert_rules SET name = ?, service = ?, signal = ?, threshold = ?, min_samples = ?,
             for_secs = ?, tier = ?, page_severity = ?, enabled = ?, version = version + 1,
             updated_at = ?
          WHERE id = ? AND version = ?",
+        v.name,
+        v.service,
+        v.watched,
+        v.threshold,
+        v.min_samples,
+        v.for_secs,
+        v.tier,
+        v.page_severity,
+        v.enabled,
+        now,
+        id,
+        version,
     )
-    .bind(&v.name)
-    .bind(&v.service)
-    .bind(v.watched.as_str())
-    .bind(v.threshold)
-    .bind(v.min_samples)
-    .bind(v.for_secs)
-    .bind(v.tier.as_str())
-    .bind(v.page_severity.as_str())
-    .bind(v.enabled)
-    .bind(ts(Utc::now()))
-    .bind(id)
-    .bind(version)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -94,20 +104,22 @@ pub async fn update_rule(
 
 /// Deletes a rule; its past events stay (with the rule's name) for the history.
 pub async fn delete_rule(conn: &mut SqliteConnection, id: &str) -> Result<bool, AppError> {
-    sqlx::query("UPDATE alert_events SET ended_at = ? WHERE rule_id = ? AND ended_at IS NULL")
-        .bind(ts(Utc::now()))
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    let done = sqlx::query("DELETE FROM alert_rules WHERE id = ?")
-        .bind(id)
+    let now = ts(Utc::now());
+    sqlx::query!(
+        "UPDATE alert_events SET ended_at = ? WHERE rule_id = ? AND ended_at IS NULL",
+        now,
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
+    let done = sqlx::query!("DELETE FROM alert_rules WHERE id = ?", id)
         .execute(conn)
         .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// A firing (open while `ended_at` is empty).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct AlertEvent {
     pub id: String,
     pub rule_id: Option<String>,
@@ -124,10 +136,6 @@ pub struct AlertEvent {
     pub incident_number: Option<i64>,
 }
 
-const SELECT_EVENT: &str = "SELECT e.id, e.rule_id, e.source, e.name, e.service, e.tier, e.signal,
-        e.threshold, e.value, e.started_at, e.ended_at, e.incident_id, i.number AS incident_number
-    FROM alert_events e LEFT JOIN incidents i ON i.id = e.incident_id";
-
 pub async fn insert_event(
     conn: &mut SqliteConnection,
     rule: &AlertRule,
@@ -135,20 +143,21 @@ pub async fn insert_event(
     at: DateTime<Utc>,
 ) -> Result<String, AppError> {
     let id = new_id();
-    sqlx::query(
+    let at = ts(at);
+    sqlx::query!(
         "INSERT INTO alert_events (id, rule_id, source, name, service, tier, signal, threshold,
             value, started_at)
          VALUES (?, ?, 'rule', ?, ?, ?, ?, ?, ?, ?)",
+        id,
+        rule.id,
+        rule.name,
+        rule.service,
+        rule.tier,
+        rule.signal,
+        rule.threshold,
+        value,
+        at,
     )
-    .bind(&id)
-    .bind(&rule.id)
-    .bind(&rule.name)
-    .bind(&rule.service)
-    .bind(&rule.tier)
-    .bind(&rule.signal)
-    .bind(rule.threshold)
-    .bind(value)
-    .bind(ts(at))
     .execute(conn)
     .await?;
     Ok(id)
@@ -159,11 +168,13 @@ pub async fn link_incident(
     event_id: &str,
     incident_id: &str,
 ) -> Result<(), AppError> {
-    sqlx::query("UPDATE alert_events SET incident_id = ? WHERE id = ?")
-        .bind(incident_id)
-        .bind(event_id)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE alert_events SET incident_id = ? WHERE id = ?",
+        incident_id,
+        event_id
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -172,11 +183,14 @@ pub async fn end_event(
     event_id: &str,
     at: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    sqlx::query("UPDATE alert_events SET ended_at = ? WHERE id = ? AND ended_at IS NULL")
-        .bind(ts(at))
-        .bind(event_id)
-        .execute(conn)
-        .await?;
+    let at = ts(at);
+    sqlx::query!(
+        "UPDATE alert_events SET ended_at = ? WHERE id = ? AND ended_at IS NULL",
+        at,
+        event_id
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -184,9 +198,15 @@ pub async fn end_event(
 pub async fn open_events_by_rule(
     pool: &SqlitePool,
 ) -> Result<HashMap<String, AlertEvent>, AppError> {
-    let events: Vec<AlertEvent> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT_EVENT} WHERE e.ended_at IS NULL AND e.rule_id IS NOT NULL"
-    )))
+    let events = sqlx::query_as!(
+        AlertEvent,
+        r#"SELECT e.id AS "id!", e.rule_id, e.source, e.name, e.service, e.tier, e.signal,
+                e.threshold, e.value, e.started_at AS "started_at: DateTime<Utc>",
+                e.ended_at AS "ended_at: DateTime<Utc>", e.incident_id,
+                i.number AS "incident_number?: i64"
+         FROM alert_events e LEFT JOIN incidents i ON i.id = e.incident_id
+         WHERE e.ended_at IS NULL AND e.rule_id IS NOT NULL"#
+    )
     .fetch_all(pool)
     .await?;
     Ok(events
@@ -197,10 +217,16 @@ pub async fn open_events_by_rule(
 
 /// Everything firing now, most severe tier first.
 pub async fn firing(pool: &SqlitePool) -> Result<Vec<AlertEvent>, AppError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT_EVENT} WHERE e.ended_at IS NULL
-         ORDER BY CASE e.tier WHEN 'page' THEN 0 WHEN 'ticket' THEN 1 ELSE 2 END, e.started_at"
-    )))
+    Ok(sqlx::query_as!(
+        AlertEvent,
+        r#"SELECT e.id AS "id!", e.rule_id, e.source, e.name, e.service, e.tier, e.signal,
+                e.threshold, e.value, e.started_at AS "started_at: DateTime<Utc>",
+                e.ended_at AS "ended_at: DateTime<Utc>", e.incident_id,
+                i.number AS "incident_number?: i64"
+         FROM alert_events e LEFT JOIN incidents i ON i.id = e.incident_id
+         WHERE e.ended_at IS NULL
+         ORDER BY CASE e.tier WHEN 'page' THEN 0 WHEN 'ticket' THEN 1 ELSE 2 END, e.started_at"#
+    )
     .fetch_all(pool)
     .await?)
 }
@@ -209,20 +235,32 @@ pub async fn firing_for_service(
     pool: &SqlitePool,
     service: &str,
 ) -> Result<Vec<AlertEvent>, AppError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT_EVENT} WHERE e.ended_at IS NULL AND e.service = ? ORDER BY e.started_at"
-    )))
-    .bind(service)
+    Ok(sqlx::query_as!(
+        AlertEvent,
+        r#"SELECT e.id AS "id!", e.rule_id, e.source, e.name, e.service, e.tier, e.signal,
+                e.threshold, e.value, e.started_at AS "started_at: DateTime<Utc>",
+                e.ended_at AS "ended_at: DateTime<Utc>", e.incident_id,
+                i.number AS "incident_number?: i64"
+         FROM alert_events e LEFT JOIN incidents i ON i.id = e.incident_id
+         WHERE e.ended_at IS NULL AND e.service = ? ORDER BY e.started_at"#,
+        service
+    )
     .fetch_all(pool)
     .await?)
 }
 
 /// The most recent firings, open or not.
 pub async fn history(pool: &SqlitePool, limit: i64) -> Result<Vec<AlertEvent>, AppError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT_EVENT} ORDER BY e.started_at DESC LIMIT ?"
-    )))
-    .bind(limit)
+    Ok(sqlx::query_as!(
+        AlertEvent,
+        r#"SELECT e.id AS "id!", e.rule_id, e.source, e.name, e.service, e.tier, e.signal,
+                e.threshold, e.value, e.started_at AS "started_at: DateTime<Utc>",
+                e.ended_at AS "ended_at: DateTime<Utc>", e.incident_id,
+                i.number AS "incident_number?: i64"
+         FROM alert_events e LEFT JOIN incidents i ON i.id = e.incident_id
+         ORDER BY e.started_at DESC LIMIT ?"#,
+        limit
+    )
     .fetch_all(pool)
     .await?)
 }
@@ -250,14 +288,17 @@ pub async fn weekly_firings(
         })
         .collect();
     let since = now - Duration::weeks(i64::try_from(weeks).unwrap_or(8));
-    let rows: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT name, tier, started_at FROM alert_events WHERE started_at >= ? ORDER BY name",
+    let since = ts(since);
+    let rows = sqlx::query!(
+        r#"SELECT name, tier, started_at AS "started_at: DateTime<Utc>" FROM alert_events
+         WHERE started_at >= ? ORDER BY name"#,
+        since
     )
-    .bind(ts(since))
     .fetch_all(pool)
     .await?;
     let mut by_name: Vec<WeeklyFirings> = Vec::new();
-    for (name, tier, at) in rows {
+    for row in rows {
+        let (name, tier, at) = (row.name, row.tier, row.started_at);
         let week = at.iso_week();
         let Some(slot) = labels.iter().position(|l| *l == (week.year(), week.week())) else {
             continue;

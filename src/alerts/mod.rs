@@ -7,16 +7,30 @@ pub mod db;
 pub mod web;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::User;
+use crate::catalog::CatalogCache;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::incidents::{Actor, IncidentChanges, Severity};
 use crate::metrics::{QuantileMode, Rule, Scope, Signal, WindowReport};
 use crate::signals::{Signals, Trigger, now_ms};
+
+/// What the alerts pages and API need, taken from the app state by `app.rs`.
+#[derive(Clone)]
+pub struct AlertsState {
+    pub db: Db,
+    /// The collector: rules are evaluated over its windows, and its services are offered in
+    /// the rule form.
+    pub signals: Arc<Signals>,
+    pub evaluator: Arc<Evaluator>,
+    /// The managed service list, also offered in the rule form.
+    pub catalog: Arc<CatalogCache>,
+}
 
 choice! {
     /// How loud an alert is.
@@ -105,29 +119,24 @@ impl Watched {
 }
 
 /// A rule as stored.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct AlertRule {
     pub id: String,
     pub name: String,
     pub service: String,
-    pub signal: String,
+    pub signal: Watched,
     pub threshold: f64,
     pub min_samples: i64,
     pub for_secs: i64,
-    pub tier: String,
-    pub page_severity: String,
+    pub tier: Tier,
+    pub page_severity: Severity,
     pub enabled: bool,
     pub version: i64,
 }
 
 impl AlertRule {
-    pub fn watched(&self) -> Option<Watched> {
-        Watched::parse(&self.signal)
-    }
-
     pub fn describe(&self) -> String {
-        self.watched()
-            .map_or_else(|| self.signal.clone(), |w| w.describe(self.threshold))
+        self.signal.describe(self.threshold)
     }
 }
 
@@ -209,10 +218,7 @@ impl RuleInput {
         }
         let page_severity = Severity::parse(self.page_severity.as_deref().unwrap_or("sev2"));
         if page_severity.is_none() {
-            errors.insert(
-                "page_severity".into(),
-                "must be one of sev1, sev2, sev3, sev4".into(),
-            );
+            errors.insert("page_severity".into(), Severity::field_error());
         }
         let name = self.name.as_deref().map(str::trim).unwrap_or("").to_owned();
         if name.chars().count() > 100 {
@@ -323,9 +329,7 @@ impl Evaluator {
         let open = db::open_events_by_rule(&db.reader).await?;
         let mut outcomes = Vec::new();
         for rule in rules.iter().filter(|r| r.enabled) {
-            let Some(watched) = rule.watched() else {
-                continue;
-            };
+            let watched = rule.signal;
             let decision = signals
                 .registry
                 .evaluate(
@@ -405,12 +409,17 @@ async fn fire(
     let shown_now = value.map_or_else(|| "n/a".to_owned(), |v| watched.format(v));
     let mut tx = db.begin_write().await?;
     let event_id = db::insert_event(&mut tx, rule, value, Utc::now()).await?;
+    let page = rule.tier == Tier::Page;
+    if page {
+        // A page opens an incident for the service, which must be on the service list.
+        crate::catalog::db::ensure_service(&mut tx, &rule.service, "").await?;
+    }
     crate::notifications::enqueue(
         &mut tx,
         crate::notifications::Event::AlertFired,
         crate::notifications::Notice {
             event: crate::notifications::Event::AlertFired.as_str().to_owned(),
-            tier: rule.tier.clone(),
+            tier: rule.tier.as_str().to_owned(),
             incident: None,
             title: rule.name.clone(),
             severity: None,
@@ -427,18 +436,8 @@ async fn fire(
     .await?;
     tx.commit().await?;
     tracing::warn!(rule = %rule.name, service = %rule.service, tier = %rule.tier, value, "alert fired");
-    if rule.tier != Tier::Page.as_str() {
+    if !page {
         return Ok(None);
-    }
-    // A page opens an incident for the service, which must be on the service list.
-    {
-        let mut tx = db.begin_write().await?;
-        sqlx::query("INSERT INTO services (name, team, created_at) VALUES (?, '', ?) ON CONFLICT DO NOTHING")
-            .bind(&rule.service)
-            .bind(crate::db::ts(Utc::now()))
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
     }
     let shown = value.map_or_else(|| "n/a".to_owned(), |v| watched.format(v));
     let changes = IncidentChanges {
@@ -448,7 +447,7 @@ async fn fire(
                 .take(200)
                 .collect(),
         ),
-        severity: Severity::parse(&rule.page_severity).or(Some(Severity::Sev2)),
+        severity: Some(rule.page_severity),
         service: Some(rule.service.clone()),
         category: Some("unknown".into()),
         summary: Some(format!(
@@ -510,6 +509,65 @@ async fn resolve(db: &Db, event: &db::AlertEvent) -> AppResult<()> {
     }
     tx.commit().await?;
     tracing::info!(rule = %event.name, "alert resolved");
+    Ok(())
+}
+
+/// Adds a rule; returns its id.
+pub async fn create_rule(db: &Db, admin: &User, values: &RuleValues) -> AppResult<String> {
+    let mut tx = db.begin_write().await?;
+    let id = db::insert_rule(&mut tx, values).await?;
+    crate::auth::db::audit(
+        &mut tx,
+        Some(&admin.id),
+        "alert_rule.create",
+        &values.name,
+        "",
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Saves a rule edited from `version`; when someone saved first, a conflict carrying the rule
+/// as it is now (`Option<AlertRule>`: it may have been deleted). The rule's state restarts.
+pub async fn update_rule(
+    state: &AlertsState,
+    admin: &User,
+    id: &str,
+    version: i64,
+    values: &RuleValues,
+) -> AppResult<()> {
+    let mut tx = state.db.begin_write().await?;
+    if !db::update_rule(&mut tx, id, version, values).await? {
+        let current = db::find_rule(&mut *tx, id).await?;
+        return Err(AppError::conflict(
+            "alert rule",
+            current.as_ref().map_or(version, |r| r.version),
+            current,
+        ));
+    }
+    crate::auth::db::audit(
+        &mut tx,
+        Some(&admin.id),
+        "alert_rule.update",
+        &values.name,
+        "",
+    )
+    .await?;
+    tx.commit().await?;
+    state.evaluator.forget(id);
+    Ok(())
+}
+
+/// Deletes a rule; its past firings stay in the history.
+pub async fn delete_rule(state: &AlertsState, admin: &User, id: &str) -> AppResult<()> {
+    let mut tx = state.db.begin_write().await?;
+    if !db::delete_rule(&mut tx, id).await? {
+        return Err(AppError::missing("alert rule"));
+    }
+    crate::auth::db::audit(&mut tx, Some(&admin.id), "alert_rule.delete", id, "").await?;
+    tx.commit().await?;
+    state.evaluator.forget(id);
     Ok(())
 }
 

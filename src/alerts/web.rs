@@ -4,7 +4,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -12,15 +12,18 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::db::{self, AlertEvent, WeeklyFirings};
-use super::{AlertRule, RuleInput, Tier, Watched};
-use crate::app::AppState;
-use crate::auth::Role;
+use super::{AlertRule, AlertsState, RuleInput, Tier, Watched};
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::incidents::Severity;
 use crate::web::chrome::{Chrome, redirect_with_flash};
-use crate::web::extract::{Form, Page};
+use crate::web::extract::{Admin, CallerState, Form, Page};
 
-pub fn router() -> Router<AppState> {
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AlertsState: FromRef<S>,
+    CallerState: FromRef<S>,
+{
     Router::new()
         .route("/alerts", get(show_alerts))
         .route("/alerts/rules", get(list_rules).post(create_rule))
@@ -57,7 +60,7 @@ impl AlertsPage {
     }
 }
 
-async fn show_alerts(State(state): State<AppState>, page: Page) -> AppResult<Response> {
+async fn show_alerts(State(state): State<AlertsState>, page: Page) -> AppResult<Response> {
     let (weeks, weekly) = db::weekly_firings(&state.db.reader, Utc::now(), 8).await?;
     Ok(AlertsPage {
         chrome: page.chrome,
@@ -99,12 +102,12 @@ impl RuleForm {
         Self {
             name: r.name.clone(),
             service: r.service.clone(),
-            signal: r.signal.clone(),
+            signal: r.signal.as_str().to_owned(),
             threshold: r.threshold.to_string(),
             min_samples: r.min_samples.to_string(),
             for_secs: r.for_secs.to_string(),
-            tier: r.tier.clone(),
-            page_severity: r.page_severity.clone(),
+            tier: r.tier.as_str().to_owned(),
+            page_severity: r.page_severity.as_str().to_owned(),
             enabled: if r.enabled {
                 "on".into()
             } else {
@@ -184,7 +187,7 @@ impl RulesPage {
 
 /// Renders the rules page; `failed` re-shows one form (new or a rule's) with its errors.
 async fn rules_page(
-    state: &AppState,
+    state: &AlertsState,
     chrome: Chrome,
     failed: Option<(Option<String>, RuleForm, FieldErrors)>,
 ) -> AppResult<RulesPage> {
@@ -236,16 +239,15 @@ async fn rules_page(
     })
 }
 
-async fn list_rules(State(state): State<AppState>, page: Page) -> AppResult<Response> {
+async fn list_rules(State(state): State<AlertsState>, page: Page) -> AppResult<Response> {
     Ok(rules_page(&state, page.chrome, None).await?.into_response())
 }
 
 async fn create_rule(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<AlertsState>,
+    Admin(page): Admin,
     Form(form): Form<RuleForm>,
 ) -> AppResult<Response> {
-    page.require(Role::Admin)?;
     let values = match form.check() {
         Ok(v) => v,
         Err(AppError::Validation { fields, .. }) => {
@@ -254,17 +256,7 @@ async fn create_rule(
         }
         Err(e) => return Err(e),
     };
-    let mut tx = state.db.begin_write().await?;
-    db::insert_rule(&mut tx, &values).await?;
-    crate::auth::db::audit(
-        &mut tx,
-        Some(&page.user.id),
-        "alert_rule.create",
-        &values.name,
-        "",
-    )
-    .await?;
-    tx.commit().await?;
+    super::create_rule(&state.db, &page.user, &values).await?;
     Ok(redirect_with_flash(
         "/alerts/rules",
         "ok",
@@ -273,12 +265,11 @@ async fn create_rule(
 }
 
 async fn update_rule(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<AlertsState>,
+    Admin(page): Admin,
     Path(id): Path<String>,
     Form(form): Form<RuleForm>,
 ) -> AppResult<Response> {
-    page.require(Role::Admin)?;
     let rule = db::find_rule(&state.db.reader, &id)
         .await?
         .ok_or_else(|| AppError::missing("alert rule"))?;
@@ -291,27 +282,19 @@ async fn update_rule(
         Err(e) => return Err(e),
     };
     let version = form.version.trim().parse::<i64>().unwrap_or(rule.version);
-    let mut tx = state.db.begin_write().await?;
-    if !db::update_rule(&mut tx, &id, version, &values).await? {
-        drop(tx);
-        let mut errors = FieldErrors::new();
-        errors.insert(
-            "name".into(),
-            "someone else changed this rule while you were editing; the form shows what you typed, the list shows theirs after a reload".into(),
-        );
-        let html = rules_page(&state, page.chrome, Some((Some(id), form, errors))).await?;
-        return Ok((StatusCode::CONFLICT, html).into_response());
+    match super::update_rule(&state, &page.user, &id, version, &values).await {
+        Ok(()) => {}
+        Err(AppError::Conflict { .. }) => {
+            let mut errors = FieldErrors::new();
+            errors.insert(
+                "name".into(),
+                "someone else changed this rule while you were editing; the form shows what you typed, the list shows theirs after a reload".into(),
+            );
+            let html = rules_page(&state, page.chrome, Some((Some(id), form, errors))).await?;
+            return Ok((StatusCode::CONFLICT, html).into_response());
+        }
+        Err(e) => return Err(e),
     }
-    crate::auth::db::audit(
-        &mut tx,
-        Some(&page.user.id),
-        "alert_rule.update",
-        &values.name,
-        "",
-    )
-    .await?;
-    tx.commit().await?;
-    state.alert_evaluator.forget(&id);
     Ok(redirect_with_flash(
         "/alerts/rules",
         "ok",
@@ -320,18 +303,11 @@ async fn update_rule(
 }
 
 async fn delete_rule(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<AlertsState>,
+    Admin(page): Admin,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    page.require(Role::Admin)?;
-    let mut tx = state.db.begin_write().await?;
-    if !db::delete_rule(&mut tx, &id).await? {
-        return Err(AppError::missing("alert rule"));
-    }
-    crate::auth::db::audit(&mut tx, Some(&page.user.id), "alert_rule.delete", &id, "").await?;
-    tx.commit().await?;
-    state.alert_evaluator.forget(&id);
+    super::delete_rule(&state, &page.user, &id).await?;
     Ok(redirect_with_flash(
         "/alerts/rules",
         "ok",

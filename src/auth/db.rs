@@ -7,27 +7,6 @@ use super::{Role, Scope, User, random_secret, secret_hash};
 use crate::db::{new_id, ts};
 use crate::error::AppError;
 
-#[derive(Debug, sqlx::FromRow)]
-struct UserRow {
-    id: String,
-    email: String,
-    name: String,
-    role: String,
-}
-
-impl UserRow {
-    fn into_user(self) -> Result<User, AppError> {
-        let role = Role::parse(&self.role)
-            .ok_or_else(|| AppError::Internal(format!("unknown role {:?}", self.role)))?;
-        Ok(User {
-            id: self.id,
-            email: self.email,
-            name: self.name,
-            role,
-        })
-    }
-}
-
 /// A user as the admin page lists them.
 #[derive(Debug, Clone)]
 pub struct Account {
@@ -37,9 +16,11 @@ pub struct Account {
 }
 
 pub async fn count_users(pool: &SqlitePool) -> Result<i64, AppError> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(pool)
-        .await?)
+    Ok(
+        sqlx::query_scalar!(r#"SELECT COUNT(*) AS "n!: i64" FROM users"#)
+            .fetch_one(pool)
+            .await?,
+    )
 }
 
 /// Inserts a user whose password is already hashed. A taken email is a field error.
@@ -52,17 +33,17 @@ pub async fn insert_user(
 ) -> Result<User, AppError> {
     let id = new_id();
     let now = ts(Utc::now());
-    let result = sqlx::query(
+    let result = sqlx::query!(
         "INSERT INTO users (id, email, name, role, password_hash, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)",
+        id,
+        email,
+        name,
+        role,
+        password_hash,
+        now,
+        now,
     )
-    .bind(&id)
-    .bind(email)
-    .bind(name)
-    .bind(role.as_str())
-    .bind(password_hash)
-    .bind(&now)
-    .bind(&now)
     .execute(conn)
     .await;
     match result {
@@ -85,42 +66,46 @@ pub async fn find_login(
     pool: &SqlitePool,
     email: &str,
 ) -> Result<Option<(User, String)>, AppError> {
-    let row: Option<(String, String, String, String, String)> = sqlx::query_as(
-        "SELECT id, email, name, role, password_hash FROM users
-         WHERE email = ? AND disabled_at IS NULL",
+    let email = email.trim();
+    let row = sqlx::query!(
+        r#"SELECT id AS "id!", email, name, role AS "role: Role", password_hash FROM users
+         WHERE email = ? AND disabled_at IS NULL"#,
+        email
     )
-    .bind(email.trim())
     .fetch_optional(pool)
     .await?;
-    row.map(|(id, email, name, role, hash)| {
-        UserRow {
-            id,
-            email,
-            name,
-            role,
-        }
-        .into_user()
-        .map(|u| (u, hash))
-    })
-    .transpose()
+    Ok(row.map(|r| {
+        (
+            User {
+                id: r.id,
+                email: r.email,
+                name: r.name,
+                role: r.role,
+            },
+            r.password_hash,
+        )
+    }))
 }
 
 pub async fn find_user(pool: &SqlitePool, id: &str) -> Result<Option<User>, AppError> {
-    let row: Option<UserRow> =
-        sqlx::query_as("SELECT id, email, name, role FROM users WHERE id = ?")
-            .bind(id)
-            .fetch_optional(pool)
-            .await?;
-    row.map(UserRow::into_user).transpose()
+    Ok(sqlx::query_as!(
+        User,
+        r#"SELECT id AS "id!", email, name, role AS "role: Role" FROM users WHERE id = ?"#,
+        id
+    )
+    .fetch_optional(pool)
+    .await?)
 }
 
 pub async fn find_user_by_email(pool: &SqlitePool, email: &str) -> Result<Option<User>, AppError> {
-    let row: Option<UserRow> =
-        sqlx::query_as("SELECT id, email, name, role FROM users WHERE email = ?")
-            .bind(email.trim())
-            .fetch_optional(pool)
-            .await?;
-    row.map(UserRow::into_user).transpose()
+    let email = email.trim();
+    Ok(sqlx::query_as!(
+        User,
+        r#"SELECT id AS "id!", email, name, role AS "role: Role" FROM users WHERE email = ?"#,
+        email
+    )
+    .fetch_optional(pool)
+    .await?)
 }
 
 /// A person named by email (what people type) or by id (what scripts send).
@@ -136,45 +121,49 @@ pub async fn find_user_by_email_or_id(
 
 /// Enabled users, for owner and commander pickers.
 pub async fn list_active_users(pool: &SqlitePool) -> Result<Vec<User>, AppError> {
-    let rows: Vec<UserRow> = sqlx::query_as(
-        "SELECT id, email, name, role FROM users WHERE disabled_at IS NULL ORDER BY name",
+    Ok(sqlx::query_as!(
+        User,
+        r#"SELECT id AS "id!", email, name, role AS "role: Role" FROM users
+         WHERE disabled_at IS NULL ORDER BY name"#
     )
     .fetch_all(pool)
-    .await?;
-    rows.into_iter().map(UserRow::into_user).collect()
+    .await?)
 }
 
 pub async fn list_accounts(pool: &SqlitePool) -> Result<Vec<Account>, AppError> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        #[sqlx(flatten)]
-        user: UserRow,
-        disabled_at: Option<DateTime<Utc>>,
-        created_at: DateTime<Utc>,
-    }
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, email, name, role, disabled_at, created_at FROM users ORDER BY name",
+    let rows = sqlx::query!(
+        r#"SELECT id AS "id!", email, name, role AS "role: Role",
+                disabled_at AS "disabled_at: DateTime<Utc>",
+                created_at AS "created_at: DateTime<Utc>"
+         FROM users ORDER BY name"#
     )
     .fetch_all(pool)
     .await?;
-    rows.into_iter()
-        .map(|row| {
-            Ok(Account {
-                user: row.user.into_user()?,
-                disabled_at: row.disabled_at,
-                created_at: row.created_at,
-            })
+    Ok(rows
+        .into_iter()
+        .map(|row| Account {
+            user: User {
+                id: row.id,
+                email: row.email,
+                name: row.name,
+                role: row.role,
+            },
+            disabled_at: row.disabled_at,
+            created_at: row.created_at,
         })
-        .collect()
+        .collect())
 }
 
 pub async fn set_role(conn: &mut SqliteConnection, id: &str, role: Role) -> Result<bool, AppError> {
-    let done = sqlx::query("UPDATE users SET role = ?, updated_at = ? WHERE id = ?")
-        .bind(role.as_str())
-        .bind(ts(Utc::now()))
-        .bind(id)
-        .execute(conn)
-        .await?;
+    let now = ts(Utc::now());
+    let done = sqlx::query!(
+        "UPDATE users SET role = ?, updated_at = ? WHERE id = ?",
+        role,
+        now,
+        id
+    )
+    .execute(conn)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -185,15 +174,17 @@ pub async fn set_disabled(
     disabled: bool,
 ) -> Result<bool, AppError> {
     let now = ts(Utc::now());
-    let done = sqlx::query("UPDATE users SET disabled_at = ?, updated_at = ? WHERE id = ?")
-        .bind(disabled.then_some(&now))
-        .bind(&now)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+    let disabled_at = disabled.then_some(&now);
+    let done = sqlx::query!(
+        "UPDATE users SET disabled_at = ?, updated_at = ? WHERE id = ?",
+        disabled_at,
+        now,
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
     if disabled {
-        sqlx::query("DELETE FROM sessions WHERE user_id = ?")
-            .bind(id)
+        sqlx::query!("DELETE FROM sessions WHERE user_id = ?", id)
             .execute(&mut *conn)
             .await?;
     }
@@ -202,8 +193,8 @@ pub async fn set_disabled(
 
 /// Admins that are not disabled; the last one may not be demoted or disabled.
 pub async fn count_active_admins(conn: &mut SqliteConnection) -> Result<i64, AppError> {
-    Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL",
+    Ok(sqlx::query_scalar!(
+        r#"SELECT COUNT(*) AS "n!: i64" FROM users WHERE role = 'admin' AND disabled_at IS NULL"#
     )
     .fetch_one(conn)
     .await?)
@@ -218,26 +209,27 @@ pub async fn create_session(
     let secret = random_secret("", 32)?;
     let now = Utc::now();
     let ttl = Duration::from_std(ttl).unwrap_or(Duration::days(7));
-    sqlx::query(
+    let id_hash = secret_hash(&secret);
+    let (created_at, expires_at) = (ts(now), ts(now + ttl));
+    sqlx::query!(
         "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+        id_hash,
+        user_id,
+        created_at,
+        expires_at,
     )
-    .bind(secret_hash(&secret))
-    .bind(user_id)
-    .bind(ts(now))
-    .bind(ts(now + ttl))
     .execute(&mut *conn)
     .await?;
     // Opportunistic clean-up keeps the table small without a background job.
-    sqlx::query("DELETE FROM sessions WHERE expires_at < ?")
-        .bind(ts(now))
+    sqlx::query!("DELETE FROM sessions WHERE expires_at < ?", created_at)
         .execute(conn)
         .await?;
     Ok(secret)
 }
 
 pub async fn delete_session(conn: &mut SqliteConnection, secret: &str) -> Result<(), AppError> {
-    sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
-        .bind(secret_hash(secret))
+    let id_hash = secret_hash(secret);
+    sqlx::query!("DELETE FROM sessions WHERE id_hash = ?", id_hash)
         .execute(conn)
         .await?;
     Ok(())
@@ -245,23 +237,26 @@ pub async fn delete_session(conn: &mut SqliteConnection, secret: &str) -> Result
 
 /// The enabled user behind a live session secret.
 pub async fn session_user(pool: &SqlitePool, secret: &str) -> Result<Option<User>, AppError> {
-    let row: Option<UserRow> = sqlx::query_as(
-        "SELECT u.id, u.email, u.name, u.role FROM sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.id_hash = ? AND s.expires_at > ? AND u.disabled_at IS NULL",
+    let id_hash = secret_hash(secret);
+    let now = ts(Utc::now());
+    Ok(sqlx::query_as!(
+        User,
+        r#"SELECT u.id AS "id!", u.email, u.name, u.role AS "role: Role"
+         FROM sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.id_hash = ? AND s.expires_at > ? AND u.disabled_at IS NULL"#,
+        id_hash,
+        now
     )
-    .bind(secret_hash(secret))
-    .bind(ts(Utc::now()))
     .fetch_optional(pool)
-    .await?;
-    row.map(UserRow::into_user).transpose()
+    .await?)
 }
 
 /// An API token as listed (never its secret).
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct TokenInfo {
     pub id: String,
     pub name: String,
-    pub scope: String,
+    pub scope: Scope,
     pub prefix: String,
     pub owner_email: String,
     pub created_at: DateTime<Utc>,
@@ -277,40 +272,49 @@ pub async fn insert_token(
     scope: Scope,
 ) -> Result<String, AppError> {
     let secret = random_secret("hs_", 32)?;
-    sqlx::query(
+    let id = new_id();
+    let token_hash = secret_hash(&secret);
+    let prefix: String = secret.chars().take(10).collect();
+    let now = ts(Utc::now());
+    sqlx::query!(
         "INSERT INTO api_tokens (id, user_id, name, scope, token_hash, prefix, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)",
+        id,
+        user_id,
+        name,
+        scope,
+        token_hash,
+        prefix,
+        now,
     )
-    .bind(new_id())
-    .bind(user_id)
-    .bind(name)
-    .bind(scope.as_str())
-    .bind(secret_hash(&secret))
-    .bind(secret.chars().take(10).collect::<String>())
-    .bind(ts(Utc::now()))
     .execute(conn)
     .await?;
     Ok(secret)
 }
 
 pub async fn list_tokens(pool: &SqlitePool) -> Result<Vec<TokenInfo>, AppError> {
-    Ok(sqlx::query_as(
-        "SELECT t.id, t.name, t.scope, t.prefix, u.email AS owner_email, t.created_at,
-                t.last_used_at, t.revoked_at
+    Ok(sqlx::query_as!(
+        TokenInfo,
+        r#"SELECT t.id AS "id!", t.name, t.scope AS "scope: Scope", t.prefix, u.email AS owner_email,
+                t.created_at AS "created_at: DateTime<Utc>",
+                t.last_used_at AS "last_used_at: DateTime<Utc>",
+                t.revoked_at AS "revoked_at: DateTime<Utc>"
          FROM api_tokens t JOIN users u ON u.id = t.user_id
-         ORDER BY t.revoked_at IS NOT NULL, t.created_at DESC",
+         ORDER BY t.revoked_at IS NOT NULL, t.created_at DESC"#
     )
     .fetch_all(pool)
     .await?)
 }
 
 pub async fn revoke_token(conn: &mut SqliteConnection, id: &str) -> Result<bool, AppError> {
-    let done =
-        sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-            .bind(ts(Utc::now()))
-            .bind(id)
-            .execute(conn)
-            .await?;
+    let now = ts(Utc::now());
+    let done = sqlx::query!(
+        "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+        now,
+        id
+    )
+    .execute(conn)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -325,41 +329,39 @@ pub struct TokenUse {
 
 /// The owner and scope of a live token whose owner is enabled.
 pub async fn token_user(pool: &SqlitePool, secret: &str) -> Result<Option<TokenUse>, AppError> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        token_id: String,
-        scope: String,
-        last_used_at: Option<DateTime<Utc>>,
-        #[sqlx(flatten)]
-        user: UserRow,
-    }
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT t.id AS token_id, t.scope, t.last_used_at, u.id, u.email, u.name, u.role
+    let token_hash = secret_hash(secret);
+    let row = sqlx::query!(
+        r#"SELECT t.id AS "token_id!", t.scope AS "scope: Scope",
+                t.last_used_at AS "last_used_at: DateTime<Utc>",
+                u.id AS "user_id!", u.email, u.name, u.role AS "role: Role"
          FROM api_tokens t JOIN users u ON u.id = t.user_id
-         WHERE t.token_hash = ? AND t.revoked_at IS NULL AND u.disabled_at IS NULL",
+         WHERE t.token_hash = ? AND t.revoked_at IS NULL AND u.disabled_at IS NULL"#,
+        token_hash
     )
-    .bind(secret_hash(secret))
     .fetch_optional(pool)
     .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let scope = Scope::parse(&row.scope)
-        .ok_or_else(|| AppError::Internal(format!("unknown token scope {:?}", row.scope)))?;
-    Ok(Some(TokenUse {
+    Ok(row.map(|row| TokenUse {
         token_id: row.token_id,
-        scope,
-        user: row.user.into_user()?,
+        scope: row.scope,
+        user: User {
+            id: row.user_id,
+            email: row.email,
+            name: row.name,
+            role: row.role,
+        },
         last_used_at: row.last_used_at,
     }))
 }
 
 pub async fn touch_token(conn: &mut SqliteConnection, token_id: &str) -> Result<(), AppError> {
-    sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
-        .bind(ts(Utc::now()))
-        .bind(token_id)
-        .execute(conn)
-        .await?;
+    let now = ts(Utc::now());
+    sqlx::query!(
+        "UPDATE api_tokens SET last_used_at = ? WHERE id = ?",
+        now,
+        token_id
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -367,22 +369,29 @@ pub async fn touch_token(conn: &mut SqliteConnection, token_id: &str) -> Result<
 pub async fn create_setup_token(conn: &mut SqliteConnection) -> Result<String, AppError> {
     let secret = random_secret("", 24)?;
     let now = Utc::now();
-    sqlx::query("INSERT INTO setup_tokens (token_hash, created_at, expires_at) VALUES (?, ?, ?)")
-        .bind(secret_hash(&secret))
-        .bind(ts(now))
-        .bind(ts(now + Duration::hours(24)))
-        .execute(conn)
-        .await?;
+    let token_hash = secret_hash(&secret);
+    let (created_at, expires_at) = (ts(now), ts(now + Duration::hours(24)));
+    sqlx::query!(
+        "INSERT INTO setup_tokens (token_hash, created_at, expires_at) VALUES (?, ?, ?)",
+        token_hash,
+        created_at,
+        expires_at
+    )
+    .execute(conn)
+    .await?;
     Ok(secret)
 }
 
 /// True when the setup secret is unused and unexpired.
 pub async fn setup_token_valid(pool: &SqlitePool, secret: &str) -> Result<bool, AppError> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM setup_tokens WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
+    let token_hash = secret_hash(secret);
+    let now = ts(Utc::now());
+    let n = sqlx::query_scalar!(
+        r#"SELECT COUNT(*) AS "n!: i64" FROM setup_tokens
+         WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?"#,
+        token_hash,
+        now
     )
-    .bind(secret_hash(secret))
-    .bind(ts(Utc::now()))
     .fetch_one(pool)
     .await?;
     Ok(n > 0)
@@ -393,12 +402,14 @@ pub async fn consume_setup_token(
     conn: &mut SqliteConnection,
     secret: &str,
 ) -> Result<bool, AppError> {
-    let done = sqlx::query(
+    let token_hash = secret_hash(secret);
+    let now = ts(Utc::now());
+    let done = sqlx::query!(
         "UPDATE setup_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
+        now,
+        token_hash,
+        now
     )
-    .bind(ts(Utc::now()))
-    .bind(secret_hash(secret))
-    .bind(ts(Utc::now()))
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -412,14 +423,60 @@ pub async fn audit(
     target: &str,
     detail: &str,
 ) -> Result<(), AppError> {
-    sqlx::query("INSERT INTO audit_log (id, at, actor_id, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(new_id())
-        .bind(ts(Utc::now()))
-        .bind(actor_id)
-        .bind(action)
-        .bind(target)
-        .bind(detail)
-        .execute(conn)
-        .await?;
+    let id = new_id();
+    let now = ts(Utc::now());
+    sqlx::query!(
+        "INSERT INTO audit_log (id, at, actor_id, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        id,
+        now,
+        actor_id,
+        action,
+        target,
+        detail
+    )
+    .execute(conn)
+    .await?;
     Ok(())
+}
+
+/// How many audit entries record `action` (the demo loader runs once: `demo.load`).
+pub async fn count_audit(pool: &SqlitePool, action: &str) -> Result<i64, AppError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT COUNT(*) AS "n!: i64" FROM audit_log WHERE action = ?"#,
+        action
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Adds an account with this email unless one exists (then it is left as it is); returns the
+/// id of the account with the email.
+pub async fn ensure_user(
+    conn: &mut SqliteConnection,
+    id: &str,
+    email: &str,
+    name: &str,
+    role: Role,
+    password_hash: &str,
+) -> Result<String, AppError> {
+    let now = ts(Utc::now());
+    let role = role.as_str();
+    sqlx::query!(
+        "INSERT INTO users (id, email, name, role, password_hash, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO NOTHING",
+        id,
+        email,
+        name,
+        role,
+        password_hash,
+        now,
+        now,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(
+        sqlx::query_scalar!(r#"SELECT id AS "id!" FROM users WHERE email = ?"#, email)
+            .fetch_one(conn)
+            .await?,
+    )
 }

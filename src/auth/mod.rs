@@ -1,13 +1,34 @@
 //! Accounts and access: roles, passwords, sessions and API tokens (types and rules; no axum).
 
 pub mod db;
+pub mod limiter;
 pub mod sessions;
 pub mod web;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::error::{AppError, FieldErrors};
+pub use limiter::LoginLimiter;
+use sessions::SessionCache;
+
+use crate::db::Db;
+use crate::error::{AppError, AppResult, FieldErrors};
+
+/// What the sign-in, setup and admin pages need, taken from the app state by `app.rs`.
+#[derive(Clone)]
+pub struct AuthState {
+    pub db: Db,
+    pub sessions: Arc<SessionCache>,
+    pub limiter: Arc<LoginLimiter>,
+    /// How long a session lives (and its cookie).
+    pub session_ttl: Duration,
+    /// Cookies carry `Secure` when the base URL is https.
+    pub secure_cookies: bool,
+}
 
 choice! {
     /// What a user may do. Ordered: each role can do everything the previous one can.
@@ -173,6 +194,288 @@ pub fn validate_password(password: &str) -> Result<(), String> {
     }
 }
 
+/// Who makes an account change: an admin on the pages, or whoever runs the command line.
+#[derive(Debug, Clone, Copy)]
+pub enum By<'a> {
+    Admin(&'a User),
+    CommandLine,
+}
+
+impl By<'_> {
+    fn actor_id(&self) -> Option<&str> {
+        match self {
+            Self::Admin(user) => Some(&user.id),
+            Self::CommandLine => None,
+        }
+    }
+}
+
+/// A session just started: who, and the secret for the cookie.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub user: User,
+    pub secret: String,
+}
+
+/// A real Argon2id hash, verified against when the email is unknown.
+static DUMMY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| hash_password("no account has this password"));
+
+/// Signs in with email and password, ending the session the browser had (`old_session`) and
+/// starting a new one. `None` when the email or password is not right (counted against the
+/// account and the client address); too many failures are refused with `RateLimited`.
+pub async fn login(
+    state: &AuthState,
+    email: &str,
+    password: &str,
+    client: Option<IpAddr>,
+    old_session: Option<&str>,
+) -> AppResult<Option<SignedIn>> {
+    let email = email.trim().to_lowercase();
+    let mut keys = vec![format!("email:{email}")];
+    keys.extend(client.map(|ip| format!("ip:{ip}")));
+    let now = Instant::now();
+    if let Some(retry_after_secs) = state.limiter.blocked_for(&keys, now) {
+        return Err(AppError::RateLimited { retry_after_secs });
+    }
+
+    let found = db::find_login(&state.db.reader, &email).await?;
+    let password = password.to_owned();
+    // Verify even for unknown emails, so response time does not reveal which accounts exist.
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), hash),
+        None => (None, DUMMY_HASH.clone()),
+    };
+    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await?;
+    let Some(user) = user.filter(|_| ok) else {
+        state.limiter.record_failure(&keys, now);
+        tracing::info!("login failed");
+        return Ok(None);
+    };
+    state.limiter.clear(&format!("email:{email}"));
+
+    let mut tx = state.db.begin_write().await?;
+    // Rotate: whatever session id the browser had before is ended, a new one is issued.
+    if let Some(old) = old_session {
+        db::delete_session(&mut tx, old).await?;
+        state.sessions.remove(old);
+    }
+    let secret = db::create_session(&mut tx, &user.id, state.session_ttl).await?;
+    db::audit(&mut tx, Some(&user.id), "login", &user.email, "").await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user.id, "login succeeded");
+    Ok(Some(SignedIn { user, secret }))
+}
+
+/// Ends the session with this secret, if any.
+pub async fn logout(state: &AuthState, secret: Option<&str>) -> AppResult<()> {
+    if let Some(secret) = secret {
+        let mut tx = state.db.begin_write().await?;
+        db::delete_session(&mut tx, secret).await?;
+        tx.commit().await?;
+        state.sessions.remove(secret);
+    }
+    Ok(())
+}
+
+/// A setup link for the first admin when nobody has an account yet.
+pub async fn open_setup_link(db: &Db) -> AppResult<Option<String>> {
+    if db::count_users(&db.reader).await? > 0 {
+        return Ok(None);
+    }
+    let mut tx = db.begin_write().await?;
+    let secret = db::create_setup_token(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Some(secret))
+}
+
+/// Refuses a setup link once someone has an account, or when it is invalid, expired or used.
+pub async fn check_setup_link(db: &Db, token: &str) -> AppResult<()> {
+    if db::count_users(&db.reader).await? > 0 {
+        return Err(AppError::not_found(
+            "this setup link",
+            ": Hindsight is already set up. Sign in instead",
+        ));
+    }
+    if !db::setup_token_valid(&db.reader, token).await? {
+        return Err(AppError::not_found(
+            "this setup link",
+            ": it is invalid, expired or already used. Restart Hindsight for a new one or run `hindsight user create`",
+        ));
+    }
+    Ok(())
+}
+
+/// Creates the first admin through the setup link (used up at once) and signs them in.
+pub async fn set_up_first_admin(
+    state: &AuthState,
+    token: &str,
+    new_user: &NewUser,
+) -> AppResult<SignedIn> {
+    let password = new_user.password.clone();
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await?;
+    let mut tx = state.db.begin_write().await?;
+    if !db::consume_setup_token(&mut tx, token).await? {
+        return Err(AppError::missing("this setup link"));
+    }
+    let user =
+        db::insert_user(&mut tx, &new_user.email, &new_user.name, Role::Admin, &hash).await?;
+    db::audit(&mut tx, Some(&user.id), "setup", &user.email, "first admin").await?;
+    let secret = db::create_session(&mut tx, &user.id, state.session_ttl).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user.id, "first admin created");
+    Ok(SignedIn { user, secret })
+}
+
+/// Adds an account; a taken email is a field error.
+pub async fn create_user(db: &Db, by: By<'_>, new_user: &NewUser) -> AppResult<User> {
+    let password = new_user.password.clone();
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await?;
+    let mut tx = db.begin_write().await?;
+    let created = db::insert_user(
+        &mut tx,
+        &new_user.email,
+        &new_user.name,
+        new_user.role,
+        &hash,
+    )
+    .await?;
+    let detail = match by {
+        By::Admin(_) => created.role.as_str(),
+        By::CommandLine => "command line",
+    };
+    db::audit(
+        &mut tx,
+        by.actor_id(),
+        "user.create",
+        &created.email,
+        detail,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+/// Refuses changes that would leave no enabled admin.
+async fn keep_an_admin(
+    conn: &mut sqlx::SqliteConnection,
+    target: &User,
+    losing_admin: bool,
+) -> AppResult<()> {
+    if losing_admin && target.role == Role::Admin && db::count_active_admins(conn).await? <= 1 {
+        return Err(AppError::field(
+            "role",
+            "the last admin cannot be demoted or disabled; make someone else admin first",
+        ));
+    }
+    Ok(())
+}
+
+async fn target_user(db: &Db, id: &str) -> AppResult<User> {
+    db::find_user(&db.reader, id)
+        .await?
+        .ok_or_else(|| AppError::missing("user"))
+}
+
+/// Gives a user another role (never leaving no admin); their sessions learn it at once.
+pub async fn change_role(state: &AuthState, admin: &User, id: &str, role: Role) -> AppResult<User> {
+    let target = target_user(&state.db, id).await?;
+    let mut tx = state.db.begin_write().await?;
+    keep_an_admin(&mut tx, &target, role != Role::Admin).await?;
+    db::set_role(&mut tx, id, role).await?;
+    db::audit(
+        &mut tx,
+        Some(&admin.id),
+        "user.role",
+        &target.email,
+        role.as_str(),
+    )
+    .await?;
+    tx.commit().await?;
+    state.sessions.remove_user(id);
+    Ok(target)
+}
+
+/// Disables an account (not one's own, never the last admin) and signs it out everywhere.
+pub async fn disable_user(state: &AuthState, admin: &User, id: &str) -> AppResult<User> {
+    if id == admin.id {
+        return Err(AppError::Forbidden(
+            "You cannot disable your own account.".into(),
+        ));
+    }
+    let target = target_user(&state.db, id).await?;
+    let mut tx = state.db.begin_write().await?;
+    keep_an_admin(&mut tx, &target, true).await?;
+    db::set_disabled(&mut tx, id, true).await?;
+    db::audit(&mut tx, Some(&admin.id), "user.disable", &target.email, "").await?;
+    tx.commit().await?;
+    state.sessions.remove_user(id);
+    Ok(target)
+}
+
+/// Lets a disabled account sign in again.
+pub async fn enable_user(db: &Db, admin: &User, id: &str) -> AppResult<User> {
+    let target = target_user(db, id).await?;
+    let mut tx = db.begin_write().await?;
+    db::set_disabled(&mut tx, id, false).await?;
+    db::audit(&mut tx, Some(&admin.id), "user.enable", &target.email, "").await?;
+    tx.commit().await?;
+    Ok(target)
+}
+
+/// Checks a token as typed into the admin form (naming each bad field) and creates it;
+/// returns the secret, which is shown once.
+pub async fn create_token(
+    db: &Db,
+    admin: &User,
+    name: &str,
+    owner_id: &str,
+    scope: &str,
+) -> AppResult<String> {
+    let mut errors = FieldErrors::new();
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        errors.insert("name".into(), "must be 1 to 100 characters".into());
+    }
+    let scope = Scope::parse_field(scope, &mut errors);
+    let owner = db::find_user(&db.reader, owner_id).await?;
+    if owner.is_none() {
+        errors.insert("user_id".into(), "choose an existing user".into());
+    }
+    match (scope, owner) {
+        (Some(scope), Some(owner)) if errors.is_empty() => {
+            issue_token(db, By::Admin(admin), &owner, name, scope).await
+        }
+        _ => Err(AppError::fields(errors)),
+    }
+}
+
+/// Creates an API token for `owner`; returns the secret, which is shown once.
+pub async fn issue_token(
+    db: &Db,
+    by: By<'_>,
+    owner: &User,
+    name: &str,
+    scope: Scope,
+) -> AppResult<String> {
+    let mut tx = db.begin_write().await?;
+    let secret = db::insert_token(&mut tx, &owner.id, name, scope).await?;
+    db::audit(&mut tx, by.actor_id(), "token.create", name, scope.as_str()).await?;
+    tx.commit().await?;
+    Ok(secret)
+}
+
+/// Revokes a live token; it stops working at once.
+pub async fn revoke_token(db: &Db, admin: &User, id: &str) -> AppResult<()> {
+    let mut tx = db.begin_write().await?;
+    if !db::revoke_token(&mut tx, id).await? {
+        return Err(AppError::missing("active token"));
+    }
+    db::audit(&mut tx, Some(&admin.id), "token.revoke", id, "").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,5 +519,11 @@ mod tests {
         assert!(verify_password("correct horse battery", &hash));
         assert!(!verify_password("wrong horse battery", &hash));
         assert!(!verify_password("anything", "!disabled"));
+    }
+
+    #[test]
+    fn dummy_hash_is_a_valid_hash() {
+        // If it were unparsable, unknown emails would skip the slow verification.
+        assert!(password_auth::is_hash_obsolete(&DUMMY_HASH).is_ok());
     }
 }

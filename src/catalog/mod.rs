@@ -11,9 +11,34 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sqlx::SqlitePool;
 
-use crate::error::AppError;
+use crate::auth::User;
+use crate::db::Db;
+use crate::error::{AppError, AppResult};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// What the catalog pages and API need, taken from the app state by `app.rs`.
+#[derive(Clone)]
+pub struct CatalogState {
+    pub db: Db,
+    pub cache: Arc<CatalogCache>,
+}
+
+/// Which of the two managed lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    Service,
+    Category,
+}
+
+impl ListKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Service => "service",
+            Self::Category => "category",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct Service {
     pub name: String,
     pub team: String,
@@ -22,7 +47,7 @@ pub struct Service {
     pub incidents: i64,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Category {
     pub name: String,
     #[serde(skip)]
@@ -105,6 +130,73 @@ pub fn parse_team(raw: &str) -> Result<String, AppError> {
         ));
     }
     Ok(team.to_owned())
+}
+
+/// Adds an entry (`old_name` empty) or renames one and sets its team; returns the stored
+/// name and team. A taken name is `AlreadyExists`, bad input a field error.
+pub async fn save(
+    state: &CatalogState,
+    admin: &User,
+    kind: ListKind,
+    old_name: Option<&str>,
+    name: &str,
+    team: &str,
+) -> AppResult<(String, String)> {
+    let name = parse_name("name", name)?;
+    let team = parse_team(team)?;
+    let mut tx = state.db.begin_write().await?;
+    match (old_name, kind) {
+        (None, ListKind::Service) => db::insert_service(&mut tx, &name, &team).await?,
+        (None, ListKind::Category) => db::insert_category(&mut tx, &name).await?,
+        (Some(old), ListKind::Service) => {
+            if !db::update_service(&mut tx, old, &name, &team).await? {
+                return Err(AppError::not_found("service", old));
+            }
+        }
+        (Some(old), ListKind::Category) => {
+            if !db::rename_category(&mut tx, old, &name).await? {
+                return Err(AppError::not_found("category", old));
+            }
+        }
+    }
+    let action = if old_name.is_some() {
+        "update"
+    } else {
+        "create"
+    };
+    crate::auth::db::audit(
+        &mut tx,
+        Some(&admin.id),
+        &format!("{}.{action}", kind.label()),
+        &name,
+        old_name.unwrap_or(""),
+    )
+    .await?;
+    tx.commit().await?;
+    state.cache.clear();
+    Ok((name, team))
+}
+
+/// Deletes an entry no incident uses; one in use is refused with a field error saying why.
+pub async fn delete(
+    state: &CatalogState,
+    admin: &User,
+    kind: ListKind,
+    name: &str,
+) -> AppResult<()> {
+    let mut tx = state.db.begin_write().await?;
+    db::delete_unused(&mut tx, kind, name).await?;
+    crate::auth::db::audit(
+        &mut tx,
+        Some(&admin.id),
+        &format!("{}.delete", kind.label()),
+        name,
+        "",
+    )
+    .await?;
+    tx.commit().await?;
+    state.cache.clear();
+    Ok(())
 }
 
 #[cfg(test)]

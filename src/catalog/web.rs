@@ -3,21 +3,23 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::db::{self, ListKind};
-use super::{Category, Service, parse_name, parse_team};
-use crate::app::AppState;
-use crate::auth::Role;
+use super::{CatalogState, Category, ListKind, Service, db};
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::web::chrome::{Chrome, redirect_with_flash};
-use crate::web::extract::{Form, Page};
+use crate::web::extract::{Admin, CallerState, Form, Page};
 
-pub fn router() -> Router<AppState> {
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    CatalogState: FromRef<S>,
+    CallerState: FromRef<S>,
+{
     Router::new()
         .route("/admin/services", get(list_services).post(create_service))
         .route("/admin/services/{name}", post(update_service))
@@ -51,7 +53,7 @@ struct CatalogPage {
 }
 
 async fn catalog_page(
-    state: &AppState,
+    state: &CatalogState,
     chrome: Chrome,
     kind: ListKind,
     form: Option<&EntryForm>,
@@ -105,8 +107,7 @@ struct EntryForm {
     team: String,
 }
 
-async fn show(state: &AppState, page: Page, kind: ListKind) -> AppResult<Response> {
-    page.require(Role::Admin)?;
+async fn show(state: &CatalogState, page: Page, kind: ListKind) -> AppResult<Response> {
     Ok(
         catalog_page(state, page.chrome, kind, None, FieldErrors::new())
             .await?
@@ -114,59 +115,38 @@ async fn show(state: &AppState, page: Page, kind: ListKind) -> AppResult<Respons
     )
 }
 
-async fn list_services(State(state): State<AppState>, page: Page) -> AppResult<Response> {
+async fn list_services(
+    State(state): State<CatalogState>,
+    Admin(page): Admin,
+) -> AppResult<Response> {
     show(&state, page, ListKind::Service).await
 }
 
-async fn list_categories(State(state): State<AppState>, page: Page) -> AppResult<Response> {
+async fn list_categories(
+    State(state): State<CatalogState>,
+    Admin(page): Admin,
+) -> AppResult<Response> {
     show(&state, page, ListKind::Category).await
 }
 
 /// Validates and applies an add or rename; invalid input re-renders the page with the message.
 async fn save(
-    state: &AppState,
+    state: &CatalogState,
     page: Page,
     kind: ListKind,
     old_name: Option<String>,
     form: EntryForm,
 ) -> AppResult<Response> {
-    page.require(Role::Admin)?;
-    let result = async {
-        let name = parse_name("name", &form.name)?;
-        let team = parse_team(&form.team)?;
-        let mut tx = state.db.begin_write().await?;
-        match (&old_name, kind) {
-            (None, ListKind::Service) => db::insert_service(&mut tx, &name, &team).await?,
-            (None, ListKind::Category) => db::insert_category(&mut tx, &name).await?,
-            (Some(old), ListKind::Service) => {
-                if !db::update_service(&mut tx, old, &name, &team).await? {
-                    return Err(AppError::not_found("service", old));
-                }
-            }
-            (Some(old), ListKind::Category) => {
-                if !db::rename_category(&mut tx, old, &name).await? {
-                    return Err(AppError::not_found("category", old));
-                }
-            }
-        }
-        let action = if old_name.is_some() {
-            "update"
-        } else {
-            "create"
-        };
-        crate::auth::db::audit(
-            &mut tx,
-            Some(&page.user.id),
-            &format!("{}.{action}", kind.label()),
-            &name,
-            old_name.as_deref().unwrap_or(""),
-        )
-        .await?;
-        tx.commit().await?;
-        state.catalog.clear();
-        Ok(name)
-    }
-    .await;
+    let result = super::save(
+        state,
+        &page.user,
+        kind,
+        old_name.as_deref(),
+        &form.name,
+        &form.team,
+    )
+    .await
+    .map(|(name, _)| name);
     let list_url = match kind {
         ListKind::Service => "/admin/services",
         ListKind::Category => "/admin/categories",
@@ -192,24 +172,24 @@ async fn save(
 }
 
 async fn create_service(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<CatalogState>,
+    Admin(page): Admin,
     Form(form): Form<EntryForm>,
 ) -> AppResult<Response> {
     save(&state, page, ListKind::Service, None, form).await
 }
 
 async fn create_category(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<CatalogState>,
+    Admin(page): Admin,
     Form(form): Form<EntryForm>,
 ) -> AppResult<Response> {
     save(&state, page, ListKind::Category, None, form).await
 }
 
 async fn update_service(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<CatalogState>,
+    Admin(page): Admin,
     Path(name): Path<String>,
     Form(form): Form<EntryForm>,
 ) -> AppResult<Response> {
@@ -217,38 +197,31 @@ async fn update_service(
 }
 
 async fn rename_category(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<CatalogState>,
+    Admin(page): Admin,
     Path(name): Path<String>,
     Form(form): Form<EntryForm>,
 ) -> AppResult<Response> {
     save(&state, page, ListKind::Category, Some(name), form).await
 }
 
-async fn delete(state: &AppState, page: Page, kind: ListKind, name: &str) -> AppResult<Response> {
-    page.require(Role::Admin)?;
-    let mut tx = state.db.begin_write().await?;
+async fn delete(
+    state: &CatalogState,
+    page: Page,
+    kind: ListKind,
+    name: &str,
+) -> AppResult<Response> {
     let list_url = match kind {
         ListKind::Service => "/admin/services",
         ListKind::Category => "/admin/categories",
     };
-    match db::delete_unused(&mut tx, kind, name).await {
+    match super::delete(state, &page.user, kind, name).await {
         Ok(()) => {}
         Err(AppError::Validation { message, .. }) => {
             return Ok(redirect_with_flash(list_url, "error", &message));
         }
         Err(e) => return Err(e),
     }
-    crate::auth::db::audit(
-        &mut tx,
-        Some(&page.user.id),
-        &format!("{}.delete", kind.label()),
-        name,
-        "",
-    )
-    .await?;
-    tx.commit().await?;
-    state.catalog.clear();
     Ok(redirect_with_flash(
         list_url,
         "ok",
@@ -257,16 +230,16 @@ async fn delete(state: &AppState, page: Page, kind: ListKind, name: &str) -> App
 }
 
 async fn delete_service(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<CatalogState>,
+    Admin(page): Admin,
     Path(name): Path<String>,
 ) -> AppResult<Response> {
     delete(&state, page, ListKind::Service, &name).await
 }
 
 async fn delete_category(
-    State(state): State<AppState>,
-    page: Page,
+    State(state): State<CatalogState>,
+    Admin(page): Admin,
     Path(name): Path<String>,
 ) -> AppResult<Response> {
     delete(&state, page, ListKind::Category, &name).await

@@ -462,3 +462,79 @@ mod tests {
         assert_eq!(fts_query("%_<>\"'"), None);
     }
 }
+
+/// The number the next incident gets (the demo loader numbers its sample incidents itself).
+pub async fn next_number(conn: &mut sqlx::SqliteConnection) -> Result<i64, crate::error::AppError> {
+    Ok(
+        sqlx::query_scalar!(r#"SELECT COALESCE(MAX(number), 0) + 1 AS "n!: i64" FROM incidents"#)
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+/// A sample incident as `hindsight demo` writes it: its milestones already reached, created
+/// by its commander when it was detected.
+#[derive(Debug, Clone)]
+pub struct SampleIncident<'a> {
+    pub id: &'a str,
+    pub number: i64,
+    pub title: &'a str,
+    pub summary: &'a str,
+    pub impact: &'a str,
+    pub severity: &'a str,
+    pub status: &'a str,
+    pub service: &'a str,
+    pub category: &'a str,
+    pub team: &'a str,
+    pub commander: &'a str,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub detected_at: chrono::DateTime<chrono::Utc>,
+    pub acknowledged_at: chrono::DateTime<chrono::Utc>,
+    pub mitigated_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub resolved_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub closed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Writes a sample incident as given (no validation, no timeline of its own: demo data only).
+pub async fn insert_sample(
+    conn: &mut sqlx::SqliteConnection,
+    s: &SampleIncident<'_>,
+) -> Result<(), crate::error::AppError> {
+    let started_at = crate::db::ts(s.started_at);
+    let detected_at = crate::db::ts(s.detected_at);
+    let acknowledged_at = crate::db::ts(s.acknowledged_at);
+    let mitigated_at = crate::db::ts_opt(s.mitigated_at);
+    let resolved_at = crate::db::ts_opt(s.resolved_at);
+    let closed_at = crate::db::ts_opt(s.closed_at);
+    sqlx::query!(
+        "INSERT INTO incidents (id, number, title, summary, customer_impact, severity, status,
+            service, category, team, commander_id, started_at, detected_at, acknowledged_at,
+            mitigated_at, resolved_at, closed_at, exclude_from_metrics, version, created_by,
+            created_at, updated_by, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 1, ?, ?, ?, ?)",
+        s.id,
+        s.number,
+        s.title,
+        s.summary,
+        s.impact,
+        s.severity,
+        s.status,
+        s.service,
+        s.category,
+        s.team,
+        s.commander,
+        started_at,
+        detected_at,
+        acknowledged_at,
+        mitigated_at,
+        resolved_at,
+        closed_at,
+        s.commander,
+        detected_at,
+        s.commander,
+        detected_at,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::Source;
-use crate::db::{Db, new_id, ts};
+use crate::db::{new_id, ts};
 use crate::error::AppError;
 
 /// The open incident that already tracks this alert group, if any.
@@ -14,14 +14,16 @@ pub async fn tracking_incident(
     source: Source,
     group_key: &str,
 ) -> Result<Option<String>, AppError> {
-    Ok(sqlx::query_scalar(
-        "SELECT e.incident_id FROM alert_events e JOIN incidents i ON i.id = e.incident_id
+    let source = source.as_str();
+    Ok(sqlx::query_scalar!(
+        r#"SELECT e.incident_id AS "incident_id!" FROM alert_events e
+         JOIN incidents i ON i.id = e.incident_id
          WHERE e.source = ? AND e.group_key = ?
            AND i.status IN ('investigating', 'identified', 'monitoring')
-         ORDER BY e.started_at DESC LIMIT 1",
+         ORDER BY e.started_at DESC LIMIT 1"#,
+        source,
+        group_key
     )
-    .bind(source.as_str())
-    .bind(group_key)
     .fetch_optional(pool)
     .await?)
 }
@@ -33,13 +35,16 @@ pub async fn any_new_firing<'a>(
     source: Source,
     alerts: impl Iterator<Item = (&'a str, DateTime<Utc>)>,
 ) -> Result<bool, AppError> {
+    let source = source.as_str();
     for (fingerprint, started_at) in alerts {
-        let known: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM alert_events WHERE source = ? AND fingerprint = ? AND started_at = ?",
+        let started_at = ts(started_at);
+        let known = sqlx::query_scalar!(
+            r#"SELECT COUNT(*) AS "n!: i64" FROM alert_events
+             WHERE source = ? AND fingerprint = ? AND started_at = ?"#,
+            source,
+            fingerprint,
+            started_at
         )
-        .bind(source.as_str())
-        .bind(fingerprint)
-        .bind(ts(started_at))
         .fetch_one(pool)
         .await?;
         if known == 0 {
@@ -49,21 +54,7 @@ pub async fn any_new_firing<'a>(
     Ok(false)
 }
 
-/// Puts a service on the managed list if it is not there (incidents need a known service).
-pub async fn ensure_service(db: &Db, name: &str) -> Result<(), AppError> {
-    let mut tx = db.begin_write().await?;
-    sqlx::query(
-        "INSERT INTO services (name, team, created_at) VALUES (?, '', ?) ON CONFLICT DO NOTHING",
-    )
-    .bind(name)
-    .bind(ts(Utc::now()))
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct StoredAlert {
     pub id: String,
     pub ended_at: Option<DateTime<Utc>>,
@@ -75,12 +66,16 @@ pub async fn find_alert(
     fingerprint: &str,
     started_at: DateTime<Utc>,
 ) -> Result<Option<StoredAlert>, AppError> {
-    Ok(sqlx::query_as(
-        "SELECT id, ended_at FROM alert_events WHERE source = ? AND fingerprint = ? AND started_at = ?",
+    let source = source.as_str();
+    let started_at = ts(started_at);
+    Ok(sqlx::query_as!(
+        StoredAlert,
+        r#"SELECT id AS "id!", ended_at AS "ended_at: DateTime<Utc>" FROM alert_events
+         WHERE source = ? AND fingerprint = ? AND started_at = ?"#,
+        source,
+        fingerprint,
+        started_at
     )
-    .bind(source.as_str())
-    .bind(fingerprint)
-    .bind(ts(started_at))
     .fetch_optional(conn)
     .await?)
 }
@@ -98,21 +93,25 @@ pub async fn insert_alert(
     incident_id: Option<&str>,
     generator_url: &str,
 ) -> Result<(), AppError> {
-    sqlx::query(
+    let id = new_id();
+    let source = source.as_str();
+    let started_at = ts(started_at);
+    let ended_at = ended_at.map(ts);
+    sqlx::query!(
         "INSERT INTO alert_events (id, rule_id, source, name, service, tier, signal, fingerprint,
             started_at, ended_at, incident_id, group_key, generator_url)
          VALUES (?, NULL, ?, ?, ?, 'page', '', ?, ?, ?, ?, ?, ?)",
+        id,
+        source,
+        name,
+        service,
+        fingerprint,
+        started_at,
+        ended_at,
+        incident_id,
+        group_key,
+        generator_url,
     )
-    .bind(new_id())
-    .bind(source.as_str())
-    .bind(name)
-    .bind(service)
-    .bind(fingerprint)
-    .bind(ts(started_at))
-    .bind(ended_at.map(ts))
-    .bind(incident_id)
-    .bind(group_key)
-    .bind(generator_url)
     .execute(conn)
     .await?;
     Ok(())
@@ -123,11 +122,14 @@ pub async fn end_alert(
     id: &str,
     at: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    sqlx::query("UPDATE alert_events SET ended_at = ? WHERE id = ? AND ended_at IS NULL")
-        .bind(ts(at))
-        .bind(id)
-        .execute(conn)
-        .await?;
+    let at = ts(at);
+    sqlx::query!(
+        "UPDATE alert_events SET ended_at = ? WHERE id = ? AND ended_at IS NULL",
+        at,
+        id
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -136,52 +138,56 @@ pub async fn group_has_open_alerts(
     source: Source,
     group_key: &str,
 ) -> Result<bool, AppError> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM alert_events WHERE source = ? AND group_key = ? AND ended_at IS NULL",
+    let source = source.as_str();
+    let n = sqlx::query_scalar!(
+        r#"SELECT COUNT(*) AS "n!: i64" FROM alert_events
+         WHERE source = ? AND group_key = ? AND ended_at IS NULL"#,
+        source,
+        group_key
     )
-    .bind(source.as_str())
-    .bind(group_key)
     .fetch_one(conn)
     .await?;
     Ok(n > 0)
 }
 
-/// Keeps what a receiver got (cut to 4 KiB) and how it was answered, for the integrations page.
+/// Keeps what a receiver got and how it was answered (both already cut and redacted), and
+/// only the last 50 per receiver.
 pub async fn log_payload(
-    db: &Db,
+    conn: &mut SqliteConnection,
     source: Source,
     status: u16,
     outcome: &str,
-    payload: &[u8],
+    payload: &str,
 ) -> Result<(), AppError> {
-    let text = String::from_utf8_lossy(&payload[..payload.len().min(4096)]).into_owned();
-    let mut tx = db.begin_write().await?;
-    sqlx::query(
+    let id = new_id();
+    let receiver = source.as_str();
+    let now = ts(Utc::now());
+    let status = i64::from(status);
+    sqlx::query!(
         "INSERT INTO integration_payloads (id, receiver, received_at, status, outcome, payload)
          VALUES (?, ?, ?, ?, ?, ?)",
+        id,
+        receiver,
+        now,
+        status,
+        outcome,
+        payload,
     )
-    .bind(new_id())
-    .bind(source.as_str())
-    .bind(ts(Utc::now()))
-    .bind(i64::from(status))
-    .bind(super::redact_secrets(outcome))
-    .bind(super::redact_secrets(&text))
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     // Keep the log short: the last 50 per receiver.
-    sqlx::query(
+    sqlx::query!(
         "DELETE FROM integration_payloads WHERE receiver = ? AND id NOT IN
             (SELECT id FROM integration_payloads WHERE receiver = ? ORDER BY received_at DESC LIMIT 50)",
+        receiver,
+        receiver
     )
-    .bind(source.as_str())
-    .bind(source.as_str())
-    .execute(&mut *tx)
+    .execute(conn)
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct LoggedPayload {
     pub receiver: String,
     pub received_at: DateTime<Utc>,
@@ -194,11 +200,12 @@ pub async fn recent_payloads(
     pool: &SqlitePool,
     limit: i64,
 ) -> Result<Vec<LoggedPayload>, AppError> {
-    Ok(sqlx::query_as(
-        "SELECT receiver, received_at, status, outcome, payload FROM integration_payloads
-         ORDER BY received_at DESC LIMIT ?",
+    Ok(sqlx::query_as!(
+        LoggedPayload,
+        r#"SELECT receiver, received_at AS "received_at: DateTime<Utc>", status, outcome, payload
+         FROM integration_payloads ORDER BY received_at DESC LIMIT ?"#,
+        limit
     )
-    .bind(limit)
     .fetch_all(pool)
     .await?)
 }

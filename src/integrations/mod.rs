@@ -7,6 +7,7 @@ pub mod db;
 pub mod web;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -16,19 +17,20 @@ use crate::error::{AppError, AppResult, FieldErrors};
 use crate::incidents::{Actor, IncidentChanges, IncidentRef, Severity, Status};
 use crate::timeline::EntryKind;
 
-/// Which receiver a payload came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    Alertmanager,
-    Grafana,
+/// What the receivers and the integrations page need, taken from the app state by `app.rs`.
+#[derive(Clone)]
+pub struct IntegrationsState {
+    pub db: Db,
+    pub mapping: Arc<Mapping>,
+    /// Where Hindsight is reached, for the receiver URLs the page shows.
+    pub base_url: String,
 }
 
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Alertmanager => "alertmanager",
-            Self::Grafana => "grafana",
-        }
+choice! {
+    /// Which receiver a payload came to.
+    pub enum Source, "source" {
+        Alertmanager = "alertmanager",
+        Grafana = "grafana",
     }
 }
 
@@ -366,8 +368,18 @@ fn entry_body(alert: &Alert) -> String {
     body
 }
 
+/// Deliveries are applied one at a time, so two retries of one group arriving together cannot
+/// both open an incident.
+static RECEIVING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Applies one webhook delivery: opens or appends to the incident tracking the group, records
 /// each new firing and resolution once, and marks the group resolved when nothing is firing.
+///
+/// The alerts, their timeline entries and the AlertFired notice are written in one transaction.
+/// Opening the incident (with its service put on the list first) and moving it to monitoring
+/// are operations of the incidents area, which commit on their own (`incidents::declare` and
+/// `incidents::update` take the database, not a transaction); a retry of a half-applied
+/// delivery finds the incident by its group and the stored alerts, so it is not applied twice.
 pub async fn receive(
     db: &Db,
     mapping: &Mapping,
@@ -375,6 +387,7 @@ pub async fn receive(
     payload: &WebhookPayload,
 ) -> AppResult<Receipt> {
     let alerts = check(payload)?;
+    let _one_at_a_time = RECEIVING.lock().await;
     let group_key = clean(&payload.group_key, 500);
     let mut receipt = Receipt::default();
 
@@ -443,7 +456,9 @@ pub async fn receive(
         if let Some(url) = safe_url(payload.external_url.as_deref()) {
             summary.push_str(&format!("\n\n[Open in {}]({url})", source.as_str()));
         }
-        db::ensure_service(db, &service).await?;
+        let mut tx = db.begin_write().await?;
+        crate::catalog::db::ensure_service(&mut tx, &service, "").await?;
+        tx.commit().await?;
         let changes = IncidentChanges {
             title: Some(title),
             severity: Some(severity),
@@ -534,12 +549,46 @@ pub async fn receive(
         )
         .await?;
     }
+    let current = match &incident {
+        Some(incident_id) => Some(
+            crate::incidents::db::find(&mut *tx, &IncidentRef::Id(incident_id.clone()))
+                .await?
+                .ok_or_else(|| AppError::Internal("tracked incident vanished".into()))?,
+        ),
+        None => None,
+    };
+    if let Some(current) = &current
+        && receipt.new_alerts > 0
+    {
+        let names: Vec<&str> = alerts
+            .iter()
+            .filter(|a| a.firing)
+            .map(|a| a.name.as_str())
+            .collect();
+        crate::notifications::enqueue(
+            &mut tx,
+            crate::notifications::Event::AlertFired,
+            crate::notifications::Notice {
+                event: crate::notifications::Event::AlertFired.as_str().to_owned(),
+                tier: "page".to_owned(),
+                incident: Some(current.key()),
+                title: current.title.clone(),
+                severity: Some(current.severity.as_str().to_owned()),
+                service: Some(current.service.clone()),
+                text: format!(
+                    "{} alert firing on {}: {}",
+                    source.as_str(),
+                    current.key(),
+                    names.join(", ")
+                ),
+                path: current.url(),
+            },
+        )
+        .await?;
+    }
     tx.commit().await?;
 
-    if let Some(incident_id) = &incident {
-        let current = crate::incidents::db::find(&db.writer, &IncidentRef::Id(incident_id.clone()))
-            .await?
-            .ok_or_else(|| AppError::Internal("tracked incident vanished".into()))?;
+    if let Some(current) = current {
         if all_resolved && mapping.resolve_to_monitoring && current.status < Status::Monitoring {
             let changes = IncidentChanges {
                 status: Some(Status::Monitoring),
@@ -557,39 +606,31 @@ pub async fn receive(
             .await?;
         }
         receipt.incident = Some(current.key());
-        if receipt.new_alerts > 0 {
-            let names: Vec<&str> = alerts
-                .iter()
-                .filter(|a| a.firing)
-                .map(|a| a.name.as_str())
-                .collect();
-            // The group's writes above are operations of their own areas, each committed on
-            // its own; the notice is queued once they have all succeeded.
-            let mut tx = db.begin_write().await?;
-            crate::notifications::enqueue(
-                &mut tx,
-                crate::notifications::Event::AlertFired,
-                crate::notifications::Notice {
-                    event: crate::notifications::Event::AlertFired.as_str().to_owned(),
-                    tier: "page".to_owned(),
-                    incident: Some(current.key()),
-                    title: current.title.clone(),
-                    severity: Some(current.severity.as_str().to_owned()),
-                    service: Some(current.service.clone()),
-                    text: format!(
-                        "{} alert firing on {}: {}",
-                        source.as_str(),
-                        current.key(),
-                        names.join(", ")
-                    ),
-                    path: current.url(),
-                },
-            )
-            .await?;
-            tx.commit().await?;
-        }
     }
     Ok(receipt)
+}
+
+/// Keeps what a receiver got (cut to 4 KiB, secrets redacted) and how it was answered, for
+/// the integrations page.
+pub async fn log_delivery(
+    db: &Db,
+    source: Source,
+    status: u16,
+    outcome: &str,
+    payload: &[u8],
+) -> AppResult<()> {
+    let text = String::from_utf8_lossy(&payload[..payload.len().min(4096)]).into_owned();
+    let mut tx = db.begin_write().await?;
+    db::log_payload(
+        &mut tx,
+        source,
+        status,
+        &redact_secrets(outcome),
+        &redact_secrets(&text),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 fn service_of(alert: &Alert, mapping: &Mapping) -> String {

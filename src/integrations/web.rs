@@ -4,22 +4,26 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use super::IntegrationsState;
 use super::db::LoggedPayload;
-use crate::app::AppState;
-use crate::auth::Role;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::notifications::Event;
 use crate::notifications::db::{DeliveryRow, Destination};
 use crate::web::chrome::{Chrome, redirect_with_flash};
-use crate::web::extract::{Form, Page};
+use crate::web::extract::{Admin, CallerState, Form};
 
-pub fn router() -> Router<AppState> {
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    IntegrationsState: FromRef<S>,
+    CallerState: FromRef<S>,
+{
     Router::new()
         .route("/admin/integrations", get(show).post(add_destination))
         .route(
@@ -98,18 +102,18 @@ impl DestinationForm {
 }
 
 async fn page(
-    state: &AppState,
+    state: &IntegrationsState,
     chrome: Chrome,
     form: DestinationForm,
     errors: FieldErrors,
 ) -> AppResult<IntegrationsPage> {
     Ok(IntegrationsPage {
         chrome,
-        base_url: state.config.base_url.clone(),
+        base_url: state.base_url.clone(),
         ingest_tokens: crate::auth::db::list_tokens(&state.db.reader)
             .await?
             .into_iter()
-            .filter(|t| t.scope == "ingest" && t.revoked_at.is_none())
+            .filter(|t| t.scope == crate::auth::Scope::Ingest && t.revoked_at.is_none())
             .collect(),
         payloads: super::db::recent_payloads(&state.db.reader, 20).await?,
         destinations: crate::notifications::db::list_destinations(&state.db.reader).await?,
@@ -119,8 +123,7 @@ async fn page(
     })
 }
 
-async fn show(State(state): State<AppState>, p: Page) -> AppResult<Response> {
-    p.require(Role::Admin)?;
+async fn show(State(state): State<IntegrationsState>, Admin(p): Admin) -> AppResult<Response> {
     let form = DestinationForm {
         format: "json".into(),
         event_incident_opened: "on".into(),
@@ -134,11 +137,10 @@ async fn show(State(state): State<AppState>, p: Page) -> AppResult<Response> {
 }
 
 async fn add_destination(
-    State(state): State<AppState>,
-    p: Page,
+    State(state): State<IntegrationsState>,
+    Admin(p): Admin,
     Form(form): Form<DestinationForm>,
 ) -> AppResult<Response> {
-    p.require(Role::Admin)?;
     let events: Vec<String> = Event::ALL
         .iter()
         .filter(|e| form.checked(e.as_str()))
@@ -149,21 +151,21 @@ async fn add_destination(
         .filter(|t| form.checked(t))
         .map(|t| (*t).to_owned())
         .collect();
-    match crate::notifications::check_destination(
+    match crate::notifications::add_destination(
+        &state.db,
         &form.name,
         &form.url,
         &form.format,
         &events,
         &tiers,
-    ) {
-        Ok(values) => {
-            crate::notifications::db::insert_destination(&state.db, &values).await?;
-            Ok(redirect_with_flash(
-                "/admin/integrations",
-                "ok",
-                &format!("Added the destination {}.", values.name),
-            ))
-        }
+    )
+    .await
+    {
+        Ok(values) => Ok(redirect_with_flash(
+            "/admin/integrations",
+            "ok",
+            &format!("Added the destination {}.", values.name),
+        )),
         Err(AppError::Validation { fields, .. }) => {
             let html = page(&state, p.chrome, form, fields).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
@@ -173,14 +175,11 @@ async fn add_destination(
 }
 
 async fn delete_destination(
-    State(state): State<AppState>,
-    p: Page,
+    State(state): State<IntegrationsState>,
+    Admin(_): Admin,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    p.require(Role::Admin)?;
-    if !crate::notifications::db::delete_destination(&state.db, &id).await? {
-        return Err(AppError::missing("destination"));
-    }
+    crate::notifications::delete_destination(&state.db, &id).await?;
     Ok(redirect_with_flash(
         "/admin/integrations",
         "ok",

@@ -4,10 +4,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::{DestinationValues, Event, Notice};
-use crate::db::{Db, new_id, ts};
+use crate::db::{new_id, ts};
 use crate::error::AppError;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Destination {
     pub id: String,
     pub name: String,
@@ -21,40 +21,46 @@ pub struct Destination {
 pub async fn list_destinations(
     conn: impl sqlx::SqliteExecutor<'_>,
 ) -> Result<Vec<Destination>, AppError> {
-    Ok(sqlx::query_as(
-        "SELECT id, name, url, format, events, tiers, enabled FROM webhook_destinations ORDER BY name",
+    Ok(sqlx::query_as!(
+        Destination,
+        r#"SELECT id AS "id!", name, url, format, events, tiers, enabled AS "enabled: bool"
+         FROM webhook_destinations ORDER BY name"#
     )
     .fetch_all(conn)
     .await?)
 }
 
-pub async fn insert_destination(db: &Db, v: &DestinationValues) -> Result<(), AppError> {
+pub async fn insert_destination(
+    conn: &mut SqliteConnection,
+    v: &DestinationValues,
+) -> Result<(), AppError> {
     let events: Vec<&str> = v.events.iter().map(|e| e.as_str()).collect();
-    let mut tx = db.begin_write().await?;
-    sqlx::query(
+    let (id, events, tiers, now) = (
+        new_id(),
+        events.join(","),
+        v.tiers.join(","),
+        ts(Utc::now()),
+    );
+    sqlx::query!(
         "INSERT INTO webhook_destinations (id, name, url, format, events, tiers, enabled, created_at)
          VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
+        id,
+        v.name,
+        v.url,
+        v.format,
+        events,
+        tiers,
+        now,
     )
-    .bind(new_id())
-    .bind(&v.name)
-    .bind(&v.url)
-    .bind(&v.format)
-    .bind(events.join(","))
-    .bind(v.tiers.join(","))
-    .bind(ts(Utc::now()))
-    .execute(&mut *tx)
+    .execute(conn)
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 
-pub async fn delete_destination(db: &Db, id: &str) -> Result<bool, AppError> {
-    let mut tx = db.begin_write().await?;
-    let done = sqlx::query("DELETE FROM webhook_destinations WHERE id = ?")
-        .bind(id)
-        .execute(&mut *tx)
+pub async fn delete_destination(conn: &mut SqliteConnection, id: &str) -> Result<bool, AppError> {
+    let done = sqlx::query!("DELETE FROM webhook_destinations WHERE id = ?", id)
+        .execute(conn)
         .await?;
-    tx.commit().await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -79,17 +85,18 @@ pub async fn enqueue(
     let data = serde_json::to_string(notice).map_err(|e| AppError::Internal(e.to_string()))?;
     let now = ts(Utc::now());
     for d in &wanted {
-        sqlx::query(
+        let id = new_id();
+        sqlx::query!(
             "INSERT INTO webhook_deliveries (id, destination_id, event, data, status, attempts,
                 next_attempt_at, created_at)
              VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)",
+            id,
+            d.id,
+            event,
+            data,
+            now,
+            now,
         )
-        .bind(new_id())
-        .bind(&d.id)
-        .bind(event.as_str())
-        .bind(&data)
-        .bind(&now)
-        .bind(&now)
         .execute(&mut *conn)
         .await?;
     }
@@ -97,7 +104,7 @@ pub async fn enqueue(
 }
 
 /// A delivery waiting to be sent, with where to.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Due {
     pub id: String,
     pub data: String,
@@ -107,14 +114,16 @@ pub struct Due {
 }
 
 pub async fn due(pool: &SqlitePool, limit: i64) -> Result<Vec<Due>, AppError> {
-    Ok(sqlx::query_as(
-        "SELECT d.id, d.data, d.attempts, w.url, w.format
+    let now = ts(Utc::now());
+    Ok(sqlx::query_as!(
+        Due,
+        r#"SELECT d.id AS "id!", d.data, d.attempts, w.url, w.format
          FROM webhook_deliveries d JOIN webhook_destinations w ON w.id = d.destination_id
          WHERE d.status = 'pending' AND d.next_attempt_at <= ?
-         ORDER BY d.next_attempt_at LIMIT ?",
+         ORDER BY d.next_attempt_at LIMIT ?"#,
+        now,
+        limit
     )
-    .bind(ts(Utc::now()))
-    .bind(limit)
     .fetch_all(pool)
     .await?)
 }
@@ -122,7 +131,7 @@ pub async fn due(pool: &SqlitePool, limit: i64) -> Result<Vec<Due>, AppError> {
 /// Records one attempt: delivered when `error` is empty, otherwise retried at `next` or, with
 /// no `next`, failed for good.
 pub async fn record_attempt(
-    db: &Db,
+    conn: &mut SqliteConnection,
     id: &str,
     status: Option<u16>,
     error: &str,
@@ -134,25 +143,24 @@ pub async fn record_attempt(
         (false, Some(next)) => ("pending", None, ts(next)),
         (false, None) => ("failed", None, ts(now)),
     };
-    let mut tx = db.begin_write().await?;
-    sqlx::query(
+    let status = status.map(i64::from);
+    sqlx::query!(
         "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, last_status = ?,
             last_error = ?, next_attempt_at = ?, delivered_at = ? WHERE id = ?",
+        state,
+        status,
+        error,
+        next_at,
+        delivered_at,
+        id,
     )
-    .bind(state)
-    .bind(status.map(i64::from))
-    .bind(error)
-    .bind(next_at)
-    .bind(delivered_at)
-    .bind(id)
-    .execute(&mut *tx)
+    .execute(conn)
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 
 /// A delivery as the admin page lists it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct DeliveryRow {
     pub destination: String,
     pub event: String,
@@ -168,13 +176,15 @@ pub async fn recent_deliveries(
     pool: &SqlitePool,
     limit: i64,
 ) -> Result<Vec<DeliveryRow>, AppError> {
-    Ok(sqlx::query_as(
-        "SELECT w.name AS destination, d.event, d.status, d.attempts, d.last_status, d.last_error,
-                d.created_at, d.delivered_at
+    Ok(sqlx::query_as!(
+        DeliveryRow,
+        r#"SELECT w.name AS destination, d.event, d.status, d.attempts, d.last_status,
+                d.last_error, d.created_at AS "created_at: DateTime<Utc>",
+                d.delivered_at AS "delivered_at: DateTime<Utc>"
          FROM webhook_deliveries d JOIN webhook_destinations w ON w.id = d.destination_id
-         ORDER BY d.created_at DESC LIMIT ?",
+         ORDER BY d.created_at DESC LIMIT ?"#,
+        limit
     )
-    .bind(limit)
     .fetch_all(pool)
     .await?)
 }

@@ -11,7 +11,7 @@ use chrono::Utc;
 use serde::Serialize;
 
 use crate::db::Db;
-use crate::error::{AppError, FieldErrors};
+use crate::error::{AppError, AppResult, FieldErrors};
 
 choice! {
     /// What happened.
@@ -102,8 +102,7 @@ pub async fn deliver_due(db: &Db, base_url: &str, retry_base: Duration) -> Resul
         let notice: Notice = match serde_json::from_str(&delivery.data) {
             Ok(n) => n,
             Err(e) => {
-                db::record_attempt(db, &delivery.id, None, &format!("unreadable: {e}"), None)
-                    .await?;
+                record_attempt(db, &delivery.id, None, &format!("unreadable: {e}"), None).await?;
                 continue;
             }
         };
@@ -120,9 +119,23 @@ pub async fn deliver_due(db: &Db, base_url: &str, retry_base: Duration) -> Resul
         } else {
             Some(Utc::now() + backoff(retry_base, delivery.attempts))
         };
-        db::record_attempt(db, &delivery.id, status, &error, next).await?;
+        record_attempt(db, &delivery.id, status, &error, next).await?;
     }
     Ok(count)
+}
+
+/// Records one attempt of a delivery in its own transaction (each send is independent).
+async fn record_attempt(
+    db: &Db,
+    id: &str,
+    status: Option<u16>,
+    error: &str,
+    next: Option<chrono::DateTime<Utc>>,
+) -> AppResult<()> {
+    let mut tx = db.begin_write().await?;
+    db::record_attempt(&mut tx, id, status, error, next).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// One POST with a short timeout (blocking: runs on the blocking pool).
@@ -212,6 +225,32 @@ pub fn check_destination(
         events: parsed,
         tiers,
     })
+}
+
+/// Checks a destination as typed into the admin form (naming each bad field) and adds it.
+pub async fn add_destination(
+    db: &Db,
+    name: &str,
+    url: &str,
+    format: &str,
+    events: &[String],
+    tiers: &[String],
+) -> AppResult<DestinationValues> {
+    let values = check_destination(name, url, format, events, tiers)?;
+    let mut tx = db.begin_write().await?;
+    db::insert_destination(&mut tx, &values).await?;
+    tx.commit().await?;
+    Ok(values)
+}
+
+/// Deletes a destination (its deliveries go with it).
+pub async fn delete_destination(db: &Db, id: &str) -> AppResult<()> {
+    let mut tx = db.begin_write().await?;
+    if !db::delete_destination(&mut tx, id).await? {
+        return Err(AppError::missing("destination"));
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -741,3 +741,117 @@ pub async fn delete_template(conn: &mut SqliteConnection, id: &str) -> Result<bo
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// A sample post-mortem as `hindsight demo` writes it: from the default template, the story's
+/// facts written into its sections, one primary root cause, two revisions.
+#[derive(Debug, Clone)]
+pub struct SamplePostmortem<'a> {
+    pub incident_id: &'a str,
+    pub status: &'a str,
+    pub author_id: &'a str,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub summary: &'a str,
+    pub impact: &'a str,
+    pub root_cause: &'a str,
+    pub category: &'a str,
+    pub cause_description: &'a str,
+}
+
+/// Writes a sample post-mortem as given (no validation: demo data only).
+pub async fn insert_sample(
+    conn: &mut sqlx::SqliteConnection,
+    s: &SamplePostmortem<'_>,
+) -> Result<(), crate::error::AppError> {
+    let id = crate::db::new_id();
+    let written = s.started_at + chrono::Duration::days(2);
+    let template = sqlx::query!(
+        r#"SELECT id AS "id!", name FROM postmortem_templates
+           ORDER BY is_default DESC, created_at LIMIT 1"#
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let created_at = crate::db::ts(s.started_at + chrono::Duration::days(1));
+    let updated_at = crate::db::ts(written);
+    let published_at = crate::db::ts_opt((s.status == "published").then_some(written));
+    sqlx::query!(
+        "INSERT INTO postmortems (id, incident_id, status, template_id, template_name,
+            detection_method, version, author_id, created_at, updated_by, updated_at, published_at)
+         VALUES (?, ?, ?, ?, ?, 'alert', 2, ?, ?, ?, ?, ?)",
+        id,
+        s.incident_id,
+        s.status,
+        template.id,
+        template.name,
+        s.author_id,
+        created_at,
+        s.author_id,
+        updated_at,
+        published_at,
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO postmortem_sections (postmortem_id, position, key, title, help, required, body)
+         SELECT ?, position, key, title, help, required, CASE key
+             WHEN 'summary' THEN ? WHEN 'impact' THEN ?
+             WHEN 'trigger' THEN 'A change reached production without a check that would have caught it.'
+             WHEN 'root_cause' THEN ?
+             WHEN 'detection' THEN 'The error-rate alert paged the on-call within minutes.'
+             WHEN 'resolution' THEN 'Rolled back, then fixed forward once the cause was understood.'
+             WHEN 'went_well' THEN 'Paging and the rollback tooling worked as designed.'
+             ELSE '' END
+         FROM postmortem_template_sections WHERE template_id = ?",
+        id,
+        s.summary,
+        s.impact,
+        s.root_cause,
+        template.id,
+    )
+    .execute(&mut *conn)
+    .await?;
+    let cause_id = crate::db::new_id();
+    sqlx::query!(
+        "INSERT INTO root_causes (id, postmortem_id, incident_id, category, description, is_primary,
+            position) VALUES (?, ?, ?, ?, ?, 1, 0)",
+        cause_id,
+        id,
+        s.incident_id,
+        s.category,
+        s.cause_description,
+    )
+    .execute(&mut *conn)
+    .await?;
+    for version in [1_i64, 2] {
+        let at = crate::db::ts(s.started_at + chrono::Duration::days(version));
+        let changed = if version == 1 {
+            "Started"
+        } else {
+            "Summary, Impact, Trigger, Root cause, Detection, Resolution, What went well, Root causes, Detection method"
+        };
+        sqlx::query!(
+            "INSERT INTO postmortem_revisions (postmortem_id, version, author_id, created_at,
+                changed, content)
+             SELECT ?, ?, ?, ?, ?, json_object('sections', json_group_array(json_object(
+                 'key', key, 'title', title, 'help', help, 'required', json(CASE required WHEN 1 THEN 'true' ELSE 'false' END),
+                 'body', CASE WHEN ? = 1 THEN '' ELSE body END)),
+                 'root_causes', json(CASE WHEN ? = 1 THEN '[]' ELSE json_array(json_object('category', ?, 'description', ?, 'primary', json('true'))) END),
+                 'detection_method', CASE WHEN ? = 1 THEN '' ELSE 'alert' END,
+                 'no_action_items_reason', '')
+             FROM (SELECT * FROM postmortem_sections WHERE postmortem_id = ? ORDER BY position)",
+            id,
+            version,
+            s.author_id,
+            at,
+            changed,
+            version,
+            version,
+            s.category,
+            s.cause_description,
+            version,
+            id,
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
