@@ -647,7 +647,7 @@ pub async fn template_sections(
 pub async fn save_template(
     conn: &mut SqliteConnection,
     existing: Option<(&str, i64)>,
-    t: &super::templates::TemplateValues,
+    t: &super::TemplateValues,
 ) -> Result<Option<String>, AppError> {
     let now = ts(Utc::now());
     if t.is_default {

@@ -159,6 +159,16 @@ pub struct Section {
     pub body: String,
 }
 
+/// A checked template, ready to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateValues {
+    pub name: String,
+    pub description: String,
+    pub is_default: bool,
+    pub default_for: Vec<crate::incidents::Severity>,
+    pub sections: Vec<Section>,
+}
+
 /// A root cause: the primary one, or a contributing factor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RootCause {

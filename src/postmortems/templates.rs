@@ -2,7 +2,7 @@
 //! reordered; title, key, help text, required) into the values that are stored, and the two
 //! admin changes (save, delete), each one write with its audit entry.
 
-use super::{Section, db};
+use super::{Section, TemplateValues, db};
 use crate::auth::User;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldErrors};
@@ -25,16 +25,6 @@ impl SectionRow {
     pub fn is_blank(&self) -> bool {
         self.key.trim().is_empty() && self.title.trim().is_empty() && self.help.trim().is_empty()
     }
-}
-
-/// A checked template, ready to store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateValues {
-    pub name: String,
-    pub description: String,
-    pub is_default: bool,
-    pub default_for: Vec<Severity>,
-    pub sections: Vec<Section>,
 }
 
 /// `Contributing factors` → `contributing_factors`.

@@ -13,6 +13,7 @@ mod alerts;
 mod auth;
 mod cli;
 mod incidents;
+mod layers;
 mod migrations;
 mod notifications;
 mod postmortems;
