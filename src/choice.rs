@@ -4,7 +4,7 @@
 //! "must be one of …" with the allowed values in order, serde and the database use the same
 //! text, and `ALL` lists the values in declaration order.
 //!
-//! ```ignore
+//! ```text
 //! choice! {
 //!     /// How bad it is.
 //!     pub enum Severity, "severity" {
