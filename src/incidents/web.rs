@@ -563,7 +563,7 @@ pub struct ShowPage {
     pub entries: Vec<EntryView>,
     pub entry_form: EntryFormView,
     pub status_form: StatusFormView,
-    pub snapshots: Vec<SnapshotView>,
+    pub snapshots: Vec<crate::signals::chart::SnapshotView>,
     pub items: Vec<crate::action_items::ActionItem>,
     pub today: chrono::NaiveDate,
     /// Services the collector has a window for (the snapshot button's choices).
@@ -575,35 +575,6 @@ pub struct ShowPage {
     /// Declared in the last few minutes: the recurrence banner is shown at the top.
     pub just_declared: bool,
     pub errors: FieldErrors,
-}
-
-/// A frozen snapshot with its chart.
-pub struct SnapshotView {
-    pub snapshot: crate::signals::db::Snapshot,
-    pub chart: String,
-}
-
-impl SnapshotView {
-    /// p50, p90, p95, p99 and max, in the table's order.
-    pub fn latencies(&self) -> [Option<f64>; 5] {
-        let s = &self.snapshot;
-        [
-            s.latency_p50,
-            s.latency_p90,
-            s.latency_p95,
-            s.latency_p99,
-            s.latency_max,
-        ]
-    }
-
-    pub fn new(snapshot: crate::signals::db::Snapshot) -> Self {
-        let title = format!("{} latency and errors", snapshot.service);
-        let chart = snapshot
-            .report()
-            .map(|r| crate::signals::chart::latency_chart(&r.series, &title))
-            .unwrap_or_default();
-        Self { snapshot, chart }
-    }
 }
 
 /// Values of a timeline entry form (new or being edited), kept when a save fails.
@@ -720,7 +691,7 @@ pub async fn render_show(
     let snapshots = crate::signals::db::list_for_incident(&state.db.reader, &incident.id)
         .await?
         .into_iter()
-        .map(SnapshotView::new)
+        .map(crate::signals::chart::SnapshotView::new)
         .collect();
     let mut observed_services = state.signals.registry.services();
     observed_services.sort();

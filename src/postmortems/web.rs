@@ -76,36 +76,6 @@ async fn load_pm(state: &PostmortemsState, incident: &Incident) -> AppResult<Loa
         .ok_or_else(|| AppError::not_found("post-mortem of", incident.key()))
 }
 
-/// A frozen metric snapshot with its chart, as the document shows it. (The incident page has
-/// its own: an area's pages never import another area's pages.)
-pub struct SnapshotView {
-    pub snapshot: crate::signals::db::Snapshot,
-    pub chart: String,
-}
-
-impl SnapshotView {
-    /// p50, p90, p95, p99 and max, in the table's order.
-    pub fn latencies(&self) -> [Option<f64>; 5] {
-        let s = &self.snapshot;
-        [
-            s.latency_p50,
-            s.latency_p90,
-            s.latency_p95,
-            s.latency_p99,
-            s.latency_max,
-        ]
-    }
-
-    fn new(snapshot: crate::signals::db::Snapshot) -> Self {
-        let title = format!("{} latency and errors", snapshot.service);
-        let chart = snapshot
-            .report()
-            .map(|r| crate::signals::chart::latency_chart(&r.series, &title))
-            .unwrap_or_default();
-        Self { snapshot, chart }
-    }
-}
-
 /// The writing checks' findings in one part of the post-mortem.
 pub struct PartFindings {
     pub title: String,
@@ -167,7 +137,7 @@ struct ShowPage {
     factors: Vec<(String, String)>,
     no_items_html: String,
     entries: Vec<(Entry, String)>,
-    snapshots: Vec<SnapshotView>,
+    snapshots: Vec<crate::signals::chart::SnapshotView>,
     items: Vec<ActionItem>,
     today: chrono::NaiveDate,
     problems: Vec<String>,
@@ -265,7 +235,7 @@ async fn render_show(
     let snapshots = crate::signals::db::list_for_incident(&state.db.reader, &incident.id)
         .await?
         .into_iter()
-        .map(SnapshotView::new)
+        .map(crate::signals::chart::SnapshotView::new)
         .collect();
     let items = crate::action_items::db::list_for_incident(&state.db.reader, &incident.id).await?;
     let problems = super::publish_problems(pm.pm.status, &pm.content, items.len(), &pm.reviewers);

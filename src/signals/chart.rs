@@ -11,6 +11,35 @@ const LEFT: f64 = 48.0;
 const BOTTOM: f64 = 22.0;
 const TOP: f64 = 10.0;
 
+/// A frozen snapshot with its chart, as the incident page and the post-mortem show it.
+pub struct SnapshotView {
+    pub snapshot: super::db::Snapshot,
+    pub chart: String,
+}
+
+impl SnapshotView {
+    /// p50, p90, p95, p99 and max, in the table's order.
+    pub fn latencies(&self) -> [Option<f64>; 5] {
+        let s = &self.snapshot;
+        [
+            s.latency_p50,
+            s.latency_p90,
+            s.latency_p95,
+            s.latency_p99,
+            s.latency_max,
+        ]
+    }
+
+    pub fn new(snapshot: super::db::Snapshot) -> Self {
+        let title = format!("{} latency and errors", snapshot.service);
+        let chart = snapshot
+            .report()
+            .map(|r| latency_chart(&r.series, &title))
+            .unwrap_or_default();
+        Self { snapshot, chart }
+    }
+}
+
 /// Latency percentiles (p50, p95, p99) as lines and the error rate as bars, per interval.
 pub fn latency_chart(series: &[SeriesPoint], title: &str) -> String {
     let points: Vec<&SeriesPoint> = series.iter().filter(|p| p.count > 0).collect();
