@@ -75,3 +75,19 @@ for (const button of document.querySelectorAll("button[data-copy-from]")) {
     if (from && to) to.value = from.value;
   });
 }
+
+// The add-entry form's time is empty until someone types one: the server stamps the entry when
+// it arrives. A live clock beside the hint shows what that time will be, in the configured zone.
+for (const clock of document.querySelectorAll("[data-live-clock]")) {
+  let format;
+  try {
+    format = new Intl.DateTimeFormat(undefined, {
+      timeZone: clock.dataset.tz, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+    });
+  } catch {
+    format = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  }
+  const tick = () => { clock.textContent = ` (now ${format.format(new Date())})`; };
+  tick();
+  setInterval(tick, 1000);
+}

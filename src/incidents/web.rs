@@ -680,7 +680,8 @@ pub async fn render_show(
         })
         .collect();
     let entry_form = show.entry_form.unwrap_or_else(|| EntryFormView {
-        occurred_at: chrome.input_time(&Some(Utc::now())),
+        // Empty: the entry is stamped when it is submitted, not when the page was loaded.
+        occurred_at: String::new(),
         kind: "note".into(),
         ..EntryFormView::default()
     });

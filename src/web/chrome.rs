@@ -141,11 +141,13 @@ impl Chrome {
         at.map_or_else(|| "—".to_owned(), |t| crate::time::format_time(self.tz, t))
     }
 
-    /// Value for an `<input type="datetime-local">` in the configured zone.
+    /// Value for an `<input type="datetime-local" step="1">` in the configured zone, to the
+    /// second: saving a form unchanged keeps every time as it was (a value cut to the minute
+    /// would move an entry before others of the same minute).
     pub fn input_time(&self, at: &Option<DateTime<Utc>>) -> String {
         at.map(|t| {
             t.with_timezone(&self.tz)
-                .format("%Y-%m-%dT%H:%M")
+                .format("%Y-%m-%dT%H:%M:%S")
                 .to_string()
         })
         .unwrap_or_default()

@@ -192,12 +192,35 @@ fn responder_declares_an_incident_and_keeps_its_timeline() {
             .contains("status-identified")
     );
 
+    // A note added right after, its time left as the page rendered it (empty, with a live
+    // clock in the hint): stamped when it arrives, so it stays below the status change.
+    let empty = browser.execute(
+        "return document.querySelector('#entry-time').value;",
+        vec![],
+    );
+    assert_eq!(empty, "", "the add-entry time starts empty");
+    let first_tick = browser.find("[data-live-clock]").text();
+    assert!(first_tick.contains("now "), "a live clock: {first_tick:?}");
+    browser.wait_until("the clock to tick", || {
+        browser.find("[data-live-clock]").text() != first_tick
+    });
+    let before = browser.find_all("ol.timeline > li.entry").len();
+    browser.find("#entry-kind option[value='note']").click();
+    browser
+        .find("#entry-body")
+        .send_keys("Config fix prepared.");
+    browser.click_and_wait(&browser.find("#add-entry button[type=submit]"));
+    browser.wait_until("the note on the timeline", || {
+        browser.find_all("ol.timeline > li.entry").len() == before + 1
+    });
+
     let timeline = shown_timeline(&browser);
     let detection = position(&timeline, "Alert fired: checkout 5xx above 5%.");
     let action = position(&timeline, "Rolled back release 2026.11.3.");
     let change = position(&timeline, "Status: investigating → identified");
+    let note = position(&timeline, "Config fix prepared.");
     assert!(
-        detection < action && action < change,
+        detection < action && action < change && change < note,
         "entries are in time order: {timeline:#?}"
     );
     assert!(

@@ -252,3 +252,131 @@ async fn entries_are_deleted_in_the_browser_and_the_api() {
     .await
     .assert_status(StatusCode::NOT_FOUND);
 }
+
+/// The `value` of the input with `id` on `page`.
+fn input_value<'a>(page: &'a str, id: &str) -> &'a str {
+    let at = page
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("input #{id} on the page"));
+    let rest = &page[at..];
+    let value = rest.find("value=\"").expect("the input has a value") + "value=\"".len();
+    let end = rest[value..].find('"').expect("value ends");
+    &rest[value..value + end]
+}
+
+#[tokio::test]
+async fn an_entry_added_with_an_empty_time_is_stamped_when_it_arrives_not_when_the_page_loaded() {
+    let (app, responder, token) = app_with_incident().await;
+    let page = app.get("/incidents/INC-1", Some(&responder)).await;
+    assert_eq!(
+        input_value(&page.body, "entry-time"),
+        "",
+        "the form carries no time of its own"
+    );
+    let loaded = chrono::Utc::now();
+    // The responder reads the page for a while before adding the entry.
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let sent = chrono::Utc::now();
+    app.post_form(
+        "/incidents/INC-1/timeline",
+        Some(&responder),
+        &[
+            ("occurred_at", ""),
+            ("kind", "action"),
+            ("body", "Failed over to the replica"),
+        ],
+    )
+    .await
+    .assert_status(StatusCode::SEE_OTHER);
+    let entries = timeline(&app, &token).await;
+    let added = entries
+        .iter()
+        .find(|e| e["body"] == "Failed over to the replica")
+        .expect("entry saved");
+    let at = chrono::DateTime::parse_from_rfc3339(added["occurred_at"].as_str().expect("time"))
+        .expect("RFC 3339");
+    assert!(
+        at >= sent - chrono::Duration::milliseconds(1),
+        "stamped at {at}, sent at {sent}, page loaded at {loaded}"
+    );
+}
+
+#[tokio::test]
+async fn an_entry_added_right_after_a_status_change_stays_below_it() {
+    let (app, responder, token) = app_with_incident().await;
+    app.post_form(
+        "/incidents/INC-1/status",
+        Some(&responder),
+        &[("status", "identified"), ("note", ""), ("version", "1")],
+    )
+    .await
+    .assert_status(StatusCode::SEE_OTHER);
+    // The add-entry form is sent as the page rendered it, the time field untouched.
+    let page = app.get("/incidents/INC-1", Some(&responder)).await;
+    let time = input_value(&page.body, "entry-time").to_owned();
+    app.post_form(
+        "/incidents/INC-1/timeline",
+        Some(&responder),
+        &[
+            ("occurred_at", &time),
+            ("kind", "note"),
+            ("body", "Bad config push found"),
+        ],
+    )
+    .await
+    .assert_status(StatusCode::SEE_OTHER);
+
+    let kinds: Vec<String> = timeline(&app, &token)
+        .await
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(kinds, ["status_change", "status_change", "note"]);
+    let page = app.get("/incidents/INC-1", Some(&responder)).await;
+    let declared = page.body.find("Incident declared by").expect("declaration");
+    let moved = page
+        .body
+        .find("investigating → identified")
+        .expect("status change");
+    let note = page.body.find("Bad config push found").expect("note");
+    assert!(
+        declared < moved && moved < note,
+        "declared, then the move, then the note"
+    );
+}
+
+#[tokio::test]
+async fn saving_an_entry_without_touching_its_time_keeps_the_seconds() {
+    let (app, responder, token) = app_with_incident().await;
+    let created = app
+        .api(Method::POST, "/api/v1/incidents/INC-1/timeline", Some(&token), Some(json!({"kind": "action", "body": "Restarted pods", "occurred_at": "2026-11-20T10:20:42Z"})))
+        .await;
+    let id = created.json()["id"].as_str().expect("id").to_owned();
+    let form = app
+        .get(&format!("/incidents/INC-1?edit={id}"), Some(&responder))
+        .await;
+    let time = input_value(&form.body, "edit-time").to_owned();
+    assert_eq!(time, "2026-11-20T10:20:42");
+    assert!(
+        form.body
+            .contains("id=\"edit-time\" name=\"occurred_at\" type=\"datetime-local\" step=\"1\"")
+    );
+    app.post_form(
+        &format!("/incidents/INC-1/timeline/{id}"),
+        Some(&responder),
+        &[
+            ("version", "1"),
+            ("occurred_at", &time),
+            ("kind", "action"),
+            ("body", "Restarted all pods"),
+        ],
+    )
+    .await
+    .assert_status(StatusCode::SEE_OTHER);
+    let entries = timeline(&app, &token).await;
+    let edited = entries
+        .iter()
+        .find(|e| e["body"] == "Restarted all pods")
+        .expect("edited");
+    assert_eq!(edited["occurred_at"], "2026-11-20T10:20:42Z");
+}
