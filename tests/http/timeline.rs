@@ -380,3 +380,25 @@ async fn saving_an_entry_without_touching_its_time_keeps_the_seconds() {
         .expect("edited");
     assert_eq!(edited["occurred_at"], "2026-11-20T10:20:42Z");
 }
+
+#[tokio::test]
+async fn the_add_entry_form_sits_under_the_status_form_above_the_rest_of_the_page() {
+    let (app, responder, _token) = app_with_incident().await;
+    let page = app.get("/incidents/INC-1", Some(&responder)).await;
+    let position = |needle: &str| {
+        page.body
+            .find(needle)
+            .unwrap_or_else(|| panic!("the page has {needle}"))
+    };
+    let status = position("class=\"form status-form\"");
+    let add = position("id=\"add-entry\"");
+    assert!(status < add, "the status form comes first");
+    for below in ["id=\"action-items\"", "id=\"snapshots\"", "id=\"timeline\""] {
+        assert!(add < position(below), "the add-entry form is above {below}");
+    }
+    assert!(
+        page.body
+            .contains("<a href=\"#add-entry\">Add to the timeline</a>"),
+        "the timeline points up to the form"
+    );
+}
