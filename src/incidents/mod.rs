@@ -534,6 +534,22 @@ fn apply_simple(changes: &IncidentChanges, values: &mut IncidentValues) {
     }
 }
 
+/// The earliest detection entry on the timeline that is earlier than the incident's Detected
+/// milestone (or the first one when Detected is empty), and not before it started: what the
+/// incident page offers as the better Detected time. Time to detect should come from when the
+/// problem was noticed, which responders often record as an entry before fixing the milestone.
+pub fn earlier_detection(
+    incident: &Incident,
+    entries: &[timeline::Entry],
+) -> Option<DateTime<Utc>> {
+    entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Detection && e.occurred_at >= incident.started_at)
+        .map(|e| e.occurred_at)
+        .min()
+        .filter(|at| incident.detected_at.is_none_or(|detected| *at < detected))
+}
+
 /// The incident `raw` names (`INC-42` or its id), or a not-found error naming it.
 pub async fn find(db: &Db, raw: &str) -> AppResult<Incident> {
     let r = IncidentRef::parse(raw)?;
@@ -968,6 +984,89 @@ impl ListParams {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    fn hm(hour: u32, minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 20, hour, minute, 0)
+            .single()
+            .expect("valid time")
+    }
+
+    fn incident(started: DateTime<Utc>, detected: Option<DateTime<Utc>>) -> Incident {
+        Incident {
+            id: "i".into(),
+            number: 1,
+            title: "t".into(),
+            summary: String::new(),
+            customer_impact: String::new(),
+            severity: Severity::Sev2,
+            status: Status::Investigating,
+            service: "s".into(),
+            category: "c".into(),
+            team: String::new(),
+            commander_id: None,
+            commander_name: None,
+            started_at: started,
+            detected_at: detected,
+            acknowledged_at: None,
+            mitigated_at: None,
+            resolved_at: None,
+            closed_at: None,
+            exclude_from_metrics: false,
+            version: 1,
+            created_by: None,
+            created_by_name: None,
+            created_at: started,
+            updated_at: started,
+        }
+    }
+
+    fn entry(kind: EntryKind, occurred_at: DateTime<Utc>) -> timeline::Entry {
+        timeline::Entry {
+            id: format!("{kind}-{occurred_at}"),
+            incident_id: "i".into(),
+            occurred_at,
+            kind,
+            body: "b".into(),
+            author_id: None,
+            author_name: None,
+            created_at: occurred_at,
+            updated_at: occurred_at,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn the_earliest_detection_before_detected_is_offered_and_nothing_else() {
+        let entries = [
+            entry(EntryKind::Note, hm(16, 1)),
+            entry(EntryKind::Detection, hm(16, 5)),
+            entry(EntryKind::Detection, hm(16, 3)),
+        ];
+        let started = hm(16, 0);
+        assert_eq!(
+            earlier_detection(&incident(started, Some(hm(16, 9))), &entries),
+            Some(hm(16, 3))
+        );
+        // Detected empty: the first detection entry is offered.
+        assert_eq!(
+            earlier_detection(&incident(started, None), &entries),
+            Some(hm(16, 3))
+        );
+        // Detected already at or before the earliest detection entry: nothing to offer.
+        assert_eq!(
+            earlier_detection(&incident(started, Some(hm(16, 3))), &entries),
+            None
+        );
+        // A detection entry before the start cannot be Detected (it would precede Started).
+        assert_eq!(
+            earlier_detection(&incident(hm(16, 4), Some(hm(16, 9))), &entries),
+            Some(hm(16, 5))
+        );
+        assert_eq!(
+            earlier_detection(&incident(started, Some(hm(16, 9))), &entries[..1]),
+            None
+        );
+    }
 
     #[test]
     fn list_params_select_whole_days_and_reject_nonsense() {

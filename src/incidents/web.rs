@@ -38,6 +38,7 @@ where
             get(edit_incident).post(update_incident),
         )
         .route("/incidents/{incident}/status", post(change_status))
+        .route("/incidents/{incident}/detected", post(set_detected))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -561,6 +562,8 @@ pub struct ShowPage {
     pub summary_html: String,
     pub impact_html: String,
     pub entries: Vec<EntryView>,
+    /// A detection entry earlier than Detected, offered as the milestone.
+    pub earlier_detection: Option<chrono::DateTime<Utc>>,
     pub entry_form: EntryFormView,
     pub status_form: StatusFormView,
     pub snapshots: Vec<crate::signals::chart::SnapshotView>,
@@ -657,8 +660,9 @@ pub async fn render_show(
     incident: Incident,
     show: ShowState,
 ) -> AppResult<ShowPage> {
-    let entries = crate::timeline::db::list_for_incident(&state.db.reader, &incident.id)
-        .await?
+    let entries = crate::timeline::db::list_for_incident(&state.db.reader, &incident.id).await?;
+    let earlier_detection = super::earlier_detection(&incident, &entries);
+    let entries = entries
         .into_iter()
         .map(|entry| {
             let edit_form = match &show.editing {
@@ -711,6 +715,7 @@ pub async fn render_show(
         chrome,
         incident,
         entries,
+        earlier_detection,
         entry_form,
         status_form,
         errors: show.errors,
@@ -816,4 +821,56 @@ async fn change_status(
 /// Query-string value of a service or category for list links.
 pub fn filter_link(key: &str, value: &str) -> String {
     format!("/incidents?{key}={}", form_urlencode(value))
+}
+
+#[derive(Debug, Deserialize)]
+struct DetectedForm {
+    detected_at: String,
+}
+
+/// Sets the Detected milestone to the time the page offered (an earlier detection entry).
+async fn set_detected(
+    State(state): State<IncidentsState>,
+    Responder(page): Responder,
+    IncidentInPath(incident): IncidentInPath,
+    VersionedForm { version, form }: VersionedForm<DetectedForm>,
+) -> AppResult<Response> {
+    let at = crate::time::parse_form_time(&form.detected_at, state.tz)
+        .map_err(|message| AppError::field("detected_at", message))?
+        .ok_or_else(|| AppError::field("detected_at", "is required"))?;
+    let changes = super::IncidentChanges {
+        detected_at: Some(Some(at)),
+        ..super::IncidentChanges::default()
+    };
+    match super::update(
+        &state.db,
+        super::Actor::Person(&page.user),
+        &incident,
+        version,
+        &changes,
+        FieldErrors::new(),
+        "",
+    )
+    .await
+    {
+        Ok(updated) => Ok(redirect_with_flash(
+            &updated.url(),
+            "ok",
+            &format!(
+                "Detected is now {}.",
+                crate::time::format_time(state.tz, at)
+            ),
+        )),
+        Err(AppError::Conflict { .. }) => Ok(redirect_with_flash(
+            &incident.url(),
+            "error",
+            "Someone changed this incident meanwhile; nothing was saved. Check Detected below and try again.",
+        )),
+        Err(AppError::Validation { message, .. }) => Ok(redirect_with_flash(
+            &incident.url(),
+            "error",
+            &format!("Detected was not changed: {message}"),
+        )),
+        Err(other) => Err(other),
+    }
 }

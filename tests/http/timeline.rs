@@ -402,3 +402,82 @@ async fn the_add_entry_form_sits_under_the_status_form_above_the_rest_of_the_pag
         "the timeline points up to the form"
     );
 }
+
+#[tokio::test]
+async fn a_detection_entry_earlier_than_detected_is_offered_as_the_milestone() {
+    let app = TestApp::spawn().await;
+    app.service("checkout", "").await;
+    let responder = app.user(Role::Responder).await;
+    let token = app.token(&responder, Scope::Write).await;
+    app.declare(&token, json!({"title": "Checkout down", "severity": "sev2", "service": "checkout", "category": "deploy", "started_at": "2026-11-20T16:00:00Z", "detected_at": "2026-11-20T16:09:00Z"})).await;
+    let page = app.get("/incidents/INC-1", Some(&responder)).await;
+    assert!(
+        !page.body.contains("class=\"detected-suggestion\""),
+        "nothing to offer without a detection entry"
+    );
+    app.api(Method::POST, "/api/v1/incidents/INC-1/timeline", Some(&token), Some(json!({"kind": "detection", "body": "Checkout 5xx alert", "occurred_at": "2026-11-20T16:03:00Z"})))
+        .await
+        .assert_status(StatusCode::CREATED);
+
+    let page = app.get("/incidents/INC-1", Some(&responder)).await;
+    assert!(page.body.contains("class=\"detected-suggestion\""));
+    assert!(page.body.contains("Set Detected to 2026-11-20 16:03 UTC"));
+    let version = app
+        .api(Method::GET, "/api/v1/incidents/INC-1", Some(&token), None)
+        .await
+        .json()["version"]
+        .to_string();
+
+    // A stale form changes nothing and says so.
+    let stale = app
+        .post_form(
+            "/incidents/INC-1/detected",
+            Some(&responder),
+            &[
+                ("version", "0"),
+                ("detected_at", "2026-11-20T16:03:00+00:00"),
+            ],
+        )
+        .await;
+    stale.assert_status(StatusCode::SEE_OTHER);
+    assert!(
+        stale
+            .set_cookie("hindsight_flash")
+            .is_some_and(|c| c.contains("error"))
+    );
+
+    app.post_form(
+        "/incidents/INC-1/detected",
+        Some(&responder),
+        &[
+            ("version", &version),
+            ("detected_at", "2026-11-20T16:03:00+00:00"),
+        ],
+    )
+    .await
+    .assert_status(StatusCode::SEE_OTHER);
+    let now = app
+        .api(Method::GET, "/api/v1/incidents/INC-1", Some(&token), None)
+        .await
+        .json();
+    assert_eq!(now["detected_at"], "2026-11-20T16:03:00Z");
+    let page = app.get("/incidents/INC-1", Some(&responder)).await;
+    assert!(
+        !page.body.contains("class=\"detected-suggestion\""),
+        "offered once, then done"
+    );
+    assert!(page.body.contains("3m"), "time to detect is now 3 minutes");
+
+    // A viewer is refused.
+    let viewer = app.user(Role::Viewer).await;
+    app.post_form(
+        "/incidents/INC-1/detected",
+        Some(&viewer),
+        &[
+            ("version", "2"),
+            ("detected_at", "2026-11-20T16:01:00+00:00"),
+        ],
+    )
+    .await
+    .assert_status(StatusCode::FORBIDDEN);
+}
