@@ -421,7 +421,11 @@ async fn a_detection_entry_earlier_than_detected_is_offered_as_the_milestone() {
 
     let page = app.get("/incidents/INC-1", Some(&responder)).await;
     assert!(page.body.contains("class=\"detected-suggestion\""));
-    assert!(page.body.contains("Set Detected to 2026-11-20 16:03 UTC"));
+    assert!(
+        page.body
+            .contains("A detection entry at <strong>2026-11-20 16:03 UTC")
+    );
+    assert!(page.body.contains(">Set Detected to this time</button>"));
     let version = app
         .api(Method::GET, "/api/v1/incidents/INC-1", Some(&token), None)
         .await
