@@ -91,3 +91,31 @@ for (const clock of document.querySelectorAll("[data-live-clock]")) {
   tick();
   setInterval(tick, 1000);
 }
+
+// Quick times beside Started: "now", "−5 min", … fill the field with that wall-clock time in
+// the configured zone (the field stays editable; without JavaScript it is typed or left empty).
+for (const box of document.querySelectorAll("[data-quick-times]")) {
+  const input = document.getElementById(box.dataset.quickTimes);
+  if (!input) continue;
+  let parts;
+  try {
+    parts = new Intl.DateTimeFormat("en-CA", {
+      timeZone: box.dataset.tz, year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+    });
+  } catch {
+    continue;
+  }
+  const local = (date) => {
+    const p = Object.fromEntries(parts.formatToParts(date).map((x) => [x.type, x.value]));
+    return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}:${p.second}`;
+  };
+  for (const button of box.querySelectorAll("[data-minutes-ago]")) {
+    button.addEventListener("click", () => {
+      const minutes = Number(button.dataset.minutesAgo);
+      input.value = local(new Date(Date.now() - minutes * 60000));
+      input.dispatchEvent(new Event("change", { bubbles: true }));
+    });
+  }
+  box.hidden = false;
+}

@@ -349,8 +349,18 @@ async fn declare_incident(
     Form(form): Form<IncidentForm>,
 ) -> AppResult<Response> {
     let (changes, errors) = form.to_input(false).parse(state.tz);
+    let both_times_empty = form.started_at.trim().is_empty() && form.detected_at.trim().is_empty();
     let result = super::declare_by(&state.db, &state.signals, &page.user, &changes, errors).await;
     match result {
+        // Both left empty means both are "now": a time to detect of 0 s, which is rarely true.
+        Ok(incident) if both_times_empty => Ok(redirect_with_flash(
+            &incident.url(),
+            "warn",
+            &format!(
+                "{} declared. Started and Detected were left empty, so both are now and time to detect is 0 s: if it began earlier, correct them under Edit.",
+                incident.key()
+            ),
+        )),
         Ok(incident) => Ok(redirect_with_flash(
             &incident.url(),
             "ok",

@@ -134,6 +134,25 @@ fn responder_declares_an_incident_and_keeps_its_timeline() {
     browser
         .find("#summary")
         .send_keys("A release shipped a connection pool of 2.");
+    // The quick buttons beside Started fill in a time relative to now (the server shows UTC).
+    browser
+        .find("[data-quick-times] [data-minutes-ago='15']")
+        .click();
+    let quick = browser.execute(
+        "return document.querySelector('#started_at').value;",
+        vec![],
+    );
+    let quick = chrono::NaiveDateTime::parse_from_str(
+        quick.as_str().unwrap_or_default(),
+        "%Y-%m-%dT%H:%M:%S",
+    )
+    .expect("a full local time with seconds")
+    .and_utc();
+    let expected = Utc::now() - Duration::minutes(15);
+    assert!(
+        (quick - expected).num_seconds().abs() <= 60,
+        "−15 min gives {quick}, about {expected}"
+    );
     set_time(&browser, "#started_at", now - Duration::minutes(60));
     browser.click_and_wait(
         &browser.find("form[action='/incidents'][method=post] button[type=submit]"),

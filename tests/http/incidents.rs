@@ -855,3 +855,32 @@ async fn an_edit_form_without_the_version_it_was_loaded_at_changes_nothing_and_s
     assert_eq!(now["title"], "Gateway 431s");
     assert_eq!(now["version"], 1);
 }
+
+#[tokio::test]
+async fn declaring_with_started_and_detected_left_empty_says_time_to_detect_is_zero() {
+    let (app, responder, _token) = app_with_services().await;
+    let fields = |started: &'static str| {
+        vec![
+            ("title", "Login slow"),
+            ("severity", "sev3"),
+            ("service", "checkout"),
+            ("category", "config change"),
+            ("started_at", started),
+            ("detected_at", ""),
+        ]
+    };
+    let empty = app
+        .post_form("/incidents", Some(&responder), &fields(""))
+        .await;
+    empty.assert_status(StatusCode::SEE_OTHER);
+    let flash = empty.set_cookie("hindsight_flash").expect("a message");
+    assert!(flash.contains("warn"), "{flash}");
+    assert!(flash.contains("time+to+detect+is+0+s"), "{flash}");
+
+    let typed = app
+        .post_form("/incidents", Some(&responder), &fields("2026-11-20T09:00"))
+        .await;
+    typed.assert_status(StatusCode::SEE_OTHER);
+    let flash = typed.set_cookie("hindsight_flash").expect("a message");
+    assert!(flash.starts_with("hindsight_flash=ok"), "{flash}");
+}
