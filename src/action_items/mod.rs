@@ -257,6 +257,14 @@ pub async fn check(db: &Db, base: ItemValues, input: &ItemInput) -> AppResult<It
         v.owner_id = match owner.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
             Some(who) => match crate::auth::db::find_user_by_email_or_id(&db.reader, who).await? {
+                // An owner kept from before (named when viewers still could be) stays.
+                Some(user)
+                    if !user.can_be_assigned()
+                        && v.owner_id.as_deref() != Some(user.id.as_str()) =>
+                {
+                    errors.insert("owner".into(), user.assignment_refusal("owner"));
+                    None
+                }
                 Some(user) => Some(user.id),
                 None => {
                     errors.insert("owner".into(), format!("no user is {who}"));

@@ -547,8 +547,13 @@ async fn form_page(
         chrome,
         incident,
         item_id,
+        // Owners are responders and admins, plus whoever already owns the item.
+        users: crate::auth::db::list_active_users(&state.db.reader)
+            .await?
+            .into_iter()
+            .filter(|u| u.can_be_assigned() || u.email == form.owner)
+            .collect(),
         form,
-        users: crate::auth::db::list_active_users(&state.db.reader).await?,
         errors,
         conflict,
     })

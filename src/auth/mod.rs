@@ -89,6 +89,21 @@ impl User {
         self.role >= Role::Responder
     }
 
+    /// Whether this person may be named to act on an incident: its commander, an action item's
+    /// owner, a post-mortem's reviewer. A viewer cannot change anything, so naming one would
+    /// leave the work stalled with someone who cannot do it.
+    pub fn can_be_assigned(&self) -> bool {
+        self.can_write()
+    }
+
+    /// The refusal when someone who cannot act is named (`what`: "commander", "owner", …).
+    pub fn assignment_refusal(&self, what: &str) -> String {
+        format!(
+            "{} is a viewer and cannot act on incidents: choose a responder or admin as {what}",
+            self.name
+        )
+    }
+
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }

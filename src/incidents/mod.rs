@@ -488,6 +488,14 @@ async fn resolve_refs(
         values.commander_id = match commander {
             None => None,
             Some(email) => match crate::auth::db::find_user_by_email(&db.reader, email).await? {
+                // A commander kept from before (named when viewers still could be) stays.
+                Some(user)
+                    if !user.can_be_assigned()
+                        && values.commander_id.as_deref() != Some(user.id.as_str()) =>
+                {
+                    errors.insert("commander".into(), user.assignment_refusal("commander"));
+                    None
+                }
                 Some(user) => Some(user.id),
                 None => {
                     errors.insert("commander".into(), format!("no user has the email {email}"));

@@ -302,10 +302,17 @@ struct FormOptions {
     users: Vec<User>,
 }
 
-async fn form_options(state: &IncidentsState) -> AppResult<FormOptions> {
+/// The lists the incident form offers. Commanders are responders and admins, plus `keep`
+/// (the email already in the form), so an older commander is not silently dropped.
+async fn form_options(state: &IncidentsState, keep: &str) -> AppResult<FormOptions> {
+    let users = crate::auth::db::list_active_users(&state.db.reader)
+        .await?
+        .into_iter()
+        .filter(|u| u.can_be_assigned() || (!keep.is_empty() && u.email == keep))
+        .collect();
     Ok(FormOptions {
         lists: state.catalog.get(&state.db.reader).await?,
-        users: crate::auth::db::list_active_users(&state.db.reader).await?,
+        users,
     })
 }
 
@@ -336,8 +343,8 @@ async fn new_incident(
     };
     Ok(NewPage {
         chrome: page.chrome,
+        options: form_options(&state, &form.commander).await?,
         form,
-        options: form_options(&state).await?,
         errors: FieldErrors::new(),
     }
     .into_response())
@@ -372,8 +379,8 @@ async fn declare_incident(
         Err(AppError::Validation { fields, .. }) => {
             let html = NewPage {
                 chrome: page.chrome,
+                options: form_options(&state, &form.commander).await?,
                 form,
-                options: form_options(&state).await?,
                 errors: fields,
             };
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
@@ -421,8 +428,8 @@ async fn edit_incident(
     Ok(EditPage {
         chrome: page.chrome,
         incident,
+        options: form_options(&state, &form.commander).await?,
         form,
-        options: form_options(&state).await?,
         errors: FieldErrors::new(),
     }
     .into_response())
@@ -515,8 +522,8 @@ async fn update_incident(
             let html = EditPage {
                 chrome: page.chrome,
                 incident,
+                options: form_options(&state, &form.commander).await?,
                 form,
-                options: form_options(&state).await?,
                 errors: fields,
             };
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
@@ -537,8 +544,8 @@ async fn update_incident(
                 chrome: page.chrome,
                 incident: fresh,
                 rows,
+                options: form_options(&state, &mine.commander).await?,
                 form: mine,
-                options: form_options(&state).await?,
                 errors: FieldErrors::new(),
             };
             Ok((StatusCode::CONFLICT, html).into_response())

@@ -647,6 +647,9 @@ pub async fn request_review(
                     "ask someone else: authors do not review their own post-mortem".into(),
                 );
             }
+            Some(u) if !u.can_be_assigned() => {
+                errors.insert("reviewers".into(), u.assignment_refusal("reviewer"));
+            }
             Some(u) => {
                 if !people.iter().any(|p: &User| p.id == u.id) {
                     people.push(u);

@@ -249,7 +249,12 @@ async fn render_show(
         chrome: page.chrome.clone(),
         no_items_html: crate::markdown::render(&pm.content.no_action_items_reason),
         events: db::events(&state.db.reader, &pm.pm.id).await?,
-        users: crate::auth::db::list_active_users(&state.db.reader).await?,
+        // Offered as reviewers and action-item owners: only people who can act.
+        users: crate::auth::db::list_active_users(&state.db.reader)
+            .await?
+            .into_iter()
+            .filter(User::can_be_assigned)
+            .collect(),
         incident,
         sections,
         primary_html,

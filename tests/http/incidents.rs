@@ -884,3 +884,122 @@ async fn declaring_with_started_and_detected_left_empty_says_time_to_detect_is_z
     let flash = typed.set_cookie("hindsight_flash").expect("a message");
     assert!(flash.starts_with("hindsight_flash=ok"), "{flash}");
 }
+
+#[tokio::test]
+async fn viewers_are_neither_offered_nor_accepted_as_commander_owner_or_reviewer() {
+    let (app, responder, token) = app_with_services().await;
+    let viewer = app.user(Role::Viewer).await;
+    let admin = app.user(Role::Admin).await;
+
+    // Not offered: the declare form's commanders.
+    let form = app.get("/incidents/new", Some(&responder)).await;
+    assert!(
+        form.body
+            .contains(&format!("value=\"{}\"", responder.email))
+    );
+    assert!(!form.body.contains(&format!("value=\"{}\"", viewer.email)));
+
+    // Not accepted: commander (form), owner and reviewer (API), each with a message naming why.
+    let declared = app
+        .post_form(
+            "/incidents",
+            Some(&responder),
+            &[
+                ("title", "Login slow"),
+                ("severity", "sev3"),
+                ("service", "checkout"),
+                ("category", "config change"),
+                ("commander", &viewer.email),
+            ],
+        )
+        .await;
+    declared.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        declared
+            .body
+            .contains("is a viewer and cannot act on incidents")
+    );
+    assert_eq!(app.count("incidents").await, 0, "nothing declared");
+
+    app.declare(&token, json!({"title": "Login slow", "severity": "sev3", "service": "checkout", "category": "config change"})).await;
+    let item = app
+        .api(
+            Method::POST,
+            "/api/v1/incidents/INC-1/action-items",
+            Some(&token),
+            Some(json!({"title": "Add a login latency alert", "owner": viewer.email})),
+        )
+        .await;
+    item.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        item.json()["error"]["fields"]["owner"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("choose a responder or admin as owner")
+    );
+
+    app.api(
+        Method::POST,
+        "/api/v1/incidents/INC-1/postmortem",
+        Some(&token),
+        Some(json!({})),
+    )
+    .await
+    .assert_status(StatusCode::CREATED);
+    let asked = app
+        .api(
+            Method::POST,
+            "/api/v1/incidents/INC-1/postmortem/reviewers",
+            Some(&token),
+            Some(json!({"reviewers": [viewer.email]})),
+        )
+        .await;
+    asked.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        asked.json()["error"]["fields"]["reviewers"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("as reviewer")
+    );
+    let page = app
+        .get("/incidents/INC-1/postmortem", Some(&responder))
+        .await;
+    assert!(
+        page.body.contains(&admin.name),
+        "an admin is offered as reviewer"
+    );
+    assert!(
+        !page.body.contains(&viewer.email),
+        "the viewer is not offered"
+    );
+
+    // A commander named while they could act stays when the incident is edited later.
+    app.api(
+        Method::PATCH,
+        "/api/v1/incidents/INC-1",
+        Some(&token),
+        Some(json!({"version": 1, "commander": admin.email})),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+    // Another admin makes them a viewer (nobody can demote themselves).
+    let other_admin = app.user(Role::Admin).await;
+    let demoted = app
+        .post_form(
+            &format!("/admin/users/{}/role", admin.id),
+            Some(&other_admin),
+            &[("role", "viewer")],
+        )
+        .await;
+    assert!(demoted.status.is_redirection(), "{}", demoted.status);
+    let kept = app
+        .api(
+            Method::PATCH,
+            "/api/v1/incidents/INC-1",
+            Some(&token),
+            Some(json!({"version": 2, "title": "Login slow for EU", "commander": admin.email})),
+        )
+        .await;
+    kept.assert_status(StatusCode::OK);
+    assert_eq!(kept.json()["commander"]["name"], admin.name);
+}
