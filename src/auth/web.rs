@@ -53,7 +53,8 @@ fn safe_next(next: &str) -> String {
     if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
         next.to_owned()
     } else {
-        "/incidents".to_owned()
+        // Home: what is waiting for this person (reviews, their action items, open incidents).
+        "/".to_owned()
     }
 }
 
@@ -450,8 +451,8 @@ mod tests {
     #[test]
     fn next_only_allows_local_paths() {
         assert_eq!(safe_next("/incidents/INC-3"), "/incidents/INC-3");
-        assert_eq!(safe_next("//evil.example.com"), "/incidents");
-        assert_eq!(safe_next("https://evil.example.com"), "/incidents");
-        assert_eq!(safe_next("/\\evil.example.com"), "/incidents");
+        assert_eq!(safe_next("//evil.example.com"), "/");
+        assert_eq!(safe_next("https://evil.example.com"), "/");
+        assert_eq!(safe_next("/\\evil.example.com"), "/");
     }
 }

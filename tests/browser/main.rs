@@ -21,8 +21,8 @@ fn sign_in(browser: &Browser, app: &TestApp, email: &str) {
     browser.click_and_wait(&browser.find("form[action='/login'] button[type=submit]"));
     assert_eq!(
         browser.current_path(),
-        "/incidents",
-        "signing in lands on the list"
+        "/",
+        "signing in lands on home, with what is waiting for this person"
     );
     assert_eq!(
         browser.find(".who-name").attribute("title").as_deref(),

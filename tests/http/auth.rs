@@ -390,3 +390,18 @@ async fn responders_cannot_open_admin_pages() {
         assert!(response.body.contains("This needs the admin role"));
     }
 }
+
+#[tokio::test]
+async fn signing_in_without_a_next_page_lands_on_home() {
+    let app = TestApp::spawn().await;
+    let user = app.user(Role::Responder).await;
+    let response = app
+        .post_form(
+            "/login",
+            None,
+            &[("email", &user.email), ("password", PASSWORD)],
+        )
+        .await;
+    response.assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(response.location(), "/");
+}

@@ -581,6 +581,32 @@ async fn reviewers_are_asked_by_name_and_their_decisions_are_recorded() {
         .get("/incidents/INC-1/postmortem", Some(&s.admin))
         .await;
     assert!(page.body.contains("Changes were requested by"));
+    // The author asks the same reviewer again in one click once the changes are made.
+    assert!(
+        page.body
+            .contains(&format!(">Ask {} again</button>", reviewer.name)),
+        "a one-click re-request next to the reviewer who asked for changes"
+    );
+    let again = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/reviewers",
+            Some(&s.admin),
+            &[("reviewer", &reviewer.id)],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+    let pm = s.get().await;
+    assert_eq!(pm["reviewers"][0]["state"], "requested", "asked again");
+    let page = s
+        .app
+        .get("/incidents/INC-1/postmortem", Some(&s.admin))
+        .await;
+    assert!(
+        !page
+            .body
+            .contains(&format!(">Ask {} again</button>", reviewer.name))
+    );
 
     let approve = s
         .app
