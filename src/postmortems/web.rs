@@ -873,6 +873,41 @@ struct StatusForm {
     comment: String,
     #[serde(default)]
     version: String,
+    /// `publish-flagged` once the person has seen what the writing checks flagged.
+    #[serde(default)]
+    confirm: String,
+}
+
+/// Asked before publishing a post-mortem in which the writing checks flag possible secrets or
+/// personal data: each one is listed with where it is.
+#[derive(Template, WebTemplate)]
+#[template(path = "postmortems/confirm_publish.html")]
+struct ConfirmPublishPage {
+    chrome: Chrome,
+    incident: Incident,
+    parts: Vec<PartFindings>,
+    version: String,
+    comment: String,
+}
+
+impl ConfirmPublishPage {
+    fn count(&self) -> usize {
+        self.parts.iter().map(|p| p.findings.len()).sum()
+    }
+}
+
+/// The parts of `pm` with possible secrets or personal data (blame findings left out: they do
+/// not leak anything).
+async fn sensitive_parts(state: &PostmortemsState, pm: &Loaded) -> AppResult<Vec<PartFindings>> {
+    let people = super::writing_people(&state.db).await?;
+    Ok(check_content(&pm.content, &people)
+        .into_iter()
+        .filter_map(|mut part| {
+            part.findings
+                .retain(|f| f.kind != writing::FindingKind::Blame);
+            (!part.findings.is_empty()).then_some(part)
+        })
+        .collect())
 }
 
 async fn change_status(
@@ -883,6 +918,20 @@ async fn change_status(
 ) -> AppResult<Response> {
     let to = super::parse_status(&form.status)?;
     let version = form.version.trim().parse::<i64>().ok();
+    if to == PmStatus::Published && form.confirm != "publish-flagged" {
+        let pm = load_pm(&state, &incident).await?;
+        let parts = sensitive_parts(&state, &pm).await?;
+        if !parts.is_empty() {
+            return Ok(ConfirmPublishPage {
+                chrome: page.chrome,
+                incident,
+                parts,
+                version: form.version,
+                comment: form.comment,
+            }
+            .into_response());
+        }
+    }
     match super::set_status(&state.db, &page.user, &incident, version, to, &form.comment).await {
         Ok(saved) => {
             if saved.pm.status == PmStatus::Published {

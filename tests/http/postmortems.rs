@@ -1309,3 +1309,77 @@ async fn the_api_lists_writing_check_findings_by_section_with_secrets_masked() {
         }
     }
 }
+
+#[tokio::test]
+async fn publishing_with_a_flagged_secret_asks_first_and_lists_it_masked() {
+    let s = setup().await;
+    s.start().await;
+    s.app
+        .api(
+            Method::POST,
+            "/api/v1/incidents/INC-1/action-items",
+            Some(&s.token),
+            Some(json!({"title": "Rotate the leaked key", "priority": "p2"})),
+        )
+        .await
+        .assert_status(StatusCode::CREATED);
+    let mut sections = required_sections();
+    sections.insert(
+        "trigger".into(),
+        json!("The deploy used key AKIAQ3EGRTXN4WZ7KD2P from the old config."),
+    );
+    s.put(json!({"version": 1, "sections": sections,
+        "root_causes": [{"category": "deploy", "primary": true}]}))
+        .await;
+    s.status("in_review").await.assert_status(StatusCode::OK);
+    let v = s.get().await["version"].to_string();
+
+    let asked = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/status",
+            Some(&s.admin),
+            &[("status", "published"), ("version", &v)],
+        )
+        .await;
+    asked.assert_status(StatusCode::OK);
+    assert!(
+        asked
+            .body
+            .contains("Publish with possible secrets or personal data?")
+    );
+    assert!(asked.body.contains("Possible secret"));
+    assert!(
+        asked.body.contains("#section-trigger"),
+        "links to where it is"
+    );
+    assert!(
+        !asked.body.contains("AKIAQ3EGRTXN4WZ7KD2P"),
+        "the key is not shown again"
+    );
+    assert_eq!(
+        s.get().await["status"],
+        "in_review",
+        "nothing published yet"
+    );
+
+    let published = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/status",
+            Some(&s.admin),
+            &[
+                ("status", "published"),
+                ("version", &v),
+                ("confirm", "publish-flagged"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        published.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        published.body
+    );
+    assert_eq!(s.get().await["status"], "published");
+}
