@@ -191,6 +191,8 @@ pub struct ItemValues {
     pub title: String,
     pub description: String,
     pub owner_id: Option<String>,
+    /// The owner's name, for the timeline note when the owner changes (not stored).
+    pub owner_name: Option<String>,
     pub team: String,
     pub kind: Kind,
     pub priority: Priority,
@@ -206,6 +208,7 @@ impl ItemValues {
             title: item.title.clone(),
             description: item.description.clone(),
             owner_id: item.owner_id.clone(),
+            owner_name: item.owner_name.clone(),
             team: item.team.clone(),
             kind: item.kind,
             priority: item.priority,
@@ -221,6 +224,7 @@ impl ItemValues {
             title: String::new(),
             description: String::new(),
             owner_id: None,
+            owner_name: None,
             team: String::new(),
             kind: Kind::Prevent,
             priority: Priority::P2,
@@ -254,6 +258,7 @@ pub async fn check(db: &Db, base: ItemValues, input: &ItemInput) -> AppResult<It
         v.description = description.trim_end().to_owned();
     }
     if let Some(owner) = &input.owner {
+        v.owner_name = None;
         v.owner_id = match owner.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
             Some(who) => match crate::auth::db::find_user_by_email_or_id(&db.reader, who).await? {
@@ -265,7 +270,10 @@ pub async fn check(db: &Db, base: ItemValues, input: &ItemInput) -> AppResult<It
                     errors.insert("owner".into(), user.assignment_refusal("owner"));
                     None
                 }
-                Some(user) => Some(user.id),
+                Some(user) => {
+                    v.owner_name = Some(user.name);
+                    Some(user.id)
+                }
                 None => {
                     errors.insert("owner".into(), format!("no user is {who}"));
                     None
@@ -464,7 +472,10 @@ async fn write_change(
         ));
     }
     if values.owner_id != current.owner_id {
-        changes.push("owner changed".to_owned());
+        changes.push(match &values.owner_name {
+            Some(name) => format!("owner now {}", crate::markdown::escape(name)),
+            None => "owner removed".to_owned(),
+        });
     }
     if values.due_on != current.due_on {
         changes.push(format!(

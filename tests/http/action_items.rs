@@ -313,3 +313,42 @@ async fn the_list_filters_match_a_known_fixture_exactly() {
         assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     }
 }
+
+#[tokio::test]
+async fn the_timeline_says_who_an_item_now_belongs_to() {
+    let s = setup().await;
+    let created = create(&s, json!({"title": "Alert on 5xx"})).await;
+    created.assert_status(StatusCode::CREATED);
+    let id = created.json()["id"].as_str().expect("id").to_owned();
+    patch(&s, &id, json!({"version": 1, "owner": s.responder.email}))
+        .await
+        .assert_status(StatusCode::OK);
+    patch(&s, &id, json!({"version": 2, "owner": null}))
+        .await
+        .assert_status(StatusCode::OK);
+    let incident = s
+        .app
+        .api(Method::GET, "/api/v1/incidents/INC-1", Some(&s.token), None)
+        .await
+        .json();
+    let bodies: Vec<&str> = incident["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter_map(|e| e["body"].as_str())
+        .collect();
+    assert!(
+        bodies.contains(
+            &format!(
+                "Action item **Alert on 5xx**: owner now {}",
+                s.responder.name
+            )
+            .as_str()
+        ),
+        "{bodies:#?}"
+    );
+    assert!(
+        bodies.contains(&"Action item **Alert on 5xx**: owner removed"),
+        "{bodies:#?}"
+    );
+}
