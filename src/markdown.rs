@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use pulldown_cmark::{Event, Options, Parser, Tag, html};
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd, html};
 
 static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut builder = ammonia::Builder::default();
@@ -98,9 +98,55 @@ pub fn neutralize(markdown: &str) -> String {
     out
 }
 
+/// The words of a Markdown text without its syntax (`**`, `\\(`, links, code fences), blocks
+/// separated by spaces: for snippets and previews that show text, not formatting.
+pub fn plain_text(markdown: &str) -> String {
+    let mut out = String::with_capacity(markdown.len());
+    for event in Parser::new_ext(markdown, options()) {
+        match event {
+            // Raw HTML stays as typed: callers show this as text (escaped), never as markup.
+            Event::Text(text) | Event::Code(text) | Event::Html(text) | Event::InlineHtml(text) => {
+                out.push_str(&text);
+            }
+            Event::End(
+                TagEnd::Emphasis | TagEnd::Strong | TagEnd::Strikethrough | TagEnd::Link,
+            ) => {}
+            // The end of a block (paragraph, item, heading, …), a line break or a rule.
+            Event::SoftBreak | Event::HardBreak | Event::End(_) | Event::Rule => {
+                if !out.ends_with(' ') && !out.is_empty() {
+                    out.push(' ');
+                }
+            }
+            _ => {}
+        }
+    }
+    out.trim_end().to_owned()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{neutralize, render};
+    use super::{neutralize, plain_text, render};
+
+    #[test]
+    fn plain_text_keeps_the_words_and_drops_the_syntax() {
+        assert_eq!(
+            plain_text(
+                "Action item **Add a DB pool saturation alert \\(in\\-use\\)**: owner now Ana"
+            ),
+            "Action item Add a DB pool saturation alert (in-use): owner now Ana"
+        );
+        assert_eq!(
+            plain_text(
+                "# Cause\n\nSee [the runbook](https://x.example/r) and `pool_size=2`.\n\n- one\n- two"
+            ),
+            "Cause See the runbook and pool_size=2. one two"
+        );
+        assert_eq!(
+            plain_text("Saw <b>502</b> errors"),
+            "Saw <b>502</b> errors",
+            "raw HTML is kept as the words typed (the caller escapes it)"
+        );
+    }
 
     #[test]
     fn neutralized_markdown_keeps_text_and_safe_links_but_not_html_or_script_links() {

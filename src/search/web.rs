@@ -243,7 +243,12 @@ async fn search(
             let row = details.remove(&(hit.kind, hit.rowid))?;
             Some(ResultView {
                 kind: hit.kind,
-                snippet_html: super::highlight(&super::snippet(&row.text, &terms, SNIPPET_WORDS)),
+                // Record text is Markdown: the snippet shows its words, not its syntax.
+                snippet_html: super::highlight(&super::snippet(
+                    &crate::markdown::plain_text(&row.text),
+                    &terms,
+                    SNIPPET_WORDS,
+                )),
                 row,
             })
         })

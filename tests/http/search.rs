@@ -236,3 +236,37 @@ async fn edits_and_deletions_reach_the_index() {
         0
     );
 }
+
+#[tokio::test]
+async fn snippets_show_the_words_of_markdown_not_its_syntax() {
+    let app = TestApp::spawn().await;
+    app.service("checkout", "Storefront").await;
+    let rita = app.user(Role::Responder).await;
+    let token = app.token(&rita, Scope::Write).await;
+    app.declare(
+        &token,
+        json!({"title": "Checkout returns 502", "severity": "sev1", "service": "checkout", "category": "deploy"}),
+    )
+    .await;
+    app.api(
+        Method::POST,
+        "/api/v1/incidents/INC-1/timeline",
+        Some(&token),
+        Some(json!({"kind": "action",
+            "body": "Action item **Add a saturation alert \\(in\\-use connections\\)** created"})),
+    )
+    .await
+    .assert_status(StatusCode::CREATED);
+    let page = app.get("/search?q=saturation", Some(&rita)).await;
+    page.assert_status(StatusCode::OK);
+    assert!(
+        page.body
+            .contains("Add a <mark>saturation</mark> alert (in-use connections) created"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("**Add"),
+        "no Markdown syntax in the snippet"
+    );
+}
