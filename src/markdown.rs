@@ -112,10 +112,10 @@ pub fn plain_text(markdown: &str) -> String {
                 TagEnd::Emphasis | TagEnd::Strong | TagEnd::Strikethrough | TagEnd::Link,
             ) => {}
             // The end of a block (paragraph, item, heading, …), a line break or a rule.
-            Event::SoftBreak | Event::HardBreak | Event::End(_) | Event::Rule => {
-                if !out.ends_with(' ') && !out.is_empty() {
-                    out.push(' ');
-                }
+            Event::SoftBreak | Event::HardBreak | Event::End(_) | Event::Rule
+                if !out.ends_with(' ') && !out.is_empty() =>
+            {
+                out.push(' ');
             }
             _ => {}
         }
