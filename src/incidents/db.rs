@@ -110,59 +110,36 @@ pub async fn find(
     conn: impl sqlx::SqliteExecutor<'_>,
     r: &IncidentRef,
 ) -> Result<Option<Incident>, AppError> {
-    // The same select twice: a checked query is one literal, so the key column differs.
-    let found = match r {
-        IncidentRef::Number(n) => {
-            sqlx::query_as!(
-                Incident,
-                r#"SELECT i.id AS "id!", i.number, i.title, i.summary, i.customer_impact,
-                i.severity AS "severity: Severity", i.status AS "status: Status", i.service,
-                i.category, i.team, i.commander_id, c.name AS "commander_name?",
-                i.started_at AS "started_at: DateTime<Utc>",
-                i.detected_at AS "detected_at: DateTime<Utc>",
-                i.acknowledged_at AS "acknowledged_at: DateTime<Utc>",
-                i.mitigated_at AS "mitigated_at: DateTime<Utc>",
-                i.resolved_at AS "resolved_at: DateTime<Utc>",
-                i.closed_at AS "closed_at: DateTime<Utc>",
-                i.exclude_from_metrics AS "exclude_from_metrics: bool", i.version,
-                i.created_by, u.name AS "created_by_name?",
-                i.created_at AS "created_at: DateTime<Utc>",
-                i.updated_at AS "updated_at: DateTime<Utc>"
-            FROM incidents i
-            LEFT JOIN users c ON c.id = i.commander_id
-            LEFT JOIN users u ON u.id = i.created_by
-            WHERE i.number = ?"#,
-                n
-            )
-            .fetch_optional(conn)
-            .await?
-        }
-        IncidentRef::Id(id) => {
-            sqlx::query_as!(
-                Incident,
-                r#"SELECT i.id AS "id!", i.number, i.title, i.summary, i.customer_impact,
-                i.severity AS "severity: Severity", i.status AS "status: Status", i.service,
-                i.category, i.team, i.commander_id, c.name AS "commander_name?",
-                i.started_at AS "started_at: DateTime<Utc>",
-                i.detected_at AS "detected_at: DateTime<Utc>",
-                i.acknowledged_at AS "acknowledged_at: DateTime<Utc>",
-                i.mitigated_at AS "mitigated_at: DateTime<Utc>",
-                i.resolved_at AS "resolved_at: DateTime<Utc>",
-                i.closed_at AS "closed_at: DateTime<Utc>",
-                i.exclude_from_metrics AS "exclude_from_metrics: bool", i.version,
-                i.created_by, u.name AS "created_by_name?",
-                i.created_at AS "created_at: DateTime<Utc>",
-                i.updated_at AS "updated_at: DateTime<Utc>"
-            FROM incidents i
-            LEFT JOIN users c ON c.id = i.commander_id
-            LEFT JOIN users u ON u.id = i.created_by
-            WHERE i.id = ?"#,
-                id
-            )
-            .fetch_optional(conn)
-            .await?
-        }
+    // One checked query for both keys: the number is turned into the id by its unique index,
+    // and COALESCE only looks it up when no id is given.
+    let (id, number) = match r {
+        IncidentRef::Id(id) => (Some(id.as_str()), None),
+        IncidentRef::Number(n) => (None, Some(*n)),
     };
+    let found = sqlx::query_as!(
+        Incident,
+        r#"SELECT i.id AS "id!", i.number, i.title, i.summary, i.customer_impact,
+            i.severity AS "severity: Severity", i.status AS "status: Status", i.service,
+            i.category, i.team, i.commander_id, c.name AS "commander_name?",
+            i.started_at AS "started_at: DateTime<Utc>",
+            i.detected_at AS "detected_at: DateTime<Utc>",
+            i.acknowledged_at AS "acknowledged_at: DateTime<Utc>",
+            i.mitigated_at AS "mitigated_at: DateTime<Utc>",
+            i.resolved_at AS "resolved_at: DateTime<Utc>",
+            i.closed_at AS "closed_at: DateTime<Utc>",
+            i.exclude_from_metrics AS "exclude_from_metrics: bool", i.version,
+            i.created_by, u.name AS "created_by_name?",
+            i.created_at AS "created_at: DateTime<Utc>",
+            i.updated_at AS "updated_at: DateTime<Utc>"
+        FROM incidents i
+        LEFT JOIN users c ON c.id = i.commander_id
+        LEFT JOIN users u ON u.id = i.created_by
+        WHERE i.id = COALESCE(?1, (SELECT id FROM incidents WHERE number = ?2))"#,
+        id,
+        number
+    )
+    .fetch_optional(conn)
+    .await?;
     Ok(found)
 }
 

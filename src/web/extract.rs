@@ -362,6 +362,27 @@ fn unknown_field(detail: &str) -> Option<String> {
     Some(rest.split_once('`')?.0.to_owned())
 }
 
+/// An extractor that is `$inner` (a signed-in page or an API caller) plus a check of what it
+/// may do, run before the body is read, so a refused caller learns nothing about it.
+macro_rules! checked_extractor {
+    ($name:ident, $inner:ty, |$who:ident| $check:expr) => {
+        impl<S> FromRequestParts<S> for $name
+        where
+            S: Send + Sync,
+            CallerState: FromRef<S>,
+        {
+            type Rejection = AppError;
+
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Self> {
+                let $who =
+                    <$inner as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+                $check?;
+                Ok(Self($who))
+            }
+        }
+    };
+}
+
 /// An API caller allowed to change incidents and timelines (`write` token, responder or
 /// admin). Checked before the body is read, so a refused caller learns nothing about it.
 #[derive(Debug, Clone)]
@@ -371,51 +392,17 @@ pub struct ApiResponder(pub ApiCaller);
 #[derive(Debug, Clone)]
 pub struct ApiAdmin(pub ApiCaller);
 
-impl<S> FromRequestParts<S> for ApiResponder
-where
-    S: Send + Sync,
-    CallerState: FromRef<S>,
-{
-    type Rejection = AppError;
+checked_extractor!(ApiResponder, ApiCaller, |caller| caller
+    .require_write(Role::Responder));
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Self> {
-        let caller = <ApiCaller as FromRequestParts<S>>::from_request_parts(parts, state).await?;
-        caller.require_write(Role::Responder)?;
-        Ok(Self(caller))
-    }
-}
-
-impl<S> FromRequestParts<S> for ApiAdmin
-where
-    S: Send + Sync,
-    CallerState: FromRef<S>,
-{
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Self> {
-        let caller = <ApiCaller as FromRequestParts<S>>::from_request_parts(parts, state).await?;
-        caller.require_write(Role::Admin)?;
-        Ok(Self(caller))
-    }
-}
+checked_extractor!(ApiAdmin, ApiCaller, |caller| caller
+    .require_write(Role::Admin));
 
 /// An API caller allowed to push metric events and alerts (`ingest` token).
 #[derive(Debug, Clone)]
 pub struct ApiIngest(pub ApiCaller);
 
-impl<S> FromRequestParts<S> for ApiIngest
-where
-    S: Send + Sync,
-    CallerState: FromRef<S>,
-{
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Self> {
-        let caller = <ApiCaller as FromRequestParts<S>>::from_request_parts(parts, state).await?;
-        caller.require_ingest()?;
-        Ok(Self(caller))
-    }
-}
+checked_extractor!(ApiIngest, ApiCaller, |caller| caller.require_ingest());
 
 /// The incident named by the `{incident}` segment of the path (`INC-42` or its id), resolved
 /// once for every handler under `/incidents/{incident}/…`. Missing → 404 (a page or the JSON
@@ -453,33 +440,9 @@ pub struct Responder(pub Page);
 #[derive(Debug, Clone)]
 pub struct Admin(pub Page);
 
-impl<S> FromRequestParts<S> for Responder
-where
-    S: Send + Sync,
-    CallerState: FromRef<S>,
-{
-    type Rejection = AppError;
+checked_extractor!(Responder, Page, |page| page.require(Role::Responder));
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Self> {
-        let page = <Page as FromRequestParts<S>>::from_request_parts(parts, state).await?;
-        page.require(Role::Responder)?;
-        Ok(Self(page))
-    }
-}
-
-impl<S> FromRequestParts<S> for Admin
-where
-    S: Send + Sync,
-    CallerState: FromRef<S>,
-{
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Self> {
-        let page = <Page as FromRequestParts<S>>::from_request_parts(parts, state).await?;
-        page.require(Role::Admin)?;
-        Ok(Self(page))
-    }
-}
+checked_extractor!(Admin, Page, |page| page.require(Role::Admin));
 
 /// A form that edits something versioned: its fields, and the `version` the page was loaded
 /// at (a hidden field) already read as a number. A form without one was not made by our page
