@@ -228,6 +228,7 @@ impl FromRef<AppState> for crate::action_items::ActionItemsState {
     fn from_ref(app: &AppState) -> Self {
         Self {
             db: app.db.clone(),
+            tz: app.config.timezone,
             items: Arc::clone(&app.items),
         }
     }

@@ -14,6 +14,12 @@ static TIME_FORMAT: LazyLock<Vec<Item<'static>>> = LazyLock::new(|| {
         .unwrap_or_default()
 });
 
+/// Today's date in the configured zone: every page and API answer that says "today",
+/// "overdue" or "this week" counts days here, so they agree with each other.
+pub fn today(tz: Tz) -> chrono::NaiveDate {
+    Utc::now().with_timezone(&tz).date_naive()
+}
+
 pub fn format_time(tz: Tz, at: DateTime<Utc>) -> String {
     at.with_timezone(&tz)
         .format_with_items(TIME_FORMAT.iter())

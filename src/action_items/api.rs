@@ -6,7 +6,6 @@ use axum::extract::{FromRef, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use chrono::Utc;
 use serde::Deserialize;
 
 use super::{ActionItemsState, ItemInput, ItemStatus, db};
@@ -27,10 +26,10 @@ where
         .route("/action-items/{id}", get(get_item).patch(update_item))
 }
 
-fn item_json(item: &super::ActionItem) -> serde_json::Value {
+fn item_json(item: &super::ActionItem, today: chrono::NaiveDate) -> serde_json::Value {
     let mut body = serde_json::to_value(item).unwrap_or_default();
     body["incident"] = serde_json::json!(format!("INC-{}", item.incident_number));
-    body["overdue"] = serde_json::json!(item.overdue(Utc::now().date_naive()));
+    body["overdue"] = serde_json::json!(item.overdue(today));
     body
 }
 
@@ -41,7 +40,11 @@ async fn create_item(
     Json(input): Json<ItemInput>,
 ) -> AppResult<Response> {
     let item = super::create(&state.db, &caller.user, &incident.id, &input).await?;
-    Ok((StatusCode::CREATED, axum::Json(item_json(&item))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(item_json(&item, crate::time::today(state.tz))),
+    )
+        .into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -84,7 +87,7 @@ async fn list_items(
     }
     match q.overdue.trim() {
         "" | "false" => {}
-        "true" => filter.overdue_before = Some(Utc::now().date_naive()),
+        "true" => filter.overdue_before = Some(crate::time::today(state.tz)),
         _ => return Err(AppError::field("overdue", "must be true or false")),
     }
     let number = |raw: &str, field: &str, default: u32, max: u32| -> AppResult<u32> {
@@ -102,7 +105,10 @@ async fn list_items(
     let page = number(&q.page, "page", 1, 100_000)?;
     let per_page = number(&q.per_page, "per_page", 50, 200)?;
     let (items, total) = db::list(&state.db.reader, &filter, page, per_page).await?;
-    let items: Vec<serde_json::Value> = items.iter().map(item_json).collect();
+    let items: Vec<serde_json::Value> = {
+        let today = crate::time::today(state.tz);
+        items.iter().map(|i| item_json(i, today)).collect()
+    };
     Ok(axum::Json(
         serde_json::json!({"items": items, "total": total, "page": page, "per_page": per_page}),
     )
@@ -116,7 +122,7 @@ async fn get_item(
 ) -> AppResult<Response> {
     caller.require_read()?;
     let item = super::find(&state.db, &id).await?;
-    Ok(axum::Json(item_json(&item)).into_response())
+    Ok(axum::Json(item_json(&item, crate::time::today(state.tz))).into_response())
 }
 
 async fn update_item(
@@ -131,5 +137,5 @@ async fn update_item(
     let updated = super::update(&state.db, &caller.user, &item, version, &input)
         .await
         .map_err(|e| e.current_as(|now: &super::ActionItem| now.clone()))?;
-    Ok(axum::Json(item_json(&updated)).into_response())
+    Ok(axum::Json(item_json(&updated, crate::time::today(state.tz))).into_response())
 }

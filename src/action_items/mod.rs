@@ -21,6 +21,8 @@ use crate::timeline::EntryKind;
 #[derive(Clone)]
 pub struct ActionItemsState {
     pub db: Db,
+    /// The zone "today" (due dates, overdue) is counted in.
+    pub tz: chrono_tz::Tz,
     /// Also read by the page header (its count of my open items), through `CallerState`.
     pub items: Arc<ItemCaches>,
 }
@@ -123,9 +125,19 @@ pub struct ActionItem {
 
 impl ActionItem {
     /// Past its due date and not closed (due dates in the past are allowed, and marked).
+    /// `today` comes from [`crate::time::today`]; see [`overdue_cutoff`] for the weekly figure.
     pub fn overdue(&self, today: NaiveDate) -> bool {
         !self.status.is_closed() && self.due_on.is_some_and(|d| d < today)
     }
+}
+
+/// The one definition of a week's "overdue" figure, used by the progress page, the weekly
+/// review, the home page and (for the current week) the board's Overdue filter: the items
+/// still open at the cutoff and due before its day. The cutoff is the week's end (its next
+/// Monday) for a finished week, and today for the current week — so the current week's
+/// figure is "so far" and equals what the board lists as overdue today.
+pub fn overdue_cutoff(monday: NaiveDate, today: NaiveDate) -> NaiveDate {
+    (monday + chrono::Duration::weeks(1)).min(today)
 }
 
 /// How many of `items` are closed (done or won't do).

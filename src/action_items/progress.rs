@@ -86,7 +86,8 @@ pub struct WeekPoint {
     pub week: String,
     pub opened: usize,
     pub closed: usize,
-    /// Open at the end of the week (or today, for this week) and past due then.
+    /// Open at the end of the week (or today, for this week: "so far") and due before its
+    /// cutoff ([`super::overdue_cutoff`]).
     pub overdue: usize,
 }
 
@@ -100,6 +101,9 @@ pub fn weekly(items: &[ItemFacts], today: NaiveDate, weeks: usize) -> Vec<WeekPo
             let end = (start + Duration::days(6)).min(today);
             let within = |d: NaiveDate| d >= start && d <= end;
             let iso = start.iso_week();
+            // Overdue as `super::overdue_cutoff` defines it: open at the end of the last
+            // counted day (the week's Sunday, or today) and due before the cutoff day.
+            let cutoff = super::overdue_cutoff(start, today);
             WeekPoint {
                 week: format!("{}-W{:02}", iso.year(), iso.week()),
                 opened: items.iter().filter(|i| within(i.created_on)).count(),
@@ -111,7 +115,7 @@ pub fn weekly(items: &[ItemFacts], today: NaiveDate, weeks: usize) -> Vec<WeekPo
                     .iter()
                     .filter(|i| {
                         let open_then = i.created_on <= end && i.closed_on.is_none_or(|c| c > end);
-                        open_then && i.due_on.is_some_and(|d| d < end)
+                        open_then && i.due_on.is_some_and(|d| d < cutoff)
                     })
                     .count(),
             }
@@ -292,6 +296,53 @@ mod tests {
                 // W48 (11-23..today 11-25): one opened, one won't-do; still one overdue.
                 ("2026-W48", 1, 1, 1),
             ]
+        );
+    }
+
+    #[test]
+    fn an_item_due_on_sunday_and_still_open_is_overdue_at_that_weeks_end() {
+        // W47 ends Sunday 11-22; the item is due that Sunday and closed the Tuesday after.
+        let items = [item(
+            "Storefront",
+            ItemStatus::Done,
+            "2026-11-16",
+            Some("2026-11-24"),
+            Some("2026-11-22"),
+        )];
+        let weeks = weekly(&items, d("2026-11-25"), 2);
+        assert_eq!((weeks[0].week.as_str(), weeks[0].overdue), ("2026-W47", 1));
+        // In the current week it was closed on 11-24, so it is not overdue today.
+        assert_eq!((weeks[1].week.as_str(), weeks[1].overdue), ("2026-W48", 0));
+    }
+
+    #[test]
+    fn the_current_weeks_overdue_is_what_is_overdue_today() {
+        // Due today, yesterday, tomorrow and on Sunday: only yesterday's is overdue today,
+        // as on the board; nothing due later this week counts yet.
+        let today = d("2026-11-25");
+        let items: Vec<ItemFacts> = ["2026-11-25", "2026-11-24", "2026-11-26", "2026-11-29"]
+            .into_iter()
+            .map(|due| {
+                item(
+                    "Storefront",
+                    ItemStatus::Open,
+                    "2026-11-20",
+                    None,
+                    Some(due),
+                )
+            })
+            .collect();
+        let weeks = weekly(&items, today, 1);
+        assert_eq!(weeks[0].overdue, 1);
+        assert_eq!(
+            super::super::overdue_cutoff(d("2026-11-23"), today),
+            today,
+            "the current week counts up to today"
+        );
+        assert_eq!(
+            super::super::overdue_cutoff(d("2026-11-16"), today),
+            d("2026-11-23"),
+            "a finished week counts up to its end"
         );
     }
 

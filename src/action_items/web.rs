@@ -8,7 +8,7 @@ use axum::extract::{FromRef, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use chrono::{Datelike, Duration, NaiveDate, Utc};
+use chrono::{Datelike, Duration, NaiveDate};
 use serde::Deserialize;
 
 use super::db::{self, ItemFilter};
@@ -218,7 +218,7 @@ async fn board(
     page: Page,
     Query(q): Query<BoardQuery>,
 ) -> AppResult<Response> {
-    let today = Utc::now().date_naive();
+    let today = crate::time::today(state.tz);
     let (items, total, errors) = match q.filter(&state, &page.user, today).await {
         Ok(filter) => {
             let page_no = q.page.trim().parse::<u32>().unwrap_or(1).clamp(1, 1000);
@@ -332,7 +332,7 @@ impl ProgressPage {
 
 /// Completion per team and the weekly series of opened, closed and overdue items.
 async fn show_progress(State(state): State<ActionItemsState>, page: Page) -> AppResult<Response> {
-    let today = Utc::now().date_naive();
+    let today = crate::time::today(state.tz);
     let facts = db::facts(&state.db.reader).await?;
     let weeks = super::progress::weekly(&facts, today, 12);
     Ok(ProgressPage {
@@ -350,7 +350,7 @@ async fn export_csv(
     page: Page,
     Query(q): Query<BoardQuery>,
 ) -> AppResult<Response> {
-    let today = Utc::now().date_naive();
+    let today = crate::time::today(state.tz);
     let filter = q.filter(&state, &page.user, today).await?;
     let (items, _) = db::list(&state.db.reader, &filter, 1, 0).await?;
     let mut csv = String::from(

@@ -725,7 +725,7 @@ pub async fn render_show(
         just_declared: Utc::now() - incident.created_at < Duration::minutes(10),
         snapshots,
         items,
-        today: Utc::now().date_naive(),
+        today: crate::time::today(state.tz),
         observed_services,
         summary_html: crate::markdown::render(&incident.summary),
         impact_html: crate::markdown::render(&incident.customer_impact),

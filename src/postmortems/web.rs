@@ -262,7 +262,7 @@ async fn render_show(
         entries,
         snapshots,
         items,
-        today: Utc::now().date_naive(),
+        today: crate::time::today(state.tz),
         problems,
         findings,
         my_review,

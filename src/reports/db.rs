@@ -56,9 +56,12 @@ pub async fn item_counts(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     monday: NaiveDate,
+    today: NaiveDate,
     team: Option<&str>,
 ) -> Result<ItemCounts, AppError> {
-    let next_monday = (monday + Duration::weeks(1)).to_string();
+    // Overdue counts items due before this day (`action_items::overdue_cutoff`): the week's
+    // end, or today while the week is running.
+    let due_cutoff = crate::action_items::overdue_cutoff(monday, today).to_string();
     let sunday = (monday + Duration::days(6)).to_string();
     let team_sql = if team.is_some() {
         " AND a.team = ?"
@@ -96,7 +99,7 @@ pub async fn item_counts(
          WHERE a.status IN ('open', 'in_progress')
            AND coalesce(a.due_on, '9999-12-31') < ? AND a.created_at < ?"
             .into(),
-        vec![next_monday.clone(), end.clone()],
+        vec![due_cutoff.clone(), end.clone()],
     )
     .await?;
     let closed_since = count(
@@ -104,7 +107,7 @@ pub async fn item_counts(
          WHERE a.completed_at IS NOT NULL
            AND a.completed_at >= ? AND a.created_at < ? AND a.due_on < ?"
             .into(),
-        vec![end.clone(), end.clone(), next_monday.clone()],
+        vec![end.clone(), end.clone(), due_cutoff],
     )
     .await?;
     let due = count(

@@ -541,7 +541,15 @@ pub async fn weekly(
         .collect();
     let mut recurring =
         db::recurring_groups(pool, window_start, end, rule, team, GROUP_LIST_MAX as i64).await?;
-    let action_items = db::item_counts(pool, start, end, week.monday(), team).await?;
+    let action_items = db::item_counts(
+        pool,
+        start,
+        end,
+        week.monday(),
+        crate::time::today(tz),
+        team,
+    )
+    .await?;
     let alerts = db::alert_noise(pool, start, end, team).await?;
     incidents.sort_by_key(|i| (i.severity, i.started_at, i.number));
     let this_week: Vec<Milestones> = incidents.iter().map(ReportIncident::milestones).collect();
@@ -641,7 +649,7 @@ impl WeekQuery {
 
 /// Today in the configured zone.
 pub fn today(state: &ReportsState) -> NaiveDate {
-    Utc::now().with_timezone(&state.tz).date_naive()
+    crate::time::today(state.tz)
 }
 
 /// The cache key of a review.

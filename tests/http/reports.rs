@@ -901,3 +901,120 @@ async fn the_default_review_is_built_ahead_and_rebuilt_after_writes_settle() {
     );
     warmer.abort();
 }
+
+/// The current week's overdue figure is "so far": what the board lists as overdue today, on
+/// the weekly review, its API and the progress page alike (they used to count up to Sunday).
+#[tokio::test]
+async fn the_current_weeks_overdue_is_what_the_board_shows_today() {
+    let app = TestApp::spawn().await;
+    app.service("checkout", "Storefront").await;
+    let lead = app.user(Role::Responder).await;
+    let token = app.token(&lead, Scope::Read).await;
+    let today = chrono::Utc::now().date_naive();
+    let created = (chrono::Utc::now() - chrono::Duration::days(10))
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
+    incident(
+        &app,
+        1,
+        "Checkout 502",
+        "sev2",
+        "checkout",
+        "deploy",
+        "investigating",
+        &created,
+        [None, None, None, None],
+        false,
+    )
+    .await;
+    let day = |d: i64| (today + chrono::Duration::days(d)).to_string();
+    // Due yesterday and open: overdue. Due today: not yet. Due yesterday but done: never.
+    item(
+        &app,
+        1,
+        "Overdue one",
+        "open",
+        &created,
+        None,
+        &day(-1),
+        "Storefront",
+    )
+    .await;
+    item(
+        &app,
+        1,
+        "Due today",
+        "open",
+        &created,
+        None,
+        &day(0),
+        "Storefront",
+    )
+    .await;
+    let done_at = created.clone();
+    item(
+        &app,
+        1,
+        "Done one",
+        "done",
+        &created,
+        Some(&done_at),
+        &day(-1),
+        "Storefront",
+    )
+    .await;
+
+    let board = app
+        .api(
+            Method::GET,
+            "/api/v1/action-items?overdue=true",
+            Some(&token),
+            None,
+        )
+        .await;
+    board.assert_status(StatusCode::OK);
+    let listed: Vec<String> = board.json()["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["title"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(listed, ["Overdue one"]);
+
+    let iso = chrono::Datelike::iso_week(&today);
+    let week = format!("{}-W{:02}", iso.year(), iso.week());
+    let review = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/reports/weekly?week={week}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    review.assert_status(StatusCode::OK);
+    assert_eq!(
+        review.json()["action_items"]["overdue"],
+        json!(1),
+        "the review counts what is overdue today, not what will be by Sunday"
+    );
+    let page = app
+        .get(&format!("/reports/weekly?week={week}"), Some(&lead))
+        .await;
+    page.assert_status(StatusCode::OK);
+    assert!(page.body.contains("Overdue so far"), "{}", page.body);
+
+    let progress = app.get("/action-items/progress", Some(&lead)).await;
+    progress.assert_status(StatusCode::OK);
+    let overdue_row = progress
+        .body
+        .split("<th scope=\"row\">Overdue</th>")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .expect("the overdue row");
+    let last_cell = overdue_row
+        .rsplit("<td class=\"num\">")
+        .next()
+        .and_then(|c| c.split("</td>").next())
+        .expect("this week's cell");
+    assert_eq!(last_cell, "1", "this week so far on the progress page");
+}
