@@ -5,6 +5,8 @@ Usage: scripts/screenshots.py BASE_URL EMAIL PASSWORD OUTDIR [PATH ...]
 
 Drives Debian's chromium through chromedriver (WebDriver over HTTP, stdlib only), signs in
 through the login form, then saves OUTDIR/<name>-<width>.png for each path at 1280 and 390 px.
+With PDF=1 it also prints each path as the browser would on A4 (OUTDIR/<name>.pdf), to check
+page breaks of print views.
 """
 import base64
 import json
@@ -71,6 +73,13 @@ def main():
                 out = os.path.join(outdir, f"{name}-{width}.png")
                 with open(out, "wb") as f:
                     f.write(png)
+                print(out)
+            if os.environ.get("PDF") == "1":
+                pdf = base64.b64decode(call(wd, "POST", s + "/print", {
+                    "page": {"width": 21.0, "height": 29.7}, "background": True}))
+                out = os.path.join(outdir, f"{name}.pdf")
+                with open(out, "wb") as f:
+                    f.write(pdf)
                 print(out)
         call(wd, "DELETE", s)
     finally:

@@ -119,3 +119,8 @@ for (const box of document.querySelectorAll("[data-quick-times]")) {
   }
   box.hidden = false;
 }
+
+// The print view's Print button (the page also prints as is from the browser's menu).
+for (const button of document.querySelectorAll("button[data-print]")) {
+  button.addEventListener("click", () => window.print());
+}

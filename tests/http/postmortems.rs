@@ -1088,6 +1088,15 @@ async fn the_markdown_export_holds_the_whole_post_mortem_from_its_tables() {
         .await;
     assert!(print.body.contains("class=\"print-view\""));
     assert!(!print.body.contains("Add an action item"));
+    // …with a way back and a Print button (hidden on paper by the print style sheet).
+    assert!(
+        print
+            .body
+            .contains("<a href=\"/incidents/INC-1/postmortem\">← Back to the post-mortem</a>"),
+        "{}",
+        print.body
+    );
+    assert!(print.body.contains("data-print>Print…</button>"));
 }
 
 #[tokio::test]
