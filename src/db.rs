@@ -66,6 +66,12 @@ impl WriteTx {
         self.generation.fetch_add(1, Ordering::Release);
         Ok(())
     }
+
+    /// Commits a write that no cached read depends on (a person's autosaved draft), leaving
+    /// the generation alone: an editor saving every few seconds must not empty every cache.
+    pub async fn commit_private(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
 }
 
 impl Deref for WriteTx {

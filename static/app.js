@@ -124,3 +124,53 @@ for (const box of document.querySelectorAll("[data-quick-times]")) {
 for (const button of document.querySelectorAll("button[data-print]")) {
   button.addEventListener("click", () => window.print());
 }
+
+// The post-mortem editor: keeps a draft on the server a moment after typing stops (restored
+// when the person comes back), and warns before leaving with changes that are not saved.
+for (const form of document.querySelectorAll("form[data-autosave-url]")) {
+  const status = form.querySelector("[data-autosave-status]");
+  const snapshot = () => new URLSearchParams(new FormData(form)).toString();
+  // A restored draft is itself unsaved: leaving warns until it is saved or discarded.
+  const saved = form.dataset.restored === "true" ? null : snapshot();
+  let kept = snapshot();
+  let timer = null;
+  let submitting = false;
+  const say = (text) => { if (status) status.textContent = text; };
+  const keep = async () => {
+    const body = snapshot();
+    if (submitting || body === kept) return;
+    try {
+      const response = await fetch(form.dataset.autosaveUrl, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json" },
+        body,
+      });
+      const answer = response.headers.get("Content-Type")?.includes("json") ? await response.json() : {};
+      if (response.ok && answer.kept) {
+        kept = body;
+        say("Draft kept at " + answer.saved_at_text + " (not saved yet)");
+      } else {
+        say(answer.message || "The draft could not be kept; your text is still on this page.");
+      }
+    } catch (_) {
+      say("Offline: the draft could not be kept; your text is still on this page.");
+    }
+  };
+  const soon = () => {
+    clearTimeout(timer);
+    timer = setTimeout(keep, 1500);
+  };
+  form.addEventListener("input", soon);
+  form.addEventListener("change", soon);
+  form.addEventListener("submit", () => {
+    submitting = true;
+    clearTimeout(timer);
+  });
+  window.addEventListener("beforeunload", (event) => {
+    if (!submitting && snapshot() !== saved) {
+      event.preventDefault();
+      event.returnValue = "";
+    }
+  });
+}

@@ -855,3 +855,73 @@ pub async fn insert_sample(
     }
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Drafts: one person's unsaved edit form
+
+/// A person's kept draft: the form pairs as JSON, the version it was loaded at and when.
+pub struct DraftRow {
+    pub base_version: i64,
+    pub form: String,
+    pub saved_at: DateTime<Utc>,
+}
+
+/// Keeps (or replaces) `user_id`'s draft of the post-mortem.
+pub async fn put_draft(
+    conn: &mut SqliteConnection,
+    pm_id: &str,
+    user_id: &str,
+    base_version: i64,
+    form: &str,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let at = ts(at);
+    sqlx::query!(
+        "INSERT INTO postmortem_drafts (postmortem_id, user_id, base_version, form, saved_at)
+         VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (postmortem_id, user_id) DO UPDATE SET
+             base_version = excluded.base_version, form = excluded.form,
+             saved_at = excluded.saved_at",
+        pm_id,
+        user_id,
+        base_version,
+        form,
+        at,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// `user_id`'s draft of the post-mortem, if one is kept.
+pub async fn draft(
+    pool: &SqlitePool,
+    pm_id: &str,
+    user_id: &str,
+) -> Result<Option<DraftRow>, sqlx::Error> {
+    sqlx::query_as!(
+        DraftRow,
+        r#"SELECT base_version, form, saved_at AS "saved_at: DateTime<Utc>"
+           FROM postmortem_drafts WHERE postmortem_id = ? AND user_id = ?"#,
+        pm_id,
+        user_id,
+    )
+    .fetch_optional(pool)
+    .await
+}
+
+/// Removes `user_id`'s draft; true when there was one.
+pub async fn delete_draft(
+    conn: &mut SqliteConnection,
+    pm_id: &str,
+    user_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "DELETE FROM postmortem_drafts WHERE postmortem_id = ? AND user_id = ?",
+        pm_id,
+        user_id,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}

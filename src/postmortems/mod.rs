@@ -573,9 +573,13 @@ pub async fn save(
     }
     let what = changed(&current.content, &next);
     if what.is_empty() {
+        // Saved as it was: the person's draft (if any) has been dealt with all the same.
+        discard_draft_of(db, &current.pm.id, user).await?;
         return Ok(current);
     }
     let mut tx = db.begin_write().await?;
+    // The draft being saved is no longer unsaved.
+    db::delete_draft(&mut tx, &current.pm.id, &user.id).await?;
     if !db::update(&mut tx, &current.pm.id, version, &next, &user.id).await? {
         drop(tx);
         return Err(conflict(&reload(db, &incident.id).await?));
@@ -618,6 +622,119 @@ pub async fn save(
     }
     tx.commit().await?;
     reload(db, &incident.id).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drafts: the editor's autosave
+
+/// A person's unsaved edit of the post-mortem, kept by the editor while they type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draft {
+    /// The edit form's fields as typed (name, value), as the edit page posts them.
+    pub pairs: Vec<(String, String)>,
+    /// The version the edit page was loaded at.
+    pub base_version: i64,
+    pub saved_at: DateTime<Utc>,
+}
+
+/// What became of an autosave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DraftKept {
+    Kept(DateTime<Utc>),
+    /// The post-mortem was saved since the page was loaded and this person has no draft
+    /// open: most likely their own Save overtook this autosave, so keeping it would bring
+    /// back text that is already saved. The page keeps the text; saving it shows a merge.
+    Stale {
+        current_version: i64,
+    },
+}
+
+/// Most fields a draft keeps: the edit form has one per section, root cause and factor.
+const DRAFT_MAX_FIELDS: usize = 200;
+
+/// Keeps what `user` has typed into the edit form (`pairs`, as the form posts them), replacing
+/// their earlier draft. Drafts are private to their author and read by no cached page, so the
+/// commit leaves the read caches alone.
+pub async fn keep_draft(
+    db: &Db,
+    user: &User,
+    incident: &Incident,
+    pairs: Vec<(String, String)>,
+) -> AppResult<DraftKept> {
+    let current = load(db, &incident.id)
+        .await?
+        .ok_or_else(|| AppError::missing("post-mortem (start it first)"))?;
+    if current.pm.status == PmStatus::Published {
+        return Err(AppError::field(
+            "status",
+            "the post-mortem is published and read-only; reopen it as a draft to change it",
+        ));
+    }
+    if pairs.len() > DRAFT_MAX_FIELDS {
+        return Err(AppError::field(
+            "form",
+            format!("has more than {DRAFT_MAX_FIELDS} fields; this is not the edit form"),
+        ));
+    }
+    let base_version = pairs
+        .iter()
+        .find(|(name, _)| name == "version")
+        .and_then(|(_, v)| v.trim().parse::<i64>().ok())
+        .filter(|v| (1..=current.pm.version).contains(v))
+        .ok_or_else(|| {
+            AppError::field(
+                "version",
+                "the form lacks the version it was loaded at; reload the page",
+            )
+        })?;
+    let had_draft = db::draft(&db.reader, &current.pm.id, &user.id)
+        .await?
+        .is_some();
+    if base_version < current.pm.version && !had_draft {
+        return Ok(DraftKept::Stale {
+            current_version: current.pm.version,
+        });
+    }
+    // The button pressed is not part of what was typed.
+    let kept: Vec<(String, String)> = pairs.into_iter().filter(|(n, _)| n != "action").collect();
+    let form = serde_json::to_string(&kept)
+        .map_err(|e| AppError::Internal(format!("encoding a draft: {e}")))?;
+    let at = Utc::now();
+    let mut tx = db.begin_write().await?;
+    db::put_draft(&mut tx, &current.pm.id, &user.id, base_version, &form, at).await?;
+    tx.commit_private().await?;
+    Ok(DraftKept::Kept(at))
+}
+
+/// `user`'s kept draft of the post-mortem `pm_id`, if any (one that cannot be read back, which
+/// only a hand-edited database holds, counts as none).
+pub async fn draft_of(db: &Db, pm_id: &str, user: &User) -> AppResult<Option<Draft>> {
+    let Some(row) = db::draft(&db.reader, pm_id, &user.id).await? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_str(&row.form).ok().map(|pairs| Draft {
+        pairs,
+        base_version: row.base_version,
+        saved_at: row.saved_at,
+    }))
+}
+
+/// Throws away `user`'s draft of the post-mortem; true when there was one.
+pub async fn discard_draft(db: &Db, user: &User, incident: &Incident) -> AppResult<bool> {
+    let current = load(db, &incident.id)
+        .await?
+        .ok_or_else(|| AppError::missing("post-mortem"))?;
+    discard_draft_of(db, &current.pm.id, user).await
+}
+
+async fn discard_draft_of(db: &Db, pm_id: &str, user: &User) -> AppResult<bool> {
+    if db::draft(&db.reader, pm_id, &user.id).await?.is_none() {
+        return Ok(false);
+    }
+    let mut tx = db.begin_write().await?;
+    let gone = db::delete_draft(&mut tx, pm_id, &user.id).await?;
+    tx.commit_private().await?;
+    Ok(gone)
 }
 
 /// Asks named reviewers (by email or id) and moves a draft to review. Asking again resets a

@@ -44,6 +44,11 @@ where
             get(edit_postmortem).post(save_postmortem),
         )
         .route("/incidents/{incident}/postmortem/preview", post(preview))
+        .route("/incidents/{incident}/postmortem/draft", post(keep_draft))
+        .route(
+            "/incidents/{incident}/postmortem/draft/discard",
+            post(discard_draft),
+        )
         .route(
             "/incidents/{incident}/postmortem/status",
             post(change_status),
@@ -512,6 +517,18 @@ struct EditPage {
     previewing: bool,
     cause_findings: Vec<Finding>,
     errors: FieldErrors,
+    /// The incident's timeline beside the editor (entry and its rendered body).
+    entries: Vec<(Entry, String)>,
+    /// Set when the form shows the person's autosaved draft rather than the saved text.
+    restored: Option<RestoredDraft>,
+}
+
+/// What the edit page says about a draft it brought back.
+struct RestoredDraft {
+    saved_at: chrono::DateTime<Utc>,
+    /// The post-mortem's version now, when someone saved it after the draft's page was
+    /// loaded (saving then shows both to merge).
+    newer_version: Option<i64>,
 }
 
 impl EditPage {
@@ -635,6 +652,14 @@ async fn render_edit(
         .iter()
         .map(|c| c.name.clone())
         .collect();
+    let entries = crate::timeline::db::list_for_incident(&state.db.reader, &incident.id)
+        .await?
+        .into_iter()
+        .map(|e| {
+            let html = crate::markdown::render(&e.body);
+            (e, html)
+        })
+        .collect();
     Ok(EditPage {
         chrome,
         incident,
@@ -645,6 +670,8 @@ async fn render_edit(
         previewing,
         cause_findings,
         errors,
+        entries,
+        restored: None,
     })
 }
 
@@ -673,8 +700,20 @@ async fn edit_postmortem(
     } else {
         String::new()
     };
-    let form = EditForm::from_content(&pm.content, pm.pm.version, &only);
-    Ok(render_edit(
+    // A draft this person left (a closed tab, a lost connection) comes back as it was typed.
+    let draft = super::draft_of(&state.db, &pm.pm.id, &page.user).await?;
+    let version = pm.pm.version;
+    let (form, restored) = match draft {
+        Some(d) => (
+            EditForm::parse(d.pairs),
+            Some(RestoredDraft {
+                saved_at: d.saved_at,
+                newer_version: (d.base_version < version).then_some(version),
+            }),
+        ),
+        None => (EditForm::from_content(&pm.content, version, &only), None),
+    };
+    let mut edit = render_edit(
         &state,
         page.chrome,
         incident,
@@ -683,8 +722,53 @@ async fn edit_postmortem(
         false,
         FieldErrors::new(),
     )
-    .await?
-    .into_response())
+    .await?;
+    edit.restored = restored;
+    Ok(edit.into_response())
+}
+
+/// The editor's autosave (JavaScript posts the whole form a moment after typing stops).
+/// Answers JSON for the page's status line.
+async fn keep_draft(
+    State(state): State<PostmortemsState>,
+    Responder(page): Responder,
+    IncidentInPath(incident): IncidentInPath,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let answer = match super::keep_draft(&state.db, &page.user, &incident, pairs).await? {
+        super::DraftKept::Kept(at) => serde_json::json!({
+            "kept": true,
+            "saved_at": at.to_rfc3339(),
+            "saved_at_text": at.with_timezone(&state.tz).format("%H:%M:%S").to_string(),
+        }),
+        super::DraftKept::Stale { current_version } => serde_json::json!({
+            "kept": false,
+            "current_version": current_version,
+            "message": format!(
+                "Saved by someone since you opened this page (now version {current_version}): \
+                 your text stays here, and Save shows both versions to merge."
+            ),
+        }),
+    };
+    Ok(axum::Json(answer).into_response())
+}
+
+/// Throws the restored draft away and shows the saved post-mortem in the editor.
+async fn discard_draft(
+    State(state): State<PostmortemsState>,
+    Responder(page): Responder,
+    IncidentInPath(incident): IncidentInPath,
+) -> AppResult<Response> {
+    let message = if super::discard_draft(&state.db, &page.user, &incident).await? {
+        "Your draft was discarded; this is the saved post-mortem."
+    } else {
+        "There was no draft to discard."
+    };
+    Ok(redirect_with_flash(
+        &format!("{}/edit", pm_url(&incident)),
+        "ok",
+        message,
+    ))
 }
 
 async fn save_postmortem(

@@ -921,3 +921,82 @@ fn lead_reviews_the_week_follows_a_recurring_category_and_exports_markdown() {
         "{markdown}"
     );
 }
+
+/// The value a form field holds now (what the person sees in it).
+fn field_value(browser: &Browser, css: &str) -> String {
+    browser
+        .execute(
+            "return document.querySelector(arguments[0]).value",
+            vec![serde_json::json!(css)],
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Whether leaving the page now would ask "leave site?" (the page's beforeunload handler
+/// cancels the event).
+fn would_warn_on_leaving(browser: &Browser) -> bool {
+    browser.execute(
+        "const e = new Event('beforeunload', {cancelable: true}); \
+         window.dispatchEvent(e); return e.defaultPrevented;",
+        vec![],
+    ) == serde_json::json!(true)
+}
+
+#[test]
+fn typed_post_mortem_text_survives_leaving_the_editor() {
+    let app = TestApp::spawn();
+    app.add_service("checkout", "Storefront");
+    let ada = app.add_user("ada@example.com", "Ada Author", Role::Responder, PASSWORD);
+    app.declare(&ada, "Checkout returns 502 after deploy", "checkout");
+    let browser = Browser::start("typed_post_mortem_text_survives_leaving_the_editor");
+    sign_in(&browser, &app, "ada@example.com");
+    browser.goto(&app.url("/incidents/INC-1/postmortem"));
+    browser.click_and_wait(
+        &browser.find("form[action='/incidents/INC-1/postmortem'] button[type=submit]"),
+    );
+    assert_eq!(browser.current_path(), "/incidents/INC-1/postmortem/edit");
+
+    // Typing is kept as a draft a moment after it stops, and the page says so.
+    let typed = "The pool held 2 connections; normal load needs 40.";
+    retype(&browser, "#s-summary", typed);
+    browser.wait_until("the draft to be kept", || {
+        browser
+            .find("[data-autosave-status]")
+            .text()
+            .contains("Draft kept")
+    });
+
+    // Leaving with unsaved text asks first (chromedriver answers that prompt by itself, so
+    // the test asks the page whether it would); leaving anyway loses nothing.
+    assert!(would_warn_on_leaving(&browser), "unsaved text warns");
+    browser.click_and_wait(&browser.find(".crumbs a[href='/incidents/INC-1']"));
+    assert_eq!(browser.current_path(), "/incidents/INC-1");
+    browser.goto(&app.url("/incidents/INC-1/postmortem/edit"));
+    assert!(
+        would_warn_on_leaving(&browser),
+        "a restored draft is still unsaved"
+    );
+    assert_eq!(field_value(&browser, "#s-summary"), typed);
+    let notice = browser.find(".draft-restored").text();
+    assert!(notice.contains("your unsaved draft"), "{notice}");
+    browser.screenshot(&browser.screenshot_path("draft-restored"));
+
+    // Saving keeps it for good; the editor then shows no draft.
+    browser.click_and_wait(&browser.find("button[name=action][value=save]"));
+    assert_eq!(browser.current_path(), "/incidents/INC-1/postmortem");
+    assert!(
+        flash(&browser).contains("Saved as version 2"),
+        "{}",
+        flash(&browser)
+    );
+    assert!(browser.find(".pm-doc").text().contains(typed));
+    browser.goto(&app.url("/incidents/INC-1/postmortem/edit"));
+    assert!(browser.find_all(".draft-restored").is_empty());
+    assert!(
+        !would_warn_on_leaving(&browser),
+        "nothing typed since loading: leaving is quiet"
+    );
+    assert_eq!(field_value(&browser, "#s-summary"), typed);
+}

@@ -1392,3 +1392,173 @@ async fn publishing_with_a_flagged_secret_asks_first_and_lists_it_masked() {
     );
     assert_eq!(s.get().await["status"], "published");
 }
+
+/// Posts the editor's autosave as the page's script does (the whole form, urlencoded).
+async fn autosave(
+    s: &Setup,
+    who: &TestUser,
+    fields: &[(&str, &str)],
+) -> crate::common::TestResponse {
+    s.app
+        .post_form("/incidents/INC-1/postmortem/draft", Some(who), fields)
+        .await
+}
+
+#[tokio::test]
+async fn typed_text_is_kept_as_a_draft_restored_on_return_and_gone_once_saved() {
+    let s = setup().await;
+    s.start().await;
+    let generation = s.app.db.generation();
+    let kept = autosave(
+        &s,
+        &s.admin,
+        &[
+            ("version", "1"),
+            ("only", ""),
+            ("section.summary", "Half-written summary about the pool"),
+        ],
+    )
+    .await;
+    kept.assert_status(StatusCode::OK);
+    assert_eq!(kept.json()["kept"], true, "{}", kept.body);
+    assert_eq!(
+        s.app.db.generation(),
+        generation,
+        "an autosave leaves every read cache alone"
+    );
+    assert_eq!(s.get().await["version"], 1, "a draft is not a save");
+
+    // Coming back (another tab, after a crash): the editor shows the draft and says so.
+    let back = s
+        .app
+        .get("/incidents/INC-1/postmortem/edit", Some(&s.admin))
+        .await;
+    back.assert_status(StatusCode::OK);
+    assert!(back.body.contains("Half-written summary about the pool"));
+    assert!(back.body.contains("your unsaved draft"));
+    // The saved post-mortem and other people's editors do not show it.
+    let other = s.app.user(Role::Responder).await;
+    let theirs = s
+        .app
+        .get("/incidents/INC-1/postmortem/edit", Some(&other))
+        .await;
+    assert!(!theirs.body.contains("Half-written summary"));
+    assert!(!theirs.body.contains("your unsaved draft"));
+    let shown = s
+        .app
+        .get("/incidents/INC-1/postmortem", Some(&s.admin))
+        .await;
+    assert!(!shown.body.contains("Half-written summary"));
+
+    // Saving keeps the text and ends the draft.
+    let saved = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/edit",
+            Some(&s.admin),
+            &[
+                ("version", "1"),
+                ("action", "save"),
+                ("section.summary", "Half-written summary about the pool"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let pm = s.get().await;
+    assert_eq!(pm["version"], 2);
+    assert!(
+        pm.to_string()
+            .contains("Half-written summary about the pool")
+    );
+    let after = s
+        .app
+        .get("/incidents/INC-1/postmortem/edit", Some(&s.admin))
+        .await;
+    assert!(!after.body.contains("your unsaved draft"));
+
+    // An autosave that was still on its way when Save went through is not kept: it would
+    // bring back text older than what was just saved.
+    let late = autosave(
+        &s,
+        &s.admin,
+        &[("version", "1"), ("section.summary", "older text")],
+    )
+    .await;
+    late.assert_status(StatusCode::OK);
+    assert_eq!(late.json()["kept"], false);
+    assert_eq!(late.json()["current_version"], 2);
+    let edit = s
+        .app
+        .get("/incidents/INC-1/postmortem/edit", Some(&s.admin))
+        .await;
+    assert!(!edit.body.contains("older text"));
+}
+
+#[tokio::test]
+async fn a_draft_can_be_discarded_and_is_refused_where_editing_is() {
+    let s = setup().await;
+    s.start().await;
+    autosave(
+        &s,
+        &s.admin,
+        &[("version", "1"), ("section.summary", "Not what I meant")],
+    )
+    .await
+    .assert_status(StatusCode::OK);
+    let discarded = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/draft/discard",
+            Some(&s.admin),
+            &[],
+        )
+        .await;
+    assert_eq!(discarded.status, StatusCode::SEE_OTHER);
+    let edit = s
+        .app
+        .get("/incidents/INC-1/postmortem/edit", Some(&s.admin))
+        .await;
+    assert!(!edit.body.contains("Not what I meant"));
+
+    // A viewer cannot keep drafts; a form without its version is refused with the field named.
+    let viewer = s.app.user(Role::Viewer).await;
+    autosave(&s, &viewer, &[("version", "1")])
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+    let bad = autosave(&s, &s.admin, &[("section.summary", "x")]).await;
+    bad.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("version"), "{}", bad.body);
+    let future = autosave(&s, &s.admin, &[("version", "99"), ("section.summary", "x")]).await;
+    future.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn the_editor_shows_the_incidents_facts_and_timeline_beside_the_form() {
+    let s = setup().await;
+    s.start().await;
+    s.app
+        .api(
+            Method::POST,
+            "/api/v1/incidents/INC-1/timeline",
+            Some(&s.token),
+            Some(json!({"kind": "note", "body": "Rolled back build 42"})),
+        )
+        .await
+        .assert_status(StatusCode::CREATED);
+    let edit = s
+        .app
+        .get("/incidents/INC-1/postmortem/edit", Some(&s.admin))
+        .await;
+    edit.assert_status(StatusCode::OK);
+    let aside = edit
+        .body
+        .split("<aside class=\"pm-edit-aside\"")
+        .nth(1)
+        .expect("the side panel");
+    assert!(aside.contains("Rolled back build 42"));
+    assert!(aside.contains("sev2"));
+    assert!(
+        edit.body
+            .contains("data-autosave-url=\"/incidents/INC-1/postmortem/draft\"")
+    );
+}
