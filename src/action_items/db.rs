@@ -128,7 +128,8 @@ pub async fn find(
 }
 
 pub async fn list_for_incident(
-    pool: &SqlitePool,
+    // A pool, or a write transaction (publishing freezes these lists inside its own).
+    pool: impl sqlx::SqliteExecutor<'_>,
     incident_id: &str,
 ) -> Result<Vec<ActionItem>, AppError> {
     Ok(sqlx::query_as!(

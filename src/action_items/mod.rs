@@ -96,7 +96,7 @@ impl ItemStatus {
 }
 
 /// An action item as stored, with names for the people it refers to.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct ActionItem {
     pub id: String,
     pub incident_id: String,

@@ -404,6 +404,11 @@ impl Event {
     }
 
     /// The comment worth showing under the step (review requests carry names instead).
+    /// A reviewer's decision (its comment is kept out of the published page).
+    pub fn is_review(&self) -> bool {
+        matches!(self.kind, EventKind::Approved | EventKind::ChangesRequested)
+    }
+
     pub fn note(&self) -> &str {
         if self.kind == EventKind::ReviewRequested {
             ""
@@ -924,4 +929,59 @@ pub async fn delete_draft(
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() > 0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Publications: what a published post-mortem showed
+
+/// The frozen lists of a publication, as stored (JSON).
+pub struct PublicationRow {
+    pub version: i64,
+    pub published_at: DateTime<Utc>,
+    pub timeline: String,
+    pub action_items: String,
+    pub snapshot_ids: String,
+}
+
+/// Keeps (or replaces) the post-mortem's publication.
+pub async fn put_publication(
+    conn: &mut SqliteConnection,
+    pm_id: &str,
+    row: &PublicationRow,
+) -> Result<(), sqlx::Error> {
+    let at = ts(row.published_at);
+    sqlx::query!(
+        "INSERT INTO postmortem_publications
+             (postmortem_id, version, published_at, timeline, action_items, snapshot_ids)
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (postmortem_id) DO UPDATE SET
+             version = excluded.version, published_at = excluded.published_at,
+             timeline = excluded.timeline, action_items = excluded.action_items,
+             snapshot_ids = excluded.snapshot_ids",
+        pm_id,
+        row.version,
+        at,
+        row.timeline,
+        row.action_items,
+        row.snapshot_ids,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The post-mortem's last publication, if it was ever published since publications are kept.
+pub async fn publication(
+    pool: &SqlitePool,
+    pm_id: &str,
+) -> Result<Option<PublicationRow>, sqlx::Error> {
+    sqlx::query_as!(
+        PublicationRow,
+        r#"SELECT version, published_at AS "published_at: DateTime<Utc>", timeline,
+               action_items, snapshot_ids
+           FROM postmortem_publications WHERE postmortem_id = ?"#,
+        pm_id,
+    )
+    .fetch_optional(pool)
+    .await
 }

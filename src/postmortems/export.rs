@@ -25,20 +25,19 @@ pub struct Export<'a> {
 }
 
 /// The whole post-mortem of `incident` as Markdown, with its timeline, action items and
-/// snapshots read from their tables (what the page's download and the API's `.md` answer).
+/// snapshots (as published, once it is), what the page's download and the API's `.md` answer.
 pub async fn document(db: &crate::db::Db, tz: Tz, incident: &Incident) -> AppResult<String> {
     let pm = super::load(db, &incident.id)
         .await?
         .ok_or_else(|| AppError::not_found("post-mortem of", incident.key()))?;
-    let timeline = crate::timeline::db::list_for_incident(&db.reader, &incident.id).await?;
-    let items = crate::action_items::db::list_for_incident(&db.reader, &incident.id).await?;
-    let snapshots = crate::signals::db::list_for_incident(&db.reader, &incident.id).await?;
+    // Once published, the document is what was published (`super::attachments`).
+    let parts = super::attachments(db, incident, &pm).await?;
     Ok(to_markdown(&Export {
         incident,
         postmortem: &pm,
-        timeline: &timeline,
-        items: &items,
-        snapshots: &snapshots,
+        timeline: &parts.timeline,
+        items: &parts.items,
+        snapshots: &parts.snapshots,
         tz,
     }))
 }

@@ -875,10 +875,10 @@ pub async fn decide(
     } else {
         "requested changes to the post-mortem"
     };
-    let mut body = format!("{} {verb}", crate::markdown::escape(&user.name));
-    if !comment.is_empty() {
-        body.push_str(&format!(": {}", crate::markdown::escape(&comment)));
-    }
+    // The comment stays in the review record (the post-mortem's activity), not on the
+    // incident's timeline: the timeline is part of the published document and its export, and
+    // a review comment often quotes exactly what had to be taken out ("redact the password…").
+    let body = format!("{} {verb}.", crate::markdown::escape(&user.name));
     crate::timeline::db::insert(
         &mut tx,
         &incident.id,
@@ -947,6 +947,7 @@ pub async fn set_status(
     let mut tx = db.begin_write().await?;
     move_status(&mut tx, user, incident, &current, to, &comment).await?;
     if to == PmStatus::Published {
+        freeze(&mut tx, incident, &current.pm.id, current.pm.version + 1).await?;
         crate::incidents::notify(
             &mut tx,
             crate::notifications::Event::PostmortemPublished,
@@ -961,6 +962,124 @@ pub async fn set_status(
     }
     tx.commit().await?;
     reload(db, &incident.id).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Publications: a published post-mortem stays as it was published
+
+/// What the post-mortem document shows besides its own text: the incident's timeline, action
+/// items and snapshots — as they were at publishing once published (later changes are listed
+/// apart, in `since`), live before that.
+pub struct Attachments {
+    pub timeline: Vec<crate::timeline::Entry>,
+    pub items: Vec<crate::action_items::ActionItem>,
+    pub snapshots: Vec<crate::signals::db::Snapshot>,
+    /// Set on a published post-mortem: what changed on the incident after publishing.
+    pub since: Option<SincePublishing>,
+}
+
+/// Timeline entries and action items added or changed after the post-mortem was published:
+/// shown on the live page, never in the published document or its export.
+pub struct SincePublishing {
+    pub published_at: DateTime<Utc>,
+    pub entries: Vec<crate::timeline::Entry>,
+    pub items: Vec<crate::action_items::ActionItem>,
+}
+
+impl SincePublishing {
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty() && self.items.is_empty()
+    }
+}
+
+/// Keeps the incident's timeline, action items and snapshot ids as they are now, inside the
+/// publishing transaction (so they include its own "published" entry and nothing later).
+async fn freeze(
+    tx: &mut crate::db::WriteTx,
+    incident: &Incident,
+    pm_id: &str,
+    version: i64,
+) -> AppResult<()> {
+    let timeline = crate::timeline::db::list_for_incident(&mut **tx, &incident.id).await?;
+    let items = crate::action_items::db::list_for_incident(&mut **tx, &incident.id).await?;
+    let snapshots = crate::signals::db::list_for_incident(&mut **tx, &incident.id).await?;
+    let json = |value: serde_json::Result<String>| {
+        value.map_err(|e| AppError::Internal(format!("freezing the publication: {e}")))
+    };
+    let snapshot_ids: Vec<&str> = snapshots.iter().map(|s| s.id.as_str()).collect();
+    let row = db::PublicationRow {
+        version,
+        published_at: Utc::now(),
+        timeline: json(serde_json::to_string(&timeline))?,
+        action_items: json(serde_json::to_string(&items))?,
+        snapshot_ids: json(serde_json::to_string(&snapshot_ids))?,
+    };
+    db::put_publication(tx, pm_id, &row).await?;
+    Ok(())
+}
+
+/// The timeline, action items and snapshots the document of `pm` shows (see [`Attachments`]).
+/// A post-mortem published before publications were kept shows the live lists.
+pub async fn attachments(db: &Db, incident: &Incident, pm: &Loaded) -> AppResult<Attachments> {
+    let pool = &db.reader;
+    let timeline = crate::timeline::db::list_for_incident(pool, &incident.id).await?;
+    let items = crate::action_items::db::list_for_incident(pool, &incident.id).await?;
+    let snapshots = crate::signals::db::list_for_incident(pool, &incident.id).await?;
+    let frozen = if pm.pm.status == PmStatus::Published {
+        db::publication(pool, &pm.pm.id).await?
+    } else {
+        None
+    };
+    let Some(row) = frozen else {
+        return Ok(Attachments {
+            timeline,
+            items,
+            snapshots,
+            since: None,
+        });
+    };
+    let unreadable = |e: serde_json::Error| {
+        AppError::Internal(format!(
+            "reading the publication of {}: {e}",
+            incident.key()
+        ))
+    };
+    let kept_timeline: Vec<crate::timeline::Entry> =
+        serde_json::from_str(&row.timeline).map_err(unreadable)?;
+    let kept_items: Vec<crate::action_items::ActionItem> =
+        serde_json::from_str(&row.action_items).map_err(unreadable)?;
+    let kept_snapshots: Vec<String> =
+        serde_json::from_str(&row.snapshot_ids).map_err(unreadable)?;
+    // Added or edited since: an id the copy lacks, or a version it has an older one of.
+    let entries = timeline
+        .into_iter()
+        .filter(|e| {
+            !kept_timeline
+                .iter()
+                .any(|k| k.id == e.id && k.version == e.version)
+        })
+        .collect();
+    let changed_items = items
+        .into_iter()
+        .filter(|i| {
+            !kept_items
+                .iter()
+                .any(|k| k.id == i.id && k.version == i.version)
+        })
+        .collect();
+    Ok(Attachments {
+        timeline: kept_timeline,
+        items: kept_items,
+        snapshots: snapshots
+            .into_iter()
+            .filter(|s| kept_snapshots.contains(&s.id))
+            .collect(),
+        since: Some(SincePublishing {
+            published_at: row.published_at,
+            entries,
+            items: changed_items,
+        }),
+    })
 }
 
 async fn move_status(

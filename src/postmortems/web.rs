@@ -144,6 +144,8 @@ struct ShowPage {
     entries: Vec<(Entry, String)>,
     snapshots: Vec<crate::signals::chart::SnapshotView>,
     items: Vec<ActionItem>,
+    /// On a published post-mortem: what changed on the incident after publishing.
+    since: Option<super::SincePublishing>,
     today: chrono::NaiveDate,
     problems: Vec<String>,
     findings: Vec<PartFindings>,
@@ -229,20 +231,23 @@ async fn render_show(
         .contributing()
         .map(|f| (f.category.clone(), crate::markdown::render(&f.description)))
         .collect();
-    let entries = crate::timeline::db::list_for_incident(&state.db.reader, &incident.id)
-        .await?
+    // Published: the timeline, items and snapshots as they were then; changes since apart.
+    let parts = super::attachments(&state.db, &incident, &pm).await?;
+    let entries = parts
+        .timeline
         .into_iter()
         .map(|e| {
             let html = crate::markdown::render(&e.body);
             (e, html)
         })
         .collect();
-    let snapshots = crate::signals::db::list_for_incident(&state.db.reader, &incident.id)
-        .await?
+    let snapshots = parts
+        .snapshots
         .into_iter()
         .map(crate::signals::chart::SnapshotView::new)
         .collect();
-    let items = crate::action_items::db::list_for_incident(&state.db.reader, &incident.id).await?;
+    let items = parts.items;
+    let since = parts.since.filter(|s| !s.is_empty());
     let problems = super::publish_problems(pm.pm.status, &pm.content, items.len(), &pm.reviewers);
     let findings = check_content(&pm.content, &super::writing_people(&state.db).await?);
     let my_review = pm
@@ -267,6 +272,7 @@ async fn render_show(
         entries,
         snapshots,
         items,
+        since,
         today: crate::time::today(state.tz),
         problems,
         findings,

@@ -117,7 +117,8 @@ pub async fn find(pool: &SqlitePool, id: &str) -> Result<Option<Snapshot>, AppEr
 
 /// The incident's snapshots, oldest first.
 pub async fn list_for_incident(
-    pool: &SqlitePool,
+    // A pool, or a write transaction (publishing freezes these lists inside its own).
+    pool: impl sqlx::SqliteExecutor<'_>,
     incident_id: &str,
 ) -> Result<Vec<Snapshot>, AppError> {
     Ok(sqlx::query_as!(

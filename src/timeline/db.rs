@@ -38,7 +38,8 @@ pub async fn insert(
 
 /// Entries of an incident in time order (ties in the order they were written).
 pub async fn list_for_incident(
-    pool: &SqlitePool,
+    // A pool, or a write transaction (publishing freezes these lists inside its own).
+    pool: impl sqlx::SqliteExecutor<'_>,
     incident_id: &str,
 ) -> Result<Vec<Entry>, AppError> {
     Ok(sqlx::query_as!(

@@ -53,7 +53,7 @@ impl EntryKind {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Entry {
     pub id: String,
     pub incident_id: String,

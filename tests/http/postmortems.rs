@@ -626,11 +626,12 @@ async fn reviewers_are_asked_by_name_and_their_decisions_are_recorded() {
         .await
         .json()["timeline"]
         .to_string();
-    assert!(
-        timeline.contains("approved the post-mortem: Good now"),
-        "{timeline}"
-    );
-    assert!(timeline.contains("requested changes to the post-mortem"));
+    // The timeline (part of the published document) records the decisions; their comments
+    // stay in the review record.
+    assert!(timeline.contains("approved the post-mortem."), "{timeline}");
+    assert!(timeline.contains("requested changes to the post-mortem."));
+    assert!(!timeline.contains("Good now"), "{timeline}");
+    assert_eq!(pm["reviewers"][0]["comment"], "Good now.");
 }
 
 #[tokio::test]
@@ -1561,4 +1562,161 @@ async fn the_editor_shows_the_incidents_facts_and_timeline_beside_the_form() {
         edit.body
             .contains("data-autosave-url=\"/incidents/INC-1/postmortem/draft\"")
     );
+}
+
+#[tokio::test]
+async fn a_published_post_mortem_stays_as_published_while_the_incident_moves_on() {
+    let s = setup().await;
+    s.start().await;
+    let created = s
+        .app
+        .api(
+            Method::POST,
+            "/api/v1/incidents/INC-1/action-items",
+            Some(&s.token),
+            Some(json!({"title": "Add a pool saturation alert", "priority": "p2"})),
+        )
+        .await;
+    created.assert_status(StatusCode::CREATED);
+    let item_id = created.json()["id"].as_str().expect("id").to_owned();
+    let v = s.get().await["version"].as_i64().expect("version");
+    assert_eq!(
+        s.put(json!({"version": v, "sections": required_sections(),
+            "root_causes": [{"category": "config change", "description": "pool of 2", "primary": true}]}))
+            .await,
+        StatusCode::OK
+    );
+    // A colleague reviews: asks for changes first (a comment about the draft), then approves.
+    let reviewer = s.app.user(Role::Responder).await;
+    s.app
+        .post_form(
+            "/incidents/INC-1/postmortem/reviewers",
+            Some(&s.admin),
+            &[("reviewer", &reviewer.email)],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    s.app
+        .post_form(
+            "/incidents/INC-1/postmortem/review",
+            Some(&reviewer),
+            &[
+                ("decision", "request_changes"),
+                ("comment", "Redact the DB password in Detection"),
+            ],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    s.app
+        .post_form(
+            "/incidents/INC-1/postmortem/reviewers",
+            Some(&s.admin),
+            &[("reviewer", &reviewer.email)],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    s.app
+        .post_form(
+            "/incidents/INC-1/postmortem/review",
+            Some(&reviewer),
+            &[("decision", "approve"), ("comment", "")],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let published = s.status("published").await;
+    published.assert_status(StatusCode::OK);
+
+    // The incident moves on: a new timeline entry, the item done.
+    s.app
+        .api(
+            Method::POST,
+            "/api/v1/incidents/INC-1/timeline",
+            Some(&s.token),
+            Some(json!({"kind": "note", "body": "Saturation alert tuned after the review"})),
+        )
+        .await
+        .assert_status(StatusCode::CREATED);
+    s.app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/action-items/{item_id}"),
+            Some(&s.token),
+            Some(json!({"version": 1, "status": "done"})),
+        )
+        .await
+        .assert_status(StatusCode::OK);
+
+    // The published document and its export are as they were at publishing.
+    let page = s
+        .app
+        .get("/incidents/INC-1/postmortem", Some(&s.admin))
+        .await;
+    page.assert_status(StatusCode::OK);
+    let (document, after) = page.body.split_once("</article>").expect("the document");
+    let document = document
+        .split("<article class=\"card pm-doc\">")
+        .nth(1)
+        .expect("the document");
+    assert!(document.contains("Add a pool saturation alert"));
+    assert!(!document.contains("Saturation alert tuned"), "{document}");
+    assert!(
+        document.contains("Post-mortem published"),
+        "its own entry is in"
+    );
+    // …and what changed since is listed beside it, apart.
+    assert!(after.contains("Since publishing"), "{after}");
+    assert!(after.contains("Saturation alert tuned after the review"));
+    assert!(after.contains("now done"));
+    let markdown = s
+        .app
+        .api(
+            Method::GET,
+            "/api/v1/incidents/INC-1/postmortem.md",
+            Some(&s.token),
+            None,
+        )
+        .await;
+    markdown.assert_status(StatusCode::OK);
+    assert!(!markdown.body.contains("Saturation alert tuned"));
+    assert!(
+        markdown
+            .body
+            .contains("- [ ] **Add a pool saturation alert** (p2"),
+        "the item as published (open): {}",
+        markdown.body
+    );
+    // Review comments are not on the published page, nor the writing checks.
+    assert!(!page.body.contains("Redact the DB password"));
+    assert!(!page.body.contains("to look at before publishing"));
+    let viewer = s.app.user(Role::Viewer).await;
+    let read = s
+        .app
+        .get("/incidents/INC-1/postmortem", Some(&viewer))
+        .await;
+    assert!(!read.body.contains("Redact the DB password"));
+    assert!(!read.body.contains("to look at before publishing"));
+
+    // Reopened, it is live again: publishing anew would take the changes in.
+    let v = s.get().await["version"].as_i64().expect("version");
+    s.app
+        .post_form(
+            "/incidents/INC-1/postmortem/status",
+            Some(&s.admin),
+            &[
+                ("status", "draft"),
+                ("comment", "Add what happened after"),
+                ("version", &v.to_string()),
+            ],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let live = s
+        .app
+        .get("/incidents/INC-1/postmortem", Some(&s.admin))
+        .await;
+    assert!(
+        live.body
+            .contains("Saturation alert tuned after the review")
+    );
+    assert!(!live.body.contains("Since publishing"));
 }
