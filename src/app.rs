@@ -108,6 +108,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::postmortems::templates_web::router())
         .merge(crate::reports::web::router())
         .merge(crate::search::web::router())
+        .merge(crate::inbox::web::router())
         .nest("/api/v1", api_router())
         .route("/api/openapi.json", get(crate::web::static_files::openapi))
         .fallback(not_found)
@@ -169,6 +170,7 @@ fn api_router() -> Router<AppState> {
         .merge(crate::action_items::api::router())
         .merge(crate::postmortems::api::router())
         .merge(crate::reports::api::router())
+        .merge(crate::inbox::api::router())
 }
 
 /// What the extractors and the error pages need: see `web::extract::CallerState`.
@@ -252,6 +254,12 @@ impl FromRef<AppState> for crate::reports::ReportsState {
 }
 
 /// The search page: its hit cache, the zone dates are typed in and the catalog's lists.
+impl FromRef<AppState> for crate::inbox::InboxState {
+    fn from_ref(app: &AppState) -> Self {
+        Self { db: app.db.clone() }
+    }
+}
+
 impl FromRef<AppState> for crate::search::SearchState {
     fn from_ref(app: &AppState) -> Self {
         Self {

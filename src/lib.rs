@@ -15,6 +15,7 @@ pub mod csv;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod inbox;
 pub mod incidents;
 pub mod integrations;
 pub mod markdown;

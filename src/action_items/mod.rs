@@ -368,6 +368,9 @@ pub async fn create(
     let values = check(db, ItemValues::new_item(), input).await?;
     let mut tx = db.begin_write().await?;
     let id = db::insert(&mut tx, incident_id, &values, &user.id).await?;
+    if let Some(owner) = &values.owner_id {
+        tell_owner(&mut tx, user, incident_id, &id, owner, &values.title).await?;
+    }
     let body = format!(
         "Action item added: **{}** ({}, {})",
         crate::markdown::escape(&values.title),
@@ -458,6 +461,24 @@ pub async fn bulk_update(
     Ok(outcome)
 }
 
+/// Tells a new owner, in their inbox, that the item is theirs now.
+async fn tell_owner(
+    conn: &mut sqlx::SqliteConnection,
+    by: &User,
+    incident_id: &str,
+    item_id: &str,
+    owner_id: &str,
+    title: &str,
+) -> AppResult<()> {
+    let notice = crate::inbox::Notice {
+        kind: crate::inbox::Kind::ItemAssigned,
+        incident_id,
+        text: format!("gave you the action item “{title}”"),
+        link_suffix: format!("#item-{item_id}"),
+    };
+    crate::inbox::deliver(conn, owner_id, Some(by), &notice).await
+}
+
 /// Writes the checked `values` over `current` if it is still at `version`, and notes the
 /// change on the incident's timeline; false (and nothing written) when the version is stale.
 async fn write_change(
@@ -484,6 +505,17 @@ async fn write_change(
         ));
     }
     if values.owner_id != current.owner_id {
+        if let Some(owner) = &values.owner_id {
+            tell_owner(
+                tx,
+                user,
+                &current.incident_id,
+                &current.id,
+                owner,
+                &values.title,
+            )
+            .await?;
+        }
         changes.push(match &values.owner_name {
             Some(name) => format!("owner now {}", crate::markdown::escape(name)),
             None => "owner removed".to_owned(),

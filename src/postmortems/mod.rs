@@ -786,6 +786,13 @@ pub async fn request_review(
     let mut tx = db.begin_write().await?;
     for person in &people {
         db::upsert_reviewer(&mut tx, &current.pm.id, &person.id, &user.id).await?;
+        let notice = crate::inbox::Notice {
+            kind: crate::inbox::Kind::ReviewRequested,
+            incident_id: &incident.id,
+            text: "asked you to review the post-mortem".to_owned(),
+            link_suffix: "/postmortem".to_owned(),
+        };
+        crate::inbox::deliver(&mut tx, &person.id, Some(user), &notice).await?;
     }
     let names: Vec<&str> = people.iter().map(|p| p.name.as_str()).collect();
     db::insert_event(
@@ -855,6 +862,23 @@ pub async fn decide(
     };
     let mut tx = db.begin_write().await?;
     db::decide(&mut tx, &current.pm.id, &user.id, state, &comment).await?;
+    if let Some(author) = &current.pm.author_id {
+        let notice = crate::inbox::Notice {
+            kind: if approve {
+                crate::inbox::Kind::Approved
+            } else {
+                crate::inbox::Kind::ChangesRequested
+            },
+            incident_id: &incident.id,
+            text: match (approve, comment.is_empty()) {
+                (true, true) => "approved your post-mortem".to_owned(),
+                (true, false) => format!("approved your post-mortem: “{comment}”"),
+                (false, _) => format!("requested changes to your post-mortem: “{comment}”"),
+            },
+            link_suffix: "/postmortem".to_owned(),
+        };
+        crate::inbox::deliver(&mut tx, author, Some(user), &notice).await?;
+    }
     let kind = if approve {
         EventKind::Approved
     } else {
@@ -948,6 +972,15 @@ pub async fn set_status(
     move_status(&mut tx, user, incident, &current, to, &comment).await?;
     if to == PmStatus::Published {
         freeze(&mut tx, incident, &current.pm.id, current.pm.version + 1).await?;
+        if let Some(author) = &current.pm.author_id {
+            let notice = crate::inbox::Notice {
+                kind: crate::inbox::Kind::Published,
+                incident_id: &incident.id,
+                text: "published your post-mortem".to_owned(),
+                link_suffix: "/postmortem".to_owned(),
+            };
+            crate::inbox::deliver(&mut tx, author, Some(user), &notice).await?;
+        }
         crate::incidents::notify(
             &mut tx,
             crate::notifications::Event::PostmortemPublished,

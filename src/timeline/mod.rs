@@ -156,6 +156,8 @@ pub async fn add(
         Some(&user.id),
     )
     .await?;
+    let anchor = format!("#entry-{id}");
+    crate::inbox::mention(&mut tx, user, incident_id, body, &anchor, "on the timeline").await?;
     tx.commit().await?;
     db::find(&db.writer, &id)
         .await?

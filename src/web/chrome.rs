@@ -111,6 +111,8 @@ pub struct Chrome {
     pub path: String,
     /// Open action items owned by the signed-in user (the header's count).
     pub my_items: i64,
+    /// Unread messages in the signed-in user's inbox (the header's badge).
+    pub inbox_unread: i64,
 }
 
 impl Chrome {

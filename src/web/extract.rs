@@ -47,13 +47,19 @@ impl Page {
     }
 }
 
-fn chrome(parts: &Parts, state: &CallerState, user: Option<User>, my_items: i64) -> Chrome {
+fn chrome(
+    parts: &Parts,
+    state: &CallerState,
+    user: Option<User>,
+    (my_items, inbox_unread): (i64, i64),
+) -> Chrome {
     Chrome {
         user,
         flash: Flash::from_headers(&parts.headers),
         tz: state.tz,
         path: parts.uri.path().to_owned(),
         my_items,
+        inbox_unread,
     }
 }
 
@@ -90,8 +96,9 @@ where
             ..crate::action_items::db::ItemFilter::default()
         };
         let my_items = state.items.count(&state.db, &mine).await?;
+        let unread = crate::inbox::db::unread_count(&state.db.reader, &user.id).await?;
         Ok(Self {
-            chrome: chrome(parts, state, Some(user.clone()), my_items),
+            chrome: chrome(parts, state, Some(user.clone()), (my_items, unread)),
             user,
         })
     }
@@ -114,7 +121,7 @@ where
         let state = &CallerState::from_ref(state);
         let user = session_user(parts, state).await?;
         Ok(Self {
-            chrome: chrome(parts, state, user, 0),
+            chrome: chrome(parts, state, user, (0, 0)),
         })
     }
 }

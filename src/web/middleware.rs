@@ -146,6 +146,7 @@ pub async fn render_errors(State(state): State<CallerState>, req: Request, next:
             tz: state.tz,
             path,
             my_items: 0,
+            inbox_unread: 0,
         },
         status: status.as_u16(),
         title: status.canonical_reason().unwrap_or("Error").to_owned(),
