@@ -31,3 +31,4 @@ pub mod web;
 pub mod writing;
 
 pub use app::{AppState, app};
+pub mod server;
