@@ -21,5 +21,6 @@ mod receivers;
 mod reports;
 mod search;
 mod security;
+mod server;
 mod signals;
 mod timeline;
