@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The sign-in limiter under a burst: N wrong passwords for one account sent at once to a fresh
+# server, counting the answers (422 = the password was checked, 429 = refused before checking)
+# and the server's peak memory (VmHWM from /proc). Several binaries run one after the other in
+# the same run, so an older build gives the baseline.
+#
+# Usage: scripts/login-burst.sh [-n N] [BINARY...]   (default: N=300, the release binary)
+# Settings of the servers: HINDSIGHT_LOGIN_MAX_FAILURES=10, everything else default (at most
+# HINDSIGHT_LOGIN_MAX_CONCURRENT=4 password checks at once). Only 127.0.0.1 is contacted.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SCRIPT=login-burst
+source scripts/common.sh
+require_tools curl xargs
+
+n=300
+if [[ ${1:-} == -n ]]; then n=$2; shift 2; fi
+if (($# == 0)); then ensure_binary; set -- "$BIN"; fi
+
+cleanup() {
+  [[ -n ${SERVER_PID:-} ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+  [[ -n ${WORK:-} ]] && rm -rf "$WORK"
+  return 0
+}
+make_workdir burst
+
+hwm_mib() { awk '/^VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
+
+printf '%-50s %9s %6s %6s %7s %11s %11s %12s\n' binary requests 422 429 other "429 max s" "RSS start" "RSS peak MiB"
+for bin in "$@"; do
+  [[ -x $bin ]] || { echo "$SCRIPT: no binary at $bin" >&2; exit 2; }
+  PORT=; pick_port
+  db=$WORK/$RANDOM.db
+  export HINDSIGHT_DATABASE_URL=sqlite://$db HINDSIGHT_BIND=127.0.0.1:$PORT \
+    HINDSIGHT_BASE_URL=$BASE HINDSIGHT_LOG_FORMAT=json RUST_LOG=warn \
+    HINDSIGHT_LOGIN_MAX_FAILURES=10
+  "$bin" user create --email burst@example.com --name Burst --role admin --password-stdin \
+    <<<"burst-check-password" >/dev/null
+  "$bin" serve >"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 200); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.05; done
+  start_mib=$(hwm_mib "$SERVER_PID")
+  seq "$n" | xargs -P "$n" -I{} curl -s -o /dev/null --max-time 300 \
+    -w '%{http_code} %{time_total}\n' -H "Origin: $BASE" -H 'Sec-Fetch-Site: same-origin' \
+    --data 'email=burst%40example.com&password=not-the-password-{}' "$BASE/login" >"$WORK/answers"
+  peak_mib=$(hwm_mib "$SERVER_PID")
+  kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+  read -r checked limited other slowest < <(awk '
+    $1 == 422 {c++} $1 == 429 {l++; if ($2 > m) m = $2} $1 != 422 && $1 != 429 {o++}
+    END {printf "%d %d %d %.2f\n", c, l, o, m}' "$WORK/answers")
+  printf '%-50s %9d %6d %6d %7d %11s %11s %12s\n' "$bin" "$n" "$checked" "$limited" "$other" \
+    "$slowest" "$start_mib" "$peak_mib"
+done
