@@ -149,10 +149,10 @@ impl LoginLimiter {
             bucket
                 .times
                 .retain(|t| now.duration_since(*t) < self.limits.window);
-            if bucket.times.is_empty() {
+            if bucket.times.len() < *limit as usize {
+                // Below its limit again: reaching it next time is a new episode, reported anew.
                 bucket.reported = false;
-            }
-            if bucket.times.len() >= *limit as usize {
+            } else {
                 let oldest = bucket.times.front().copied().unwrap_or(now);
                 let left = self
                     .limits
