@@ -189,7 +189,11 @@ impl Config {
                 )?,
             },
             session_idle: Duration::from_secs(
-                60 * number(&get, "HINDSIGHT_SESSION_IDLE_MINUTES", 240u64, 1)?,
+                60 * at_most(
+                    "HINDSIGHT_SESSION_IDLE_MINUTES",
+                    number(&get, "HINDSIGHT_SESSION_IDLE_MINUTES", 240u64, 1)?,
+                    366 * 24 * 60,
+                )?,
             ),
             login_address_max_failures: number(
                 &get,
@@ -213,11 +217,10 @@ impl Config {
                 Some(raw) => crate::auth::proxies::TrustedProxies::parse(&raw)
                     .map_err(|reason| invalid("HINDSIGHT_TRUSTED_PROXIES", &raw, &reason))?,
             },
-            header_read_timeout: Duration::from_secs(number(
-                &get,
+            header_read_timeout: Duration::from_secs(at_most(
                 "HINDSIGHT_HEADER_READ_TIMEOUT_SECS",
-                10,
-                1,
+                number(&get, "HINDSIGHT_HEADER_READ_TIMEOUT_SECS", 10u64, 1)?,
+                3600,
             )?),
         })
     }
@@ -414,6 +417,19 @@ mod tests {
         let err = config(&[("HINDSIGHT_TRUSTED_PROXIES", "10.0.0.1/8")]).expect_err("host bits");
         assert!(
             err.to_string().contains("HINDSIGHT_TRUSTED_PROXIES"),
+            "{err}"
+        );
+        let err = config(&[("HINDSIGHT_SESSION_IDLE_MINUTES", "99999999999999999")])
+            .expect_err("no overflow");
+        assert!(
+            err.to_string().contains("HINDSIGHT_SESSION_IDLE_MINUTES"),
+            "{err}"
+        );
+        let err =
+            config(&[("HINDSIGHT_HEADER_READ_TIMEOUT_SECS", "99999999999")]).expect_err("bounded");
+        assert!(
+            err.to_string()
+                .contains("HINDSIGHT_HEADER_READ_TIMEOUT_SECS"),
             "{err}"
         );
         let err = config(&[("HINDSIGHT_LOGIN_MAX_CONCURRENT", "0")]).expect_err("at least one");
