@@ -38,7 +38,12 @@ pub struct AppState {
     pub recurrence: Arc<crate::recurrence::RecurrenceState>,
     pub search_hits: Arc<crate::search::HitCache>,
     pub report_weeks: Arc<crate::reports::WeekCache>,
+    pub trusted_proxies: Arc<crate::auth::proxies::TrustedProxies>,
 }
+
+/// Most keys (account × address, address, account, known addresses) the sign-in limiter keeps
+/// in memory, about 10 MB at worst; beyond it the least recently used are forgotten.
+const LOGIN_LIMITER_MAX_KEYS: usize = 50_000;
 
 impl AppState {
     /// Panics only if `config` was built by hand with an invalid collector window:
@@ -51,8 +56,15 @@ impl AppState {
             config.metrics_max_batch,
         )
         .expect("Config validates the collector window settings");
-        let limiter =
-            crate::auth::LoginLimiter::new(config.login_max_failures, config.login_window);
+        let limiter = crate::auth::LoginLimiter::new(crate::auth::limiter::Limits {
+            per_account_and_address: config.login_max_failures,
+            per_address: config.login_address_max_failures,
+            per_account: config.login_account_max_failures,
+            window: config.login_window,
+            max_concurrent: config.login_max_concurrent,
+            max_keys: LOGIN_LIMITER_MAX_KEYS,
+        });
+        let trusted_proxies = Arc::new(config.trusted_proxies.clone());
         let alert_mapping = Arc::new(config.alert_mapping.clone());
         let recurrence = Arc::new(crate::recurrence::RecurrenceState::new(
             config.recurrence,
@@ -64,6 +76,7 @@ impl AppState {
             config: Arc::new(config),
             alert_mapping,
             login_limiter: Arc::new(limiter),
+            trusted_proxies,
             sessions: Arc::new(crate::auth::sessions::SessionCache::new(
                 Duration::from_secs(5),
             )),
@@ -91,6 +104,10 @@ pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let max_body = state.config.max_body_bytes;
     let timeout = state.config.request_timeout;
+    let hsts = state
+        .config
+        .secure_cookies()
+        .then(|| HeaderValue::from_static("max-age=31536000"));
 
     let routes = Router::new()
         .route("/healthz", get(healthz))
@@ -150,6 +167,17 @@ pub fn app(state: AppState) -> Router {
             HeaderName::from_static("x-frame-options"),
             HeaderValue::from_static("DENY"),
         ))
+        // Pages and API answers show what a signed-in person may see: no cache (the browser's
+        // back button on a shared machine, a proxy) keeps them. Static files set their own.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            axum::http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        // Served over https: browsers come back over https only, for a year.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            axum::http::header::STRICT_TRANSPORT_SECURITY,
+            hsts,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state.signals),
             middleware::observe,
@@ -182,6 +210,8 @@ impl FromRef<AppState> for CallerState {
             items: Arc::clone(&app.items),
             tz: app.config.timezone,
             max_body_bytes: app.config.max_body_bytes,
+            session_cookie: crate::auth::session_cookie_name(app.config.secure_cookies()),
+            session_idle: app.config.session_idle,
         }
     }
 }
@@ -292,6 +322,7 @@ impl FromRef<AppState> for crate::auth::AuthState {
             limiter: Arc::clone(&app.login_limiter),
             session_ttl: app.config.session_ttl,
             secure_cookies: app.config.secure_cookies(),
+            trusted_proxies: Arc::clone(&app.trusted_proxies),
         }
     }
 }

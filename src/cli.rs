@@ -1,8 +1,7 @@
 //! The command line: `serve` (default), `migrate`, `user create`, `token create`, `backup`,
 //! `demo`.
 
-use std::io::Read;
-use std::net::SocketAddr;
+use std::io::{IsTerminal, Read};
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -152,9 +151,13 @@ async fn serve(db: Db, config: Config) -> CliResult {
         let link = format!("{}/setup/{secret}", config.base_url);
         // The one-time link is meant to be read from the log by whoever started the server.
         tracing::warn!(setup_link = %link, "no users yet: open the setup link to create the first admin (valid 24 hours, once)");
-        eprintln!(
-            "\n  No users yet. Create the first admin here (one-time link, 24 hours):\n  {link}\n"
-        );
+        // The banner is for a person at a terminal; a log collector reading the stream gets
+        // only the structured line above (with the link), so every line stays parseable.
+        if setup_banner_wanted(config.log_format, std::io::stderr().is_terminal()) {
+            eprintln!(
+                "\n  No users yet. Create the first admin here (one-time link, 24 hours):\n  {link}\n"
+            );
+        }
     }
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -178,15 +181,17 @@ async fn serve(db: Db, config: Config) -> CliResult {
         axum::extract::FromRef::from_ref(&state),
         std::time::Duration::from_secs(2),
     ));
+    let header_read_timeout = state.config.header_read_timeout;
     let router = app(state);
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    crate::server::serve(listener, router, header_read_timeout, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Whether to print the human setup banner: on a terminal always; on a pipe or file only when
+/// the log is not JSON (a JSON stream must hold nothing but JSON lines).
+fn setup_banner_wanted(format: LogFormat, terminal: bool) -> bool {
+    terminal || format == LogFormat::Pretty
 }
 
 async fn shutdown_signal() {

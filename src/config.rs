@@ -39,6 +39,19 @@ pub struct Config {
     pub webhook_retry_base: Duration,
     /// When an incident counts as recurring: at least K others within W days before it.
     pub recurrence: crate::recurrence::Rule,
+    /// A session ends after this long without a request (as well as after `session_ttl`).
+    pub session_idle: Duration,
+    /// Failed sign-ins allowed from one client address, whatever the accounts, per window.
+    pub login_address_max_failures: u32,
+    /// Failed sign-ins allowed against one account from addresses it has not signed in from
+    /// lately, per window.
+    pub login_account_max_failures: u32,
+    /// Password verifications allowed to run at once; more sign-ins get 429 at once.
+    pub login_max_concurrent: usize,
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` name the client.
+    pub trusted_proxies: crate::auth::proxies::TrustedProxies,
+    /// A connection that has not sent a request's headers within this long is closed.
+    pub header_read_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +188,40 @@ impl Config {
                     3650,
                 )?,
             },
+            session_idle: Duration::from_secs(
+                60 * at_most(
+                    "HINDSIGHT_SESSION_IDLE_MINUTES",
+                    number(&get, "HINDSIGHT_SESSION_IDLE_MINUTES", 240u64, 1)?,
+                    366 * 24 * 60,
+                )?,
+            ),
+            login_address_max_failures: number(
+                &get,
+                "HINDSIGHT_LOGIN_ADDRESS_MAX_FAILURES",
+                50,
+                1,
+            )?,
+            login_account_max_failures: number(
+                &get,
+                "HINDSIGHT_LOGIN_ACCOUNT_MAX_FAILURES",
+                100,
+                1,
+            )?,
+            login_max_concurrent: at_most(
+                "HINDSIGHT_LOGIN_MAX_CONCURRENT",
+                number(&get, "HINDSIGHT_LOGIN_MAX_CONCURRENT", 4usize, 1)?,
+                256,
+            )?,
+            trusted_proxies: match get("HINDSIGHT_TRUSTED_PROXIES") {
+                None => crate::auth::proxies::TrustedProxies::default(),
+                Some(raw) => crate::auth::proxies::TrustedProxies::parse(&raw)
+                    .map_err(|reason| invalid("HINDSIGHT_TRUSTED_PROXIES", &raw, &reason))?,
+            },
+            header_read_timeout: Duration::from_secs(at_most(
+                "HINDSIGHT_HEADER_READ_TIMEOUT_SECS",
+                number(&get, "HINDSIGHT_HEADER_READ_TIMEOUT_SECS", 10u64, 1)?,
+                3600,
+            )?),
         })
     }
 
@@ -350,5 +397,45 @@ mod tests {
         let cfg = config(&[("HINDSIGHT_BASE_URL", "https://hs.example.com/")]).expect("valid");
         assert_eq!(cfg.base_url, "https://hs.example.com");
         assert!(cfg.secure_cookies());
+    }
+
+    #[test]
+    fn trusted_proxies_and_session_idle_are_read_and_checked() {
+        let cfg = config(&[
+            ("HINDSIGHT_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+            ("HINDSIGHT_SESSION_IDLE_MINUTES", "30"),
+        ])
+        .expect("valid");
+        assert!(cfg.trusted_proxies.trusts("10.1.2.3".parse().expect("ip")));
+        assert_eq!(cfg.session_idle, Duration::from_secs(1800));
+        let defaults = config(&[]).expect("valid");
+        assert!(
+            defaults.trusted_proxies.is_empty(),
+            "no proxy is trusted by default"
+        );
+        assert_eq!(defaults.session_idle, Duration::from_secs(4 * 3600));
+        let err = config(&[("HINDSIGHT_TRUSTED_PROXIES", "10.0.0.1/8")]).expect_err("host bits");
+        assert!(
+            err.to_string().contains("HINDSIGHT_TRUSTED_PROXIES"),
+            "{err}"
+        );
+        let err = config(&[("HINDSIGHT_SESSION_IDLE_MINUTES", "99999999999999999")])
+            .expect_err("no overflow");
+        assert!(
+            err.to_string().contains("HINDSIGHT_SESSION_IDLE_MINUTES"),
+            "{err}"
+        );
+        let err =
+            config(&[("HINDSIGHT_HEADER_READ_TIMEOUT_SECS", "99999999999")]).expect_err("bounded");
+        assert!(
+            err.to_string()
+                .contains("HINDSIGHT_HEADER_READ_TIMEOUT_SECS"),
+            "{err}"
+        );
+        let err = config(&[("HINDSIGHT_LOGIN_MAX_CONCURRENT", "0")]).expect_err("at least one");
+        assert!(
+            err.to_string().contains("HINDSIGHT_LOGIN_MAX_CONCURRENT"),
+            "{err}"
+        );
     }
 }

@@ -158,7 +158,10 @@ pub async fn load_sample(db: &Db) -> AppResult<()> {
             _ => Some("published"),
         };
         if let Some(pm_status) = review {
-            insert_postmortem(&mut tx, &id, story, pm_status, commander, started).await?;
+            // The reviewer is a colleague: authors do not review their own post-mortem.
+            let at = people.iter().position(|p| p == commander).unwrap_or(0);
+            let reviewer = &people[(at + 1) % people.len()];
+            insert_postmortem(&mut tx, &id, story, pm_status, commander, reviewer, started).await?;
         }
         number += 1;
     }
@@ -367,6 +370,7 @@ async fn insert_postmortem(
     story: (&str, &str, &str, &str, &str, &str),
     status: &str,
     author: &str,
+    reviewer: &str,
     started: DateTime<Utc>,
 ) -> Result<(), AppError> {
     let (_, service, category, _, summary, impact) = story;
@@ -384,6 +388,7 @@ async fn insert_postmortem(
             ),
             category,
             cause_description: &format!("{category} on {service}"),
+            reviewer_id: reviewer,
         },
     )
     .await

@@ -32,3 +32,4 @@ pub mod web;
 pub mod writing;
 
 pub use app::{AppState, app};
+pub mod server;

@@ -212,11 +212,13 @@ pub async fn create_session(
     let id_hash = secret_hash(&secret);
     let (created_at, expires_at) = (ts(now), ts(now + ttl));
     sqlx::query!(
-        "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO sessions (id_hash, user_id, created_at, expires_at, last_seen_at)
+         VALUES (?, ?, ?, ?, ?)",
         id_hash,
         user_id,
         created_at,
         expires_at,
+        created_at,
     )
     .execute(&mut *conn)
     .await?;
@@ -235,20 +237,59 @@ pub async fn delete_session(conn: &mut SqliteConnection, secret: &str) -> Result
     Ok(())
 }
 
-/// The enabled user behind a live session secret.
-pub async fn session_user(pool: &SqlitePool, secret: &str) -> Result<Option<User>, AppError> {
+/// A live session: whose, and when it last made a request.
+#[derive(Debug, Clone)]
+pub struct SessionUse {
+    pub user: User,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+/// The enabled user behind a session secret that has neither expired nor been idle for
+/// `idle` or longer.
+pub async fn session_user(
+    pool: &SqlitePool,
+    secret: &str,
+    idle: std::time::Duration,
+) -> Result<Option<SessionUse>, AppError> {
     let id_hash = secret_hash(secret);
-    let now = ts(Utc::now());
-    Ok(sqlx::query_as!(
-        User,
-        r#"SELECT u.id AS "id!", u.email, u.name, u.role AS "role: Role"
+    let now = Utc::now();
+    let idle = Duration::from_std(idle).unwrap_or(Duration::hours(4));
+    let (now_ts, seen_after) = (ts(now), ts(now - idle));
+    let row = sqlx::query!(
+        r#"SELECT u.id AS "id!", u.email, u.name, u.role AS "role: Role",
+                s.last_seen_at AS "last_seen_at: DateTime<Utc>"
          FROM sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.id_hash = ? AND s.expires_at > ? AND u.disabled_at IS NULL"#,
+         WHERE s.id_hash = ? AND s.expires_at > ? AND s.last_seen_at > ?
+           AND u.disabled_at IS NULL"#,
         id_hash,
-        now
+        now_ts,
+        seen_after
     )
     .fetch_optional(pool)
-    .await?)
+    .await?;
+    Ok(row.map(|r| SessionUse {
+        user: User {
+            id: r.id,
+            email: r.email,
+            name: r.name,
+            role: r.role,
+        },
+        last_seen_at: r.last_seen_at,
+    }))
+}
+
+/// Records that the session made a request now (it stays alive for another idle period).
+pub async fn touch_session(conn: &mut SqliteConnection, secret: &str) -> Result<(), AppError> {
+    let id_hash = secret_hash(secret);
+    let now = ts(Utc::now());
+    sqlx::query!(
+        "UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?",
+        now,
+        id_hash
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// An API token as listed (never its secret).

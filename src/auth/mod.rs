@@ -2,6 +2,7 @@
 
 pub mod db;
 pub mod limiter;
+pub mod proxies;
 pub mod sessions;
 pub mod web;
 
@@ -13,6 +14,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub use limiter::LoginLimiter;
+use limiter::Refusal;
 use sessions::SessionCache;
 
 use crate::db::Db;
@@ -26,8 +28,21 @@ pub struct AuthState {
     pub limiter: Arc<LoginLimiter>,
     /// How long a session lives (and its cookie).
     pub session_ttl: Duration,
-    /// Cookies carry `Secure` when the base URL is https.
+    /// Cookies carry `Secure` (and the session cookie the `__Host-` prefix) when the base URL
+    /// is https.
     pub secure_cookies: bool,
+    /// Whose forwarding headers name the client (for the sign-in limiter and the logs).
+    pub trusted_proxies: Arc<proxies::TrustedProxies>,
+}
+
+/// The session cookie's name: with the `__Host-` prefix on https, so the browser only accepts
+/// it Secure, for the whole site and from this host alone (no sibling subdomain can plant one).
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-hindsight_session"
+    } else {
+        "hindsight_session"
+    }
 }
 
 choice! {
@@ -237,8 +252,11 @@ static DUMMY_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| hash_password("no account has this password"));
 
 /// Signs in with email and password, ending the session the browser had (`old_session`) and
-/// starting a new one. `None` when the email or password is not right (counted against the
-/// account and the client address); too many failures are refused with `RateLimited`.
+/// starting a new one. `None` when the email or password is not right. The attempt is counted
+/// against the account and the client address before the password is checked, and too many
+/// are refused with `RateLimited` (audited once per limit and window); so are attempts beyond
+/// the number of password checks allowed to run at once. Failures and refusals are logged
+/// with the account and the client address, never the password.
 pub async fn login(
     state: &AuthState,
     email: &str,
@@ -246,13 +264,38 @@ pub async fn login(
     client: Option<IpAddr>,
     old_session: Option<&str>,
 ) -> AppResult<Option<SignedIn>> {
-    let email = email.trim().to_lowercase();
-    let mut keys = vec![format!("email:{email}")];
-    keys.extend(client.map(|ip| format!("ip:{ip}")));
-    let now = Instant::now();
-    if let Some(retry_after_secs) = state.limiter.blocked_for(&keys, now) {
-        return Err(AppError::RateLimited { retry_after_secs });
-    }
+    // No account has a longer email; a longer one must not grow the limiter or the logs.
+    let email: String = email.trim().to_lowercase().chars().take(254).collect();
+    let client_text = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let attempt = match state.limiter.begin(&email, client, Instant::now()) {
+        Ok(attempt) => attempt,
+        Err(Refusal::Busy) => {
+            tracing::warn!(account = %email, client = %client_text, "sign-in refused: every password check is busy");
+            return Err(AppError::RateLimited {
+                retry_after_secs: 1,
+            });
+        }
+        Err(Refusal::Throttled {
+            retry_after_secs,
+            key,
+            first,
+        }) => {
+            tracing::warn!(account = %email, client = %client_text, limit = key, retry_after_secs, "sign-in throttled: too many failed attempts");
+            if first {
+                let mut tx = state.db.begin_write().await?;
+                db::audit(
+                    &mut tx,
+                    None,
+                    "login.throttled",
+                    &email,
+                    &format!("too many failed sign-ins per {key}, from {client_text}"),
+                )
+                .await?;
+                tx.commit().await?;
+            }
+            return Err(AppError::RateLimited { retry_after_secs });
+        }
+    };
 
     let found = db::find_login(&state.db.reader, &email).await?;
     let password = password.to_owned();
@@ -263,11 +306,11 @@ pub async fn login(
     };
     let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await?;
     let Some(user) = user.filter(|_| ok) else {
-        state.limiter.record_failure(&keys, now);
-        tracing::info!("login failed");
+        attempt.failed();
+        tracing::warn!(account = %email, client = %client_text, "sign-in failed: email or password not right");
         return Ok(None);
     };
-    state.limiter.clear(&format!("email:{email}"));
+    attempt.succeeded(Instant::now());
 
     let mut tx = state.db.begin_write().await?;
     // Rotate: whatever session id the browser had before is ended, a new one is issued.
@@ -276,9 +319,16 @@ pub async fn login(
         state.sessions.remove(old);
     }
     let secret = db::create_session(&mut tx, &user.id, state.session_ttl).await?;
-    db::audit(&mut tx, Some(&user.id), "login", &user.email, "").await?;
+    db::audit(
+        &mut tx,
+        Some(&user.id),
+        "login",
+        &user.email,
+        &format!("from {client_text}"),
+    )
+    .await?;
     tx.commit().await?;
-    tracing::info!(user_id = %user.id, "login succeeded");
+    tracing::info!(user_id = %user.id, client = %client_text, "login succeeded");
     Ok(Some(SignedIn { user, secret }))
 }
 

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::{AuthState, By, NewUser, Role, Scope, User, db};
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::web::chrome::{Chrome, cookie, redirect, redirect_with_flash};
-use crate::web::extract::{Admin, CallerState, Form, PublicPage, SESSION_COOKIE};
+use crate::web::extract::{Admin, CallerState, Form, PublicPage};
 
 pub fn router<S>() -> Router<S>
 where
@@ -48,9 +48,16 @@ struct NextQuery {
     next: String,
 }
 
-/// Only local paths: an open redirect to another site must not be possible.
+/// Only local paths: an open redirect to another site must not be possible. Browsers drop
+/// tabs and newlines from a URL and read `\\` as `/`, so `/<TAB>/evil.example` would leave the
+/// site: a path is accepted only when every character is printable ASCII (our own links are
+/// percent-encoded), it is not a backslash, and the path starts with exactly one `/`.
 fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && next.chars().all(|c| c.is_ascii_graphic() && c != '\\')
+        && next.parse::<axum::http::uri::PathAndQuery>().is_ok();
+    if local {
         next.to_owned()
     } else {
         // Home: what is waiting for this person (reviews, their action items, open incidents).
@@ -82,22 +89,42 @@ struct LoginForm {
 }
 
 /// The client's IP address when the server knows it (not in tests that call the router
-/// directly).
+/// directly): the peer, or behind a trusted proxy the right-most untrusted hop of its
+/// `Forwarded` / `X-Forwarded-For` headers.
 struct ClientAddr(Option<std::net::IpAddr>);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+impl<S> axum::extract::FromRequestParts<S> for ClientAddr
+where
+    S: Send + Sync,
+    AuthState: FromRef<S>,
+{
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        _state: &S,
+        state: &S,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Self(
+        let Some(peer) = parts
+            .extensions
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+        else {
+            return Ok(Self(None));
+        };
+        let proxies = AuthState::from_ref(state).trusted_proxies;
+        let values = |name: &str| -> Vec<&str> {
             parts
-                .extensions
-                .get::<ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+                .headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect()
+        };
+        Ok(Self(Some(proxies.client(
+            peer,
+            &values("forwarded"),
+            &values("x-forwarded-for"),
+        ))))
     }
 }
 
@@ -108,7 +135,7 @@ async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> AppResult<Response> {
-    let old_session = cookie(&headers, SESSION_COOKIE);
+    let old_session = cookie(&headers, super::session_cookie_name(state.secure_cookies));
     let signed_in = super::login(&state, &form.email, &form.password, client, old_session).await?;
     let Some(signed_in) = signed_in else {
         let page = LoginPage {
@@ -126,8 +153,9 @@ async fn login(
 
 fn set_session_cookie(response: &mut Response, state: &AuthState, secret: &str) {
     let secure = if state.secure_cookies { "; Secure" } else { "" };
+    let name = super::session_cookie_name(state.secure_cookies);
     let cookie = format!(
-        "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        "{name}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
         state.session_ttl.as_secs()
     );
     if let Ok(v) = cookie.parse() {
@@ -136,12 +164,11 @@ fn set_session_cookie(response: &mut Response, state: &AuthState, secret: &str) 
 }
 
 async fn logout(State(state): State<AuthState>, headers: HeaderMap) -> AppResult<Response> {
-    super::logout(&state, cookie(&headers, SESSION_COOKIE)).await?;
+    let name = super::session_cookie_name(state.secure_cookies);
+    super::logout(&state, cookie(&headers, name)).await?;
     let mut response = redirect_with_flash("/login", "ok", "You are signed out.");
     let secure = if state.secure_cookies { "; Secure" } else { "" };
-    if let Ok(v) =
-        format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}").parse()
-    {
+    if let Ok(v) = format!("{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}").parse() {
         response.headers_mut().append(SET_COOKIE, v);
     }
     Ok(response)
@@ -454,5 +481,27 @@ mod tests {
         assert_eq!(safe_next("//evil.example.com"), "/");
         assert_eq!(safe_next("https://evil.example.com"), "/");
         assert_eq!(safe_next("/\\evil.example.com"), "/");
+        assert_eq!(
+            safe_next("/incidents?status=open&q=a%20b"),
+            "/incidents?status=open&q=a%20b"
+        );
+    }
+
+    #[test]
+    fn next_refuses_control_characters_and_whitespace_browsers_would_strip() {
+        for evil in [
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r/evil.example",
+            "/\u{0}/evil.example",
+            "/\u{7f}/evil.example",
+            "/ /evil.example",
+            "/\u{3000}/evil.example",
+            "/\t\\evil.example",
+            "",
+            "evil.example",
+        ] {
+            assert_eq!(safe_next(evil), "/", "{evil:?}");
+        }
     }
 }

@@ -313,9 +313,11 @@ pub async fn upsert_reviewer(
     sqlx::query!(
         "INSERT INTO postmortem_reviewers (postmortem_id, user_id, state, requested_by,
             requested_at) VALUES (?, ?, 'requested', ?, ?)
-         ON CONFLICT (postmortem_id, user_id) DO UPDATE SET state = 'requested', comment = '',
-            requested_by = excluded.requested_by, requested_at = excluded.requested_at,
-            decided_at = NULL",
+         ON CONFLICT (postmortem_id, user_id) DO UPDATE SET
+            state = CASE state WHEN 'changes_requested' THEN state ELSE 'requested' END,
+            comment = CASE state WHEN 'changes_requested' THEN comment ELSE '' END,
+            decided_at = CASE state WHEN 'changes_requested' THEN decided_at ELSE NULL END,
+            requested_by = excluded.requested_by, requested_at = excluded.requested_at",
         postmortem_id,
         user_id,
         requested_by,
@@ -471,7 +473,9 @@ pub async fn list(pool: &SqlitePool, f: &ListFilter) -> Result<Vec<ListRow>, App
         "SELECT i.number AS incident_number, i.title AS incident_title, i.severity, p.status,
             a.name AS author_name, p.created_at, p.updated_at, p.published_at,
             (SELECT COUNT(*) FROM postmortem_reviewers r
-              WHERE r.postmortem_id = p.id AND r.state = 'requested') AS pending_reviews,
+              WHERE r.postmortem_id = p.id AND (r.state = 'requested'
+                OR (r.state = 'changes_requested' AND r.requested_at > r.decided_at)))
+              AS pending_reviews,
             (SELECT COUNT(*) FROM postmortem_reviewers r
               WHERE r.postmortem_id = p.id AND r.state = 'approved') AS approvals,
             (SELECT COUNT(*) FROM postmortem_reviewers r
@@ -490,7 +494,8 @@ pub async fn list(pool: &SqlitePool, f: &ListFilter) -> Result<Vec<ListRow>, App
     if f.open_review {
         query.push(
             " AND p.status = 'in_review' AND EXISTS (SELECT 1 FROM postmortem_reviewers r
-                WHERE r.postmortem_id = p.id AND r.state = 'requested')",
+                WHERE r.postmortem_id = p.id AND (r.state = 'requested'
+                  OR (r.state = 'changes_requested' AND r.requested_at > r.decided_at)))",
         );
     }
     if let Some(reviewer) = &f.awaiting_reviewer {
@@ -500,7 +505,11 @@ pub async fn list(pool: &SqlitePool, f: &ListFilter) -> Result<Vec<ListRow>, App
                 WHERE r.postmortem_id = p.id AND r.user_id = ",
             )
             .push_bind(reviewer.clone())
-            .push(" AND r.state = 'requested')");
+            // Asked again after requesting changes: waiting for them too.
+            .push(
+                " AND (r.state = 'requested'
+                  OR (r.state = 'changes_requested' AND r.requested_at > r.decided_at)))",
+            );
     }
     if let Some(before) = f.older_than {
         query
@@ -760,6 +769,9 @@ pub struct SamplePostmortem<'a> {
     pub root_cause: &'a str,
     pub category: &'a str,
     pub cause_description: &'a str,
+    /// A colleague of the author named as reviewer: approved when published, asked when in
+    /// review (publishing needs an approval from someone other than the author).
+    pub reviewer_id: &'a str,
 }
 
 /// Writes a sample post-mortem as given (no validation: demo data only).
@@ -826,6 +838,30 @@ pub async fn insert_sample(
     )
     .execute(&mut *conn)
     .await?;
+    if s.status != "draft" {
+        let approved = s.status == "published";
+        let state = if approved { "approved" } else { "requested" };
+        let comment = if approved {
+            "Clear and blameless. Ship it."
+        } else {
+            ""
+        };
+        let requested_at = crate::db::ts(s.started_at + chrono::Duration::hours(36));
+        let decided_at = crate::db::ts_opt(approved.then_some(written));
+        sqlx::query!(
+            "INSERT INTO postmortem_reviewers (postmortem_id, user_id, state, comment, requested_by,
+                requested_at, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            id,
+            s.reviewer_id,
+            state,
+            comment,
+            s.author_id,
+            requested_at,
+            decided_at,
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
     for version in [1_i64, 2] {
         let at = crate::db::ts(s.started_at + chrono::Duration::days(version));
         let changed = if version == 1 {

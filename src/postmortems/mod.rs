@@ -364,6 +364,7 @@ pub fn publish_problems(
     content: &Content,
     action_items: usize,
     reviewers: &[Reviewer],
+    author_id: Option<&str>,
 ) -> Vec<String> {
     let mut out = Vec::new();
     if status == PmStatus::Draft {
@@ -396,9 +397,18 @@ pub fn publish_problems(
         .collect();
     if !asking.is_empty() {
         out.push(format!(
-            "Changes were requested by {}: address them and ask again.",
+            "Changes were requested by {}: address them and ask again; their approval lifts the request.",
             asking.join(", ")
         ));
+    }
+    let approved = reviewers
+        .iter()
+        .any(|r| r.state == ReviewState::Approved && Some(r.user_id.as_str()) != author_id);
+    if status != PmStatus::Draft && !approved {
+        out.push(
+            "At least one reviewer other than the author must approve it: publishing needs an approval."
+                .to_owned(),
+        );
     }
     out
 }
@@ -737,8 +747,10 @@ async fn discard_draft_of(db: &Db, pm_id: &str, user: &User) -> AppResult<bool> 
     Ok(gone)
 }
 
-/// Asks named reviewers (by email or id) and moves a draft to review. Asking again resets a
-/// reviewer's earlier decision.
+/// Asks named reviewers (by email or id) and moves a draft to review. The post-mortem's author
+/// cannot be named (nor can the person asking). Asking again renews an approval into a fresh
+/// request, but an open "changes requested" stays until that reviewer decides again: asking
+/// cannot erase it.
 pub async fn request_review(
     db: &Db,
     user: &User,
@@ -758,10 +770,19 @@ pub async fn request_review(
     let mut errors = FieldErrors::new();
     for raw in reviewers.iter().map(|r| r.trim()).filter(|r| !r.is_empty()) {
         match crate::auth::db::find_user_by_email_or_id(&db.reader, raw).await? {
+            Some(u) if current.pm.author_id.as_deref() == Some(u.id.as_str()) => {
+                errors.insert(
+                    "reviewers".into(),
+                    format!(
+                        "{} wrote this post-mortem: authors do not review their own post-mortem",
+                        u.name
+                    ),
+                );
+            }
             Some(u) if u.id == user.id => {
                 errors.insert(
                     "reviewers".into(),
-                    "ask someone else: authors do not review their own post-mortem".into(),
+                    "ask someone else: nobody reviews at their own request".into(),
                 );
             }
             Some(u) if !u.can_be_assigned() => {
@@ -835,6 +856,11 @@ pub async fn decide(
         return Err(AppError::field(
             "decision",
             "the post-mortem is not in review right now",
+        ));
+    }
+    if current.pm.author_id.as_deref() == Some(user.id.as_str()) {
+        return Err(AppError::Forbidden(
+            "you wrote this post-mortem: only someone other than its author can review it".into(),
         ));
     }
     if !current.reviewers.iter().any(|r| r.user_id == user.id) {
@@ -960,6 +986,7 @@ pub async fn set_status(
             &current.content,
             items.len(),
             &current.reviewers,
+            current.pm.author_id.as_deref(),
         );
         if !problems.is_empty() {
             return Err(AppError::Validation {
@@ -1270,10 +1297,20 @@ mod tests {
     #[test]
     fn publishing_lists_exactly_what_is_missing() {
         let c = content();
-        let problems = publish_problems(PmStatus::Draft, &c, 0, &[]);
+        let problems = publish_problems(PmStatus::Draft, &c, 0, &[], Some("author"));
         assert_eq!(problems.len(), 4, "{problems:?}");
         assert!(problems[1].contains("SUMMARY") && !problems[1].contains("LUCKY"));
 
+        let reviewer = |id: &str, state: ReviewState| Reviewer {
+            user_id: id.into(),
+            name: "Grace".into(),
+            email: "g@example.com".into(),
+            state,
+            comment: "more on detection".into(),
+            requested_at: Utc::now(),
+            decided_at: None,
+        };
+        let approved = [reviewer("grace", ReviewState::Approved)];
         let mut ready = content();
         ready.sections[0].body = "done".into();
         ready.root_causes.push(RootCause {
@@ -1281,28 +1318,55 @@ mod tests {
             description: String::new(),
             primary: true,
         });
-        assert!(publish_problems(PmStatus::InReview, &ready, 1, &[]).is_empty());
+        assert!(
+            publish_problems(PmStatus::InReview, &ready, 1, &approved, Some("author")).is_empty()
+        );
         // A written reason stands in for action items; whitespace does not.
         ready.no_action_items_reason = "  ".into();
         assert_eq!(
-            publish_problems(PmStatus::InReview, &ready, 0, &[]).len(),
+            publish_problems(PmStatus::InReview, &ready, 0, &approved, Some("author")).len(),
             1
         );
         ready.no_action_items_reason = "one-off hardware fault, replaced".into();
-        assert!(publish_problems(PmStatus::InReview, &ready, 0, &[]).is_empty());
+        assert!(
+            publish_problems(PmStatus::InReview, &ready, 0, &approved, Some("author")).is_empty()
+        );
 
-        let asking = Reviewer {
-            user_id: "u".into(),
-            name: "Grace".into(),
-            email: "g@example.com".into(),
-            state: ReviewState::ChangesRequested,
-            comment: "more on detection".into(),
+        let asking = [
+            reviewer("grace", ReviewState::ChangesRequested),
+            reviewer("alan", ReviewState::Approved),
+        ];
+        let problems = publish_problems(PmStatus::InReview, &ready, 1, &asking, Some("author"));
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("Grace"));
+    }
+
+    #[test]
+    fn publishing_needs_an_approval_from_someone_other_than_the_author() {
+        let mut ready = content();
+        ready.sections[0].body = "done".into();
+        ready.root_causes.push(RootCause {
+            category: "deploy".into(),
+            description: String::new(),
+            primary: true,
+        });
+        let problems = publish_problems(PmStatus::InReview, &ready, 1, &[], Some("ada"));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("approve"));
+        let own = Reviewer {
+            user_id: "ada".into(),
+            name: "Ada".into(),
+            email: "ada@example.com".into(),
+            state: ReviewState::Approved,
+            comment: String::new(),
             requested_at: Utc::now(),
             decided_at: None,
         };
-        let problems = publish_problems(PmStatus::InReview, &ready, 1, &[asking]);
-        assert_eq!(problems.len(), 1);
-        assert!(problems[0].contains("Grace"));
+        assert_eq!(
+            publish_problems(PmStatus::InReview, &ready, 1, &[own], Some("ada")).len(),
+            1,
+            "the author's own approval does not count"
+        );
     }
 
     #[test]

@@ -248,7 +248,13 @@ async fn render_show(
         .collect();
     let items = parts.items;
     let since = parts.since.filter(|s| !s.is_empty());
-    let problems = super::publish_problems(pm.pm.status, &pm.content, items.len(), &pm.reviewers);
+    let problems = super::publish_problems(
+        pm.pm.status,
+        &pm.content,
+        items.len(),
+        &pm.reviewers,
+        pm.pm.author_id.as_deref(),
+    );
     let findings = check_content(&pm.content, &super::writing_people(&state.db).await?);
     let my_review = pm
         .reviewers
@@ -1075,7 +1081,11 @@ async fn request_review(
             let names: Vec<&str> = saved
                 .reviewers
                 .iter()
-                .filter(|r| r.state == ReviewState::Requested)
+                .filter(|r| {
+                    // Just asked: a fresh request, or asked again after requesting changes.
+                    r.state == ReviewState::Requested
+                        || r.decided_at.is_some_and(|d| r.requested_at > d)
+                })
                 .map(|r| r.name.as_str())
                 .collect();
             Ok(redirect_with_flash(

@@ -196,7 +196,9 @@ pub async fn reviews_waiting(
         ReviewWaiting,
         r#"SELECT i.number, i.title, p.updated_at AS "updated_at: DateTime<Utc>",
                 EXISTS (SELECT 1 FROM postmortem_reviewers r
-                        WHERE r.postmortem_id = p.id AND r.user_id = ? AND r.state = 'requested')
+                        WHERE r.postmortem_id = p.id AND r.user_id = ?
+                          AND (r.state = 'requested' OR (r.state = 'changes_requested'
+                               AND r.requested_at > r.decided_at)))
                     AS "asked_me!: bool"
          FROM postmortems p JOIN incidents i ON i.id = p.incident_id
          WHERE p.status = 'in_review'

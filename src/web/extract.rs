@@ -30,8 +30,14 @@ pub struct CallerState {
     pub items: Arc<ItemCaches>,
     pub tz: Tz,
     pub max_body_bytes: usize,
+    /// The session cookie's name (`__Host-` prefixed on https).
+    pub session_cookie: &'static str,
+    /// A session idle this long is over.
+    pub session_idle: std::time::Duration,
 }
 
+/// The session cookie's name on plain http (on https it carries the `__Host-` prefix: see
+/// `auth::session_cookie_name`).
 pub const SESSION_COOKIE: &str = "hindsight_session";
 
 /// A page request from a signed-in user: the user and the layout context.
@@ -64,18 +70,37 @@ fn chrome(
 }
 
 async fn session_user(parts: &Parts, state: &CallerState) -> AppResult<Option<User>> {
-    let Some(secret) = cookie(&parts.headers, SESSION_COOKIE).filter(|s| !s.is_empty()) else {
+    let Some(secret) = cookie(&parts.headers, state.session_cookie).filter(|s| !s.is_empty())
+    else {
         return Ok(None);
     };
     let now = std::time::Instant::now();
     if let Some(user) = state.sessions.get(secret, now) {
         return Ok(Some(user));
     }
-    let user = crate::auth::db::session_user(&state.db.reader, secret).await?;
-    if let Some(user) = &user {
-        state.sessions.insert(secret, user.clone(), now);
+    let Some(found) =
+        crate::auth::db::session_user(&state.db.reader, secret, state.session_idle).await?
+    else {
+        return Ok(None);
+    };
+    // Keep the session alive, at most about once a minute and off the request path: a write
+    // per page view would queue every read behind the single writer.
+    let every = (state.session_idle / 4).min(std::time::Duration::from_secs(60));
+    let stale = chrono::Duration::from_std(every)
+        .is_ok_and(|every| Utc::now() - found.last_seen_at >= every);
+    if stale {
+        let db = state.db.clone();
+        let secret = secret.to_owned();
+        tokio::spawn(async move {
+            if let Ok(mut conn) = db.writer.acquire().await
+                && let Err(e) = crate::auth::db::touch_session(&mut conn, &secret).await
+            {
+                tracing::warn!(error = %e, "could not record session use");
+            }
+        });
     }
-    Ok(user)
+    state.sessions.insert(secret, found.user.clone(), now);
+    Ok(Some(found.user))
 }
 
 impl<S> FromRequestParts<S> for Page

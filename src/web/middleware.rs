@@ -15,7 +15,6 @@ use tracing::Instrument;
 
 use super::chrome::{Chrome, FLASH_COOKIE, cookie};
 use super::extract::CallerState;
-use super::extract::SESSION_COOKIE;
 use crate::error::{AppError, ErrorInfo};
 
 /// One span per request carrying its id, so every log line inside it names the request; one
@@ -32,7 +31,7 @@ pub async fn log_requests(req: Request, next: Next) -> Response {
         "request",
         request_id = %request_id,
         method = %req.method(),
-        path = %req.uri().path(),
+        path = %loggable_path(req.uri().path()),
     );
     let started = Instant::now();
     async move {
@@ -48,6 +47,15 @@ pub async fn log_requests(req: Request, next: Next) -> Response {
     }
     .instrument(span)
     .await
+}
+
+/// The path as the access log shows it: the one-time setup link carries its secret in the
+/// path, so that part is replaced (whoever reads the logs must not be able to take it).
+fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/setup/") {
+        Some(_) => "/setup/{secret}".into(),
+        None => path.into(),
+    }
 }
 
 #[derive(Template)]
@@ -69,7 +77,7 @@ pub async fn render_errors(State(state): State<CallerState>, req: Request, next:
         .path_and_query()
         .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
     let is_api = path.starts_with("/api/") || path == "/metrics";
-    let session = cookie(req.headers(), SESSION_COOKIE).map(str::to_owned);
+    let session = cookie(req.headers(), state.session_cookie).map(str::to_owned);
     let is_get = req.method() == axum::http::Method::GET;
 
     let response = next.run(req).await;
@@ -133,10 +141,13 @@ pub async fn render_errors(State(state): State<CallerState>, req: Request, next:
     }
 
     let user = match session {
-        Some(secret) => crate::auth::db::session_user(&state.db.reader, &secret)
-            .await
-            .ok()
-            .flatten(),
+        Some(secret) => {
+            crate::auth::db::session_user(&state.db.reader, &secret, state.session_idle)
+                .await
+                .ok()
+                .flatten()
+                .map(|found| found.user)
+        }
         None => None,
     };
     let page = ErrorPage {

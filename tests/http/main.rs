@@ -22,5 +22,6 @@ mod receivers;
 mod reports;
 mod search;
 mod security;
+mod server;
 mod signals;
 mod timeline;

@@ -323,16 +323,31 @@ async fn publishing_a_post_mortem_is_announced_once() {
     .await
     .assert_status(StatusCode::OK);
     assert_eq!(deliver(&app).await, 0, "saving is not announced");
-    for status in ["in_review", "published"] {
-        app.api(
-            Method::POST,
-            "/api/v1/incidents/INC-1/postmortem/status",
-            Some(&token),
-            Some(json!({ "status": status })),
-        )
-        .await
-        .assert_status(StatusCode::OK);
-    }
+    // Publishing needs a colleague's approval.
+    let reviewer = app.user(Role::Responder).await;
+    app.api(
+        Method::POST,
+        "/api/v1/incidents/INC-1/postmortem/reviewers",
+        Some(&token),
+        Some(json!({"reviewers": [reviewer.email]})),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+    app.post_form(
+        "/incidents/INC-1/postmortem/review",
+        Some(&reviewer),
+        &[("decision", "approve")],
+    )
+    .await
+    .assert_status(StatusCode::SEE_OTHER);
+    app.api(
+        Method::POST,
+        "/api/v1/incidents/INC-1/postmortem/status",
+        Some(&token),
+        Some(json!({ "status": "published" })),
+    )
+    .await
+    .assert_status(StatusCode::OK);
     assert_eq!(deliver(&app).await, 1);
     let bodies = hook.bodies.lock().expect("lock").clone();
     assert_eq!(bodies.len(), 1);

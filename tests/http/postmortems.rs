@@ -86,6 +86,31 @@ impl Setup {
         r.json()
     }
 
+    /// A colleague of the author is asked to review INC-1's post-mortem and approves it
+    /// (publishing needs an approval from someone other than the author).
+    async fn approved_by_a_colleague(&self) -> TestUser {
+        let colleague = self.app.user(Role::Responder).await;
+        self.app
+            .api(
+                Method::POST,
+                "/api/v1/incidents/INC-1/postmortem/reviewers",
+                Some(&self.token),
+                Some(json!({"reviewers": [colleague.email]})),
+            )
+            .await
+            .assert_status(StatusCode::OK);
+        let approve = self
+            .app
+            .post_form(
+                "/incidents/INC-1/postmortem/review",
+                Some(&colleague),
+                &[("decision", "approve"), ("comment", "Reads well.")],
+            )
+            .await;
+        assert_eq!(approve.status, StatusCode::SEE_OTHER, "{}", approve.body);
+        colleague
+    }
+
     async fn status(&self, status: &str) -> crate::common::TestResponse {
         self.app
             .api(
@@ -437,6 +462,16 @@ async fn publishing_is_blocked_until_ready_and_lists_exactly_what_is_missing() {
             .await,
         StatusCode::OK
     );
+    let unapproved = s.status("published").await;
+    unapproved.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        unapproved.json()["error"]["fields"]["status"]
+            .to_string()
+            .contains("other than the author must approve"),
+        "{}",
+        unapproved.body
+    );
+    s.approved_by_a_colleague().await;
     let published = s.status("published").await;
     published.assert_status(StatusCode::OK);
     assert_eq!(published.json()["status"], "published");
@@ -597,15 +632,25 @@ async fn reviewers_are_asked_by_name_and_their_decisions_are_recorded() {
         .await;
     assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
     let pm = s.get().await;
-    assert_eq!(pm["reviewers"][0]["state"], "requested", "asked again");
-    let page = s
-        .app
-        .get("/incidents/INC-1/postmortem", Some(&s.admin))
-        .await;
+    assert_eq!(
+        pm["reviewers"][0]["state"], "changes_requested",
+        "asking again does not erase the open request for changes"
+    );
+    assert_eq!(
+        pm["reviewers"][0]["comment"],
+        "Say how detection could be faster."
+    );
+    let waiting = s.app.get("/postmortems?review=mine", Some(&reviewer)).await;
     assert!(
-        !page
-            .body
-            .contains(&format!(">Ask {} again</button>", reviewer.name))
+        waiting.body.contains("/incidents/INC-1/postmortem"),
+        "asked again, it is waiting for them"
+    );
+    let blocked = s.status("published").await;
+    assert_eq!(blocked.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        blocked.body.contains("Changes were requested by"),
+        "{}",
+        blocked.body
     );
 
     let approve = s
@@ -632,6 +677,77 @@ async fn reviewers_are_asked_by_name_and_their_decisions_are_recorded() {
     assert!(timeline.contains("requested changes to the post-mortem."));
     assert!(!timeline.contains("Good now"), "{timeline}");
     assert_eq!(pm["reviewers"][0]["comment"], "Good now.");
+}
+
+#[tokio::test]
+async fn an_author_asked_by_a_colleague_cannot_approve_their_own_post_mortem() {
+    let s = setup().await;
+    s.start().await; // the admin writes it
+    let colleague = s.app.user(Role::Responder).await;
+    let colleague_token = s.app.token(&colleague, Scope::Write).await;
+    // The colleague asks the author to review: refused, whoever asks.
+    let asked = s
+        .app
+        .api(
+            Method::POST,
+            "/api/v1/incidents/INC-1/postmortem/reviewers",
+            Some(&colleague_token),
+            Some(json!({"reviewers": [s.admin.email]})),
+        )
+        .await;
+    asked.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        asked.body.contains("authors do not review"),
+        "{}",
+        asked.body
+    );
+    assert_eq!(s.get().await["reviewers"].as_array().map(Vec::len), Some(0));
+
+    // Even named as a reviewer (data from before this rule), the author cannot approve, and
+    // their approval would not count towards publishing.
+    let pm_id: String = sqlx::query_scalar("SELECT id FROM postmortems")
+        .fetch_one(&s.app.db.reader)
+        .await
+        .expect("post-mortem");
+    sqlx::query(
+        "INSERT INTO postmortem_reviewers (postmortem_id, user_id, state, requested_by, requested_at)
+         VALUES (?, ?, 'requested', ?, '2026-01-01T00:00:00.000Z')",
+    )
+    .bind(&pm_id)
+    .bind(&s.admin.id)
+    .bind(&colleague.id)
+    .execute(&s.app.db.writer)
+    .await
+    .expect("legacy reviewer row");
+    let mut sections = required_sections();
+    sections.insert("summary".into(), json!("Checkout returned 502s."));
+    assert_eq!(
+        s.put(json!({"version": 1, "sections": sections,
+            "no_action_items_reason": "one-off",
+            "root_causes": [{"category": "deploy", "primary": true}]}))
+            .await,
+        StatusCode::OK
+    );
+    s.status("in_review").await.assert_status(StatusCode::OK);
+    let own = s
+        .app
+        .post_form(
+            "/incidents/INC-1/postmortem/review",
+            Some(&s.admin),
+            &[("decision", "approve")],
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::FORBIDDEN, "{}", own.body);
+    assert!(own.body.contains("other than its author"), "{}", own.body);
+    let unapproved = s.status("published").await;
+    unapproved.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        unapproved.body.contains("must approve"),
+        "{}",
+        unapproved.body
+    );
+    s.approved_by_a_colleague().await;
+    s.status("published").await.assert_status(StatusCode::OK);
 }
 
 #[tokio::test]
@@ -1164,6 +1280,7 @@ async fn action_items_added_from_the_post_mortem_return_to_it_and_p1_warns_on_pu
         "root_causes": [{"category": "deploy", "primary": true}]}))
         .await;
     s.status("in_review").await.assert_status(StatusCode::OK);
+    s.approved_by_a_colleague().await;
     let v = s.get().await["version"].to_string();
     let publish = s
         .app
@@ -1342,6 +1459,7 @@ async fn publishing_with_a_flagged_secret_asks_first_and_lists_it_masked() {
         "root_causes": [{"category": "deploy", "primary": true}]}))
         .await;
     s.status("in_review").await.assert_status(StatusCode::OK);
+    s.approved_by_a_colleague().await;
     let v = s.get().await["version"].to_string();
 
     let asked = s
