@@ -111,6 +111,8 @@ pub struct Chrome {
     pub path: String,
     /// Open action items owned by the signed-in user (the header's count).
     pub my_items: i64,
+    /// Free space on the database's disk is below `HINDSIGHT_DISK_WARN_MB` (shown to admins).
+    pub disk_warning: Option<String>,
 }
 
 impl Chrome {

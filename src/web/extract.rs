@@ -54,6 +54,17 @@ fn chrome(parts: &Parts, state: &CallerState, user: Option<User>, my_items: i64)
         tz: state.tz,
         path: parts.uri.path().to_owned(),
         my_items,
+        disk_warning: state.db.health().disk_warning(),
+    }
+}
+
+/// Names the caller on the request's log span (`web::middleware::log_requests`), so every
+/// line of the request says who made it: ids only, never an e-mail, a name or a secret.
+fn log_caller(user_id: &str, token_id: Option<&str>) {
+    let span = tracing::Span::current();
+    span.record("user_id", user_id);
+    if let Some(token_id) = token_id {
+        span.record("token_id", token_id);
     }
 }
 
@@ -63,11 +74,13 @@ async fn session_user(parts: &Parts, state: &CallerState) -> AppResult<Option<Us
     };
     let now = std::time::Instant::now();
     if let Some(user) = state.sessions.get(secret, now) {
+        log_caller(&user.id, None);
         return Ok(Some(user));
     }
     let user = crate::auth::db::session_user(&state.db.reader, secret).await?;
     if let Some(user) = &user {
         state.sessions.insert(secret, user.clone(), now);
+        log_caller(&user.id, None);
     }
     Ok(user)
 }
@@ -185,6 +198,7 @@ where
         let found = crate::auth::db::token_user(&state.db.reader, secret)
             .await?
             .ok_or(AppError::Unauthenticated)?;
+        log_caller(&found.user.id, Some(&found.token_id));
         // Record use at most every few minutes, off the request path: a write per API call
         // would queue every read behind the single writer.
         let stale = found
