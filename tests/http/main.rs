@@ -23,3 +23,4 @@ mod search;
 mod security;
 mod signals;
 mod timeline;
+mod faults;
