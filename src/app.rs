@@ -358,7 +358,11 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
     }
     // Longer than any healthy write: a lock wait plus a request's whole time budget.
     let stuck_after = state.config.db_busy_timeout + state.config.request_timeout;
-    if db.health().open_for().is_some_and(|open| open > stuck_after) {
+    if db
+        .health()
+        .open_for()
+        .is_some_and(|open| open > stuck_after)
+    {
         return not_ready(
             "writer_stuck",
             "A write has held the database for longer than any healthy write takes.",

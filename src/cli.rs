@@ -113,10 +113,12 @@ pub async fn run(cli: Cli, config: Config) -> CliResult {
     };
     let db = Db::connect_with(&config.database_url, &options)
         .await
-        .map_err(|e| match crate::db::explain_open_error(&config.database_url, &e) {
-            Some(problem) => problem.to_string(),
-            None => format!("cannot open {}: {e}", config.database_url),
-        })?;
+        .map_err(
+            |e| match crate::db::explain_open_error(&config.database_url, &e) {
+                Some(problem) => problem.to_string(),
+                None => format!("cannot open {}: {e}", config.database_url),
+            },
+        )?;
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(db.clone(), config).await,
         Command::Migrate => {
@@ -224,7 +226,10 @@ async fn serve(db: Db, config: Config) -> CliResult {
     // Shutdown: refuse new requests (503), let the in-flight ones finish within the drain
     // timeout, stop the background loops between rounds, then checkpoint the WAL into the
     // database file so the stopped server leaves one complete file behind.
-    tracing::info!(drain_secs = drain.as_secs(), "shutting down: finishing requests in flight");
+    tracing::info!(
+        drain_secs = drain.as_secs(),
+        "shutting down: finishing requests in flight"
+    );
     draining.store(true, std::sync::atomic::Ordering::Release);
     let _ = drain_tx.send(true);
     match tokio::time::timeout(drain, &mut server).await {
@@ -240,7 +245,11 @@ async fn serve(db: Db, config: Config) -> CliResult {
     }
     let _ = stop_tx.send(true);
     warmer.abort();
-    for (name, task) in [("alert evaluation", alerts), ("outbox delivery", outbox), ("disk watch", disk)] {
+    for (name, task) in [
+        ("alert evaluation", alerts),
+        ("outbox delivery", outbox),
+        ("disk watch", disk),
+    ] {
         if tokio::time::timeout(std::time::Duration::from_secs(10), task)
             .await
             .is_err()
@@ -294,7 +303,10 @@ pub fn check_disk(db: &Db, warn_bytes: u64, last_logged: &mut Option<std::time::
         }
         db.health().set_disk_warning(Some(message));
     } else if db.health().set_disk_warning(None) {
-        tracing::info!(free_bytes = free, "disk space is back above the warning threshold");
+        tracing::info!(
+            free_bytes = free,
+            "disk space is back above the warning threshold"
+        );
         *last_logged = None;
     }
 }

@@ -468,7 +468,11 @@ impl Db {
                 .fetch_one(&self.writer)
                 .await?;
         if busy != 0 {
-            tracing::warn!(log, checkpointed, "WAL checkpoint could not finish: a reader held it back");
+            tracing::warn!(
+                log,
+                checkpointed,
+                "WAL checkpoint could not finish: a reader held it back"
+            );
         }
         Ok(())
     }
@@ -602,8 +606,8 @@ pub fn preflight(url: &str) -> Result<(), OpenProblem> {
         what,
     };
     let mut header = [0u8; 100];
-    let read = std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
+    let read =
+        std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
     if read.is_err() {
         return Err(damaged(format!(
             "it is {} bytes long, shorter than a SQLite header",
@@ -616,7 +620,11 @@ pub fn preflight(url: &str) -> Result<(), OpenProblem> {
     let page_size = match u16::from_be_bytes([header[16], header[17]]) {
         1 => 65_536u64,
         n if n >= 512 && n.is_power_of_two() => u64::from(n),
-        n => return Err(damaged(format!("its header names an impossible page size {n}"))),
+        n => {
+            return Err(damaged(format!(
+                "its header names an impossible page size {n}"
+            )));
+        }
     };
     // The in-header page count is valid when its change counter matches (SQLite ≥ 3.7.0).
     let pages = u64::from(u32::from_be_bytes([

@@ -86,8 +86,11 @@ impl TestApp {
 
     /// An app with extra settings, e.g. `("HINDSIGHT_LOGIN_MAX_FAILURES", "3")`.
     pub async fn spawn_with(settings: &[(&str, &str)]) -> Self {
-        Self::spawn_with_db(settings, None::<fn(&std::path::Path) -> hindsight::db::DbOptions>)
-            .await
+        Self::spawn_with_db(
+            settings,
+            None::<fn(&std::path::Path) -> hindsight::db::DbOptions>,
+        )
+        .await
     }
 
     /// An app whose database is opened with the options `options(path)` returns (e.g. a page
