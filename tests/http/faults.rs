@@ -449,7 +449,7 @@ fn a_damaged_database_stops_startup_naming_the_file_and_how_to_restore_it() {
     }
 
     // A bad header.
-    let mut bad = bytes.clone();
+    let mut bad = bytes;
     bad[..16].copy_from_slice(b"not a database!!");
     std::fs::write(&db, &bad).expect("write");
     let (ok, err) = run_binary(&db, &["serve"]);
