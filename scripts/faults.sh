@@ -11,6 +11,8 @@
 # For each: writes acknowledged, refused (by status), acknowledged writes lost (must be 0),
 # time to recover after the fault ends, and PRAGMA integrity_check.
 #
+# Status 000 = no answer (the server was stopped: nothing acknowledged, nothing to lose).
+#
 # Usage: scripts/faults.sh   (HINDSIGHT_BIN=path to use another binary)
 set -euo pipefail
 SCRIPT=faults.sh
@@ -129,12 +131,15 @@ for _ in $(seq 20); do write before; done
 (printf 'BEGIN IMMEDIATE;\nINSERT INTO write_probe (id, at) VALUES (1, "lock") ON CONFLICT (id) DO UPDATE SET at = excluded.at;\n'; sleep 8; printf 'ROLLBACK;\n') | sqlite3 "$DB" &
 LOCK_PID=$!
 sleep 0.5
-for _ in $(seq 3); do write locked; done
-curl -s -D - -o "$WORK/body" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-  -d '{"title":"x","severity":"sev3","service":"checkout","category":"deploy"}' "$BASE/api/v1/incidents" \
-  | grep -iE '^(HTTP|retry-after)' | tr -d '\r' | sed 's/^/   /'
-echo "   $(cat "$WORK/body")"
-echo 503 >>"$WORK/statuses"
+code=$(curl -s -D "$WORK/headers" -o "$WORK/body" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+  -H 'Content-Type: application/json' \
+  -d '{"title":"x","severity":"sev3","service":"checkout","category":"deploy"}' "$BASE/api/v1/incidents")
+echo "$code" >>"$WORK/statuses"
+[[ $code == 201 ]] && grep -o '"id":"[^"]*"' "$WORK/body" | head -1 | cut -d'"' -f4 >>"$WORK/acked"
+grep -iE '^(HTTP|retry-after)' "$WORK/headers" | tr -d '\r' | sed 's/^/   /'
+echo "   $(cut -c1-220 "$WORK/body")"
+echo "   readyz while locked: $(curl -s "$BASE/readyz")"
+for _ in $(seq 2); do write locked; done
 wait "$LOCK_PID" || true; LOCK_PID=
 t0=$(now); rec=$(recover_time "$t0")
 for _ in $(seq 20); do write after; done
@@ -149,7 +154,6 @@ set +e
 msg=$("$BIN" serve 2>&1 >/dev/null | tail -1); rc=$?
 set -e
 echo "   start on read-only: exit ${rc}, says: $msg"
-echo 000 >>"$WORK/statuses"
 mount -o remount,rw "$MNT"
 t0=$(now); start; rec=$(recover_time "$t0")
 for _ in $(seq 20); do write after; done

@@ -368,6 +368,12 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
             "A write has held the database for longer than any healthy write takes.",
         );
     }
+    // A full disk can still take a tiny write (SQLite reuses space in its log), which would
+    // make the probe below pass while real writes fail: under 1 MiB free counts as full.
+    if disk_free.is_some_and(|free| free < 1024 * 1024) {
+        let fault = crate::db::Fault::DiskFull;
+        return not_ready(fault.as_str(), fault.message());
+    }
     if let Some(fault) = db.health().failing() {
         // Find out whether the fault has passed with one small write of our own; bounded, so
         // the probe answers quickly even while the database is locked.
