@@ -93,7 +93,7 @@ recover_time() {
 report() { # NAME RECOVERY
   local acked lost refused integrity
   acked=$(wc -l <"$WORK/acked")
-  refused=$(grep -v '^201$' "$WORK/statuses" | sort | uniq -c | awk '{printf "%s×%s ", $1, $2}')
+  refused=$({ grep -v '^201$' "$WORK/statuses" || true; } | sort | uniq -c | awk '{printf "%s×%s ", $1, $2}')
   stop
   lost=0
   while read -r id; do
