@@ -602,6 +602,11 @@ pub async fn run(
             _ = stop.wait_for(|stop| *stop) => break,
         }
         if let Err(e) = evaluator.tick(&db, &signals, now_ms()).await {
+            // A write this loop could not make counts like a refused request's (metrics,
+            // readiness, the self-alert), so a full disk is noticed even when nobody is saving.
+            if let AppError::Unavailable { fault, .. } = &e {
+                db.health().failed(Some(*fault));
+            }
             tracing::error!(error = %e, "alert evaluation failed");
         }
     }

@@ -169,6 +169,11 @@ pub async fn run(
             _ = stop.wait_for(|stop| *stop) => break,
         }
         if let Err(e) = deliver_due(&db, &base_url, retry_base).await {
+            // A write this loop could not make counts like a refused request's (metrics,
+            // readiness, the self-alert), so a full disk is noticed even when nobody is saving.
+            if let AppError::Unavailable { fault, .. } = &e {
+                db.health().failed(Some(*fault));
+            }
             tracing::error!(error = %e, "delivering notifications failed");
         }
     }
