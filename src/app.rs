@@ -2,12 +2,13 @@
 //! them in the middleware every request passes through. The only module that knows them all.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::FromRef;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::csrf::CsrfLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub search_hits: Arc<crate::search::HitCache>,
     pub report_weeks: Arc<crate::reports::WeekCache>,
     pub trusted_proxies: Arc<crate::auth::proxies::TrustedProxies>,
+    /// Set when shutdown begins: new requests get 503 while in-flight ones finish.
+    pub draining: Arc<AtomicBool>,
 }
 
 /// Most keys (account × address, address, account, known addresses) the sign-in limiter keeps
@@ -70,6 +73,8 @@ impl AppState {
             config.recurrence,
             Duration::from_secs(30),
         ));
+        let signals = Arc::new(signals);
+        crate::signals::observe_writes(&db, &signals);
         Self {
             db,
             recurrence,
@@ -82,7 +87,7 @@ impl AppState {
             )),
             catalog: Arc::new(crate::catalog::CatalogCache::new(Duration::from_secs(10))),
             incident_lists: Arc::new(crate::incidents::ListCache::new(Duration::from_secs(2))),
-            signals: Arc::new(signals),
+            signals,
             alert_evaluator: Arc::new(crate::alerts::Evaluator::default()),
             items: Arc::new(crate::action_items::ItemCaches::new(Duration::from_secs(5))),
             reports: Arc::new(crate::reports::ReportCache::new(
@@ -93,6 +98,7 @@ impl AppState {
             report_weeks: Arc::new(crate::reports::WeekCache::new(
                 crate::reports::REPORT_MAX_AGE,
             )),
+            draining: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -111,6 +117,7 @@ pub fn app(state: AppState) -> Router {
 
     let routes = Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .merge(static_files::router())
         .merge(crate::signals::api::metrics_router())
         .merge(crate::auth::web::router())
@@ -181,6 +188,10 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state.signals),
             middleware::observe,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.draining),
+            middleware::refuse_while_draining,
         ))
         .layer(axum::middleware::from_fn(middleware::log_requests))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
@@ -362,6 +373,61 @@ impl FromRef<AppState> for crate::integrations::IntegrationsState {
 
 async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: 200 while writes can succeed; 503 with the reason while Hindsight is shutting
+/// down, the writer has been stuck in one transaction for long, or the last write failed for a
+/// known fault (full disk, locked, read-only) and a probe write still fails.
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let db = &state.db;
+    let disk_free = db.disk_free_bytes();
+    let not_ready = |reason: &str, message: &str| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({
+                "status": "not_ready",
+                "reason": reason,
+                "message": message,
+                "disk_free_bytes": disk_free,
+            })),
+        )
+            .into_response()
+    };
+    if state.draining.load(Ordering::Acquire) {
+        return not_ready("shutting_down", "Hindsight is shutting down.");
+    }
+    // Longer than any healthy write: a lock wait plus a request's whole time budget.
+    let stuck_after = state.config.db_busy_timeout + state.config.request_timeout;
+    if db
+        .health()
+        .open_for()
+        .is_some_and(|open| open > stuck_after)
+    {
+        return not_ready(
+            "writer_stuck",
+            "A write has held the database for longer than any healthy write takes.",
+        );
+    }
+    // A full disk can still take a tiny write (SQLite reuses space in its log), which would
+    // make the probe below pass while real writes fail: under 1 MiB free counts as full.
+    if disk_free.is_some_and(|free| free < 1024 * 1024) {
+        let fault = crate::db::Fault::DiskFull;
+        return not_ready(fault.as_str(), fault.message());
+    }
+    if let Some(fault) = db.health().failing() {
+        // Find out whether the fault has passed with one small write of our own; bounded, so
+        // the probe answers quickly even while the database is locked.
+        let probe = tokio::time::timeout(Duration::from_secs(1), db.probe_write()).await;
+        let still = match probe {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(crate::db::Fault::of(&e).unwrap_or(fault)),
+            Err(_) => Some(fault),
+        };
+        if let Some(fault) = still {
+            return not_ready(fault.as_str(), fault.message());
+        }
+    }
+    axum::Json(serde_json::json!({"status": "ready", "disk_free_bytes": disk_free})).into_response()
 }
 
 async fn not_found(uri: Uri) -> crate::error::AppError {

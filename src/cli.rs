@@ -105,9 +105,19 @@ pub fn init_tracing(config: &Config) {
 pub type CliResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 pub async fn run(cli: Cli, config: Config) -> CliResult {
-    let db = Db::connect(&config.database_url)
+    crate::db::preflight(&config.database_url)?;
+    let options = crate::db::DbOptions {
+        busy_timeout: config.db_busy_timeout,
+        ..crate::db::DbOptions::default()
+    };
+    let db = Db::connect_with(&config.database_url, &options)
         .await
-        .map_err(|e| format!("cannot open {}: {e}", config.database_url))?;
+        .map_err(
+            |e| match crate::db::explain_open_error(&config.database_url, &e) {
+                Some(problem) => problem.to_string(),
+                None => format!("cannot open {}: {e}", config.database_url),
+            },
+        )?;
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(db.clone(), config).await,
         Command::Migrate => {
@@ -165,25 +175,96 @@ async fn serve(db: Db, config: Config) -> CliResult {
     let local = listener.local_addr()?;
     tracing::info!(address = %local, base_url = %config.base_url, "Hindsight is listening");
     let eval_every = config.alert_eval_interval;
+    let drain = config.drain_timeout;
     let state = AppState::new(db, config);
-    tokio::spawn(crate::alerts::run(
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let alerts = tokio::spawn(crate::alerts::run(
         state.db.clone(),
         state.signals.clone(),
         state.alert_evaluator.clone(),
         eval_every,
+        stop.clone(),
     ));
-    tokio::spawn(crate::notifications::run(
+    let outbox = tokio::spawn(crate::notifications::run(
         state.db.clone(),
         state.config.base_url.clone(),
         state.config.webhook_retry_base,
+        stop.clone(),
     ));
-    tokio::spawn(crate::reports::keep_weekly_warm(
+    // Read-only (it builds a cached page): aborted at shutdown, nothing to finish.
+    let warmer = tokio::spawn(crate::reports::keep_weekly_warm(
         axum::extract::FromRef::from_ref(&state),
         std::time::Duration::from_secs(2),
     ));
     let header_read_timeout = state.config.header_read_timeout;
+    let disk = tokio::spawn(watch_disk(
+        state.db.clone(),
+        state.config.disk_warn_bytes,
+        stop.clone(),
+    ));
+    let draining = std::sync::Arc::clone(&state.draining);
+    let db = state.db.clone();
     let router = app(state);
-    crate::server::serve(listener, router, header_read_timeout, shutdown_signal()).await?;
+    let (drain_tx, mut drain_rx) = tokio::sync::watch::channel(false);
+    // The server (`crate::server`: header-read timeout, peer addresses) stops accepting when
+    // the drain starts; the timeout below bounds how long in-flight requests may take.
+    let mut server = tokio::spawn(crate::server::serve(
+        listener,
+        router,
+        header_read_timeout,
+        async move {
+            let _ = drain_rx.wait_for(|d| *d).await;
+        },
+    ));
+    tokio::select! {
+        result = &mut server => {
+            // The server stopped on its own (an accept error): stop the rest and report it.
+            let _ = stop_tx.send(true);
+            warmer.abort();
+            result??;
+            return Ok(());
+        }
+        () = shutdown_signal() => {}
+    }
+
+    // Shutdown: refuse new requests (503), let the in-flight ones finish within the drain
+    // timeout, stop the background loops between rounds, then checkpoint the WAL into the
+    // database file so the stopped server leaves one complete file behind.
+    tracing::info!(
+        drain_secs = drain.as_secs(),
+        "shutting down: finishing requests in flight"
+    );
+    draining.store(true, std::sync::atomic::Ordering::Release);
+    let _ = drain_tx.send(true);
+    match tokio::time::timeout(drain, &mut server).await {
+        Ok(result) => result??,
+        Err(_) => {
+            tracing::warn!(
+                drain_secs = drain.as_secs(),
+                "requests still running after the drain timeout were cut off (their writes \
+                 were rolled back, never half-done)"
+            );
+            server.abort();
+        }
+    }
+    let _ = stop_tx.send(true);
+    warmer.abort();
+    for (name, task) in [
+        ("alert evaluation", alerts),
+        ("outbox delivery", outbox),
+        ("disk watch", disk),
+    ] {
+        if tokio::time::timeout(std::time::Duration::from_secs(10), task)
+            .await
+            .is_err()
+        {
+            tracing::warn!(task = name, "a background task did not stop in time");
+        }
+    }
+    match db.checkpoint().await {
+        Ok(()) => tracing::info!("WAL checkpointed"),
+        Err(e) => tracing::warn!(error = %e, "WAL checkpoint at shutdown failed"),
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -192,6 +273,52 @@ async fn serve(db: Db, config: Config) -> CliResult {
 /// the log is not JSON (a JSON stream must hold nothing but JSON lines).
 fn setup_banner_wanted(format: LogFormat, terminal: bool) -> bool {
     terminal || format == LogFormat::Pretty
+}
+
+/// Checks the free space of the database's filesystem every 30 seconds: under `warn_bytes` it
+/// logs a warning (again every 10 minutes while it lasts) and admins see a banner.
+async fn watch_disk(db: Db, warn_bytes: u64, mut stop: tokio::sync::watch::Receiver<bool>) {
+    if warn_bytes == 0 {
+        return;
+    }
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(30));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_logged: Option<std::time::Instant> = None;
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        check_disk(&db, warn_bytes, &mut last_logged);
+    }
+}
+
+/// One check of `watch_disk` (also run at startup by it, on its first tick).
+pub fn check_disk(db: &Db, warn_bytes: u64, last_logged: &mut Option<std::time::Instant>) {
+    let Some(free) = db.disk_free_bytes() else {
+        return;
+    };
+    if free < warn_bytes {
+        let mb = |b: u64| b / (1024 * 1024);
+        let message = format!(
+            "Low disk space: {} MB free on the disk holding the database (warning below {} MB, \
+             HINDSIGHT_DISK_WARN_MB). When it is full, nothing can be saved.",
+            mb(free),
+            mb(warn_bytes)
+        );
+        let due = last_logged.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(600));
+        if due {
+            tracing::warn!(free_bytes = free, warn_bytes, "{message}");
+            *last_logged = Some(std::time::Instant::now());
+        }
+        db.health().set_disk_warning(Some(message));
+    } else if db.health().set_disk_warning(None) {
+        tracing::info!(
+            free_bytes = free,
+            "disk space is back above the warning threshold"
+        );
+        *last_logged = None;
+    }
 }
 
 async fn shutdown_signal() {

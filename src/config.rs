@@ -52,6 +52,13 @@ pub struct Config {
     pub trusted_proxies: crate::auth::proxies::TrustedProxies,
     /// A connection that has not sent a request's headers within this long is closed.
     pub header_read_timeout: Duration,
+    /// How long a write waits for a lock held by another process before it is refused (503).
+    pub db_busy_timeout: Duration,
+    /// Below this many free bytes on the database's disk a warning is logged and shown to
+    /// admins (0: never).
+    pub disk_warn_bytes: u64,
+    /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+    pub drain_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,6 +227,18 @@ impl Config {
             header_read_timeout: Duration::from_secs(at_most(
                 "HINDSIGHT_HEADER_READ_TIMEOUT_SECS",
                 number(&get, "HINDSIGHT_HEADER_READ_TIMEOUT_SECS", 10u64, 1)?,
+                3600,
+            )?),
+            db_busy_timeout: Duration::from_millis(at_most(
+                "HINDSIGHT_DB_BUSY_TIMEOUT_MS",
+                number(&get, "HINDSIGHT_DB_BUSY_TIMEOUT_MS", 5000u64, 1)?,
+                600_000,
+            )?),
+            disk_warn_bytes: number(&get, "HINDSIGHT_DISK_WARN_MB", 512u64, 0)?
+                .saturating_mul(1024 * 1024),
+            drain_timeout: Duration::from_secs(at_most(
+                "HINDSIGHT_DRAIN_SECONDS",
+                number(&get, "HINDSIGHT_DRAIN_SECONDS", 20u64, 0)?,
                 3600,
             )?),
         })

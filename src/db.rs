@@ -5,16 +5,17 @@
 //! serves pages concurrently thanks to WAL.
 
 use std::ops::{Deref, DerefMut};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, SqliteConnection, Transaction};
+use sqlx::{Connection, Sqlite, SqliteConnection, Transaction};
 
 /// The full-text indexes (external content, keyed by their tables' rowids).
 pub const FTS_TABLES: [&str; 4] = [
@@ -50,6 +51,219 @@ pub struct Db {
     /// Counts committed write transactions of this process, so read caches can tell whether
     /// anything changed since they were filled.
     generation: Arc<AtomicU64>,
+    /// How writes have been going: counters by cause and the fault writes are failing with.
+    health: Arc<WriteHealth>,
+    /// The database file on disk (`None` for an in-memory database).
+    path: Option<PathBuf>,
+}
+
+/// How the database is opened; `DbOptions::default()` is what the server uses unless
+/// configured otherwise.
+#[derive(Clone, Debug)]
+pub struct DbOptions {
+    /// How long a write waits for a lock held by another process before it is refused
+    /// (503 with Retry-After) instead of hanging.
+    pub busy_timeout: Duration,
+    /// Caps the database at this many pages on the writer connection. Tests use it to make
+    /// the database "full" the way a full disk does (SQLITE_FULL) without a small disk.
+    pub max_page_count: Option<u64>,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            busy_timeout: Duration::from_secs(5),
+            max_page_count: None,
+        }
+    }
+}
+
+/// A known reason a write cannot succeed right now, which the caller can do nothing about but
+/// wait or tell an operator. Each has its own answer (never `500 internal`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// SQLITE_FULL: the disk (or the configured page cap) has no room for the write.
+    DiskFull,
+    /// SQLITE_BUSY / SQLITE_LOCKED past the busy timeout, or no writer connection free in time:
+    /// another process (a backup, an operator's `sqlite3`) holds the write lock.
+    Busy,
+    /// SQLITE_READONLY: the file, its directory or the filesystem cannot be written, or the
+    /// file was moved or replaced under the running server.
+    ReadOnly,
+}
+
+impl Fault {
+    /// The fault behind a database error, if it is one of the known ones.
+    pub fn of(err: &sqlx::Error) -> Option<Self> {
+        match err {
+            sqlx::Error::Database(db) => {
+                // sqlx reports SQLite's extended result code; its low byte is the primary code.
+                let code: i32 = db.code()?.parse().ok()?;
+                match code & 0xff {
+                    13 => Some(Self::DiskFull),
+                    5 | 6 => Some(Self::Busy),
+                    8 => Some(Self::ReadOnly),
+                    _ => None,
+                }
+            }
+            sqlx::Error::PoolTimedOut => Some(Self::Busy),
+            _ => None,
+        }
+    }
+
+    /// Stable name: the `cause` label of the metrics and the reason of `/readyz`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DiskFull => "disk_full",
+            Self::Busy => "busy",
+            Self::ReadOnly => "read_only",
+        }
+    }
+
+    /// What a person is told (API message, page banner).
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::DiskFull => {
+                "Hindsight cannot save right now: the disk holding its database is full. \
+                 Nothing was saved; try again once an operator has freed space."
+            }
+            Self::Busy => {
+                "Hindsight cannot save right now: its database is locked by another program \
+                 (a backup or an open sqlite3 session). Nothing was saved; try again in a few \
+                 seconds."
+            }
+            Self::ReadOnly => {
+                "Hindsight cannot save right now: its database cannot be written (the file, its \
+                 directory or the disk is read-only). Nothing was saved; an operator needs to \
+                 restore write access."
+            }
+        }
+    }
+
+    /// Seconds a client should wait before trying again.
+    pub fn retry_after_secs(self) -> u64 {
+        match self {
+            Self::Busy => 5,
+            Self::ReadOnly => 30,
+            Self::DiskFull => 60,
+        }
+    }
+
+    const ALL: [Self; 3] = [Self::DiskFull, Self::Busy, Self::ReadOnly];
+
+    fn index(self) -> usize {
+        match self {
+            Self::DiskFull => 0,
+            Self::Busy => 1,
+            Self::ReadOnly => 2,
+        }
+    }
+}
+
+/// What a write's outcome tells observers (the collector's `hindsight-writes` window).
+#[derive(Clone, Copy, Debug)]
+pub struct WriteOutcome {
+    pub ok: bool,
+    pub latency: Duration,
+}
+
+type WriteObserver = Arc<dyn Fn(WriteOutcome) + Send + Sync>;
+
+/// How writes have been going since start: committed, failed by cause, and whether they are
+/// failing now (the last write failed with a known fault and none has committed since).
+#[derive(Default)]
+pub struct WriteHealth {
+    committed: AtomicU64,
+    /// Failed writes by cause: the faults in `Fault::ALL` order, then everything else.
+    failed: [AtomicU64; 4],
+    failing: Mutex<Option<Fault>>,
+    /// When the write transaction in progress began (one at a time: one writer connection).
+    open_since: Mutex<Option<Instant>>,
+    /// Set while free space on the database's disk is under the warning threshold.
+    disk_warning: Mutex<Option<String>>,
+    observer: OnceLock<WriteObserver>,
+}
+
+impl std::fmt::Debug for WriteHealth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteHealth")
+            .field("committed", &self.committed)
+            .field("failing", &self.failing)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WriteHealth {
+    fn committed(&self, latency: Duration) {
+        self.committed.fetch_add(1, Ordering::Relaxed);
+        *self.failing.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        if let Some(observe) = self.observer.get() {
+            observe(WriteOutcome { ok: true, latency });
+        }
+    }
+
+    /// A write failed; `fault` is its known cause, `None` for anything else.
+    pub fn failed(&self, fault: Option<Fault>) {
+        let index = fault.map_or(3, Fault::index);
+        self.failed[index].fetch_add(1, Ordering::Relaxed);
+        if let Some(fault) = fault {
+            *self.failing.lock().unwrap_or_else(|p| p.into_inner()) = Some(fault);
+        }
+        if let Some(observe) = self.observer.get() {
+            observe(WriteOutcome {
+                ok: false,
+                latency: Duration::ZERO,
+            });
+        }
+    }
+
+    /// The fault the last write failed with, while no write has committed since.
+    pub fn failing(&self) -> Option<Fault> {
+        *self.failing.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Write transactions committed since start.
+    pub fn committed_total(&self) -> u64 {
+        self.committed.load(Ordering::Relaxed)
+    }
+
+    /// Failed writes since start by cause (`disk_full`, `busy`, `read_only`, `other`).
+    pub fn failures_by_cause(&self) -> [(&'static str, u64); 4] {
+        let n = |i: usize| self.failed[i].load(Ordering::Relaxed);
+        [
+            (Fault::ALL[0].as_str(), n(0)),
+            (Fault::ALL[1].as_str(), n(1)),
+            (Fault::ALL[2].as_str(), n(2)),
+            ("other", n(3)),
+        ]
+    }
+
+    /// How long the write transaction in progress has been open, if one is.
+    pub fn open_for(&self) -> Option<Duration> {
+        self.open_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map(|since| since.elapsed())
+    }
+
+    /// The low-disk warning admins see, if free space is under the threshold.
+    pub fn disk_warning(&self) -> Option<String> {
+        self.disk_warning
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Sets or clears the low-disk warning; returns whether it was set before.
+    pub fn set_disk_warning(&self, warning: Option<String>) -> bool {
+        let mut slot = self.disk_warning.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::replace(&mut *slot, warning).is_some()
+    }
+
+    /// Has every write outcome reported to `observe` (once; later calls are ignored).
+    pub fn observe(&self, observe: impl Fn(WriteOutcome) + Send + Sync + 'static) {
+        let _ = self.observer.set(Arc::new(observe));
+    }
 }
 
 /// A write transaction, begun IMMEDIATE so it holds the write lock from its first statement.
@@ -58,19 +272,54 @@ pub struct Db {
 pub struct WriteTx {
     tx: Transaction<'static, Sqlite>,
     generation: Arc<AtomicU64>,
+    health: Arc<WriteHealth>,
+    began: Instant,
+    _open: OpenMark,
+}
+
+/// Marks a write transaction as open while it lives (for `/readyz`'s wedged-writer check).
+struct OpenMark(Arc<WriteHealth>);
+
+impl OpenMark {
+    fn new(health: &Arc<WriteHealth>) -> Self {
+        *health.open_since.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        Self(Arc::clone(health))
+    }
+}
+
+impl Drop for OpenMark {
+    fn drop(&mut self) {
+        *self.0.open_since.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
 }
 
 impl WriteTx {
+    /// Commits. A failed COMMIT drops the transaction, which queues its rollback; the writer
+    /// pool's release check then replaces the connection if SQLite had already rolled back on
+    /// its own (see `Db::connect_with`), so the next write starts clean.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await?;
-        self.generation.fetch_add(1, Ordering::Release);
+        let Self {
+            tx,
+            generation,
+            health,
+            began,
+            _open,
+        } = self;
+        tx.commit().await?;
+        generation.fetch_add(1, Ordering::Release);
+        health.committed(began.elapsed());
         Ok(())
     }
 
     /// Commits a write that no cached read depends on (a person's autosaved draft), leaving
     /// the generation alone: an editor saving every few seconds must not empty every cache.
     pub async fn commit_private(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+        let Self {
+            tx, health, began, ..
+        } = self;
+        tx.commit().await?;
+        health.committed(began.elapsed());
+        Ok(())
     }
 }
 
@@ -90,19 +339,54 @@ impl DerefMut for WriteTx {
 impl Db {
     /// Opens (creating if missing) the database at `url` and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
+        Self::connect_with(url, &DbOptions::default()).await
+    }
+
+    /// `connect` with explicit options.
+    pub async fn connect_with(url: &str, options: &DbOptions) -> Result<Self, sqlx::Error> {
         let base = SqliteConnectOptions::from_str(url)?
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(options.busy_timeout)
             .foreign_keys(true)
             .pragma("temp_store", "memory")
             .pragma("cache_size", "-32000");
+        let path = {
+            let file = base.get_filename();
+            (!file.as_os_str().is_empty() && file != Path::new(":memory:"))
+                .then(|| file.to_path_buf())
+        };
+        let mut writer_options = base.clone().create_if_missing(true);
+        if let Some(pages) = options.max_page_count {
+            writer_options = writer_options.pragma("max_page_count", pages.to_string());
+        }
 
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(base.clone().create_if_missing(true))
+            // A write waits for the writer connection at most a little longer than for a lock
+            // held by another process; past that it is refused as busy rather than left hanging.
+            .acquire_timeout(options.busy_timeout + Duration::from_secs(5))
+            // The writer heals itself: after a failed statement, COMMIT or ROLLBACK (a full
+            // disk, an I/O error) SQLite may already have rolled the transaction back, so the
+            // rollback sqlx queues on drop fails and sqlx still counts a transaction open; every
+            // later BEGIN on that connection would then fail (`InvalidSavePointStatement`).
+            // The ping runs after that queued rollback; a connection still in a transaction is
+            // closed instead of returned, and the pool opens a fresh one for the next write.
+            .after_release(|conn, _meta| {
+                Box::pin(async move {
+                    conn.ping().await?;
+                    let clean = !conn.is_in_transaction();
+                    if !clean {
+                        tracing::warn!(
+                            "the writer connection was left inside a failed transaction; \
+                             replacing it"
+                        );
+                    }
+                    Ok(clean)
+                })
+            })
+            .connect_with(writer_options)
             .await?;
         repair_first_0002_checksum(&writer).await?;
         MIGRATOR.run(&writer).await?;
@@ -119,15 +403,89 @@ impl Db {
             writer,
             reader,
             generation: Arc::new(AtomicU64::new(0)),
+            health: Arc::new(WriteHealth::default()),
+            path,
         })
     }
 
     /// Begins a write transaction. Callers commit; dropping it rolls back.
+    ///
+    /// A BEGIN that fails for any reason other than a lock held elsewhere leaves the connection
+    /// in a state nobody can vouch for, so it is closed and the pool opens a fresh one.
     pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        let tx = match self.writer.begin_with("BEGIN IMMEDIATE").await {
+            Ok(tx) => tx,
+            Err(err) if matches!(Fault::of(&err), Some(Fault::Busy)) => return Err(err),
+            Err(err) => {
+                tracing::warn!(error = %err, "BEGIN failed on the writer connection; replacing it");
+                if let Ok(conn) = self.writer.acquire().await {
+                    let _ = conn.close().await;
+                }
+                self.writer.begin_with("BEGIN IMMEDIATE").await?
+            }
+        };
         Ok(WriteTx {
-            tx: self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            tx,
             generation: Arc::clone(&self.generation),
+            began: Instant::now(),
+            _open: OpenMark::new(&self.health),
+            health: Arc::clone(&self.health),
         })
+    }
+
+    /// How writes have been going (counters, the current fault).
+    pub fn health(&self) -> &WriteHealth {
+        &self.health
+    }
+
+    /// The database file, when it is one.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Free bytes (for an unprivileged process) on the filesystem holding the database.
+    pub fn disk_free_bytes(&self) -> Option<u64> {
+        let dir = self.path()?.parent()?;
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let stat = rustix::fs::statvfs(dir).ok()?;
+        Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+    }
+
+    /// Tries one real write (a row of its own, committed), so `/readyz` can tell whether a
+    /// fault has passed without waiting for someone's write to find out.
+    pub async fn probe_write(&self) -> Result<(), sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        let at = ts(Utc::now());
+        sqlx::query!(
+            "INSERT INTO write_probe (id, at) VALUES (1, ?)
+             ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+            at
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Copies the whole write-ahead log into the database file and empties it, so a stopped
+    /// server leaves one self-contained file behind.
+    pub async fn checkpoint(&self) -> Result<(), sqlx::Error> {
+        // Unchecked: a PRAGMA, which sqlx's describe cannot prepare offline.
+        let (busy, log, checkpointed): (i64, i64, i64) =
+            sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&self.writer)
+                .await?;
+        if busy != 0 {
+            tracing::warn!(
+                log,
+                checkpointed,
+                "WAL checkpoint could not finish: a reader held it back"
+            );
+        }
+        Ok(())
     }
 
     /// How many write transactions this process has committed. Read it *before* a query whose
@@ -162,6 +520,157 @@ impl Db {
     pub async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
+    }
+}
+
+/// Why the database cannot be opened, in words an operator can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenProblem {
+    #[error(
+        "cannot write to {path}: {cause}. Hindsight needs read and write permission on the \
+         database file (and write permission on its directory); give the user running Hindsight \
+         that permission (chown/chmod) or mount the disk read-write"
+    )]
+    File { path: String, cause: String },
+    #[error(
+        "cannot create files in {dir}, the directory holding the database: {cause}. SQLite \
+         creates {file}-wal and {file}-shm beside the database, so the user running Hindsight \
+         needs write permission on this directory (chown/chmod), and the disk must be mounted \
+         read-write"
+    )]
+    Directory {
+        dir: String,
+        file: String,
+        cause: String,
+    },
+    #[error(
+        "the database file {path} is damaged ({what}); Hindsight will not start on it. Restore \
+         it: stop Hindsight, move {path} and any {path}-wal and {path}-shm aside, then copy your \
+         latest `hindsight backup` copy to {path} (or run `litestream restore -o {path} \
+         <replica-url>` if you replicate with Litestream) and start Hindsight again. \
+         `sqlite3 {path} .recover` may rescue what the damaged file still holds"
+    )]
+    Damaged { path: String, what: String },
+}
+
+/// Checks, before anything opens it, that the database file at `url` can be written and looks
+/// like an intact SQLite database, so a read-only file or directory or a damaged file stops
+/// startup with a message naming the path instead of a raw SQLite error (or a server that
+/// starts but can never save).
+pub fn preflight(url: &str) -> Result<(), OpenProblem> {
+    let Ok(options) = SqliteConnectOptions::from_str(url) else {
+        return Ok(()); // sqlx reports a malformed URL itself
+    };
+    let path = options.get_filename();
+    if path.as_os_str().is_empty() || path == Path::new(":memory:") {
+        return Ok(());
+    }
+    let shown = path.display().to_string();
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let describe = |e: &std::io::Error| match e.raw_os_error() {
+        Some(13) | Some(1) => format!("permission denied ({e})"),
+        Some(30) => format!("read-only file system ({e})"),
+        _ => e.to_string(),
+    };
+    if dir.exists() {
+        let probe = dir.join(format!(".hindsight-write-check-{}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)
+        {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&probe);
+            }
+            Err(e) => {
+                return Err(OpenProblem::Directory {
+                    dir: dir.display().to_string(),
+                    file: path
+                        .file_name()
+                        .map_or_else(|| shown.clone(), |f| f.to_string_lossy().into_owned()),
+                    cause: describe(&e),
+                });
+            }
+        }
+    }
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(()); // created on first start
+    };
+    if let Err(e) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    {
+        return Err(OpenProblem::File {
+            path: shown,
+            cause: describe(&e),
+        });
+    }
+    if meta.len() == 0 {
+        return Ok(()); // an empty file becomes a new database
+    }
+    let damaged = |what: String| OpenProblem::Damaged {
+        path: shown.clone(),
+        what,
+    };
+    let mut header = [0u8; 100];
+    let read =
+        std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
+    if read.is_err() {
+        return Err(damaged(format!(
+            "it is {} bytes long, shorter than a SQLite header",
+            meta.len()
+        )));
+    }
+    if &header[..16] != b"SQLite format 3\0" {
+        return Err(damaged("it does not start with a SQLite header".to_owned()));
+    }
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536u64,
+        n if n >= 512 && n.is_power_of_two() => u64::from(n),
+        n => {
+            return Err(damaged(format!(
+                "its header names an impossible page size {n}"
+            )));
+        }
+    };
+    // The in-header page count is valid when its change counter matches (SQLite ≥ 3.7.0).
+    let pages = u64::from(u32::from_be_bytes([
+        header[28], header[29], header[30], header[31],
+    ]));
+    if header[24..28] == header[92..96] && pages > 0 && meta.len() < pages * page_size {
+        return Err(damaged(format!(
+            "it is truncated: {} bytes, but its header says {} pages of {page_size} bytes",
+            meta.len(),
+            pages
+        )));
+    }
+    Ok(())
+}
+
+/// Words for an error `Db::connect` met that preflight could not foresee (damage deeper in the
+/// file, a permission SQLite itself was refused), or `None` for any other error.
+pub fn explain_open_error(url: &str, err: &sqlx::Error) -> Option<OpenProblem> {
+    let sqlx::Error::Database(db) = err else {
+        return None;
+    };
+    let code: i32 = db.code()?.parse().ok()?;
+    let path = SqliteConnectOptions::from_str(url)
+        .map(|o| o.get_filename().display().to_string())
+        .unwrap_or_else(|_| url.to_owned());
+    match code & 0xff {
+        11 | 26 => Some(OpenProblem::Damaged {
+            path,
+            what: db.message().to_owned(),
+        }),
+        8 | 14 | 3 => Some(OpenProblem::File {
+            path,
+            cause: db.message().to_owned(),
+        }),
+        _ => None,
     }
 }
 

@@ -53,7 +53,15 @@ pub enum AppError {
     #[error("too many attempts; try again in {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: u64 },
     #[error("database error")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    /// A write cannot succeed right now for a known reason (full disk, database locked by
+    /// another process, read-only file): 507 or 503 with Retry-After, never `500 internal`.
+    #[error("{}", .fault.message())]
+    Unavailable {
+        fault: crate::db::Fault,
+        /// The database's own words, for the log only.
+        detail: String,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -177,6 +185,12 @@ impl AppError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable { fault, .. } => match fault {
+                crate::db::Fault::DiskFull => StatusCode::INSUFFICIENT_STORAGE,
+                crate::db::Fault::Busy | crate::db::Fault::ReadOnly => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+            },
         }
     }
 
@@ -194,6 +208,11 @@ impl AppError {
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::RateLimited { .. } => "rate_limited",
             Self::Database(_) | Self::Internal(_) => "internal",
+            Self::Unavailable { fault, .. } => match fault {
+                crate::db::Fault::DiskFull => "disk_full",
+                crate::db::Fault::Busy => "database_busy",
+                crate::db::Fault::ReadOnly => "database_read_only",
+            },
         }
     }
 
@@ -216,13 +235,32 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
         let mut response = status.into_response();
-        if let Self::RateLimited { retry_after_secs } = &self
-            && let Ok(value) = retry_after_secs.to_string().parse()
+        let retry_after = match &self {
+            Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            Self::Unavailable { fault, .. } => Some(fault.retry_after_secs()),
+            _ => None,
+        };
+        if let Some(secs) = retry_after
+            && let Ok(value) = secs.to_string().parse()
         {
             response.headers_mut().insert("retry-after", value);
         }
         response.extensions_mut().insert(ErrorInfo(Arc::new(self)));
         response
+    }
+}
+
+/// Known faults (full disk, locked, read-only) get their own answer; any other database error
+/// is internal.
+impl From<sqlx::Error> for AppError {
+    fn from(err: sqlx::Error) -> Self {
+        match crate::db::Fault::of(&err) {
+            Some(fault) => Self::Unavailable {
+                fault,
+                detail: err.to_string(),
+            },
+            None => Self::Database(err),
+        }
     }
 }
 

@@ -344,7 +344,7 @@ impl Evaluator {
                 )
                 .unwrap_or(None);
             let for_ms = u64::try_from(rule.for_secs).unwrap_or(0) * 1000;
-            let transition = {
+            let (previous, transition) = {
                 let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
                 let current =
                     states
@@ -357,11 +357,25 @@ impl Evaluator {
                         });
                 let (next, transition) = step(current, decision, now_ms, for_ms);
                 states.insert(rule.id.clone(), next);
-                transition
+                (current, transition)
             };
             match transition {
                 Some(Transition::Fire) => {
-                    let incident = fire(db, signals, rule, watched, now_ms).await?;
+                    // A ticket or log firing that could not be recorded (the disk is full:
+                    // exactly what the self-alert on write failures watches for) is tried again
+                    // next tick instead of being remembered as recorded. (A page firing may have
+                    // recorded its event before the incident failed, so it is not repeated.)
+                    let incident = match fire(db, signals, rule, watched, now_ms).await {
+                        Ok(incident) => incident,
+                        Err(e) if rule.tier != Tier::Page => {
+                            self.states
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(rule.id.clone(), previous);
+                            return Err(e);
+                        }
+                        Err(e) => return Err(e),
+                    };
                     outcomes.push(Outcome {
                         rule_id: rule.id.clone(),
                         transition: Transition::Fire,
@@ -571,18 +585,28 @@ pub async fn delete_rule(state: &AlertsState, admin: &User, id: &str) -> AppResu
     Ok(())
 }
 
-/// Runs `tick` every `every` until the process ends.
+/// Runs `tick` every `every` until `stop` turns true (between ticks, so a firing being
+/// recorded is finished first).
 pub async fn run(
     db: Db,
     signals: std::sync::Arc<Signals>,
     evaluator: std::sync::Arc<Evaluator>,
     every: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        interval.tick().await;
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.wait_for(|stop| *stop) => break,
+        }
         if let Err(e) = evaluator.tick(&db, &signals, now_ms()).await {
+            // A write this loop could not make counts like a refused request's (metrics,
+            // readiness, the self-alert), so a full disk is noticed even when nobody is saving.
+            if let AppError::Unavailable { fault, .. } = &e {
+                db.health().failed(Some(*fault));
+            }
             tracing::error!(error = %e, "alert evaluation failed");
         }
     }

@@ -154,12 +154,26 @@ fn send(url: &str, payload: &serde_json::Value) -> Result<u16, String> {
 }
 
 /// Sends due deliveries every second until the process ends.
-pub async fn run(db: Db, base_url: String, retry_base: Duration) {
+pub async fn run(
+    db: Db,
+    base_url: String,
+    retry_base: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let mut interval = tokio::time::interval(Duration::from_secs(1));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        interval.tick().await;
+        // Stops between rounds only, so a delivery in progress is recorded before exit.
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.wait_for(|stop| *stop) => break,
+        }
         if let Err(e) = deliver_due(&db, &base_url, retry_base).await {
+            // A write this loop could not make counts like a refused request's (metrics,
+            // readiness, the self-alert), so a full disk is noticed even when nobody is saving.
+            if let AppError::Unavailable { fault, .. } = &e {
+                db.health().failed(Some(*fault));
+            }
             tracing::error!(error = %e, "delivering notifications failed");
         }
     }

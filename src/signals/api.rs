@@ -142,11 +142,15 @@ async fn prometheus(
         .registry
         .report(SELF_SERVICE, now_ms(), QuantileMode::Fast)
         .ok();
-    let text = prometheus_text(
+    let mut text = prometheus_text(
         &signals.own,
         report.as_ref(),
         signals.registry.services().len(),
     );
+    text.push_str(&super::write_health_text(
+        state.db.health(),
+        state.db.disk_free_bytes(),
+    ));
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -147,10 +147,10 @@ impl PushedBatch {
     ) -> Result<CheckedBatch, AppError> {
         let mut errors = FieldErrors::new();
         let service = match ServiceName::parse(self.service.trim()) {
-            Ok(name) if name.as_str() == SELF_SERVICE => {
+            Ok(name) if name.as_str() == SELF_SERVICE || name.as_str() == WRITES_SERVICE => {
                 errors.insert(
                     "service".into(),
-                    format!("{SELF_SERVICE} is reserved for Hindsight's own traffic"),
+                    format!("{} is reserved for Hindsight's own traffic", name.as_str()),
                 );
                 None
             }
@@ -356,6 +356,67 @@ pub fn prometheus_text(
         "Services the collector keeps a window for.",
         &[(String::new(), services.to_string())],
     );
+    out
+}
+
+/// The collector service every write outcome is recorded under (committed = ok, refused =
+/// error), which the default self-alert rule watches.
+pub const WRITES_SERVICE: &str = "hindsight-writes";
+
+/// Records every write outcome in the collector's `hindsight-writes` window.
+pub fn observe_writes(db: &crate::db::Db, signals: &Arc<Signals>) {
+    let signals = Arc::clone(signals);
+    db.health().observe(move |outcome| {
+        let latency_us = u64::try_from(outcome.latency.as_micros()).unwrap_or(u64::MAX);
+        let _ = signals
+            .registry
+            .record(WRITES_SERVICE, latency_us, outcome.ok, now_ms());
+    });
+}
+
+/// The write-path part of `/metrics`: writes committed and refused by cause, whether writes
+/// are failing now, and the free space of the database's filesystem.
+pub fn write_health_text(health: &crate::db::WriteHealth, disk_free: Option<u64>) -> String {
+    let mut out = String::with_capacity(1024);
+    let _ = writeln!(
+        out,
+        "# HELP hindsight_db_writes_committed_total Write transactions committed since start."
+    );
+    let _ = writeln!(out, "# TYPE hindsight_db_writes_committed_total counter");
+    let _ = writeln!(
+        out,
+        "hindsight_db_writes_committed_total {}",
+        health.committed_total()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP hindsight_db_write_failures_total Writes refused since start, by cause (disk_full, busy, read_only, other)."
+    );
+    let _ = writeln!(out, "# TYPE hindsight_db_write_failures_total counter");
+    for (cause, n) in health.failures_by_cause() {
+        let _ = writeln!(
+            out,
+            "hindsight_db_write_failures_total{{cause=\"{cause}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP hindsight_db_writes_failing 1 while the last write failed for a known fault and none has succeeded since."
+    );
+    let _ = writeln!(out, "# TYPE hindsight_db_writes_failing gauge");
+    let _ = writeln!(
+        out,
+        "hindsight_db_writes_failing {}",
+        u8::from(health.failing().is_some())
+    );
+    if let Some(free) = disk_free {
+        let _ = writeln!(
+            out,
+            "# HELP hindsight_db_disk_free_bytes Free bytes on the filesystem holding the database."
+        );
+        let _ = writeln!(out, "# TYPE hindsight_db_disk_free_bytes gauge");
+        let _ = writeln!(out, "hindsight_db_disk_free_bytes {free}");
+    }
     out
 }
 

@@ -113,6 +113,8 @@ pub struct Chrome {
     pub my_items: i64,
     /// Unread messages in the signed-in user's inbox (the header's badge).
     pub inbox_unread: i64,
+    /// Free space on the database's disk is below `HINDSIGHT_DISK_WARN_MB` (shown to admins).
+    pub disk_warning: Option<String>,
 }
 
 impl Chrome {

@@ -66,6 +66,17 @@ fn chrome(
         path: parts.uri.path().to_owned(),
         my_items,
         inbox_unread,
+        disk_warning: state.db.health().disk_warning(),
+    }
+}
+
+/// Names the caller on the request's log span (`web::middleware::log_requests`), so every
+/// line of the request says who made it: ids only, never an e-mail, a name or a secret.
+fn log_caller(user_id: &str, token_id: Option<&str>) {
+    let span = tracing::Span::current();
+    span.record("user_id", user_id);
+    if let Some(token_id) = token_id {
+        span.record("token_id", token_id);
     }
 }
 
@@ -76,6 +87,7 @@ async fn session_user(parts: &Parts, state: &CallerState) -> AppResult<Option<Us
     };
     let now = std::time::Instant::now();
     if let Some(user) = state.sessions.get(secret, now) {
+        log_caller(&user.id, None);
         return Ok(Some(user));
     }
     let Some(found) =
@@ -100,6 +112,7 @@ async fn session_user(parts: &Parts, state: &CallerState) -> AppResult<Option<Us
         });
     }
     state.sessions.insert(secret, found.user.clone(), now);
+    log_caller(&found.user.id, None);
     Ok(Some(found.user))
 }
 
@@ -217,6 +230,7 @@ where
         let found = crate::auth::db::token_user(&state.db.reader, secret)
             .await?
             .ok_or(AppError::Unauthenticated)?;
+        log_caller(&found.user.id, Some(&found.token_id));
         // Record use at most every few minutes, off the request path: a write per API call
         // would queue every read behind the single writer.
         let stale = found

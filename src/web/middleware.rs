@@ -17,9 +17,10 @@ use super::chrome::{Chrome, FLASH_COOKIE, cookie};
 use super::extract::CallerState;
 use crate::error::{AppError, ErrorInfo};
 
-/// One span per request carrying its id, so every log line inside it names the request; one
-/// line when it completes. Only method, path, status and timing are logged: never headers,
-/// query strings or bodies, which may hold passwords, tokens or cookies.
+/// One span per request carrying its id (and, once known, the caller's user and token ids), so
+/// every log line inside it names the request and who made it; one line when it completes.
+/// Only method, path, status, timing and those ids are logged: never headers, query strings,
+/// bodies, e-mails or names, which may hold passwords, tokens, cookies or personal data.
 pub async fn log_requests(req: Request, next: Next) -> Response {
     let request_id = req
         .headers()
@@ -27,11 +28,14 @@ pub async fn log_requests(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_owned();
+    // The caller's user id and API token id are filled in once an extractor knows them.
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
         method = %req.method(),
         path = %loggable_path(req.uri().path()),
+        user_id = tracing::field::Empty,
+        token_id = tracing::field::Empty,
     );
     let started = Instant::now();
     async move {
@@ -65,6 +69,41 @@ struct ErrorPage {
     status: u16,
     title: String,
     message: String,
+    /// A form that could not be saved: what was typed, to send again (see `KeptForm`).
+    kept: Option<KeptForm>,
+}
+
+/// The fields of a form post that failed for a known fault (full disk, locked database), shown
+/// again in a form that posts to the same address, so nothing typed is lost. Passwords are
+/// never echoed back.
+struct KeptForm {
+    action: String,
+    /// Short single-line values that look like bookkeeping (versions, ids) stay hidden.
+    hidden: Vec<(String, String)>,
+    shown: Vec<(String, String)>,
+}
+
+impl KeptForm {
+    fn new(action: String, body: &[u8]) -> Option<Self> {
+        let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body).ok()?;
+        let (mut hidden, mut shown) = (Vec::new(), Vec::new());
+        for (name, value) in fields {
+            let lower = name.to_ascii_lowercase();
+            if lower.contains("password") || lower.contains("secret") {
+                continue;
+            }
+            if lower == "version" || lower.ends_with("_version") || lower.ends_with("_id") {
+                hidden.push((name, value));
+            } else {
+                shown.push((name, value));
+            }
+        }
+        (!shown.is_empty()).then_some(Self {
+            action,
+            hidden,
+            shown,
+        })
+    }
 }
 
 /// Turns errors into what the client understands: JSON `{"error": …}` under `/api/`, an HTML
@@ -79,10 +118,54 @@ pub async fn render_errors(State(state): State<CallerState>, req: Request, next:
     let is_api = path.starts_with("/api/") || path == "/metrics";
     let session = cookie(req.headers(), state.session_cookie).map(str::to_owned);
     let is_get = req.method() == axum::http::Method::GET;
+    let is_write = !matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
 
-    let response = next.run(req).await;
+    // A page's form post is kept until the answer is known: if a fault (full disk, locked
+    // database) stops it from being saved, the error page hands the typed values back.
+    let is_form = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let (req, form_body) = if !is_api && is_write && is_form {
+        let (parts, body) = req.into_parts();
+        match axum::body::to_bytes(body, state.max_body_bytes).await {
+            Ok(bytes) => (
+                Request::from_parts(parts, axum::body::Body::from(bytes.clone())),
+                Some(bytes),
+            ),
+            // Too large: answer as the body limit would have.
+            Err(_) => (
+                Request::from_parts(parts, axum::body::Body::empty()),
+                None::<axum::body::Bytes>,
+            ),
+        }
+    } else {
+        (req, None)
+    };
+    let too_large = !is_api && is_write && is_form && form_body.is_none();
+
+    let response = if too_large {
+        AppError::PayloadTooLarge.into_response()
+    } else {
+        next.run(req).await
+    };
     let status = response.status();
     let info = response.extensions().get::<ErrorInfo>().cloned();
+    // Refused writes are counted by cause (`/metrics`, `/readyz`, the self-alert).
+    if is_write && let Some(ErrorInfo(err)) = &info {
+        match &**err {
+            AppError::Unavailable { fault, detail } => {
+                tracing::warn!(cause = fault.as_str(), detail = %detail, "write refused");
+                state.db.health().failed(Some(*fault));
+            }
+            AppError::Database(_) => state.db.health().failed(None),
+            _ => {}
+        }
+    }
     if info.is_none() && (!status.is_client_error() && !status.is_server_error()) {
         return response;
     }
@@ -150,18 +233,35 @@ pub async fn render_errors(State(state): State<CallerState>, req: Request, next:
         }
         None => None,
     };
+    let fault = info.as_ref().and_then(|ErrorInfo(err)| match &**err {
+        AppError::Unavailable { fault, .. } => Some(*fault),
+        _ => None,
+    });
+    let kept = match (fault, &form_body) {
+        (Some(_), Some(body)) => KeptForm::new(path.clone(), body),
+        _ => None,
+    };
     let page = ErrorPage {
         chrome: Chrome {
             user,
-            flash: None,
+            // The fault's message is the banner; the page below keeps the form.
+            flash: fault.map(|f| super::chrome::Flash {
+                kind: "error".to_owned(),
+                message: f.message().to_owned(),
+            }),
             tz: state.tz,
             path,
             my_items: 0,
             inbox_unread: 0,
+            disk_warning: state.db.health().disk_warning(),
         },
         status: status.as_u16(),
-        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        title: match fault {
+            Some(_) => "Not saved".to_owned(),
+            None => status.canonical_reason().unwrap_or("Error").to_owned(),
+        },
         message,
+        kept,
     };
     let mut out = match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
@@ -230,6 +330,29 @@ pub fn form_urlencode(s: &str) -> String {
     serde_urlencoded::to_string([("v", s)])
         .map(|encoded| encoded.trim_start_matches("v=").to_owned())
         .unwrap_or_default()
+}
+
+/// Once shutdown has begun, requests that arrive get 503 with Retry-After (in-flight ones
+/// finish); `/healthz` still answers, since the process is alive.
+pub async fn refuse_while_draining(
+    State(draining): State<Arc<std::sync::atomic::AtomicBool>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if draining.load(std::sync::atomic::Ordering::Acquire) && req.uri().path() != "/healthz" {
+        let mut out = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"error": {
+                "code": "shutting_down",
+                "message": "Hindsight is restarting or shutting down; try again in a few seconds.",
+            }})),
+        )
+            .into_response();
+        out.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("5"));
+        return out;
+    }
+    next.run(req).await
 }
 
 /// Expires the flash cookie once a page (not a redirect) has been rendered with it.

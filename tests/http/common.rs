@@ -86,6 +86,19 @@ impl TestApp {
 
     /// An app with extra settings, e.g. `("HINDSIGHT_LOGIN_MAX_FAILURES", "3")`.
     pub async fn spawn_with(settings: &[(&str, &str)]) -> Self {
+        Self::spawn_with_db(
+            settings,
+            None::<fn(&std::path::Path) -> hindsight::db::DbOptions>,
+        )
+        .await
+    }
+
+    /// An app whose database is opened with the options `options(path)` returns (e.g. a page
+    /// cap that makes it "full"); the database is created and migrated first without them.
+    pub async fn spawn_with_db(
+        settings: &[(&str, &str)],
+        options: Option<impl FnOnce(&std::path::Path) -> hindsight::db::DbOptions>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
         let mut pairs: Vec<(String, String)> = vec![
@@ -105,7 +118,14 @@ impl TestApp {
                 .map(|(_, v)| v.clone())
         })
         .expect("test config");
-        let db = Db::connect(&url).await.expect("database");
+        let db = match options {
+            Some(options) => {
+                Db::connect(&url).await.expect("create").close().await;
+                let options = options(&dir.path().join("test.db"));
+                Db::connect_with(&url, &options).await.expect("database")
+            }
+            None => Db::connect(&url).await.expect("database"),
+        };
         let state = AppState::new(db.clone(), config);
         Self {
             router: app(state.clone()),

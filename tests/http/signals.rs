@@ -183,8 +183,9 @@ async fn unknown_services_and_services_beyond_the_cap_are_refused() {
             .is_some_and(|m| m.contains("not a known service"))
     );
 
-    // The cap counts Hindsight's own window too.
-    let capped = TestApp::spawn_with(&[("HINDSIGHT_METRICS_MAX_SERVICES", "3")]).await;
+    // The cap counts Hindsight's own windows too: its requests (`hindsight`) and its writes
+    // (`hindsight-writes`, from the token created below).
+    let capped = TestApp::spawn_with(&[("HINDSIGHT_METRICS_MAX_SERVICES", "4")]).await;
     let (ingest, _) = tokens(&capped).await;
     for name in ["one", "two"] {
         push(&capped, &ingest, json!({"service": name, "events": event}))
@@ -198,7 +199,7 @@ async fn unknown_services_and_services_beyond_the_cap_are_refused() {
     )
     .await;
     third.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(third.body.contains("cap of 3"), "{}", third.body);
+    assert!(third.body.contains("cap of 4"), "{}", third.body);
 }
 
 #[tokio::test]
