@@ -1000,3 +1000,169 @@ fn typed_post_mortem_text_survives_leaving_the_editor() {
     );
     assert_eq!(field_value(&browser, "#s-summary"), typed);
 }
+
+/// The unread count on the header's inbox link ("" when there is none).
+fn inbox_badge(browser: &Browser) -> String {
+    browser
+        .find_all(".inbox-badge")
+        .first()
+        .map(|b| b.text())
+        .unwrap_or_default()
+}
+
+#[test]
+fn author_and_reviewer_are_told_and_the_published_post_mortem_stays_as_published() {
+    let app = TestApp::spawn();
+    app.add_service("checkout", "Storefront");
+    let ada = app.add_user("ada@example.com", "Ada Author", Role::Responder, PASSWORD);
+    app.add_user(
+        "grace@example.com",
+        "Grace Reviewer",
+        Role::Responder,
+        PASSWORD,
+    );
+    app.declare(&ada, "Checkout returns 502 after deploy", "checkout");
+    let ada_browser = Browser::start("journey-ada");
+    let grace_browser = Browser::start("journey-grace");
+    sign_in(&ada_browser, &app, "ada@example.com");
+    sign_in(&grace_browser, &app, "grace@example.com");
+    assert_eq!(
+        inbox_badge(&grace_browser),
+        "",
+        "nothing waits for Grace yet"
+    );
+
+    // Ada writes the post-mortem; a token slipped into Detection.
+    ada_browser.goto(&app.url("/incidents/INC-1/postmortem"));
+    ada_browser.click_and_wait(
+        &ada_browser.find("form[action='/incidents/INC-1/postmortem'] button[type=submit]"),
+    );
+    for (key, text) in [
+        (
+            "summary",
+            "Checkout returned 502 for 23 minutes after a config push.",
+        ),
+        ("impact", "About 4% of checkouts failed."),
+        ("trigger", "A config push set the payment timeout to 0."),
+        ("root_cause", "The config schema allowed a zero timeout."),
+        (
+            "detection",
+            "The 5xx alert paged; the deploy used ghp_abcdefghijklmnopqrstuvwxyz0123456789.",
+        ),
+        ("resolution", "Rolled the config back."),
+    ] {
+        retype(&ada_browser, &format!("#s-{key}"), text);
+    }
+    ada_browser
+        .find("#primary-category option[value='config change']")
+        .click();
+    retype(
+        &ada_browser,
+        "#primary-description",
+        "Zero was a valid timeout.",
+    );
+    retype(
+        &ada_browser,
+        "#no-items",
+        "The timeout setting is being removed entirely.",
+    );
+    ada_browser.click_and_wait(&ada_browser.find("button[name=action][value=save]"));
+    assert!(flash(&ada_browser).contains("Saved as version 2"));
+    ada_browser.find("details.ask-review summary").click();
+    ada_browser
+        .find("input[name=reviewer][value='grace@example.com']")
+        .click();
+    ada_browser.click_and_wait(
+        &ada_browser
+            .find("form[action='/incidents/INC-1/postmortem/reviewers'] button[type=submit]"),
+    );
+
+    // Grace sees it waiting in her header, opens it from her inbox and asks for a change.
+    grace_browser.goto(&app.url("/"));
+    assert_eq!(inbox_badge(&grace_browser), "1");
+    grace_browser.click_and_wait(&grace_browser.find("a.inbox-link"));
+    let message = grace_browser.find(".inbox-message.unread").text();
+    assert!(
+        message.contains("Ada Author asked you to review the post-mortem"),
+        "{message}"
+    );
+    grace_browser.screenshot(&grace_browser.screenshot_path("inbox"));
+    grace_browser.click_and_wait(&grace_browser.find(".inbox-message button"));
+    assert_eq!(grace_browser.current_path(), "/incidents/INC-1/postmortem");
+    assert_eq!(inbox_badge(&grace_browser), "", "opened is read");
+    retype(
+        &grace_browser,
+        "#review-comment",
+        "Take the token out of Detection and rotate it.",
+    );
+    grace_browser
+        .click_and_wait(&grace_browser.find("button[name=decision][value=request_changes]"));
+
+    // Ada is told, with what to change; she asks Grace again in one click.
+    ada_browser.goto(&app.url("/incidents/INC-1/postmortem"));
+    assert_eq!(inbox_badge(&ada_browser), "1");
+    ada_browser.goto(&app.url("/inbox"));
+    let told = ada_browser.find(".inbox-message.unread").text();
+    assert!(
+        told.contains(
+            "Grace Reviewer requested changes to your post-mortem: “Take the token out of Detection and rotate it.”"
+        ),
+        "{told}"
+    );
+    ada_browser.goto(&app.url("/incidents/INC-1/postmortem"));
+    ada_browser.click_and_wait(&ada_browser.find("form.ask-again button"));
+    grace_browser.goto(&app.url("/incidents/INC-1/postmortem"));
+    assert_eq!(inbox_badge(&grace_browser), "1", "asked again");
+    retype(&grace_browser, "#review-comment", "Fine once rotated.");
+    grace_browser.click_and_wait(&grace_browser.find("button[name=decision][value=approve]"));
+
+    // Publishing with the flagged token asks first, naming it; Ada publishes anyway.
+    ada_browser.goto(&app.url("/incidents/INC-1/postmortem"));
+    ada_browser.click_and_wait(&ada_browser.find("button[name=status][value=published]"));
+    let question = ada_browser.find("h1").text();
+    assert!(
+        question.contains("Publish with possible secrets or personal data?"),
+        "{question}"
+    );
+    ada_browser.click_and_wait(&ada_browser.find(".confirm-actions button[value=published]"));
+    assert_eq!(
+        ada_browser.find(".page-head .pm-status").text(),
+        "Published"
+    );
+    assert!(
+        !ada_browser
+            .find("body")
+            .text()
+            .contains("Take the token out of Detection"),
+        "review comments are not on the published page"
+    );
+
+    // The incident goes on; the published document does not change.
+    ada_browser.goto(&app.url("/incidents/INC-1"));
+    retype(
+        &ada_browser,
+        "#entry-body",
+        "Token rotated by the platform team.",
+    );
+    ada_browser.click_and_wait(&ada_browser.find("#add-entry button[type=submit]"));
+    ada_browser.goto(&app.url("/incidents/INC-1/postmortem"));
+    let document = ada_browser.find(".pm-doc").text();
+    assert!(!document.contains("Token rotated"), "{document}");
+    let since = ada_browser.find(".since-publishing").text();
+    assert!(
+        since.contains("Token rotated by the platform team."),
+        "{since}"
+    );
+    ada_browser.screenshot(&ada_browser.screenshot_path("since-publishing"));
+    let markdown = ada_browser.execute(
+        "return fetch('/incidents/INC-1/postmortem.md', {credentials: 'same-origin'}).then(r => r.text());",
+        vec![],
+    );
+    assert!(
+        !markdown
+            .as_str()
+            .unwrap_or_default()
+            .contains("Token rotated"),
+        "the export is the published document"
+    );
+}
