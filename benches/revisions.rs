@@ -5,6 +5,7 @@
 //! Run: `cargo bench --bench revisions -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
+use std::time::Instant;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use hindsight::postmortems::diff;
@@ -38,7 +39,13 @@ fn bench(c: &mut Criterion) {
         |b, t| b.iter(|| black_box(t.lines().count())),
     );
     group.bench_function(BenchmarkId::new("diff", "edit 500"), |b| {
-        b.iter(|| black_box(diff::lines(black_box(&old), black_box(&new))));
+        b.iter(|| {
+            black_box(diff::lines(
+                black_box(&old),
+                black_box(&new),
+                Instant::now() + diff::DEADLINE,
+            ))
+        });
     });
     // Adversarial: every one of 25,000 lines differs.
     let (a, z) = (lines(25_000, "old"), lines(25_000, "new"));
@@ -48,7 +55,13 @@ fn bench(c: &mut Criterion) {
         |b, t| b.iter(|| black_box(t.lines().count())),
     );
     group.bench_function(BenchmarkId::new("diff", "25000 differing"), |b| {
-        b.iter(|| black_box(diff::lines(black_box(&a), black_box(&z))));
+        b.iter(|| {
+            black_box(diff::lines(
+                black_box(&a),
+                black_box(&z),
+                Instant::now() + diff::DEADLINE,
+            ))
+        });
     });
     group.finish();
 }
