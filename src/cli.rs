@@ -173,6 +173,7 @@ async fn serve(db: Db, config: Config) -> CliResult {
         state.db.clone(),
         state.config.base_url.clone(),
         state.config.webhook_retry_base,
+        state.config.webhook_egress.clone(),
     ));
     tokio::spawn(crate::reports::keep_weekly_warm(
         axum::extract::FromRef::from_ref(&state),
