@@ -19,8 +19,11 @@ struct Receiver {
     url: String,
     bodies: Arc<Mutex<Vec<Value>>>,
     /// Each request's header block and raw body, as received.
-    raw: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    raw: Arc<Mutex<Vec<RawRequest>>>,
 }
+
+/// A request's header block and body bytes, exactly as received.
+type RawRequest = (String, Vec<u8>);
 
 async fn receiver(answers: Vec<u16>) -> Receiver {
     receiver_answering(answers, "").await
