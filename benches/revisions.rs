@@ -1,5 +1,6 @@
 //! Revision-diff benchmarks: what the history page's "compare" costs for an ordinary edit and
-//! for the adversarial case of two revisions whose 25,000 lines all differ (Myers' worst case),
+//! for the adversarial cases of two revisions whose 25,000 (over the cap) or 5,000 (under it,
+//! where the deadline decides) lines all differ (Myers' worst case),
 //! next to a plain line split of the same text, which any view of it costs anyway.
 //!
 //! Run: `cargo bench --bench revisions -- --warm-up-time 1 --measurement-time 3`
@@ -59,6 +60,17 @@ fn bench(c: &mut Criterion) {
             black_box(diff::lines(
                 black_box(&a),
                 black_box(&z),
+                Instant::now() + diff::DEADLINE,
+            ))
+        });
+    });
+    // Under the cap but still all different: 5,000 lines each, where the deadline decides.
+    let (c, d) = (lines(5_000, "old"), lines(5_000, "new"));
+    group.bench_function(BenchmarkId::new("diff", "5000 differing"), |b| {
+        b.iter(|| {
+            black_box(diff::lines(
+                black_box(&c),
+                black_box(&d),
                 Instant::now() + diff::DEADLINE,
             ))
         });
