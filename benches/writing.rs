@@ -3,6 +3,10 @@
 //! reads as a ratio to it. The checks run with the names compiled beforehand, as a page does
 //! (once per request, then every section); compiling the names is measured on its own.
 //!
+//! The adversarial case is text an author (or a paste) can produce on purpose: a known first
+//! name repeated with hyphens, one long "word" full of name matches, which once made the
+//! negation look-behind rescan the whole prefix for every match.
+//!
 //! Run: `cargo bench --bench writing -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
@@ -60,6 +64,22 @@ fn bench(c: &mut Criterion) {
             },
         );
     }
+    // 50 KB of "Maya-Maya-…": ~10,000 name matches in one hyphenated word.
+    let adversarial = "Maya-".repeat(10_000);
+    group.bench_with_input(
+        BenchmarkId::new("render (baseline), adversarial names", adversarial.len()),
+        &adversarial,
+        |b, t| {
+            b.iter(|| black_box(markdown::render(t)));
+        },
+    );
+    group.bench_with_input(
+        BenchmarkId::new("checks, adversarial names", adversarial.len()),
+        &adversarial,
+        |b, t| {
+            b.iter(|| black_box(writing::check(t, &people)));
+        },
+    );
     group.finish();
 }
 

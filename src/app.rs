@@ -262,6 +262,7 @@ impl FromRef<AppState> for crate::signals::SignalsState {
             signals: Arc::clone(&app.signals),
             catalog: Arc::clone(&app.catalog),
             metrics_require_token: app.config.metrics_require_token,
+            growth: app.config.service_growth,
         }
     }
 }
@@ -367,6 +368,7 @@ impl FromRef<AppState> for crate::integrations::IntegrationsState {
             db: app.db.clone(),
             mapping: Arc::clone(&app.alert_mapping),
             base_url: app.config.base_url.clone(),
+            growth: app.config.service_growth,
         }
     }
 }

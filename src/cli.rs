@@ -189,6 +189,7 @@ async fn serve(db: Db, config: Config) -> CliResult {
         state.db.clone(),
         state.config.base_url.clone(),
         state.config.webhook_retry_base,
+        state.config.webhook_egress.clone(),
         stop.clone(),
     ));
     // Read-only (it builds a cached page): aborted at shutdown, nothing to finish.

@@ -59,6 +59,11 @@ pub struct Config {
     pub disk_warn_bytes: u64,
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
     pub drain_timeout: Duration,
+    /// Where outgoing webhooks may connect: public addresses, plus the non-public ranges
+    /// listed in `HINDSIGHT_WEBHOOK_ALLOW_PRIVATE`.
+    pub webhook_egress: crate::notifications::egress::Egress,
+    /// How far ingest tokens (alert labels, metric pushes) may grow the service list.
+    pub service_growth: crate::catalog::Growth,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,6 +246,22 @@ impl Config {
                 number(&get, "HINDSIGHT_DRAIN_SECONDS", 20u64, 0)?,
                 3600,
             )?),
+            webhook_egress: {
+                let raw = get("HINDSIGHT_WEBHOOK_ALLOW_PRIVATE").unwrap_or_default();
+                crate::notifications::egress::Egress {
+                    allow_private: crate::notifications::egress::parse_ranges(&raw).map_err(
+                        |reason| invalid("HINDSIGHT_WEBHOOK_ALLOW_PRIVATE", &raw, &reason),
+                    )?,
+                }
+            },
+            service_growth: crate::catalog::Growth {
+                creates: flag(&get, "HINDSIGHT_INGEST_CREATES_SERVICES", true)?,
+                max_services: at_most(
+                    "HINDSIGHT_MAX_SERVICES",
+                    number(&get, "HINDSIGHT_MAX_SERVICES", 500usize, 1)?,
+                    100_000,
+                )?,
+            },
         })
     }
 
@@ -409,6 +430,29 @@ mod tests {
             err.to_string().contains("HINDSIGHT_MAX_BODY_BYTES"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn webhook_ranges_and_service_growth_are_read_and_checked() {
+        let cfg = config(&[
+            ("HINDSIGHT_WEBHOOK_ALLOW_PRIVATE", "10.0.0.0/8, fd00::/8"),
+            ("HINDSIGHT_INGEST_CREATES_SERVICES", "false"),
+            ("HINDSIGHT_MAX_SERVICES", "40"),
+        ])
+        .expect("valid");
+        assert_eq!(cfg.webhook_egress.allow_private.len(), 2);
+        assert!(!cfg.service_growth.creates);
+        assert_eq!(cfg.service_growth.max_services, 40);
+        let defaults = config(&[]).expect("valid");
+        assert!(defaults.webhook_egress.allow_private.is_empty());
+        assert!(defaults.service_growth.creates);
+        let err = config(&[("HINDSIGHT_WEBHOOK_ALLOW_PRIVATE", "10.0.0.0/40")]).expect_err("bad");
+        assert!(
+            err.to_string().contains("HINDSIGHT_WEBHOOK_ALLOW_PRIVATE"),
+            "{err}"
+        );
+        let err = config(&[("HINDSIGHT_MAX_SERVICES", "0")]).expect_err("bad");
+        assert!(err.to_string().contains("HINDSIGHT_MAX_SERVICES"), "{err}");
     }
 
     #[test]

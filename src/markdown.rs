@@ -34,8 +34,12 @@ pub fn render(markdown: &str) -> String {
     SANITIZER.clean(&unsafe_html).to_string()
 }
 
-/// Escapes Markdown syntax, so untrusted text (alert labels, titles quoted in generated
-/// entries) shows as text.
+/// Escapes Markdown syntax, so untrusted text shows as text: the one function every piece of
+/// text Hindsight did not write itself goes through on its way into Markdown (alert names,
+/// labels and messages, service and category names, people's names, titles quoted in
+/// generated entries). Every character that can open a link, image, HTML, emphasis, code,
+/// heading, list, quote or table is backslash-escaped, so the result is plain text in any
+/// block; a line break stays a line break. For text shown as code, see [`code_span`].
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
@@ -45,6 +49,27 @@ pub fn escape(text: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// Untrusted text as one inline code span that nothing in it can end early: line breaks
+/// become spaces (a blank line would end the paragraph, and the span, and let the rest be
+/// read as Markdown) and the fence is one backtick longer than the longest run inside, so a
+/// backtick in the text cannot close it. Backslash escapes show literally in code, which is
+/// why code goes through this and not [`escape`].
+pub fn code_span(text: &str) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| if matches!(c, '\n' | '\r') { ' ' } else { c })
+        .collect();
+    let (mut longest, mut run) = (0, 0);
+    for c in flat.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    // One space inside each end is stripped by the renderer; it keeps a leading or trailing
+    // backtick of the text from joining the fence.
+    format!("{fence} {flat} {fence}")
 }
 
 /// Links a reader can follow safely: web, mail and relative ones.
@@ -125,7 +150,40 @@ pub fn plain_text(markdown: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{neutralize, plain_text, render};
+    use super::{code_span, escape, neutralize, plain_text, render};
+
+    #[test]
+    fn code_spans_hold_backticks_and_blank_lines_without_breaking_out() {
+        let key = "{}:{alertname=\"x\"}`\n\n[click here](https://evil.example) ``` `";
+        let html = render(&format!("Opened for the alert group {}.", code_span(key)));
+        assert!(!html.contains("<a "), "{html}");
+        assert!(
+            html.contains("[click here](https://evil.example)"),
+            "{html}"
+        );
+        assert_eq!(html.matches("<code>").count(), 1, "{html}");
+        assert_eq!(
+            render(&code_span("plain")).trim(),
+            "<p><code>plain</code></p>"
+        );
+    }
+
+    #[test]
+    fn escaped_text_cannot_plant_links_html_or_blocks() {
+        for hostile in [
+            "[fix](https://evil.example)",
+            "<https://evil.example>",
+            "![x](https://evil.example/x.png)",
+            "<b>bold</b>",
+            "a\n\n# heading\n\n- item\n\n> quote\n\n| a | b |\n|---|---|",
+            "[ref]\n\n[ref]: https://evil.example",
+        ] {
+            let html = render(&format!("Declared by {}.", escape(hostile)));
+            for needle in ["<a ", "<img", "<b>", "<h1", "<li", "<blockquote", "<table"] {
+                assert!(!html.contains(needle), "{needle} in {html}");
+            }
+        }
+    }
 
     #[test]
     fn plain_text_keeps_the_words_and_drops_the_syntax() {

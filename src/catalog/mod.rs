@@ -102,6 +102,48 @@ impl CatalogCache {
     }
 }
 
+/// How far ingest tokens may grow the service list: alert labels and metric pushes name
+/// services, and without a bound anyone holding an ingest token could fill the list (and every
+/// picker and filter that shows it) with made-up names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Growth {
+    /// Whether ingest may add services at all (`HINDSIGHT_INGEST_CREATES_SERVICES`); when not,
+    /// only services an admin added are accepted.
+    pub creates: bool,
+    /// The list never grows past this many services through ingest (`HINDSIGHT_MAX_SERVICES`);
+    /// admins can still add more.
+    pub max_services: usize,
+}
+
+impl Default for Growth {
+    fn default() -> Self {
+        Self {
+            creates: true,
+            max_services: 500,
+        }
+    }
+}
+
+impl Growth {
+    /// Whether ingest may add one more service to a list that holds `current`.
+    pub fn allows(&self, current: usize) -> bool {
+        self.creates && current < self.max_services
+    }
+
+    /// Why a new service was refused, for the field error of a refused push.
+    pub fn refusal(&self, name: &str) -> String {
+        if self.creates {
+            format!(
+                "{name} is not a known service and the service list is full ({} services, \
+                 HINDSIGHT_MAX_SERVICES); an admin can add it under Admin › Services",
+                self.max_services
+            )
+        } else {
+            format!("{name} is not a known service; an admin can add it under Admin › Services")
+        }
+    }
+}
+
 /// A service or category name: 1–60 characters, no control characters, trimmed.
 pub fn parse_name(field: &str, raw: &str) -> Result<String, AppError> {
     let name = raw.trim();

@@ -655,10 +655,12 @@ pub async fn declare(
     let mut tx = db.begin_write().await?;
     let (user_id, who) = (by.user_id(), by.name());
     let (id, number) = db::insert(&mut tx, &values, user_id, now).await?;
+    // The name and the service (which an alert label may have named) are untrusted text.
     let body = format!(
-        "Incident declared by {who}: {} on {}, status {}.",
+        "Incident declared by {}: {} on {}, status {}.",
+        crate::markdown::escape(&who),
         values.severity.as_str(),
-        values.service,
+        crate::markdown::escape(&values.service),
         values.status.as_str()
     );
     timeline::db::insert(&mut tx, &id, now, EntryKind::StatusChange, &body, user_id).await?;

@@ -631,8 +631,9 @@ impl ShowPage {
     fn kinds(&self) -> [EntryKind; 7] {
         EntryKind::WRITABLE
     }
-    fn all_kinds(&self) -> [EntryKind; 10] {
-        EntryKind::ALL
+    /// What the inline edit form offers for an entry of kind `current`.
+    fn edit_kinds(&self, current: &str) -> Vec<EntryKind> {
+        EntryKind::editable_from(current)
     }
     fn item_statuses(&self) -> &'static [crate::action_items::ItemStatus] {
         &crate::action_items::ItemStatus::ALL

@@ -44,7 +44,7 @@ async fn handle(state: &IntegrationsState, source: Source, body: &[u8]) -> AppRe
         let value: serde_json::Value = serde_json::from_slice(body)
             .map_err(|e| AppError::BadRequest(format!("malformed JSON: {e}")))?;
         let payload: WebhookPayload = from_json_value(value)?;
-        receive(&state.db, &state.mapping, source, &payload).await
+        receive(&state.db, &state.mapping, state.growth, source, &payload).await
     }
     .await;
     let (status, outcome) = match &result {

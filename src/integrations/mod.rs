@@ -24,6 +24,8 @@ pub struct IntegrationsState {
     pub mapping: Arc<Mapping>,
     /// Where Hindsight is reached, for the receiver URLs the page shows.
     pub base_url: String,
+    /// Whether alert labels may add services to the list, and up to how many.
+    pub growth: crate::catalog::Growth,
 }
 
 choice! {
@@ -117,6 +119,10 @@ pub fn parse_severity_map(raw: &str) -> Result<Vec<(String, Severity)>, String> 
         })
         .collect()
 }
+
+/// Where an alert's incident is filed when its labels name no service, or one the service
+/// list may not gain.
+pub const FALLBACK_SERVICE: &str = "unknown-service";
 
 /// Longest label or annotation value kept.
 const MAX_TEXT: usize = 500;
@@ -383,6 +389,7 @@ static RECEIVING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 pub async fn receive(
     db: &Db,
     mapping: &Mapping,
+    growth: crate::catalog::Growth,
     source: Source,
     payload: &WebhookPayload,
 ) -> AppResult<Receipt> {
@@ -425,11 +432,21 @@ pub async fn receive(
                     .map(|(_, sev)| *sev)
             })
             .unwrap_or(Severity::Sev3);
-        let service = label(&mapping.service_label)
+        let named = label(&mapping.service_label)
             .or_else(|| label("job"))
             .map(|s| clean(&s, 60))
-            .filter(|s| crate::catalog::parse_name("service", s).is_ok())
-            .unwrap_or_else(|| "unknown-service".into());
+            .filter(|s| crate::catalog::parse_name("service", s).is_ok());
+        // An alert must never be lost, so a service the list may not gain is filed under the
+        // fallback, and the incident says which service the alert named.
+        let listed = crate::catalog::db::list_services(&db.reader).await?;
+        let (service, unlisted) = match named {
+            Some(name) => match listed.iter().find(|s| s.name.eq_ignore_ascii_case(&name)) {
+                Some(known) => (known.name.clone(), None),
+                None if growth.allows(listed.len()) => (name, None),
+                None => (FALLBACK_SERVICE.to_owned(), Some(name)),
+            },
+            None => (FALLBACK_SERVICE.to_owned(), None),
+        };
         let title = payload
             .common_annotations
             .get("summary")
@@ -439,12 +456,23 @@ pub async fn receive(
             .or_else(|| first.map(|a| a.name.clone()))
             .map(|t| clean(&t, 200))
             .unwrap_or_else(|| "Alert".into());
-        // Inside a code span Markdown escapes show literally; only backticks must go.
         let mut summary = format!(
-            "Opened by {} for the alert group `{}`.",
+            "Opened by {} for the alert group {}.",
             source.as_str(),
-            group_key.replace('`', "'")
+            crate::markdown::code_span(&group_key)
         );
+        if let Some(name) = &unlisted {
+            summary.push_str(&format!(
+                "\n\nThe alert names the service {}, which is not on the service list{}: filed \
+                 under {FALLBACK_SERVICE}.",
+                crate::markdown::code_span(name),
+                if growth.creates {
+                    " and the list is full (HINDSIGHT_MAX_SERVICES)"
+                } else {
+                    " (alerts may not add services: HINDSIGHT_INGEST_CREATES_SERVICES)"
+                }
+            ));
+        }
         if let Some(message) = payload.message.as_deref().or(payload
             .common_annotations
             .get("description")

@@ -30,6 +30,10 @@ where
             "/admin/integrations/destinations/{id}/delete",
             post(delete_destination),
         )
+        .route(
+            "/admin/integrations/destinations/{id}/secret",
+            post(rotate_secret),
+        )
 }
 
 #[derive(Template, WebTemplate)]
@@ -43,6 +47,8 @@ struct IntegrationsPage {
     deliveries: Vec<DeliveryRow>,
     form: DestinationForm,
     errors: FieldErrors,
+    /// A signing secret just made: shown on this one response only.
+    created: Option<crate::notifications::NewSecret>,
 }
 
 impl IntegrationsPage {
@@ -120,18 +126,46 @@ async fn page(
         deliveries: crate::notifications::db::recent_deliveries(&state.db.reader, 30).await?,
         form,
         errors,
+        created: None,
     })
 }
 
-async fn show(State(state): State<IntegrationsState>, Admin(p): Admin) -> AppResult<Response> {
-    let form = DestinationForm {
+/// The page showing a new signing secret once, kept out of caches.
+async fn secret_page(
+    state: &IntegrationsState,
+    chrome: Chrome,
+    created: crate::notifications::NewSecret,
+    status: StatusCode,
+) -> AppResult<Response> {
+    let mut html = page(
+        state,
+        chrome,
+        DestinationForm::default(),
+        FieldErrors::new(),
+    )
+    .await?;
+    html.form = default_form();
+    html.created = Some(created);
+    Ok((
+        status,
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        html,
+    )
+        .into_response())
+}
+
+fn default_form() -> DestinationForm {
+    DestinationForm {
         format: "json".into(),
         event_incident_opened: "on".into(),
         event_alert_fired: "on".into(),
         tier_page: "on".into(),
         ..DestinationForm::default()
-    };
-    Ok(page(&state, p.chrome, form, FieldErrors::new())
+    }
+}
+
+async fn show(State(state): State<IntegrationsState>, Admin(p): Admin) -> AppResult<Response> {
+    Ok(page(&state, p.chrome, default_form(), FieldErrors::new())
         .await?
         .into_response())
 }
@@ -161,17 +195,22 @@ async fn add_destination(
     )
     .await
     {
-        Ok(values) => Ok(redirect_with_flash(
-            "/admin/integrations",
-            "ok",
-            &format!("Added the destination {}.", values.name),
-        )),
+        Ok(created) => secret_page(&state, p.chrome, created, StatusCode::CREATED).await,
         Err(AppError::Validation { fields, .. }) => {
             let html = page(&state, p.chrome, form, fields).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
         Err(e) => Err(e),
     }
+}
+
+async fn rotate_secret(
+    State(state): State<IntegrationsState>,
+    Admin(p): Admin,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let created = crate::notifications::rotate_secret(&state.db, &id).await?;
+    secret_page(&state, p.chrome, created, StatusCode::OK).await
 }
 
 async fn delete_destination(

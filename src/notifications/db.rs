@@ -18,6 +18,13 @@ pub struct Destination {
     pub enabled: bool,
 }
 
+impl Destination {
+    /// The URL as pages show it after creation (see `notifications::mask_url`).
+    pub fn masked_url(&self) -> String {
+        super::mask_url(&self.url)
+    }
+}
+
 pub async fn list_destinations(
     conn: impl sqlx::SqliteExecutor<'_>,
 ) -> Result<Vec<Destination>, AppError> {
@@ -33,6 +40,7 @@ pub async fn list_destinations(
 pub async fn insert_destination(
     conn: &mut SqliteConnection,
     v: &DestinationValues,
+    secret: &str,
 ) -> Result<(), AppError> {
     let events: Vec<&str> = v.events.iter().map(|e| e.as_str()).collect();
     let (id, events, tiers, now) = (
@@ -42,8 +50,9 @@ pub async fn insert_destination(
         ts(Utc::now()),
     );
     sqlx::query!(
-        "INSERT INTO webhook_destinations (id, name, url, format, events, tiers, enabled, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
+        "INSERT INTO webhook_destinations (id, name, url, format, events, tiers, enabled, created_at,
+            secret)
+         VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
         id,
         v.name,
         v.url,
@@ -51,10 +60,27 @@ pub async fn insert_destination(
         events,
         tiers,
         now,
+        secret,
     )
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Replaces a destination's signing secret; returns its name, or `None` when there is no such
+/// destination.
+pub async fn set_secret(
+    conn: &mut SqliteConnection,
+    id: &str,
+    secret: &str,
+) -> Result<Option<String>, AppError> {
+    Ok(sqlx::query_scalar!(
+        "UPDATE webhook_destinations SET secret = ? WHERE id = ? RETURNING name",
+        secret,
+        id
+    )
+    .fetch_optional(conn)
+    .await?)
 }
 
 pub async fn delete_destination(conn: &mut SqliteConnection, id: &str) -> Result<bool, AppError> {
@@ -111,13 +137,15 @@ pub struct Due {
     pub attempts: i64,
     pub url: String,
     pub format: String,
+    /// The destination's signing secret.
+    pub secret: String,
 }
 
 pub async fn due(pool: &SqlitePool, limit: i64) -> Result<Vec<Due>, AppError> {
     let now = ts(Utc::now());
     Ok(sqlx::query_as!(
         Due,
-        r#"SELECT d.id AS "id!", d.data, d.attempts, w.url, w.format
+        r#"SELECT d.id AS "id!", d.data, d.attempts, w.url, w.format, w.secret
          FROM webhook_deliveries d JOIN webhook_destinations w ON w.id = d.destination_id
          WHERE d.status = 'pending' AND d.next_attempt_at <= ?
          ORDER BY d.next_attempt_at LIMIT ?"#,

@@ -2,10 +2,20 @@
 //! its severity raised, an alert fired, a post-mortem published), a delivery is queued for every webhook destination
 //! that asked for it, and a background worker sends them with retries and backoff. Queuing is
 //! one insert, so no request ever waits on a remote server.
+//!
+//! Deliveries connect only to permitted addresses (`egress`), follow no redirects, are signed
+//! with the destination's own secret (HMAC-SHA256 over timestamp and body, see [`signature`]),
+//! and record only a status or a fixed phrase, never what the remote answered.
 
 pub mod db;
+pub mod egress;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 use chrono::Utc;
 use serde::Serialize;
@@ -69,8 +79,15 @@ pub fn body(format: &str, notice: &Notice, base_url: &str) -> serde_json::Value 
             ("alert_fired", _) => ":warning:",
             _ => ":information_source:",
         };
+        // Titles and alert names are untrusted: unescaped, `<!channel>` would ping everyone and
+        // `<https://evil|fix>` would disguise a link.
         return serde_json::json!({
-            "text": format!("{icon} {} <{url}|{}>", notice.text, notice.incident.as_deref().unwrap_or("open in Hindsight")),
+            "text": format!(
+                "{icon} {} <{}|{}>",
+                slack_escape(&notice.text),
+                slack_escape(&url),
+                slack_escape(notice.incident.as_deref().unwrap_or("open in Hindsight"))
+            ),
         });
     }
     serde_json::json!({
@@ -86,6 +103,21 @@ pub fn body(format: &str, notice: &Notice, base_url: &str) -> serde_json::Value 
     })
 }
 
+/// Text made safe for Slack's `mrkdwn`: `&`, `<` and `>` are the three characters Slack asks to
+/// escape; with them escaped, no `<!channel>`, `<@user>` or `<url|label>` can be formed.
+pub fn slack_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Attempts before a delivery is given up.
 pub const MAX_ATTEMPTS: i64 = 6;
 
@@ -94,27 +126,105 @@ pub fn backoff(base: Duration, attempts: i64) -> Duration {
     base * 2u32.pow(u32::try_from(attempts.clamp(0, 6)).unwrap_or(6))
 }
 
-/// Sends every due delivery once; returns how many were attempted.
-pub async fn deliver_due(db: &Db, base_url: &str, retry_base: Duration) -> Result<usize, AppError> {
+/// What a delivery's outcome column shows: the HTTP status, or one of these fixed phrases. The
+/// remote's body and the transport's error text are never kept (they made the deliveries table
+/// a port-scan oracle); the server log has the detail for the operator.
+pub const NO_ANSWER: &str = "no answer";
+pub const BLOCKED: &str = "refused: not a public address";
+
+/// Header names of a signed delivery (documented in the README).
+pub const SIGNATURE_HEADER: &str = "X-Hindsight-Signature";
+pub const TIMESTAMP_HEADER: &str = "X-Hindsight-Timestamp";
+pub const DELIVERY_HEADER: &str = "X-Hindsight-Delivery";
+
+/// `v1=` and the hex HMAC-SHA256, keyed with the destination's secret, of the timestamp (Unix
+/// seconds, as sent in `X-Hindsight-Timestamp`), a `.`, and the exact body bytes. A receiver
+/// computes the same and compares in constant time, and refuses old timestamps (replays).
+pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    // HMAC takes a key of any length, so this cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of every length"));
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    let mut out = String::with_capacity(3 + 2 * digest.len());
+    out.push_str("v1=");
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// A new signing secret: 32 random bytes, hex, behind a readable prefix.
+pub fn new_secret() -> AppResult<String> {
+    let mut buf = [0u8; 32];
+    getrandom::fill(&mut buf)
+        .map_err(|e| AppError::Internal(format!("no randomness available: {e}")))?;
+    Ok(format!(
+        "whsec_{}",
+        buf.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
+}
+
+/// A destination URL as pages show it after creation: scheme and host only, since the path
+/// and query often are the credential (Slack and chat webhooks) and user info always is.
+pub fn mask_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let more = rest[end..].trim_start_matches('/');
+    if more.is_empty() {
+        format!("{scheme}://{host}")
+    } else {
+        format!("{scheme}://{host}/…")
+    }
+}
+
+/// Sends every due delivery once; returns how many were attempted. Only addresses `egress`
+/// permits are connected to.
+pub async fn deliver_due(
+    db: &Db,
+    base_url: &str,
+    retry_base: Duration,
+    egress: &egress::Egress,
+) -> Result<usize, AppError> {
     let due = db::due(&db.reader, 20).await?;
     let count = due.len();
     for delivery in due {
         let notice: Notice = match serde_json::from_str(&delivery.data) {
             Ok(n) => n,
             Err(e) => {
-                record_attempt(db, &delivery.id, None, &format!("unreadable: {e}"), None).await?;
+                tracing::warn!(delivery = %delivery.id, error = %e, "unreadable queued notification");
+                record_attempt(db, &delivery.id, None, "unreadable", None).await?;
                 continue;
             }
         };
         let payload = body(&delivery.format, &notice, base_url);
-        let url = delivery.url.clone();
-        let sent = tokio::task::spawn_blocking(move || send(&url, &payload)).await?;
+        let bytes = serde_json::to_vec(&payload).map_err(|e| AppError::Internal(e.to_string()))?;
+        let (url, secret, id, egress) = (
+            delivery.url.clone(),
+            delivery.secret.clone(),
+            delivery.id.clone(),
+            egress.clone(),
+        );
+        let sent =
+            tokio::task::spawn_blocking(move || send(&url, &bytes, &secret, &id, &egress)).await?;
         let (status, error) = match sent {
             Ok(code) if (200..300).contains(&code) => (Some(code), String::new()),
             Ok(code) => (Some(code), format!("answered {code}")),
-            Err(e) => (None, e),
+            Err(Failure::Blocked) => (None, BLOCKED.to_owned()),
+            Err(Failure::NoAnswer(detail)) => {
+                // The detail is for the operator's log only (the URL may hold a credential,
+                // so the destination is named by its id).
+                tracing::info!(delivery = %delivery.id, error = %detail, "webhook delivery got no answer");
+                (None, NO_ANSWER.to_owned())
+            }
         };
-        let next = if error.is_empty() || delivery.attempts + 1 >= MAX_ATTEMPTS {
+        // A refused address will not become public by waiting: give up at once.
+        let next = if error.is_empty() || error == BLOCKED || delivery.attempts + 1 >= MAX_ATTEMPTS
+        {
             None
         } else {
             Some(Utc::now() + backoff(retry_base, delivery.attempts))
@@ -138,19 +248,40 @@ async fn record_attempt(
     Ok(())
 }
 
-/// One POST with a short timeout (blocking: runs on the blocking pool).
-fn send(url: &str, payload: &serde_json::Value) -> Result<u16, String> {
-    let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(5)))
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    agent
+/// Why a POST got no status.
+#[derive(Debug)]
+enum Failure {
+    /// The host resolved only to addresses that are not permitted.
+    Blocked,
+    /// Anything else: refused, timed out, TLS, unknown host (detail for the log).
+    NoAnswer(String),
+}
+
+/// One signed POST with a short timeout (blocking: runs on the blocking pool).
+fn send(
+    url: &str,
+    body: &[u8],
+    secret: &str,
+    delivery_id: &str,
+    egress: &egress::Egress,
+) -> Result<u16, Failure> {
+    let blocked = Arc::new(AtomicBool::new(false));
+    let agent = egress.agent(Duration::from_secs(5), Arc::clone(&blocked));
+    let timestamp = Utc::now().timestamp();
+    let mut request = agent
         .post(url)
         .header("User-Agent", "Hindsight")
-        .send_json(payload)
-        .map(|response| response.status().as_u16())
-        .map_err(|e| e.to_string())
+        .header("Content-Type", "application/json")
+        .header(DELIVERY_HEADER, delivery_id)
+        .header(TIMESTAMP_HEADER, timestamp.to_string());
+    if !secret.is_empty() {
+        request = request.header(SIGNATURE_HEADER, signature(secret, timestamp, body));
+    }
+    match request.send(body) {
+        Ok(response) => Ok(response.status().as_u16()),
+        Err(_) if blocked.load(Ordering::Relaxed) => Err(Failure::Blocked),
+        Err(e) => Err(Failure::NoAnswer(e.to_string())),
+    }
 }
 
 /// Sends due deliveries every second until the process ends.
@@ -158,6 +289,7 @@ pub async fn run(
     db: Db,
     base_url: String,
     retry_base: Duration,
+    egress: egress::Egress,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut interval = tokio::time::interval(Duration::from_secs(1));
@@ -168,7 +300,7 @@ pub async fn run(
             _ = interval.tick() => {}
             _ = stop.wait_for(|stop| *stop) => break,
         }
-        if let Err(e) = deliver_due(&db, &base_url, retry_base).await {
+        if let Err(e) = deliver_due(&db, &base_url, retry_base, &egress).await {
             // A write this loop could not make counts like a refused request's (metrics,
             // readiness, the self-alert), so a full disk is noticed even when nobody is saving.
             if let AppError::Unavailable { fault, .. } = &e {
@@ -241,7 +373,15 @@ pub fn check_destination(
     })
 }
 
-/// Checks a destination as typed into the admin form (naming each bad field) and adds it.
+/// A destination just added or given a new secret: the secret is returned this once.
+#[derive(Debug, Clone)]
+pub struct NewSecret {
+    pub destination: String,
+    pub secret: String,
+}
+
+/// Checks a destination as typed into the admin form (naming each bad field) and adds it with
+/// a new signing secret, which is returned to be shown once.
 pub async fn add_destination(
     db: &Db,
     name: &str,
@@ -249,12 +389,31 @@ pub async fn add_destination(
     format: &str,
     events: &[String],
     tiers: &[String],
-) -> AppResult<DestinationValues> {
+) -> AppResult<NewSecret> {
     let values = check_destination(name, url, format, events, tiers)?;
+    let secret = new_secret()?;
     let mut tx = db.begin_write().await?;
-    db::insert_destination(&mut tx, &values).await?;
+    db::insert_destination(&mut tx, &values, &secret).await?;
     tx.commit().await?;
-    Ok(values)
+    Ok(NewSecret {
+        destination: values.name,
+        secret,
+    })
+}
+
+/// Gives a destination a new signing secret (the old one stops working at once) and returns
+/// it to be shown once.
+pub async fn rotate_secret(db: &Db, id: &str) -> AppResult<NewSecret> {
+    let secret = new_secret()?;
+    let mut tx = db.begin_write().await?;
+    let name = db::set_secret(&mut tx, id, &secret)
+        .await?
+        .ok_or_else(|| AppError::missing("destination"))?;
+    tx.commit().await?;
+    Ok(NewSecret {
+        destination: name,
+        secret,
+    })
 }
 
 /// Deletes a destination (its deliveries go with it).
@@ -294,11 +453,54 @@ mod tests {
     }
 
     #[test]
+    fn slack_text_cannot_ping_everyone_or_disguise_a_link() {
+        let mut n = notice();
+        n.text = "INC-7 sev1 opened: <!channel> see <https://evil.example|the fix> & more".into();
+        let body = body("slack", &n, "https://hs.example.com");
+        assert_eq!(
+            body["text"],
+            ":rotating_light: INC-7 sev1 opened: &lt;!channel&gt; see &lt;https://evil.example|the fix&gt; &amp; more <https://hs.example.com/incidents/INC-7|INC-7>"
+        );
+    }
+
+    #[test]
     fn json_bodies_carry_the_facts_and_an_absolute_link() {
         let body = body("json", &notice(), "https://hs.example.com");
         assert_eq!(body["event"], "incident_opened");
         assert_eq!(body["url"], "https://hs.example.com/incidents/INC-7");
         assert_eq!(body["severity"], "sev1");
+    }
+
+    #[test]
+    fn signatures_are_hmac_sha256_over_timestamp_dot_body() {
+        // What a receiver computes: HMAC-SHA256(secret, "<timestamp>.<body>"), hex.
+        let sig = signature("whsec_k", 1_700_000_000, b"{\"a\":1}");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(b"whsec_k").expect("key");
+        mac.update(b"1700000000.{\"a\":1}");
+        let expected: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(sig, format!("v1={expected}"));
+        assert_ne!(sig, signature("whsec_other", 1_700_000_000, b"{\"a\":1}"));
+        assert_ne!(sig, signature("whsec_k", 1_700_000_001, b"{\"a\":1}"));
+        assert_eq!(sig.len(), 3 + 64);
+    }
+
+    #[test]
+    fn destination_urls_are_masked_to_scheme_and_host() {
+        assert_eq!(
+            mask_url("https://hooks.slack.com/services/T0/B0/secretpart"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            mask_url("https://user:pass@chat.example.com:8443/hook?token=x"),
+            "https://chat.example.com:8443/…"
+        );
+        assert_eq!(mask_url("http://10.0.0.5:8080"), "http://10.0.0.5:8080");
+        assert_eq!(mask_url("http://10.0.0.5:8080/"), "http://10.0.0.5:8080");
     }
 
     #[test]

@@ -847,6 +847,8 @@ pub struct ConflictSection {
     pub theirs: String,
     pub yours: String,
     pub diff: Vec<diff::Line>,
+    /// Too large to compare line by line: only the two texts are shown.
+    pub too_large: bool,
 }
 
 #[derive(Template, WebTemplate)]
@@ -893,10 +895,12 @@ async fn render_conflict(
         if theirs.body == before {
             merged.push((key.clone(), theirs.title.clone(), yours));
         } else {
+            let compared = diff::lines_off_thread(theirs.body.clone(), yours.clone()).await?;
             conflicts.push(ConflictSection {
                 key: key.clone(),
                 title: theirs.title.clone(),
-                diff: diff::lines(&theirs.body, &yours),
+                too_large: compared == diff::Lines::TooLarge,
+                diff: compared.into_lines(),
                 theirs: theirs.body.clone(),
                 yours,
             });
@@ -1175,6 +1179,19 @@ struct DiffPage {
     blocks: Vec<Block>,
 }
 
+/// The diff caps, for the "too large to compare" note.
+trait DiffCaps {
+    fn max_lines(&self) -> usize {
+        diff::MAX_LINES
+    }
+    fn max_kb(&self) -> usize {
+        diff::MAX_BYTES / 1024
+    }
+}
+
+impl DiffCaps for DiffPage {}
+impl DiffCaps for ConflictPage {}
+
 fn parse_version(raw: &str, field: &str) -> AppResult<i64> {
     raw.trim()
         .parse::<i64>()
@@ -1199,12 +1216,13 @@ async fn show_diff(
     let (to_info, new) = db::revision(&state.db.reader, &pm.pm.id, to)
         .await?
         .ok_or_else(|| missing(to))?;
+    let blocks = diff::compare_off_thread(old, new).await?;
     Ok(DiffPage {
         chrome: page.chrome,
         incident,
         from: from_info,
         to: to_info,
-        blocks: diff::compare(&old, &new),
+        blocks,
     }
     .into_response())
 }

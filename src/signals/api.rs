@@ -47,20 +47,8 @@ async fn push_events(
     let window_ms = u64::from(signals.registry.config().window_secs) * 1000;
     let checked = batch.check(now_ms(), window_ms, signals.max_batch)?;
     let name = checked.service.as_str();
-    let known = signals.registry.services().iter().any(|s| s == name)
-        || state
-            .catalog
-            .get(&state.db.reader)
-            .await?
-            .services
-            .iter()
-            .any(|s| s.name.eq_ignore_ascii_case(name));
-    if !known && !signals.auto_create {
-        return Err(AppError::field(
-            "service",
-            format!("{name} is not a known service; an admin can add it under Admin › Services"),
-        ));
-    }
+    let lists = state.catalog.get(&state.db.reader).await?;
+    super::admit_service(signals, &lists, state.growth, name)?;
     // The gauge is stamped with the batch's last event time, not the wall clock: a window's
     // clock only moves forward, so stamping "now" would make the next batch's (earlier)
     // events count as late.

@@ -37,6 +37,9 @@ pub struct SignalsState {
     pub catalog: Arc<crate::catalog::CatalogCache>,
     /// `/metrics` answers only callers with a read token.
     pub metrics_require_token: bool,
+    /// Whether pushes may start windows for services not on the list, and up to how many
+    /// services (listed plus unlisted windows) there may be.
+    pub growth: crate::catalog::Growth,
 }
 
 /// The collector and Hindsight's own counters, shared by every request.
@@ -63,6 +66,44 @@ impl Signals {
             auto_create,
             max_batch,
         })
+    }
+}
+
+/// Whether a push may record events for `name`: a service on the list or with a window already
+/// always may; a new one only while pushes may add services (`auto_create` and `growth`) and
+/// the services on the list plus the windows of unlisted ones stay under the cap, so made-up
+/// names cannot crowd out the real services' windows.
+pub fn admit_service(
+    signals: &Signals,
+    lists: &crate::catalog::Lists,
+    growth: crate::catalog::Growth,
+    name: &str,
+) -> Result<(), AppError> {
+    let listed = |n: &str| {
+        lists
+            .services
+            .iter()
+            .any(|s| s.name.eq_ignore_ascii_case(n))
+    };
+    let windows = signals.registry.services();
+    if listed(name) || windows.iter().any(|s| s == name) {
+        return Ok(());
+    }
+    if !signals.auto_create {
+        return Err(AppError::field(
+            "service",
+            crate::catalog::Growth {
+                creates: false,
+                ..growth
+            }
+            .refusal(name),
+        ));
+    }
+    let unlisted = windows.iter().filter(|w| !listed(w)).count();
+    if growth.allows(lists.services.len() + unlisted) {
+        Ok(())
+    } else {
+        Err(AppError::field("service", growth.refusal(name)))
     }
 }
 
@@ -462,7 +503,8 @@ pub async fn freeze(
     let id = db::insert(&mut tx, incident_id, service, trigger, &report, taken_by).await?;
     if trigger != Trigger::IncidentOpen {
         let body = format!(
-            "Metrics snapshot of **{service}** ({}): {} events, {:.1}% errors{}.",
+            "Metrics snapshot of **{}** ({}): {} events, {:.1}% errors{}.",
+            crate::markdown::escape(service),
             trigger.as_str().replace('_', " "),
             report.last_n.count,
             report.last_n.error_rate * 100.0,

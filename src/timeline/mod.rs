@@ -51,6 +51,34 @@ impl EntryKind {
             other => other.as_str(),
         }
     }
+
+    /// Whether people may write entries of this kind (`alert`, `snapshot` and
+    /// `status_change` entries are Hindsight's own record and must not be forgeable).
+    pub fn written_by_people(self) -> bool {
+        Self::WRITABLE.contains(&self)
+    }
+
+    /// The kinds an edit form offers for an entry of kind `current`: the writable ones, and a
+    /// system entry's own kind so that fixing its text keeps it.
+    pub fn editable_from(current: &str) -> Vec<EntryKind> {
+        let mut kinds = Self::WRITABLE.to_vec();
+        if let Some(own) = Self::parse(current).filter(|k| !k.written_by_people()) {
+            kinds.push(own);
+        }
+        kinds
+    }
+}
+
+/// The refusal for a kind people may not write, naming the ones they may.
+fn not_writable() -> AppError {
+    let kinds: Vec<&str> = EntryKind::WRITABLE.iter().map(|k| k.as_str()).collect();
+    AppError::field(
+        "kind",
+        format!(
+            "must be one of {} (alert, snapshot and status_change entries are written by Hindsight)",
+            kinds.join(", ")
+        ),
+    )
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -135,13 +163,17 @@ impl EntryChanges {
     }
 }
 
-/// Adds an entry to an incident (time defaults to now, kind to note).
+/// Adds a person's entry to an incident (time defaults to now, kind to note); only the kinds
+/// people write are accepted.
 pub async fn add(
     db: &crate::db::Db,
     user: &crate::auth::User,
     incident_id: &str,
     changes: &EntryChanges,
 ) -> Result<Entry, AppError> {
+    if changes.kind.is_some_and(|k| !k.written_by_people()) {
+        return Err(not_writable());
+    }
     let body = changes
         .body
         .as_deref()
@@ -165,13 +197,20 @@ pub async fn add(
 }
 
 /// Edits an entry that was loaded at `version`; a stale version is a 409 with the entry as
-/// it is now, and nothing is written.
+/// it is now, and nothing is written. A person may keep a system entry's kind but never give
+/// an entry one.
 pub async fn edit(
     db: &crate::db::Db,
     current: &Entry,
     version: i64,
     changes: &EntryChanges,
 ) -> Result<Entry, AppError> {
+    if changes
+        .kind
+        .is_some_and(|k| k != current.kind && !k.written_by_people())
+    {
+        return Err(not_writable());
+    }
     let mut tx = db.begin_write().await?;
     let saved = db::update(
         &mut tx,
@@ -231,6 +270,23 @@ mod tests {
             assert_eq!(EntryKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(EntryKind::parse("gossip"), None);
+    }
+
+    #[test]
+    fn people_write_only_their_kinds_and_edit_forms_keep_a_system_kind() {
+        for kind in ["alert", "snapshot", "status_change"] {
+            let kind = EntryKind::parse(kind).expect("a kind");
+            assert!(!kind.written_by_people(), "{kind:?}");
+        }
+        assert!(EntryKind::Note.written_by_people());
+        assert_eq!(
+            EntryKind::editable_from("note"),
+            EntryKind::WRITABLE.to_vec()
+        );
+        assert_eq!(
+            EntryKind::editable_from("alert").last(),
+            Some(&EntryKind::Alert)
+        );
     }
 
     #[test]

@@ -114,8 +114,8 @@ struct ConflictPage {
 }
 
 impl ConflictPage {
-    fn kinds(&self) -> [EntryKind; 10] {
-        EntryKind::ALL
+    fn kinds(&self) -> Vec<EntryKind> {
+        EntryKind::editable_from(self.saved.kind.as_str())
     }
 }
 

@@ -62,6 +62,16 @@ impl WordList {
     fn contains_word(&self, word: &str) -> bool {
         self.0.iter().any(|e| e.len() == 1 && e[0] == word)
     }
+
+    /// Characters in the longest one-word entry.
+    fn longest_word(&self) -> usize {
+        self.0
+            .iter()
+            .filter(|e| e.len() == 1)
+            .map(|e| e[0].chars().count())
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 struct RuleSet {
@@ -587,14 +597,30 @@ pub(super) fn candidates(text: &str, people: &People) -> Vec<Candidate> {
 }
 
 /// "It was not Bob's fault": a negation right before the name.
+///
+/// Reads the word before the name backwards for at most as many characters as the longest
+/// negation word: a longer word is no negation, and stopping there keeps the check constant
+/// per name. (It once
+/// scanned to the word's start, so "Maya-Maya-…", one hyphenated word holding thousands of
+/// names, cost the whole prefix for every name: quadratic in the text.)
 fn negated(text: &str, name_start: usize, rules: &RuleSet) -> bool {
+    // Only the blanks between this name and the previous word: linear over all names.
     let before = text[..name_start].trim_end();
-    let word_start = before.rfind(|c: char| !is_word_char(c)).map_or(0, |i| {
-        i + before[i..].chars().next().map_or(1, char::len_utf8)
-    });
-    rules
-        .negation
-        .contains_word(&normalize(&before[word_start..]))
+    let longest = rules.negation.longest_word();
+    let mut word_start = before.len();
+    for (read, (i, c)) in before.char_indices().rev().enumerate() {
+        if !is_word_char(c) {
+            break;
+        }
+        if read >= longest {
+            return false;
+        }
+        word_start = i;
+    }
+    word_start < before.len()
+        && rules
+            .negation
+            .contains_word(&normalize(&before[word_start..]))
 }
 
 /// Looks for a failure verb within three words after a name ("Bob broke",

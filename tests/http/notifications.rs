@@ -1,4 +1,5 @@
-//! Outgoing webhooks, tested against a small HTTP receiver on loopback.
+//! Outgoing webhooks, tested against a small HTTP receiver on loopback (which the delivery
+//! worker refuses unless loopback is on the allowed list, as these tests put it).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -8,6 +9,8 @@ use hindsight::auth::{Role, Scope};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use hindsight::notifications::egress::{Egress, parse_ranges};
+
 use crate::common::{TestApp, TestUser};
 
 /// A loopback HTTP server that records each request body and answers with the next status in
@@ -15,15 +18,28 @@ use crate::common::{TestApp, TestUser};
 struct Receiver {
     url: String,
     bodies: Arc<Mutex<Vec<Value>>>,
+    /// Each request's header block and raw body, as received.
+    raw: Arc<Mutex<Vec<RawRequest>>>,
 }
 
+/// A request's header block and body bytes, exactly as received.
+type RawRequest = (String, Vec<u8>);
+
 async fn receiver(answers: Vec<u16>) -> Receiver {
+    receiver_answering(answers, "").await
+}
+
+/// A receiver whose answers also carry `extra_headers` (e.g. a `location` for redirects).
+async fn receiver_answering(answers: Vec<u16>, extra_headers: &str) -> Receiver {
+    let extra_headers = extra_headers.to_owned();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
     let bodies = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&bodies);
+    let raw = Arc::new(Mutex::new(Vec::new()));
+    let seen_raw = Arc::clone(&raw);
     tokio::spawn(async move {
         let mut n = 0usize;
         while let Ok((mut stream, _)) = listener.accept().await {
@@ -49,6 +65,10 @@ async fn receiver(answers: Vec<u16>) -> Receiver {
                         })
                         .unwrap_or(0);
                     if buf.len() >= end + 4 + length {
+                        seen_raw.lock().expect("lock").push((
+                            text[..end].to_owned(),
+                            buf[end + 4..end + 4 + length].to_vec(),
+                        ));
                         break Some(buf[end + 4..end + 4 + length].to_vec());
                     }
                 }
@@ -60,14 +80,24 @@ async fn receiver(answers: Vec<u16>) -> Receiver {
             }
             let status = answers.get(n).or(answers.last()).copied().unwrap_or(200);
             n += 1;
-            let reply =
-                format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let reply = format!(
+                "HTTP/1.1 {status} X\r\n{extra_headers}content-length: 0\r\nconnection: close\r\n\r\n"
+            );
             let _ = stream.write_all(reply.as_bytes()).await;
         }
     });
-    Receiver { url, bodies }
+    Receiver { url, bodies, raw }
 }
 
+/// The delivery worker as these tests run it: loopback allowed, like an on-premises chat
+/// server listed in `HINDSIGHT_WEBHOOK_ALLOW_PRIVATE`.
+fn loopback_allowed() -> Egress {
+    Egress {
+        allow_private: parse_ranges("127.0.0.0/8, ::1").expect("ranges"),
+    }
+}
+
+/// Adds a destination through the admin form; returns the signing secret shown once.
 async fn add_destination(
     app: &TestApp,
     admin: &TestUser,
@@ -75,7 +105,7 @@ async fn add_destination(
     format: &str,
     events: &[&str],
     tiers: &[&str],
-) {
+) -> String {
     let mut fields: Vec<(String, String)> = vec![
         ("name".into(), "ops".into()),
         ("url".into(), url.into()),
@@ -91,16 +121,31 @@ async fn add_destination(
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    app.post_form("/admin/integrations", Some(admin), &pairs)
-        .await
-        .assert_status(StatusCode::SEE_OTHER);
+    let created = app
+        .post_form("/admin/integrations", Some(admin), &pairs)
+        .await;
+    created.assert_status(StatusCode::CREATED);
+    assert_eq!(created.header("cache-control"), "no-store");
+    shown_secret(&created.body)
+}
+
+/// The secret in a page that shows one.
+fn shown_secret(body: &str) -> String {
+    let start = body.find("id=\"new-secret\">").expect("a secret shown") + 16;
+    let len = body[start..].find('<').expect("end of secret");
+    body[start..start + len].to_owned()
 }
 
 async fn deliver(app: &TestApp) -> usize {
+    deliver_with(app, &loopback_allowed()).await
+}
+
+async fn deliver_with(app: &TestApp, egress: &Egress) -> usize {
     hindsight::notifications::deliver_due(
         &app.db,
         "https://hindsight.test",
         Duration::from_millis(1),
+        egress,
     )
     .await
     .expect("deliver")
@@ -261,6 +306,29 @@ async fn unreachable_destinations_are_given_up_after_the_last_attempt() {
     );
     let page = app.get("/admin/integrations", Some(&admin)).await;
     assert!(page.body.contains("failed") && page.body.contains("answered 503"));
+
+    // A port where nothing listens: the page says "no answer", not the transport's error
+    // (which told a refused port from a filtered one).
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}/hook", listener.local_addr().expect("addr"))
+    };
+    sqlx::query("UPDATE webhook_destinations SET url = ?")
+        .bind(&closed)
+        .execute(&app.db.writer)
+        .await
+        .expect("point at a closed port");
+    app.declare(
+        &token,
+        json!({"title": "y", "severity": "sev2", "service": "checkout", "category": "data"}),
+    )
+    .await;
+    deliver(&app).await;
+    let page = app.get("/admin/integrations", Some(&admin)).await;
+    assert!(page.body.contains("no answer"), "{}", page.body);
+    for detail in ["refused", "os error", "Connection", "io:"] {
+        assert!(!page.body.contains(detail), "{detail} shown");
+    }
 }
 
 #[tokio::test]
@@ -359,4 +427,184 @@ async fn publishing_a_post_mortem_is_announced_once() {
             .unwrap_or_default()
             .contains("post-mortem of INC-1 is published")
     );
+}
+
+#[tokio::test]
+async fn loopback_destinations_are_refused_at_delivery_unless_allowed() {
+    let app = TestApp::spawn().await;
+    app.service("checkout", "").await;
+    let admin = app.user(Role::Admin).await;
+    let token = app.token(&admin, Scope::Write).await;
+    let hook = receiver(vec![200]).await;
+    // By address and by a name that resolves to loopback.
+    let by_name = hook.url.replace("127.0.0.1", "localhost");
+    for url in [&hook.url, &by_name] {
+        add_destination(&app, &admin, url, "json", &["incident_opened"], &["page"]).await;
+    }
+    let declare = |title: &'static str| {
+        app.declare(
+            &token,
+            json!({"title": title, "severity": "sev1", "service": "checkout", "category": "deploy"}),
+        )
+    };
+    declare("Checkout down").await;
+
+    assert_eq!(deliver_with(&app, &Egress::default()).await, 2);
+    assert!(
+        hook.bodies.lock().expect("lock").is_empty(),
+        "nothing was sent"
+    );
+    let outcomes: Vec<(String, i64, String)> =
+        sqlx::query_as("SELECT status, attempts, last_error FROM webhook_deliveries")
+            .fetch_all(&app.db.reader)
+            .await
+            .expect("rows");
+    for (status, attempts, error) in &outcomes {
+        assert_eq!(
+            (status.as_str(), *attempts, error.as_str()),
+            ("failed", 1, "refused: not a public address"),
+            "refused at once: waiting will not make the address public"
+        );
+    }
+    let page = app.get("/admin/integrations", Some(&admin)).await;
+    assert!(page.body.contains("refused: not a public address"));
+
+    // Listed in HINDSIGHT_WEBHOOK_ALLOW_PRIVATE, the same destinations are posted to.
+    let app_allowing =
+        TestApp::spawn_with(&[("HINDSIGHT_WEBHOOK_ALLOW_PRIVATE", "127.0.0.0/8, ::1")]).await;
+    assert_eq!(
+        app_allowing.state.config.webhook_egress.allow_private,
+        loopback_allowed().allow_private
+    );
+    declare("Checkout down again").await;
+    assert_eq!(
+        deliver_with(&app, &app_allowing.state.config.webhook_egress).await,
+        2
+    );
+    assert_eq!(hook.bodies.lock().expect("lock").len(), 2);
+}
+
+#[tokio::test]
+async fn deliveries_are_signed_so_a_receiver_can_verify_them() {
+    use hmac::{Hmac, Mac};
+
+    let app = TestApp::spawn().await;
+    app.service("checkout", "").await;
+    let admin = app.user(Role::Admin).await;
+    let token = app.token(&admin, Scope::Write).await;
+    let hook = receiver(vec![200]).await;
+    let secret = add_destination(
+        &app,
+        &admin,
+        &hook.url,
+        "json",
+        &["incident_opened"],
+        &["page"],
+    )
+    .await;
+    assert!(
+        secret.starts_with("whsec_") && secret.len() == 6 + 64,
+        "{secret}"
+    );
+
+    // After creation the page shows neither the secret nor the whole URL.
+    let page = app.get("/admin/integrations", Some(&admin)).await;
+    assert!(!page.body.contains(&secret));
+    assert!(!page.body.contains(&hook.url), "the URL is masked");
+    let host = hook.url.trim_end_matches("/hook");
+    assert!(page.body.contains(&format!("{host}/…")));
+
+    app.declare(&token, json!({"title": "Checkout down", "severity": "sev1", "service": "checkout", "category": "deploy"})).await;
+    assert_eq!(deliver(&app).await, 1);
+    let (head, body) = hook.raw.lock().expect("lock")[0].clone();
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| panic!("no {name} in {head}"))
+    };
+    let timestamp = header("x-hindsight-timestamp");
+    let ts: i64 = timestamp.parse().expect("unix seconds");
+    assert!((chrono::Utc::now().timestamp() - ts).abs() < 60);
+    // What a receiver computes: HMAC-SHA256 keyed with the secret over "<timestamp>.<body>".
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(&body);
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(header("x-hindsight-signature"), format!("v1={expected}"));
+    assert!(!header("x-hindsight-delivery").is_empty());
+
+    // A new secret: shown once, and the next delivery is signed with it.
+    let id: String = sqlx::query_scalar("SELECT id FROM webhook_destinations")
+        .fetch_one(&app.db.reader)
+        .await
+        .expect("id");
+    let rotated = app
+        .post_form(
+            &format!("/admin/integrations/destinations/{id}/secret"),
+            Some(&admin),
+            &[],
+        )
+        .await;
+    rotated.assert_status(StatusCode::OK);
+    let new_secret = shown_secret(&rotated.body);
+    assert_ne!(new_secret, secret);
+    app.declare(
+        &token,
+        json!({"title": "Again", "severity": "sev1", "service": "checkout", "category": "deploy"}),
+    )
+    .await;
+    deliver(&app).await;
+    let (head, body) = hook.raw.lock().expect("lock")[1].clone();
+    let ts = head
+        .lines()
+        .find_map(|l| {
+            l.to_lowercase()
+                .strip_prefix("x-hindsight-timestamp:")
+                .map(|v| v.trim().to_owned())
+        })
+        .expect("timestamp");
+    let sig = hindsight::notifications::signature(&new_secret, ts.parse().expect("ts"), &body);
+    assert!(
+        head.to_lowercase()
+            .contains(&format!("x-hindsight-signature: {sig}"))
+    );
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let app = TestApp::spawn().await;
+    app.service("checkout", "").await;
+    let admin = app.user(Role::Admin).await;
+    let token = app.token(&admin, Scope::Write).await;
+    let target = receiver(vec![200]).await;
+    let redirecting = receiver_answering(vec![307], &format!("location: {}\r\n", target.url)).await;
+    add_destination(
+        &app,
+        &admin,
+        &redirecting.url,
+        "json",
+        &["incident_opened"],
+        &["page"],
+    )
+    .await;
+    app.declare(&token, json!({"title": "Checkout down", "severity": "sev1", "service": "checkout", "category": "deploy"})).await;
+    deliver(&app).await;
+    assert_eq!(redirecting.bodies.lock().expect("lock").len(), 1);
+    assert!(
+        target.bodies.lock().expect("lock").is_empty(),
+        "the redirect was not followed"
+    );
+    let error: String = sqlx::query_scalar("SELECT last_error FROM webhook_deliveries")
+        .fetch_one(&app.db.reader)
+        .await
+        .expect("row");
+    assert_eq!(error, "answered 307");
 }

@@ -1838,3 +1838,41 @@ async fn a_published_post_mortem_stays_as_published_while_the_incident_moves_on(
     );
     assert!(!live.body.contains("Since publishing"));
 }
+
+#[tokio::test]
+async fn comparing_revisions_too_large_to_diff_says_so_instead_of_burning_cpu() {
+    let s = setup().await;
+    s.start().await;
+    // 6,000 one-character lines, every one different between the two saves: Myers' worst case.
+    let (a, b) = ("a\n".repeat(6_000), "b\n".repeat(6_000));
+    for (version, text) in [(1, &a), (2, &b)] {
+        assert_eq!(
+            s.put(json!({"version": version, "sections": {"summary": text, "impact": format!("impact v{version}")}}))
+                .await,
+            StatusCode::OK
+        );
+    }
+    let page = s
+        .app
+        .get(
+            "/incidents/INC-1/postmortem/diff?from=2&to=3",
+            Some(&s.admin),
+        )
+        .await;
+    page.assert_status(StatusCode::OK);
+    assert!(
+        page.body.contains("Too large to compare line by line"),
+        "the summary gets the note"
+    );
+    assert!(
+        page.body.contains("/postmortem/revisions/2")
+            && page.body.contains("/postmortem/revisions/3"),
+        "and links to both versions"
+    );
+    assert!(
+        !page.body.contains("− a"),
+        "none of the summary's lines is listed"
+    );
+    // Small parts of the same pair are still compared line by line.
+    assert!(page.body.contains("− impact v1") && page.body.contains("+ impact v2"));
+}

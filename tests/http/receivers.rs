@@ -270,3 +270,146 @@ async fn labels_cannot_inject_markup_or_links() {
         "the label is still shown, as text"
     );
 }
+
+#[tokio::test]
+async fn alert_fields_and_names_cannot_plant_a_link_in_the_incident() {
+    let s = setup().await;
+    let mut payload: Value = serde_json::from_str(FIRING).expect("fixture");
+    // A group key that closes its code span with a backtick and a blank line, a service label
+    // and an alert name written as links.
+    payload["groupKey"] =
+        json!("{}:{alertname=\"x\"}`\n\n[Reset your password](https://evil.example/a)\n\n`");
+    payload["commonLabels"]["service"] = json!("[pay](https://evil.example/b)");
+    payload["alerts"][0]["labels"]["service"] = json!("[pay](https://evil.example/b)");
+    payload["alerts"][0]["labels"]["alertname"] = json!("<https://evil.example/c>");
+    deliver(&s, "alertmanager", &s.ingest, &payload.to_string())
+        .await
+        .assert_status(StatusCode::OK);
+
+    // A person whose display name is a link declares one too.
+    let admin = s.app.user(Role::Admin).await;
+    sqlx::query("UPDATE users SET name = '[Ada](https://evil.example/d)' WHERE id = ?")
+        .bind(&admin.id)
+        .execute(&s.app.db.writer)
+        .await
+        .expect("rename");
+    let token = s.app.token(&admin, Scope::Write).await;
+    s.app
+        .declare(
+            &token,
+            json!({"title": "Checkout down", "severity": "sev2", "service": "[pay](https://evil.example/b)", "category": "deploy"}),
+        )
+        .await;
+
+    for key in ["INC-1", "INC-2"] {
+        let page = s.app.get(&format!("/incidents/{key}"), Some(&admin)).await;
+        page.assert_status(StatusCode::OK);
+        assert!(
+            !page.body.contains("href=\"https://evil.example"),
+            "{key}: no planted link in {}",
+            page.body
+        );
+    }
+    let page = s.app.get("/incidents/INC-1", Some(&admin)).await;
+    assert!(
+        page.body
+            .contains("[Reset your password](https://evil.example/a)"),
+        "shown as text"
+    );
+}
+
+/// The FIRING fixture as a new group whose alerts name `service`.
+fn firing_for(service: &str, group: &str) -> String {
+    let mut payload: Value = serde_json::from_str(FIRING).expect("fixture");
+    payload["groupKey"] = json!(group);
+    payload["commonLabels"]["service"] = json!(service);
+    payload["commonLabels"]["job"] = json!(service);
+    for alert in payload["alerts"].as_array_mut().expect("alerts") {
+        alert["labels"]["service"] = json!(service);
+        alert["labels"]["job"] = json!(service);
+        alert["fingerprint"] = json!(format!("{group}-{service}"));
+    }
+    payload.to_string()
+}
+
+async fn service_names(app: &TestApp) -> Vec<String> {
+    sqlx::query_scalar("SELECT name FROM services ORDER BY name")
+        .fetch_all(&app.db.reader)
+        .await
+        .expect("services")
+}
+
+#[tokio::test]
+async fn alerts_cannot_grow_the_service_list_when_told_not_to_or_past_the_cap() {
+    // Creating services from labels turned off: the alert still opens its incident, under the
+    // fallback service, saying which service it named.
+    let app = TestApp::spawn_with(&[("HINDSIGHT_INGEST_CREATES_SERVICES", "false")]).await;
+    app.service("payments", "").await;
+    let admin = app.user(Role::Admin).await;
+    let s = Setup {
+        ingest: app.token(&admin, Scope::Ingest).await,
+        read: app.token(&admin, Scope::Read).await,
+        app,
+    };
+    deliver(
+        &s,
+        "alertmanager",
+        &s.ingest,
+        &firing_for("made-up-1", "g1"),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+    let inc = incident(&s, "INC-1").await;
+    assert_eq!(inc["service"], "unknown-service");
+    assert!(
+        inc["summary"]
+            .as_str()
+            .is_some_and(|t| t.contains("made-up-1") && t.contains("not on the service list")),
+        "{inc}"
+    );
+    deliver(&s, "alertmanager", &s.ingest, &firing_for("PAYMENTS", "g2"))
+        .await
+        .assert_status(StatusCode::OK);
+    assert_eq!(
+        incident(&s, "INC-2").await["service"],
+        "payments",
+        "a listed one is used"
+    );
+    assert_eq!(service_names(&s.app).await, ["payments", "unknown-service"]);
+
+    // Allowed, but capped at 3: made-up names stop growing the list there.
+    let app = TestApp::spawn_with(&[("HINDSIGHT_MAX_SERVICES", "3")]).await;
+    let admin = app.user(Role::Admin).await;
+    let s = Setup {
+        ingest: app.token(&admin, Scope::Ingest).await,
+        read: app.token(&admin, Scope::Read).await,
+        app,
+    };
+    for n in 0..6 {
+        deliver(
+            &s,
+            "alertmanager",
+            &s.ingest,
+            &firing_for(&format!("made-up-{n}"), &format!("g{n}")),
+        )
+        .await
+        .assert_status(StatusCode::OK);
+    }
+    assert_eq!(
+        s.app.count("incidents").await,
+        6,
+        "every alert still opened its incident"
+    );
+    assert_eq!(
+        service_names(&s.app).await,
+        ["made-up-0", "made-up-1", "made-up-2", "unknown-service"],
+        "three from labels, then the fallback"
+    );
+    let inc = incident(&s, "INC-6").await;
+    assert_eq!(inc["service"], "unknown-service");
+    assert!(
+        inc["summary"]
+            .as_str()
+            .is_some_and(|t| t.contains("made-up-5"))
+    );
+}

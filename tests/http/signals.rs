@@ -315,3 +315,85 @@ async fn batches_with_their_own_times_land_in_their_own_intervals() {
         "two intervals, not one clamped to the latest"
     );
 }
+
+#[tokio::test]
+async fn metric_pushes_cannot_grow_the_service_list_when_told_not_to_or_past_the_cap() {
+    let event = json!([{"latency_ms": 1, "ok": true}]);
+    let app = TestApp::spawn_with(&[("HINDSIGHT_INGEST_CREATES_SERVICES", "false")]).await;
+    app.service("checkout", "").await;
+    let (ingest, read) = tokens(&app).await;
+    push(
+        &app,
+        &ingest,
+        json!({"service": "checkout", "events": event}),
+    )
+    .await
+    .assert_status(StatusCode::ACCEPTED);
+    let made_up = push(
+        &app,
+        &ingest,
+        json!({"service": "made-up", "events": event}),
+    )
+    .await;
+    made_up.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        made_up.json()["error"]["fields"]["service"]
+            .as_str()
+            .is_some_and(|m| m.contains("not a known service")),
+        "{}",
+        made_up.body
+    );
+    app.api(
+        Method::GET,
+        "/api/v1/metrics/services/made-up",
+        Some(&read),
+        None,
+    )
+    .await
+    .assert_status(StatusCode::NOT_FOUND);
+
+    // Allowed, but at most 5 services: checkout on the list, Hindsight's own two windows
+    // (requests and `hindsight-writes`), and two made-up names; the listed service is still
+    // accepted after that.
+    let app = TestApp::spawn_with(&[("HINDSIGHT_MAX_SERVICES", "5")]).await;
+    app.service("checkout", "").await;
+    let (ingest, _) = tokens(&app).await;
+    push(
+        &app,
+        &ingest,
+        json!({"service": "checkout", "events": event}),
+    )
+    .await
+    .assert_status(StatusCode::ACCEPTED);
+    for name in ["made-up-1", "made-up-2"] {
+        push(&app, &ingest, json!({"service": name, "events": event}))
+            .await
+            .assert_status(StatusCode::ACCEPTED);
+    }
+    let full = push(
+        &app,
+        &ingest,
+        json!({"service": "made-up-3", "events": event}),
+    )
+    .await;
+    full.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        full.body.contains("HINDSIGHT_MAX_SERVICES"),
+        "{}",
+        full.body
+    );
+    push(
+        &app,
+        &ingest,
+        json!({"service": "checkout", "events": event}),
+    )
+    .await
+    .assert_status(StatusCode::ACCEPTED);
+    push(
+        &app,
+        &ingest,
+        json!({"service": "made-up-1", "events": event}),
+    )
+    .await
+    .assert_status(StatusCode::ACCEPTED);
+}

@@ -485,3 +485,83 @@ async fn a_detection_entry_earlier_than_detected_is_offered_as_the_milestone() {
     .await
     .assert_status(StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn people_cannot_post_or_edit_into_the_kinds_hindsight_writes() {
+    let (app, responder, token) = app_with_incident().await;
+    for kind in ["alert", "snapshot", "status_change"] {
+        let api = app
+            .api(
+                Method::POST,
+                "/api/v1/incidents/INC-1/timeline",
+                Some(&token),
+                Some(json!({"kind": kind, "body": "Forged: all clear"})),
+            )
+            .await;
+        api.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            api.json()["error"]["fields"]["kind"]
+                .as_str()
+                .is_some_and(|m| m.contains("written by Hindsight")),
+            "{kind}: {}",
+            api.body
+        );
+        let page = app
+            .post_form(
+                "/incidents/INC-1/timeline",
+                Some(&responder),
+                &[
+                    ("occurred_at", ""),
+                    ("kind", kind),
+                    ("body", "Forged: all clear"),
+                ],
+            )
+            .await;
+        page.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            page.body.contains("Forged: all clear"),
+            "the typed text is kept"
+        );
+    }
+    assert_eq!(
+        timeline(&app, &token).await.len(),
+        1,
+        "only the declaration"
+    );
+
+    // An entry of their own cannot become one either; the declaration keeps its kind on edit.
+    let note = app
+        .api(
+            Method::POST,
+            "/api/v1/incidents/INC-1/timeline",
+            Some(&token),
+            Some(json!({"kind": "note", "body": "Looking"})),
+        )
+        .await
+        .json();
+    let id = note["id"].as_str().expect("id");
+    app.api(
+        Method::PATCH,
+        &format!("/api/v1/timeline/{id}"),
+        Some(&token),
+        Some(json!({"version": 1, "kind": "alert"})),
+    )
+    .await
+    .assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    let declared = &timeline(&app, &token).await[0];
+    assert_eq!(declared["kind"], "status_change");
+    app.api(
+        Method::PATCH,
+        &format!("/api/v1/timeline/{}", declared["id"].as_str().expect("id")),
+        Some(&token),
+        Some(json!({"version": declared["version"], "kind": "status_change", "body": "Incident declared (typo fixed)."})),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+    let kinds: Vec<String> = timeline(&app, &token)
+        .await
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(kinds, ["status_change", "note"]);
+}
