@@ -163,17 +163,25 @@ pub async fn find(db: &Db, id: &str) -> AppResult<ActionItem> {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ItemInput {
+    #[serde(default, deserialize_with = "not_null")]
     pub title: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub description: Option<String>,
     #[serde(default, deserialize_with = "present")]
     pub owner: Option<Option<String>>,
+    #[serde(default, deserialize_with = "not_null")]
     pub team: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub kind: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub priority: Option<String>,
     #[serde(default, deserialize_with = "present")]
     pub due_on: Option<Option<String>>,
+    #[serde(default, deserialize_with = "not_null")]
     pub external_url: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub status: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub wont_do_reason: Option<String>,
 }
 
@@ -183,6 +191,15 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// A field that may be left out but not given as `null` (only `owner` and `due_on` clear).
+fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// The item's fields after the input is applied and checked.
@@ -298,10 +315,10 @@ pub async fn check(db: &Db, base: ItemValues, input: &ItemInput) -> AppResult<It
     if let Some(due) = &input.due_on {
         v.due_on = match due.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
-            Some(raw) => match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
-                Ok(d) => Some(d),
-                Err(_) => {
-                    errors.insert("due_on".into(), "must be a date like 2026-12-01".into());
+            Some(raw) => match crate::time::parse_date(raw) {
+                Ok(d) => d,
+                Err(msg) => {
+                    errors.insert("due_on".into(), msg);
                     None
                 }
             },
