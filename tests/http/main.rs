@@ -12,6 +12,7 @@ mod alertmanager_e2e;
 mod alerts;
 mod auth;
 mod cli;
+mod contract;
 mod incidents;
 mod layers;
 mod migrations;
