@@ -27,6 +27,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/hindsight-target}
 HINDSIGHT_BIN=${HINDSIGHT_BIN:-$CARGO_TARGET_DIR/debug/hindsight}
 source scripts/common.sh
 BIN=$HINDSIGHT_BIN
+CONFIG=$PWD/scripts/schemathesis.toml
 
 [[ -x $BIN ]] || { echo "$SCRIPT: $BIN is missing (run cargo test or cargo build first)" >&2; exit 2; }
 require_tools python3 curl
@@ -66,7 +67,8 @@ run() {
   local label=$1 token=$2 examples=$3
   echo
   echo "== schemathesis $SCHEMATHESIS_VERSION, $label token, up to $examples cases per operation and phase, seed $SEED"
-  if ! "$VENV/bin/schemathesis" --config-file scripts/schemathesis.toml run "$BASE/api/openapi.json" \
+  # Run from the work folder: schemathesis keeps a cache in ./.schemathesis.
+  if ! (cd "$WORK" && "$VENV/bin/schemathesis" --config-file "$CONFIG" run "$BASE/api/openapi.json" \
       --url "$BASE" \
       --checks all \
       --max-examples "$examples" \
@@ -77,7 +79,7 @@ run() {
       --suppress-health-check too_slow,filter_too_much \
       --generation-database none \
       --report junit --report-dir "$WORK/report-$label" \
-      -H "Authorization: Bearer $token"; then
+      -H "Authorization: Bearer $token"); then
     failed=1
   fi
 }
