@@ -9,7 +9,7 @@
 # run's summary. Any failure fails the script.
 #
 # Settings (environment):
-#   EXAMPLES=12          maximum generated cases per operation and phase for the write token
+#   EXAMPLES=10          maximum generated cases per operation and phase for the write token
 #   OTHER_EXAMPLES=4     the same for the read and ingest tokens (mostly 403s)
 #   SEED=                schemathesis seed (default: random; printed, so a failure can be replayed)
 #   VENV=/var/tmp/hindsight-schemathesis   where the virtual environment lives (reused)
@@ -19,7 +19,7 @@ set -euo pipefail
 SCRIPT=schemathesis.sh
 cd "$(dirname "$0")/.."
 SCHEMATHESIS_VERSION=4.32.5
-EXAMPLES=${EXAMPLES:-12}
+EXAMPLES=${EXAMPLES:-10}
 OTHER_EXAMPLES=${OTHER_EXAMPLES:-4}
 SEED=${SEED:-$RANDOM$RANDOM}
 VENV=${VENV:-/var/tmp/hindsight-schemathesis}

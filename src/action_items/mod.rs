@@ -87,6 +87,16 @@ choice!(
 );
 
 impl ItemStatus {
+    /// How pages show it ("in progress", "won't do"); the API and forms keep `as_str`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::InProgress => "in progress",
+            Self::Done => "done",
+            Self::WontDo => "won't do",
+        }
+    }
+
     /// Done or won't do: nothing more to do.
     pub fn is_closed(self) -> bool {
         matches!(self, Self::Done | Self::WontDo)

@@ -3,6 +3,7 @@
 //! packages chromium and chromium-driver and fail, naming them, when those are missing.
 
 mod app;
+mod axe;
 mod webdriver;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
