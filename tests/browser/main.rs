@@ -922,3 +922,53 @@ fn lead_reviews_the_week_follows_a_recurring_category_and_exports_markdown() {
         "{markdown}"
     );
 }
+
+/// Every page, signed out and signed in as an admin, goes through the accessibility check that
+/// `Browser::goto` runs (axe-core, WCAG 2.0/2.1/2.2 A and AA, at 1280 and 390 px): the flows
+/// above reach most pages; this reaches the rest (admin pages, lists, search, error pages).
+#[test]
+fn every_page_passes_the_accessibility_check_signed_in_and_out() {
+    let app = TestApp::spawn();
+    app.add_service("checkout", "Payments");
+    let admin = app.add_user("ada@example.com", "Ada Admin", Role::Admin, PASSWORD);
+    let number = app.declare(&admin, "Checkout returns 502", "checkout");
+    let browser = Browser::start("accessibility");
+    for path in ["/login", "/setup/not-a-real-link", "/no-such-page"] {
+        browser.goto(&app.url(path));
+    }
+    sign_in(&browser, &app, "ada@example.com");
+    browser.goto(&app.url(&format!("/incidents/{number}/postmortem")));
+    if let Some(start) = browser
+        .find_all("form[action$='/postmortem'] button[type=submit]")
+        .first()
+    {
+        browser.click_and_wait(start);
+    }
+    for path in [
+        "/",
+        "/incidents",
+        "/incidents/new",
+        &format!("/incidents/{number}"),
+        &format!("/incidents/{number}/edit"),
+        &format!("/incidents/{number}/postmortem/history"),
+        "/postmortems",
+        "/search?q=checkout",
+        "/services",
+        "/services/checkout",
+        "/alerts",
+        "/alerts/rules",
+        "/action-items",
+        "/action-items/progress",
+        "/reports/weekly",
+        "/admin/users",
+        "/admin/tokens",
+        "/admin/services",
+        "/admin/categories",
+        "/admin/templates",
+        "/admin/templates/new",
+        "/admin/integrations",
+        "/no-such-page",
+    ] {
+        browser.goto(&app.url(path));
+    }
+}
