@@ -299,7 +299,11 @@ async fn statuses_read_as_words_on_the_board_and_the_incident_page() {
     let (app, responder, token) = setup().await;
     for (title, status, reason) in [
         ("Add a canary stage", "in_progress", None),
-        ("Rewrite the deploy tool", "wont_do", Some("replaced by the canary")),
+        (
+            "Rewrite the deploy tool",
+            "wont_do",
+            Some("replaced by the canary"),
+        ),
     ] {
         let mut body = json!({"title": title, "status": status});
         if let Some(r) = reason {
@@ -317,7 +321,10 @@ async fn statuses_read_as_words_on_the_board_and_the_incident_page() {
     for path in ["/action-items?status=all", "/incidents/INC-1"] {
         let page = app.get(path, Some(&responder)).await;
         page.assert_status(StatusCode::OK);
-        assert!(page.body.contains(">in progress<"), "{path} says in progress");
+        assert!(
+            page.body.contains(">in progress<"),
+            "{path} says in progress"
+        );
         assert!(
             page.body.contains(">won&#39;t do<") || page.body.contains(">won't do<"),
             "{path} says won't do"
