@@ -436,3 +436,25 @@ async fn the_description_states_the_bounds_the_server_enforces() {
     assert_eq!(rule["for_secs"]["maximum"], 86400);
     assert_eq!(rule["min_samples"]["minimum"], 1);
 }
+
+#[tokio::test]
+async fn a_saturation_beyond_the_collector_range_is_a_field_error_the_description_states() {
+    let (app, _) = app_with_incident().await;
+    let spec = spec(&app).await;
+    assert_eq!(
+        spec["components"]["schemas"]["EventBatch"]["properties"]["saturation"]["maximum"],
+        json!(1e15)
+    );
+    let pusher = app.user(Role::Responder).await;
+    let ingest = app.token(&pusher, Scope::Ingest).await;
+    let response = app
+        .api(
+            Method::POST,
+            "/api/v1/metrics/events",
+            Some(&ingest),
+            Some(json!({"service": "checkout", "saturation": 2.6e15})),
+        )
+        .await;
+    // It was a 400 without a field ("saturation must be a finite number between 0 and 1e15").
+    assert_field_error(&response, StatusCode::UNPROCESSABLE_ENTITY, "saturation");
+}
