@@ -27,11 +27,99 @@ fn options() -> Options {
 }
 
 /// Renders Markdown (CommonMark plus tables, strikethrough and task lists) to safe HTML.
+///
+/// The policy, the same for every field: raw HTML is shown as the text that was typed (an
+/// unclosed `<iframe>`, `<textarea>`, `<xmp>`, `<noscript>`, `<title>`, `<plaintext>` or
+/// `<details>` would otherwise hide or swallow everything after it), and images are shown only
+/// from Hindsight itself (a path like `/static/…`); any other image becomes a link to it with its
+/// alt text, so reading a post-mortem never makes the browser fetch from elsewhere. The
+/// sanitizer still runs after rendering as a second line of defence.
 pub fn render(markdown: &str) -> String {
-    let parser = Parser::new_ext(markdown, options());
+    // Whether each open image was turned into a link (images do not nest, but their alt text
+    // may hold other inline events).
+    let markdown = html_as_text(markdown);
+    let mut images: Vec<bool> = Vec::new();
+    let parser = Parser::new_ext(&markdown, options()).map(|event| match event {
+        Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
+        Event::Start(Tag::Image {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) => {
+            let own = own_image(&dest_url);
+            images.push(!own);
+            if own {
+                Event::Start(Tag::Image {
+                    link_type,
+                    dest_url,
+                    title,
+                    id,
+                })
+            } else {
+                Event::Start(Tag::Link {
+                    link_type,
+                    dest_url,
+                    title,
+                    id,
+                })
+            }
+        }
+        Event::End(TagEnd::Image) => {
+            if images.pop().unwrap_or(false) {
+                Event::End(TagEnd::Link)
+            } else {
+                Event::End(TagEnd::Image)
+            }
+        }
+        other => other,
+    });
     let mut unsafe_html = String::with_capacity(markdown.len() * 3 / 2);
     html::push_html(&mut unsafe_html, parser);
     SANITIZER.clean(&unsafe_html).to_string()
+}
+
+/// The source with the `<` that opens each piece of raw HTML written as `&lt;`, so it parses as
+/// the text it was. Escaping the parsed HTML events alone is not enough: an HTML block that
+/// starts with `<textarea>`, `<script>`, `<style>` or `<pre>` (or `<!--`) runs to its closing
+/// tag, so an unclosed one would turn the rest of the document into one literal block. Escaping
+/// in the source and parsing again lets what follows be Markdown again; a new pass is needed
+/// only when such a block hid more HTML, so the passes are few and bounded.
+fn html_as_text(markdown: &str) -> std::borrow::Cow<'_, str> {
+    let mut source = std::borrow::Cow::Borrowed(markdown);
+    for _ in 0..16 {
+        let mut opens: Vec<usize> = Vec::new();
+        for (event, range) in Parser::new_ext(&source, options()).into_offset_iter() {
+            if let Event::Html(_) | Event::InlineHtml(_) = event {
+                let text = source.get(range.clone()).unwrap_or_default();
+                let lead = text.len() - text.trim_start().len();
+                if text.trim_start().starts_with('<') {
+                    opens.push(range.start + lead);
+                }
+            }
+        }
+        if opens.is_empty() {
+            break;
+        }
+        opens.dedup();
+        let mut out = String::with_capacity(source.len() + opens.len() * 3);
+        let mut at = 0;
+        for open in opens {
+            out.push_str(source.get(at..open).unwrap_or_default());
+            out.push_str("&lt;");
+            at = open + 1;
+        }
+        out.push_str(source.get(at..).unwrap_or_default());
+        source = std::borrow::Cow::Owned(out);
+    }
+    source
+}
+
+/// An image served by Hindsight itself: a path on this site (`/static/x.png`), not another
+/// site (`https://…`, `//host/…`) nor a relative path another page could resolve elsewhere.
+fn own_image(url: &str) -> bool {
+    let url = url.trim();
+    url.starts_with('/') && !url.starts_with("//") && !url.starts_with("/\\")
 }
 
 /// Escapes Markdown syntax, so untrusted text shows as text: the one function every piece of
@@ -224,9 +312,15 @@ mod tests {
         assert_eq!(neutralize("plain *text*"), "plain *text*");
     }
 
-    /// Markup that must never survive into a page, whatever the payload.
+    /// Markup that must never survive into a page, whatever the payload. Only the markup is
+    /// searched: a payload shown as text (`&lt;img … onerror=…&gt;`) is what the policy wants.
     fn assert_inert(html: &str) {
-        let lower = html.to_lowercase();
+        let lower: String = html
+            .to_lowercase()
+            .split('<')
+            .skip(1)
+            .map(|tag| format!("<{}>", tag.split('>').next().unwrap_or_default()))
+            .collect();
         for needle in [
             "<script",
             "javascript:",
@@ -300,6 +394,97 @@ mod tests {
         for payload in payloads {
             assert_inert(&render(payload));
         }
+    }
+
+    /// Raw HTML that, left as markup, hides or swallows what follows it: the text after it must
+    /// stay in the page as text, in its own paragraph.
+    #[test]
+    fn no_input_can_swallow_or_hide_the_rest_of_the_document() {
+        let payloads = [
+            "<iframe>",
+            "<iframe src=\"/\">",
+            "<textarea>",
+            "<xmp>",
+            "<noscript>",
+            "<title>",
+            "<plaintext>",
+            "<details>",
+            "<details><summary>Show</summary>",
+            "<noembed>",
+            "<noframes>",
+            "<style>",
+            "<script>",
+            "<template>",
+            "<select><option>",
+            "<!--",
+            "<a href=\"https://x.example\">",
+            "<div hidden>",
+            "<span style=\"display:none\">",
+            "<table><tr><td>",
+            "<img src=\"https://tracker.example/pixel.gif\">",
+            "text then <textarea> inline",
+            "text then <iframe> inline",
+        ];
+        for payload in payloads {
+            let html = render(&format!(
+                "{payload}\n\nWhat followed the payload stays visible."
+            ));
+            assert!(
+                html.contains("<p>What followed the payload stays visible.</p>"),
+                "{payload:?} swallowed the rest: {html}"
+            );
+            let lower = html.to_lowercase();
+            for tag in [
+                "<iframe",
+                "<textarea",
+                "<xmp",
+                "<noscript",
+                "<title",
+                "<plaintext",
+                "<details",
+                "<noembed",
+                "<noframes",
+                "<style",
+                "<script",
+                "<template",
+                "<select",
+                "<!--",
+                "<div",
+                "<span",
+                "<table",
+                "<img",
+                "<a ",
+            ] {
+                assert!(!lower.contains(tag), "{payload:?} left {tag} in {html}");
+            }
+            // What was typed is shown, as text.
+            let typed = payload.split('<').nth(1).unwrap_or_default();
+            let shown = typed.split([' ', '>']).next().unwrap_or_default();
+            assert!(
+                html.contains(&format!("&lt;{shown}")),
+                "{payload:?} is shown: {html}"
+            );
+        }
+    }
+
+    #[test]
+    fn images_show_only_from_hindsight_itself() {
+        let own = render("![chart](/static/favicon.svg)");
+        assert!(
+            own.contains("<img src=\"/static/favicon.svg\" alt=\"chart\""),
+            "{own}"
+        );
+        for url in [
+            "https://tracker.example/pixel.gif",
+            "//tracker.example/pixel.gif",
+            "http://127.0.0.1:3000/x.png",
+            "pixel.gif",
+        ] {
+            let html = render(&format!("![the chart]({url}) and after"));
+            assert!(!html.contains("<img"), "{url}: {html}");
+            assert!(html.contains("the chart</a> and after"), "{url}: {html}");
+        }
+        assert!(!render("<img src=\"/static/favicon.svg\">").contains("<img"));
     }
 
     #[test]

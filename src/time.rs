@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use chrono::format::{Item, StrftimeItems};
-use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// The display format, parsed once: lists format two times per row.
@@ -26,6 +26,37 @@ pub fn format_time(tz: Tz, at: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// The years a date or time may fall in, on every field (incidents, milestones, timeline
+/// entries, due dates, filters, report weeks). A year outside is a typo (1815, 2592, year 20)
+/// that would otherwise be stored and break the weekly review of that week.
+pub const MIN_YEAR: i32 = 2000;
+pub const MAX_YEAR: i32 = 2100;
+
+/// The message every date field answers with when its year is outside [`MIN_YEAR`]..=[`MAX_YEAR`].
+pub fn out_of_range_message() -> String {
+    format!("must be between {MIN_YEAR} and {MAX_YEAR}")
+}
+
+/// Checks that a date's year is within [`MIN_YEAR`]..=[`MAX_YEAR`].
+pub fn check_date(date: NaiveDate) -> Result<NaiveDate, String> {
+    if (MIN_YEAR..=MAX_YEAR).contains(&date.year()) {
+        Ok(date)
+    } else {
+        Err(out_of_range_message())
+    }
+}
+
+/// Parses a calendar date (`2026-12-01`) within the allowed years. Empty means none.
+pub fn parse_date(raw: &str) -> Result<Option<NaiveDate>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let date = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .map_err(|_| "must be a date like 2026-12-01".to_owned())?;
+    check_date(date).map(Some)
+}
+
 /// Parses a time typed into a form: a `datetime-local` value (`2026-11-25T14:30`, read in the
 /// configured zone) or a full RFC 3339 time with its own offset. Empty means none.
 pub fn parse_form_time(raw: &str, tz: Tz) -> Result<Option<DateTime<Utc>>, String> {
@@ -34,16 +65,20 @@ pub fn parse_form_time(raw: &str, tz: Tz) -> Result<Option<DateTime<Utc>>, Strin
         return Ok(None);
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        // The year as written is checked (what the schema's pattern can say), not its UTC one.
+        check_date(t.date_naive())?;
         return Ok(Some(t.with_timezone(&Utc)));
     }
     for format in ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
         if let Ok(naive) = NaiveDateTime::parse_from_str(raw, format) {
+            check_date(naive.date())?;
             // A local time that a DST change skips or repeats takes its earliest meaning.
-            return tz
+            let at = tz
                 .from_local_datetime(&naive)
                 .earliest()
-                .map(|t| Some(t.with_timezone(&Utc)))
-                .ok_or_else(|| format!("{raw} does not exist in {}", tz.name()));
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or_else(|| format!("{raw} does not exist in {}", tz.name()))?;
+            return Ok(Some(at));
         }
     }
     Err("must be a date and time like 2026-11-25T14:30".to_owned())
@@ -72,6 +107,30 @@ pub fn human_secs(secs: Option<i64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_and_times_outside_2000_to_2100_are_refused() {
+        for raw in [
+            "1815-03-01T10:00:00Z",
+            "2592-01-01T00:00",
+            "0020-05-05T00:00:00Z",
+        ] {
+            assert_eq!(
+                parse_form_time(raw, Tz::UTC),
+                Err("must be between 2000 and 2100".to_owned()),
+                "{raw}"
+            );
+        }
+        assert!(parse_form_time("2000-01-01T00:00:00Z", Tz::UTC).is_ok());
+        assert!(parse_form_time("2100-12-31T23:59", Tz::UTC).is_ok());
+        assert_eq!(
+            parse_date("0020-01-01"),
+            Err("must be between 2000 and 2100".to_owned())
+        );
+        assert_eq!(parse_date(""), Ok(None));
+        assert!(parse_date("2026-12-01").is_ok_and(|d| d.is_some()));
+        assert!(parse_date("2026-13-01").is_err());
+    }
 
     #[test]
     fn form_times_are_read_in_the_configured_zone() {

@@ -1,8 +1,9 @@
 //! JSON API for action items: create on an incident, list with filters, get, patch with a
 //! version.
 
+use crate::web::extract::{ApiQuery, Path};
 use axum::Router;
-use axum::extract::{FromRef, Path, Query, State};
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -39,6 +40,7 @@ async fn create_item(
     IncidentInPath(incident): IncidentInPath,
     Json(input): Json<ItemInput>,
 ) -> AppResult<Response> {
+    refuse_empty_due_date(&input)?;
     let item = super::create(&state.db, &caller.user, &incident.id, &input).await?;
     Ok((
         StatusCode::CREATED,
@@ -66,7 +68,7 @@ struct ListQuery {
 async fn list_items(
     State(state): State<ActionItemsState>,
     caller: ApiCaller,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> AppResult<Response> {
     caller.require_read()?;
     let mut filter = db::ItemFilter::default();
@@ -125,6 +127,18 @@ async fn get_item(
     Ok(axum::Json(item_json(&item, crate::time::today(state.tz))).into_response())
 }
 
+/// On the API `null` clears the due date; an empty string is a lost value, not "clear" (the
+/// page's empty date field is).
+fn refuse_empty_due_date(input: &ItemInput) -> AppResult<()> {
+    match &input.due_on {
+        Some(Some(raw)) if raw.trim().is_empty() => Err(AppError::field(
+            "due_on",
+            "must be a date like 2026-12-01; null clears it",
+        )),
+        _ => Ok(()),
+    }
+}
+
 async fn update_item(
     State(state): State<ActionItemsState>,
     ApiResponder(caller): ApiResponder,
@@ -134,6 +148,7 @@ async fn update_item(
     let item = super::find(&state.db, &id).await?;
     let version = take_version(&mut body)?;
     let input: ItemInput = from_json_value(body)?;
+    refuse_empty_due_date(&input)?;
     let updated = super::update(&state.db, &caller.user, &item, version, &input)
         .await
         .map_err(|e| e.current_as(|now: &super::ActionItem| now.clone()))?;

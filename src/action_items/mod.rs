@@ -89,6 +89,16 @@ choice!(
 );
 
 impl ItemStatus {
+    /// How pages show it ("in progress", "won't do"); the API and forms keep `as_str`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::InProgress => "in progress",
+            Self::Done => "done",
+            Self::WontDo => "won't do",
+        }
+    }
+
     /// Done or won't do: nothing more to do.
     pub fn is_closed(self) -> bool {
         matches!(self, Self::Done | Self::WontDo)
@@ -175,17 +185,25 @@ pub async fn find(db: &Db, id: &str) -> AppResult<ActionItem> {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ItemInput {
+    #[serde(default, deserialize_with = "not_null")]
     pub title: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub description: Option<String>,
     #[serde(default, deserialize_with = "present")]
     pub owner: Option<Option<String>>,
+    #[serde(default, deserialize_with = "not_null")]
     pub team: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub kind: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub priority: Option<String>,
     #[serde(default, deserialize_with = "present")]
     pub due_on: Option<Option<String>>,
+    #[serde(default, deserialize_with = "not_null")]
     pub external_url: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub status: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub wont_do_reason: Option<String>,
 }
 
@@ -195,6 +213,15 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// A field that may be left out but not given as `null` (only `owner` and `due_on` clear).
+fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// The item's fields after the input is applied and checked.
@@ -310,10 +337,10 @@ pub async fn check(db: &Db, base: ItemValues, input: &ItemInput) -> AppResult<It
     if let Some(due) = &input.due_on {
         v.due_on = match due.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
-            Some(raw) => match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
-                Ok(d) => Some(d),
-                Err(_) => {
-                    errors.insert("due_on".into(), "must be a date like 2026-12-01".into());
+            Some(raw) => match crate::time::parse_date(raw) {
+                Ok(d) => d,
+                Err(msg) => {
+                    errors.insert("due_on".into(), msg);
                     None
                 }
             },

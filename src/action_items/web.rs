@@ -1,10 +1,11 @@
 //! Action-item pages: the board across incidents (filters with counts, bulk changes, CSV), the
 //! add and edit forms, and the quick status change used on the incident page and the board.
 
+use crate::web::extract::{Path, Query};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{FromRef, Path, Query, State};
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};

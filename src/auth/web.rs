@@ -1,9 +1,10 @@
 //! Pages for signing in and out, first-admin setup, and the admin pages for users and tokens.
 
+use crate::web::extract::{Path, Query};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRef, Path, Query, State};
+use axum::extract::{ConnectInfo, FromRef, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};

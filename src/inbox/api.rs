@@ -1,14 +1,14 @@
 //! The inbox over the API: `GET /api/v1/inbox[?unread=true]` → `{unread, items}`.
 
 use axum::Router;
-use axum::extract::{FromRef, Query, State};
+use axum::extract::{FromRef, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
 use super::InboxState;
 use crate::error::{AppError, AppResult};
-use crate::web::extract::{ApiCaller, CallerState};
+use crate::web::extract::{ApiCaller, ApiQuery, CallerState};
 
 pub fn router<S>() -> Router<S>
 where
@@ -21,19 +21,18 @@ where
 
 #[derive(Debug, Default, Deserialize)]
 struct InboxQuery {
-    #[serde(default)]
-    unread: String,
+    unread: Option<String>,
 }
 
 async fn list(
     State(state): State<InboxState>,
     caller: ApiCaller,
-    Query(q): Query<InboxQuery>,
+    ApiQuery(q): ApiQuery<InboxQuery>,
 ) -> AppResult<Response> {
     caller.require_read()?;
-    let unread_only = match q.unread.trim() {
-        "" | "false" => false,
-        "true" => true,
+    let unread_only = match q.unread.as_deref().map(str::trim) {
+        None | Some("false") => false,
+        Some("true") => true,
         _ => return Err(AppError::field("unread", "must be true or false")),
     };
     let (messages, unread) = super::messages(&state.db, &caller.user, unread_only).await?;

@@ -4,7 +4,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{FromRef, Path, Query, State};
+use axum::extract::{FromRef, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::{InboxState, Message};
 use crate::error::AppResult;
 use crate::web::chrome::{Chrome, redirect_with_flash};
-use crate::web::extract::{CallerState, Page};
+use crate::web::extract::{CallerState, Page, Path, Query};
 
 pub fn router<S>() -> Router<S>
 where

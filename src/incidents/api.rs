@@ -1,7 +1,8 @@
 //! JSON API for incidents: create, list, get (with its timeline), patch with a version.
 
+use crate::web::extract::ApiQuery;
 use axum::Router;
-use axum::extract::{FromRef, Query, State};
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -126,7 +127,7 @@ async fn create_incident(
 async fn list_incidents(
     State(state): State<IncidentsState>,
     caller: ApiCaller,
-    Query(params): Query<ListParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> AppResult<Response> {
     caller.require_read()?;
     let (mut filter, sort) = params.parse(chrono_tz::Tz::UTC).map_err(AppError::fields)?;

@@ -200,16 +200,26 @@ pub struct IncidentChanges {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentInput {
+    #[serde(default, deserialize_with = "not_null")]
     pub title: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub summary: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub customer_impact: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub severity: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub status: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub service: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub category: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub team: Option<String>,
     #[serde(default, deserialize_with = "present")]
     pub commander: Option<Option<String>>,
+    /// `null` is refused (it is not "now", nor "keep").
+    #[serde(default, deserialize_with = "not_null")]
     pub started_at: Option<String>,
     #[serde(default, deserialize_with = "present")]
     pub detected_at: Option<Option<String>>,
@@ -221,6 +231,7 @@ pub struct IncidentInput {
     pub resolved_at: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     pub closed_at: Option<Option<String>>,
+    #[serde(default, deserialize_with = "not_null")]
     pub exclude_from_metrics: Option<bool>,
 }
 
@@ -231,6 +242,15 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// A field that may be left out but not given as `null`.
+fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 pub const TITLE_MAX: usize = 200;

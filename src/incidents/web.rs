@@ -1,10 +1,11 @@
 //! Incident pages: the filtered list, declaring, the incident page with its timeline, editing
 //! (with a conflict page for stale saves) and status changes.
 
+use crate::web::extract::Query;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{FromRef, Query, State};
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};

@@ -1,10 +1,11 @@
 //! The integrations admin page: receiver URLs and how to authenticate them, the last payloads
 //! each receiver got, outgoing webhook destinations and their deliveries.
 
+use crate::web::extract::Path;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{FromRef, Path, State};
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};

@@ -1,8 +1,9 @@
 //! JSON API for post-mortems: read, start, save with a version, move along the workflow, ask
 //! reviewers and review, revisions, and the Markdown export.
 
+use crate::web::extract::Path;
 use axum::Router;
-use axum::extract::{FromRef, Path, State};
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -121,7 +122,7 @@ fn findings(content: &super::Content, people: &People) -> serde_json::Value {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StartBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::web::extract::not_null")]
     template: Option<String>,
 }
 
@@ -146,14 +147,14 @@ async fn start(
 struct SaveBody {
     #[serde(default)]
     sections: std::collections::BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::web::extract::not_null")]
     root_causes: Option<Vec<RootCauseInput>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::web::extract::not_null")]
     detection_method: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::web::extract::not_null")]
     no_action_items_reason: Option<String>,
     /// Only used when the PUT starts the post-mortem.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::web::extract::not_null")]
     template: Option<String>,
 }
 
@@ -195,7 +196,7 @@ struct StatusBody {
     status: String,
     #[serde(default)]
     comment: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::web::extract::not_null")]
     version: Option<i64>,
 }
 

@@ -2,10 +2,11 @@
 //! reordered; the default template and defaults per severity) and delete. Post-mortems already
 //! started keep the sections they were started with.
 
+use crate::web::extract::Path;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{FromRef, Path, State};
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};

@@ -3,10 +3,11 @@
 //! the conflict page with a three-way merge, review and publishing, history with diffs, the
 //! print page, the Markdown download and the list of post-mortems.
 
+use crate::web::extract::{Path, Query};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{FromRef, Path, Query, State};
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};

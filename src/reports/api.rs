@@ -1,7 +1,8 @@
 //! JSON API for reports: the weekly review as JSON, Markdown or CSV.
 
+use crate::web::extract::ApiQuery;
 use axum::Router;
-use axum::extract::{FromRef, Query, State};
+use axum::extract::{FromRef, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -24,7 +25,7 @@ where
 async fn weekly_json(
     State(state): State<ReportsState>,
     caller: ApiCaller,
-    Query(q): Query<WeekQuery>,
+    ApiQuery(q): ApiQuery<WeekQuery>,
 ) -> AppResult<Response> {
     caller.require_read()?;
     let report = review_for(&state, &q).await?;
@@ -34,7 +35,7 @@ async fn weekly_json(
 async fn weekly_markdown(
     State(state): State<ReportsState>,
     caller: ApiCaller,
-    Query(q): Query<WeekQuery>,
+    ApiQuery(q): ApiQuery<WeekQuery>,
 ) -> AppResult<Response> {
     caller.require_read()?;
     let report = review_for(&state, &q).await?;
@@ -48,7 +49,7 @@ async fn weekly_markdown(
 async fn weekly_csv(
     State(state): State<ReportsState>,
     caller: ApiCaller,
-    Query(q): Query<WeekQuery>,
+    ApiQuery(q): ApiQuery<WeekQuery>,
 ) -> AppResult<Response> {
     caller.require_read()?;
     let report = review_for(&state, &q).await?;

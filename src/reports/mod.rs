@@ -42,8 +42,11 @@ impl IsoWeek {
         let raw = raw.trim();
         let (year, week) = raw.split_once(['W', 'w']).ok_or_else(message)?;
         let year: i32 = year.trim_end_matches('-').parse().map_err(|_| message())?;
-        if !(1970..=9999).contains(&year) || week.len() != 2 {
+        if week.len() != 2 {
             return Err(message());
+        }
+        if !(crate::time::MIN_YEAR..=crate::time::MAX_YEAR).contains(&year) {
+            return Err(crate::time::out_of_range_message());
         }
         let week: u32 = week.parse().map_err(|_| message())?;
         NaiveDate::from_isoywd_opt(year, week, Weekday::Mon)

@@ -1,8 +1,9 @@
 //! Pushing events (`POST /api/v1/metrics/events`), reading a service's live window
 //! (`GET /api/v1/metrics/services/{service}`), and `GET /metrics` for Prometheus.
 
+use crate::web::extract::Path;
 use axum::Router;
-use axum::extract::{FromRef, Path, State};
+use axum::extract::{FromRef, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -177,7 +178,7 @@ pub fn snapshot_json(s: &Snapshot) -> serde_json::Value {
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SnapshotRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::web::extract::not_null")]
     service: Option<String>,
 }
 

@@ -217,9 +217,12 @@ impl PushedBatch {
             );
         }
         if let Some(s) = self.saturation
-            && !(s.is_finite() && s >= 0.0)
+            && !(s.is_finite() && (0.0..=1e15).contains(&s))
         {
-            errors.insert("saturation".into(), "must be a finite number ≥ 0".into());
+            errors.insert(
+                "saturation".into(),
+                "must be a finite number from 0 to 1e15".into(),
+            );
         }
         let mut events = Vec::with_capacity(self.events.len());
         for (i, event) in self.events.iter().enumerate() {

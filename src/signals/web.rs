@@ -1,10 +1,11 @@
 //! Pages for observed services: the list, a live page per service (refreshing in place when
 //! JavaScript is on), and the incident page's "take snapshot" button.
 
+use crate::web::extract::Path;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{FromRef, Path, State};
+use axum::extract::{FromRef, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;

@@ -1,7 +1,8 @@
 //! JSON API for timeline entries.
 
+use crate::web::extract::Path;
 use axum::Router;
-use axum::extract::{FromRef, Path, State};
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
@@ -25,8 +26,12 @@ where
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewEntry {
+    /// Left out: now. `null` or empty is refused: a client that sent one lost a time.
+    #[serde(default, deserialize_with = "crate::web::extract::not_null")]
     occurred_at: Option<String>,
+    #[serde(default, deserialize_with = "crate::web::extract::not_null")]
     kind: Option<String>,
+    #[serde(default, deserialize_with = "crate::web::extract::not_null")]
     body: Option<String>,
 }
 
@@ -36,6 +41,7 @@ async fn create_entry(
     IncidentInPath(incident): IncidentInPath,
     Json(body): Json<NewEntry>,
 ) -> AppResult<Response> {
+    required_time(body.occurred_at.as_deref())?;
     // API times carry their own offset; one without is read as UTC.
     let changes = EntryChanges::parse(
         body.occurred_at.as_deref(),
@@ -51,8 +57,11 @@ async fn create_entry(
 #[serde(deny_unknown_fields)]
 struct EntryPatch {
     version: i64,
+    #[serde(default, deserialize_with = "crate::web::extract::not_null")]
     occurred_at: Option<String>,
+    #[serde(default, deserialize_with = "crate::web::extract::not_null")]
     kind: Option<String>,
+    #[serde(default, deserialize_with = "crate::web::extract::not_null")]
     body: Option<String>,
 }
 
@@ -65,6 +74,7 @@ async fn update_entry(
     let entry = super::db::find(&state.db.reader, &id)
         .await?
         .ok_or_else(|| AppError::missing("timeline entry"))?;
+    required_time(body.occurred_at.as_deref())?;
     let changes = EntryChanges::parse(
         body.occurred_at.as_deref(),
         body.kind.as_deref(),
@@ -75,6 +85,17 @@ async fn update_entry(
         .await
         .map_err(|e| e.current_as(|now: &super::Entry| now.clone()))?;
     Ok(axum::Json(saved).into_response())
+}
+
+/// On the API an empty `occurred_at` is an error, not "now" (the page's empty field is "now").
+fn required_time(raw: Option<&str>) -> AppResult<()> {
+    match raw {
+        Some(t) if t.trim().is_empty() => Err(AppError::field(
+            "occurred_at",
+            "must be a date and time; leave it out for now",
+        )),
+        _ => Ok(()),
+    }
 }
 
 async fn delete_entry(

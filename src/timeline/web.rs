@@ -1,10 +1,11 @@
 //! Timeline forms on the incident page: add, edit inline (with a conflict page for stale
 //! saves) and delete.
 
+use crate::web::extract::Path;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{FromRef, Path, State};
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;

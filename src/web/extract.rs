@@ -326,6 +326,131 @@ fn missing_field(detail: &str) -> Option<String> {
     Some(rest.split_once('`')?.0.to_owned())
 }
 
+/// `axum::extract::Query` whose rejections are `AppError`s naming the parameter (422, as the
+/// JSON error on the API and the error page on pages): a value of the wrong kind, or one given
+/// twice (`?status=open&status=all`).
+pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> AppResult<Self> {
+        read_query(parts.uri.query().unwrap_or("")).map(Self)
+    }
+}
+
+/// The query string of an API request: like [`Query`], and a parameter given with an empty
+/// value (`?status=`, `?week=`) is refused (422 naming it) instead of read as "no filter", so a
+/// client that lost a value learns it rather than getting every row. Pages keep [`Query`]:
+/// their filter forms send empty fields for "any".
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> AppResult<Self> {
+        let raw = parts.uri.query().unwrap_or("");
+        let mut errors = crate::error::FieldErrors::new();
+        for (name, value) in form_pairs(raw)? {
+            if value.trim().is_empty() {
+                errors.insert(
+                    name,
+                    "must not be empty; leave the parameter out for no filter".into(),
+                );
+            }
+        }
+        if !errors.is_empty() {
+            return Err(AppError::fields(errors));
+        }
+        read_query(raw).map(Self)
+    }
+}
+
+fn form_pairs(raw: &str) -> AppResult<Vec<(String, String)>> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(raw)
+        .map_err(|e| AppError::field("query", format!("the query string could not be read: {e}")))
+}
+
+fn read_query<T: DeserializeOwned>(raw: &str) -> AppResult<T> {
+    serde_urlencoded::from_str::<T>(raw).map_err(|e| {
+        let message = e.to_string();
+        let field = duplicate_field(&message)
+            .or_else(|| missing_field(&message))
+            .or_else(|| unknown_field(&message));
+        match field {
+            Some(field) if message.starts_with("duplicate field") => {
+                AppError::field(&field, "is given more than once; give it once")
+            }
+            Some(field) => AppError::field(&field, message),
+            None => AppError::field(
+                "query",
+                format!("the query string could not be read: {message}"),
+            ),
+        }
+    })
+}
+
+/// `duplicate field `status`` → `status`.
+fn duplicate_field(detail: &str) -> Option<String> {
+    let rest = detail.split_once("duplicate field `")?.1;
+    Some(rest.split_once('`')?.0.to_owned())
+}
+
+/// `axum::extract::Path` whose rejections (a segment that is not valid UTF-8 once decoded, or
+/// not of the expected type) are `AppError`s naming the segment, not axum's plain text.
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Self> {
+        match <axum::extract::Path<T> as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+        {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                use axum::extract::rejection::PathRejection;
+                let message = rejection.body_text();
+                let field = match &rejection {
+                    PathRejection::FailedToDeserializePathParams(e) => match e.kind() {
+                        axum::extract::path::ErrorKind::InvalidUtf8InPathParam { key }
+                        | axum::extract::path::ErrorKind::ParseErrorAtKey { key, .. }
+                        | axum::extract::path::ErrorKind::DeserializeError { key, .. } => {
+                            key.clone()
+                        }
+                        _ => "path".to_owned(),
+                    },
+                    _ => "path".to_owned(),
+                };
+                Err(AppError::field(&field, message))
+            }
+        }
+    }
+}
+
+/// For `#[serde(default, deserialize_with = "crate::web::extract::not_null")]` on an optional
+/// JSON field: leaving the field out means "not given", but an explicit `null` is refused
+/// (422 naming it) instead of being read as "not given" — `"occurred_at": null` is not "now".
+pub fn not_null<'de, D, V>(deserializer: D) -> Result<Option<V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    V: serde::Deserialize<'de>,
+{
+    V::deserialize(deserializer).map(Some)
+}
+
 /// `axum::Form` whose rejections are `AppError`s.
 pub struct Form<T>(pub T);
 
@@ -466,7 +591,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Self> {
         let params = axum::extract::RawPathParams::from_request_parts(parts, state)
             .await
-            .map_err(|e| AppError::BadRequest(e.body_text()))?;
+            .map_err(|e| AppError::field("incident", e.body_text()))?;
         let raw = params
             .iter()
             .find(|(name, _)| *name == "incident")

@@ -1,7 +1,7 @@
 //! Stylesheet, scripts and the OpenAPI document, compiled into the binary.
 
+use super::extract::Path;
 use axum::Router;
-use axum::extract::Path;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;

@@ -3,6 +3,7 @@
 //! packages chromium and chromium-driver and fail, naming them, when those are missing.
 
 mod app;
+mod axe;
 mod webdriver;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -1165,4 +1166,56 @@ fn author_and_reviewer_are_told_and_the_published_post_mortem_stays_as_published
             .contains("Token rotated"),
         "the export is the published document"
     );
+}
+
+/// Every page, signed out and signed in as an admin, goes through the accessibility check that
+/// `Browser::goto` runs (axe-core, WCAG 2.0/2.1/2.2 A and AA, at 1280 and 390 px): the flows
+/// above reach most pages; this reaches the rest (admin pages, lists, search, error pages).
+#[test]
+fn every_page_passes_the_accessibility_check_signed_in_and_out() {
+    let app = TestApp::spawn();
+    app.add_service("checkout", "Payments");
+    let admin = app.add_user("ada@example.com", "Ada Admin", Role::Admin, PASSWORD);
+    let number = app.declare(&admin, "Checkout returns 502", "checkout");
+    let browser = Browser::start("accessibility");
+    for path in ["/login", "/setup/not-a-real-link", "/no-such-page"] {
+        browser.goto(&app.url(path));
+    }
+    sign_in(&browser, &app, "ada@example.com");
+    browser.goto(&app.url(&format!("/incidents/{number}/postmortem")));
+    if let Some(start) = browser
+        .find_all("form[action$='/postmortem'] button[type=submit]")
+        .first()
+    {
+        browser.click_and_wait(start);
+    }
+    for path in [
+        "/",
+        "/incidents",
+        "/incidents/new",
+        &format!("/incidents/{number}"),
+        &format!("/incidents/{number}/edit"),
+        &format!("/incidents/{number}/postmortem/history"),
+        "/postmortems",
+        &format!("/incidents/{number}/postmortem/edit"),
+        "/inbox",
+        "/search?q=checkout",
+        "/services",
+        "/services/checkout",
+        "/alerts",
+        "/alerts/rules",
+        "/action-items",
+        "/action-items/progress",
+        "/reports/weekly",
+        "/admin/users",
+        "/admin/tokens",
+        "/admin/services",
+        "/admin/categories",
+        "/admin/templates",
+        "/admin/templates/new",
+        "/admin/integrations",
+        "/no-such-page",
+    ] {
+        browser.goto(&app.url(path));
+    }
 }

@@ -215,9 +215,28 @@ impl Browser {
         })
     }
 
-    /// Opens `url` and waits for it to load.
+    /// Opens `url` and waits for it to load; the page is checked for accessibility.
     pub(crate) fn goto(&self, url: &str) {
         self.command("POST", "/url", Some(json!({ "url": url })));
+        crate::axe::check_page(self);
+    }
+
+    /// Sets the window (and so the page) width in CSS pixels.
+    pub(crate) fn set_width(&self, width: u32) {
+        self.command(
+            "POST",
+            "/window/rect",
+            Some(json!({"width": width, "height": 1000})),
+        );
+    }
+
+    /// Runs `script` (whose last argument is the callback to call with the result) and waits.
+    pub(crate) fn execute_async(&self, script: &str, args: Vec<Value>) -> Value {
+        self.command(
+            "POST",
+            "/execute/async",
+            Some(json!({"script": script, "args": args})),
+        )
     }
 
     pub(crate) fn current_url(&self) -> String {
@@ -302,6 +321,7 @@ impl Browser {
         self.wait_until("the page to finish loading", || {
             self.execute("return document.readyState", vec![]) == json!("complete")
         });
+        crate::axe::check_page(self);
     }
 
     /// Runs `script` as a function body in the page; `args` may hold `Element::to_arg` values.

@@ -293,3 +293,44 @@ async fn the_progress_page_shows_completion_per_team_and_week() {
     // This week: three opened, one closed.
     assert!(page.body.contains("<th scope=\"row\">Opened</th>"));
 }
+
+#[tokio::test]
+async fn statuses_read_as_words_on_the_board_and_the_incident_page() {
+    let (app, responder, token) = setup().await;
+    for (title, status, reason) in [
+        ("Add a canary stage", "in_progress", None),
+        (
+            "Rewrite the deploy tool",
+            "wont_do",
+            Some("replaced by the canary"),
+        ),
+    ] {
+        let mut body = json!({"title": title, "status": status});
+        if let Some(r) = reason {
+            body["wont_do_reason"] = json!(r);
+        }
+        app.api(
+            Method::POST,
+            "/api/v1/incidents/INC-1/action-items",
+            Some(&token),
+            Some(body),
+        )
+        .await
+        .assert_status(StatusCode::CREATED);
+    }
+    for path in ["/action-items?status=all", "/incidents/INC-1"] {
+        let page = app.get(path, Some(&responder)).await;
+        page.assert_status(StatusCode::OK);
+        assert!(
+            page.body.contains(">in progress<"),
+            "{path} says in progress"
+        );
+        assert!(
+            page.body.contains(">won&#39;t do<") || page.body.contains(">won't do<"),
+            "{path} says won't do"
+        );
+        // The stored names stay in values and class names only, never as the text people read.
+        assert!(!page.body.contains(">in_progress<"), "{path}");
+        assert!(!page.body.contains(">wont_do<"), "{path}");
+    }
+}

@@ -278,3 +278,13 @@ fn capitalize(s: &str) -> String {
         .map(|c| c.to_uppercase().chain(chars).collect())
         .unwrap_or_default()
 }
+
+/// The tags of an HTML page without its text, lower-cased: what a browser would act on. Payloads
+/// Markdown shows as text (`&lt;img … onerror=…&gt;`) are left out, their markup is not.
+pub fn markup_only(html: &str) -> String {
+    html.to_lowercase()
+        .split('<')
+        .skip(1)
+        .map(|tag| format!("<{}>", tag.split('>').next().unwrap_or_default()))
+        .collect()
+}

@@ -12,6 +12,7 @@ mod alertmanager_e2e;
 mod alerts;
 mod auth;
 mod cli;
+mod contract;
 mod faults;
 mod inbox;
 mod incidents;

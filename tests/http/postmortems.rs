@@ -1110,9 +1110,10 @@ async fn xss_payloads_in_every_section_come_out_inert_in_html_and_markdown() {
     ] {
         let page = s.app.get(path, Some(&s.admin)).await;
         page.assert_status(StatusCode::OK);
-        let html = page.body.to_lowercase();
+        // Raw HTML shows as the text typed, so only the page's markup is searched.
+        let html = crate::common::markup_only(&page.body);
         for needle in [
-            "<script>alert",
+            "<script>", // an inline script tag (the page's own has a src)
             "<img src=x",
             "href=\"javascript:",
             "<svg",
