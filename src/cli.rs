@@ -192,6 +192,15 @@ async fn serve(db: Db, config: Config) -> CliResult {
         state.config.webhook_egress.clone(),
         stop.clone(),
     ));
+    // Inbox messages by e-mail, when mail is configured.
+    let mail = tokio::spawn({
+        let (db, mailer, stop) = (state.db.clone(), state.config.mailer.clone(), stop.clone());
+        async move {
+            if let Some(mailer) = mailer {
+                crate::inbox::mail::run(db, mailer, stop).await;
+            }
+        }
+    });
     // Read-only (it builds a cached page): aborted at shutdown, nothing to finish.
     let warmer = tokio::spawn(crate::reports::keep_weekly_warm(
         axum::extract::FromRef::from_ref(&state),
@@ -254,6 +263,7 @@ async fn serve(db: Db, config: Config) -> CliResult {
         ("alert evaluation", alerts),
         ("outbox delivery", outbox),
         ("disk watch", disk),
+        ("inbox mail", mail),
     ] {
         if tokio::time::timeout(std::time::Duration::from_secs(10), task)
             .await

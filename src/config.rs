@@ -64,6 +64,9 @@ pub struct Config {
     pub webhook_egress: crate::notifications::egress::Egress,
     /// How far ingest tokens (alert labels, metric pushes) may grow the service list.
     pub service_growth: crate::catalog::Growth,
+    /// Sends inbox messages by e-mail (`HINDSIGHT_SMTP_URL` + `HINDSIGHT_MAIL_FROM`); none:
+    /// the inbox is in-app only.
+    pub mailer: Option<crate::inbox::mail::Mailer>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +149,24 @@ impl Config {
                     "must be an IANA time zone such as Europe/Berlin or UTC",
                 )
             })?,
+        };
+
+        let mailer = match get("HINDSIGHT_SMTP_URL").filter(|u| !u.trim().is_empty()) {
+            None => None,
+            Some(url) => {
+                let from = get("HINDSIGHT_MAIL_FROM")
+                    .unwrap_or_else(|| "Hindsight <hindsight@localhost>".to_owned());
+                let mailer = crate::inbox::mail::Mailer::new(url.trim(), &from, &base_url);
+                // The URL may hold a password: the message names the variable, not it.
+                Some(mailer.map_err(|reason| {
+                    let name = if reason.starts_with("the sender") {
+                        "HINDSIGHT_MAIL_FROM"
+                    } else {
+                        "HINDSIGHT_SMTP_URL"
+                    };
+                    invalid(name, "(not shown)", &reason)
+                })?)
+            }
         };
 
         Ok(Self {
@@ -262,6 +283,7 @@ impl Config {
                     100_000,
                 )?,
             },
+            mailer,
         })
     }
 
@@ -500,5 +522,23 @@ mod tests {
             err.to_string().contains("HINDSIGHT_LOGIN_MAX_CONCURRENT"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_bad_smtp_url_or_sender_stops_startup_naming_the_variable_not_the_password() {
+        let err =
+            config(&[("HINDSIGHT_SMTP_URL", "gopher://user:hunter2@mail")]).expect_err("must fail");
+        let text = err.to_string();
+        assert!(text.contains("HINDSIGHT_SMTP_URL"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        let err = config(&[
+            ("HINDSIGHT_SMTP_URL", "smtp://127.0.0.1:25"),
+            ("HINDSIGHT_MAIL_FROM", "not an address"),
+        ])
+        .expect_err("must fail");
+        assert!(err.to_string().contains("HINDSIGHT_MAIL_FROM"), "{err}");
+        let ok = config(&[("HINDSIGHT_SMTP_URL", "smtp://127.0.0.1:25")]).expect("valid");
+        assert!(ok.mailer.is_some());
+        assert!(config(&[]).expect("valid").mailer.is_none());
     }
 }

@@ -129,3 +129,70 @@ pub async fn mark_read(
     .await?;
     Ok(done.rows_affected())
 }
+
+/// A message not yet sent by e-mail, with its recipient.
+pub struct Unmailed {
+    pub message: Message,
+    pub to_email: String,
+    pub to_name: String,
+}
+
+/// Messages written since `since` and not yet mailed, oldest first, to active users.
+pub async fn unmailed(
+    pool: &SqlitePool,
+    since: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Unmailed>, sqlx::Error> {
+    let since = ts(since);
+    let rows = sqlx::query!(
+        r#"SELECT m.id AS "id!", m.kind AS "kind: Kind", a.name AS "actor_name?",
+               i.number AS "incident_number!", i.title AS "incident_title!", m.text,
+               m.link_suffix, m.created_at AS "created_at: DateTime<Utc>",
+               m.read_at AS "read_at?: DateTime<Utc>", u.email AS "to_email!",
+               u.name AS "to_name!"
+           FROM inbox_messages m
+           JOIN users u ON u.id = m.user_id AND u.disabled_at IS NULL
+           JOIN incidents i ON i.id = m.incident_id
+           LEFT JOIN users a ON a.id = m.actor_id
+           WHERE m.mailed_at IS NULL AND m.created_at >= ?
+           ORDER BY m.created_at, m.id LIMIT ?"#,
+        since,
+        limit,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Unmailed {
+            message: Message {
+                id: r.id,
+                kind: r.kind,
+                actor_name: r.actor_name,
+                incident_number: r.incident_number,
+                incident_title: r.incident_title,
+                text: r.text,
+                link_suffix: r.link_suffix,
+                created_at: r.created_at,
+                read_at: r.read_at,
+            },
+            to_email: r.to_email,
+            to_name: r.to_name,
+        })
+        .collect())
+}
+
+pub async fn mark_mailed(
+    conn: &mut SqliteConnection,
+    id: &str,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let at = ts(at);
+    sqlx::query!(
+        "UPDATE inbox_messages SET mailed_at = ? WHERE id = ?",
+        at,
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

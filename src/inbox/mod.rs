@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod db;
+pub mod mail;
 pub mod web;
 
 use chrono::{DateTime, Utc};

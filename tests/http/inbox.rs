@@ -236,3 +236,145 @@ async fn opening_a_message_reads_it_and_goes_where_it_points() {
     let anonymous = app.get("/inbox", None).await;
     assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
 }
+
+/// A small SMTP server on loopback that accepts every mail and keeps what it received.
+struct FakeSmtp {
+    port: u16,
+    mails: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FakeSmtp {
+    async fn start() -> Self {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let mails = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = std::sync::Arc::clone(&mails);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let kept = std::sync::Arc::clone(&kept);
+                tokio::spawn(async move {
+                    let (read, mut write) = stream.into_split();
+                    let mut lines = BufReader::new(read).lines();
+                    let _ = write.write_all(b"220 fake ESMTP\r\n").await;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let verb = line.split(' ').next().unwrap_or("").to_uppercase();
+                        let answer: &[u8] = match verb.as_str() {
+                            "EHLO" | "HELO" => b"250 fake\r\n",
+                            "DATA" => {
+                                let _ = write.write_all(b"354 go on\r\n").await;
+                                let mut mail = String::new();
+                                while let Ok(Some(l)) = lines.next_line().await {
+                                    if l == "." {
+                                        break;
+                                    }
+                                    mail.push_str(&l);
+                                    mail.push('\n');
+                                }
+                                kept.lock().expect("mails").push(mail);
+                                b"250 queued\r\n"
+                            }
+                            "QUIT" => {
+                                let _ = write.write_all(b"221 bye\r\n").await;
+                                break;
+                            }
+                            _ => b"250 ok\r\n",
+                        };
+                        if write.write_all(answer).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Self { port, mails }
+    }
+
+    fn mails(&self) -> Vec<String> {
+        self.mails.lock().expect("mails").clone()
+    }
+}
+
+#[tokio::test]
+async fn inbox_messages_are_mailed_once_and_wait_while_the_mail_server_is_down() {
+    use hindsight::inbox::mail::{Mailer, Round, deliver_due};
+    let app = TestApp::spawn().await;
+    app.service("checkout", "Storefront").await;
+    let author = app.user(Role::Responder).await;
+    let reviewer = app.user(Role::Responder).await;
+    let token = app.token(&author, Scope::Write).await;
+    app.declare(
+        &token,
+        json!({"title": "Checkout down", "severity": "sev2", "service": "checkout", "category": "unknown"}),
+    )
+    .await;
+    app.api(
+        Method::POST,
+        "/api/v1/incidents/INC-1/postmortem",
+        Some(&token),
+        Some(json!({})),
+    )
+    .await
+    .assert_status(StatusCode::CREATED);
+    app.post_form(
+        "/incidents/INC-1/postmortem/reviewers",
+        Some(&author),
+        &[("reviewer", &reviewer.email)],
+    )
+    .await
+    .assert_status(StatusCode::SEE_OTHER);
+
+    // The mail server is down: nothing is lost, the message waits.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let down = Mailer::new(
+        &format!("smtp://127.0.0.1:{closed}"),
+        "Hindsight <hindsight@example.com>",
+        "http://hindsight.test",
+    )
+    .expect("mailer");
+    assert!(deliver_due(&app.db, &down).await.is_err());
+
+    let smtp = FakeSmtp::start().await;
+    let mailer = Mailer::new(
+        &format!("smtp://127.0.0.1:{}", smtp.port),
+        "Hindsight <hindsight@example.com>",
+        "http://hindsight.test/",
+    )
+    .expect("mailer");
+    assert_eq!(
+        deliver_due(&app.db, &mailer).await.expect("round"),
+        Round {
+            sent: 1,
+            skipped: 0
+        }
+    );
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1);
+    let mail = &mails[0];
+    assert!(
+        mail.contains(&format!("To: \"{}\" <{}>", reviewer.name, reviewer.email)),
+        "{mail}"
+    );
+    assert!(
+        mail.contains(&format!(
+            "Subject: [Hindsight] INC-1: {} asked you to review the post-mortem",
+            author.name
+        )),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("http://hindsight.test/incidents/INC-1/postmortem"),
+        "{mail}"
+    );
+    // Sent once: the next round has nothing to do.
+    assert_eq!(
+        deliver_due(&app.db, &mailer).await.expect("round"),
+        Round::default()
+    );
+    assert_eq!(smtp.mails().len(), 1);
+}
