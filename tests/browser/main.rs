@@ -143,12 +143,12 @@ fn responder_declares_an_incident_and_keeps_its_timeline() {
         "return document.querySelector('#started_at').value;",
         vec![],
     );
-    let quick = chrono::NaiveDateTime::parse_from_str(
-        quick.as_str().unwrap_or_default(),
-        "%Y-%m-%dT%H:%M:%S",
-    )
-    .expect("a full local time with seconds")
-    .and_utc();
+    // The browser normalises a time whose seconds are 00 to `…T20:52` (no `:00`).
+    let quick = quick.as_str().unwrap_or_default();
+    let quick = chrono::NaiveDateTime::parse_from_str(quick, "%Y-%m-%dT%H:%M:%S")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(quick, "%Y-%m-%dT%H:%M"))
+        .expect("a full local time")
+        .and_utc();
     let expected = Utc::now() - Duration::minutes(15);
     assert!(
         (quick - expected).num_seconds().abs() <= 60,
