@@ -20,6 +20,7 @@ pub mod incidents;
 pub mod integrations;
 pub mod markdown;
 pub mod metrics;
+pub mod net;
 pub mod notifications;
 pub mod postmortems;
 pub mod recurrence;

@@ -16,6 +16,7 @@ const FOUNDATIONS: &[&str] = &[
     "src/time.rs",
     "src/csv.rs",
     "src/choice.rs",
+    "src/net.rs",
 ];
 
 /// Top-level folders that are not domain areas.
