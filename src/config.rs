@@ -601,6 +601,42 @@ mod tests {
     }
 
     #[test]
+    fn prometheus_settings_are_checked_and_never_echo_the_secret() {
+        assert!(config(&[]).expect("valid").prometheus.is_none());
+        let ok = config(&[
+            ("HINDSIGHT_PROMETHEUS_URL", "http://127.0.0.1:9090/"),
+            ("HINDSIGHT_PROMETHEUS_BEARER_TOKEN", "tok-hunter2"),
+        ])
+        .expect("valid")
+        .prometheus
+        .expect("configured");
+        assert_eq!(ok.url, "http://127.0.0.1:9090");
+        assert_eq!(ok.range_minutes, 30);
+        assert_eq!(ok.timeout, Duration::from_secs(3));
+        for bad in [
+            vec![("HINDSIGHT_PROMETHEUS_URL", "prometheus:9090")],
+            vec![("HINDSIGHT_PROMETHEUS_URL", "http://u:hunter2@prom:9090")],
+            vec![
+                ("HINDSIGHT_PROMETHEUS_URL", "http://prom:9090"),
+                ("HINDSIGHT_PROMETHEUS_BEARER_TOKEN", "hunter2"),
+                ("HINDSIGHT_PROMETHEUS_PASSWORD", "hunter2"),
+            ],
+            vec![
+                ("HINDSIGHT_PROMETHEUS_URL", "http://prom:9090"),
+                ("HINDSIGHT_PROMETHEUS_PASSWORD", "hunter2"),
+            ],
+            vec![
+                ("HINDSIGHT_PROMETHEUS_URL", "http://prom:9090"),
+                ("HINDSIGHT_PROMETHEUS_RANGE_MINUTES", "0"),
+            ],
+        ] {
+            let text = config(&bad).expect_err("must fail").to_string();
+            assert!(text.contains("HINDSIGHT_PROMETHEUS_"), "{text}");
+            assert!(!text.contains("hunter2"), "{text}");
+        }
+    }
+
+    #[test]
     fn a_bad_smtp_url_or_sender_stops_startup_naming_the_variable_not_the_password() {
         let err =
             config(&[("HINDSIGHT_SMTP_URL", "gopher://user:hunter2@mail")]).expect_err("must fail");

@@ -175,14 +175,19 @@ pub fn series_chart(
     svg
 }
 
-/// A plain axis number: up to three significant decimals, no trailing noise.
+/// A plain axis number with three significant digits and no trailing zeros, so small values
+/// (quantiles in seconds, ratios) stay readable: 0.00025, 0.5, 12.5, 1500.
 fn format_number(v: f64) -> String {
-    if v == 0.0 || v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else if v.abs() >= 1.0 {
-        format!("{v:.1}")
+    if v == 0.0 || !v.is_finite() {
+        return "0".to_owned();
+    }
+    let magnitude = v.abs().log10().floor() as i32;
+    let decimals = usize::try_from((2 - magnitude).clamp(0, 12)).unwrap_or(0);
+    let text = format!("{v:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
     } else {
-        format!("{v:.3}")
+        text
     }
 }
 
@@ -354,6 +359,43 @@ mod tests {
     #[test]
     fn an_empty_window_says_so() {
         assert!(latency_chart(&[], "x").contains("no events in the window"));
+    }
+
+    #[test]
+    fn axis_numbers_keep_three_significant_digits() {
+        assert_eq!(format_number(0.00025), "0.00025");
+        assert_eq!(format_number(0.000_512_5), "0.000513");
+        assert_eq!(format_number(0.5), "0.5");
+        assert_eq!(format_number(12.5), "12.5");
+        assert_eq!(format_number(1500.0), "1500");
+        assert_eq!(format_number(0.0), "0");
+    }
+
+    #[test]
+    fn a_prometheus_chart_draws_each_series_and_skips_nan() {
+        let series = vec![
+            super::super::prometheus::Series {
+                metric: [("job".to_owned(), "shop<1>".to_owned())].into(),
+                values: vec![
+                    (100.0, "0.25".into()),
+                    (110.0, "NaN".into()),
+                    (120.0, "0.5".into()),
+                ],
+            },
+            super::super::prometheus::Series {
+                metric: Default::default(),
+                values: vec![(100.0, "0.1".into())],
+            },
+        ];
+        let svg = series_chart(&series, 60, 120, "shop p99");
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert!(svg.contains("shop&lt;1&gt;"), "labels escaped: {svg}");
+        assert_eq!(
+            svg.matches(',').count() - svg.matches(", ").count(),
+            3,
+            "{svg}"
+        );
+        assert!(series_chart(&[], 0, 60, "x").contains("no samples in the range"));
     }
 
     #[test]
