@@ -58,7 +58,8 @@ impl AppState {
             config.metrics_auto_create,
             config.metrics_max_batch,
         )
-        .expect("Config validates the collector window settings");
+        .expect("Config validates the collector window settings")
+        .with_prometheus(config.prometheus.clone());
         let limiter = crate::auth::LoginLimiter::new(crate::auth::limiter::Limits {
             per_account_and_address: config.login_max_failures,
             per_address: config.login_address_max_failures,

@@ -67,6 +67,9 @@ pub struct Config {
     /// Sends inbox messages by e-mail (`HINDSIGHT_SMTP_URL` + `HINDSIGHT_MAIL_FROM`); none:
     /// the inbox is in-app only.
     pub mailer: Option<crate::inbox::mail::Mailer>,
+    /// Where snapshots ask for the series of services with Prometheus queries
+    /// (`HINDSIGHT_PROMETHEUS_URL` and its auth); none: such queries are noted, not run.
+    pub prometheus: Option<crate::signals::prometheus::Source>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,6 +287,7 @@ impl Config {
                 )?,
             },
             mailer,
+            prometheus: prometheus_source(&get)?,
         })
     }
 
@@ -291,6 +295,78 @@ impl Config {
     pub fn secure_cookies(&self) -> bool {
         self.base_url.starts_with("https://")
     }
+}
+
+/// `HINDSIGHT_PROMETHEUS_URL` with its optional bearer token or user/password, range and
+/// timeout. Errors name the variable, never the secret.
+fn prometheus_source(
+    get: &impl Fn(&'static str) -> Option<String>,
+) -> Result<Option<crate::signals::prometheus::Source>, ConfigError> {
+    use crate::signals::prometheus::{Auth, Source};
+    let Some(url) = get("HINDSIGHT_PROMETHEUS_URL").filter(|u| !u.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let url = url.trim().trim_end_matches('/').to_owned();
+    let authority = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or(""));
+    let Some(authority) = authority.filter(|a| !a.is_empty() && !a.contains(char::is_whitespace))
+    else {
+        return Err(invalid(
+            "HINDSIGHT_PROMETHEUS_URL",
+            &url,
+            "must be an http(s) URL such as http://prometheus:9090",
+        ));
+    };
+    if authority.contains('@') {
+        return Err(invalid(
+            "HINDSIGHT_PROMETHEUS_URL",
+            "(not shown)",
+            "must not hold credentials; use HINDSIGHT_PROMETHEUS_USER and HINDSIGHT_PROMETHEUS_PASSWORD",
+        ));
+    }
+    let token = get("HINDSIGHT_PROMETHEUS_BEARER_TOKEN").filter(|t| !t.trim().is_empty());
+    let user = get("HINDSIGHT_PROMETHEUS_USER").filter(|t| !t.trim().is_empty());
+    let password = get("HINDSIGHT_PROMETHEUS_PASSWORD").filter(|t| !t.is_empty());
+    let auth = match (token, user, password) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(invalid(
+                "HINDSIGHT_PROMETHEUS_BEARER_TOKEN",
+                "(not shown)",
+                "give either a bearer token or a user and password, not both",
+            ));
+        }
+        (Some(token), None, None) => Auth::Bearer(token.trim().to_owned()),
+        (None, Some(user), Some(password)) => Auth::Basic {
+            user: user.trim().to_owned(),
+            password,
+        },
+        (None, Some(_), None) | (None, None, Some(_)) => {
+            return Err(invalid(
+                "HINDSIGHT_PROMETHEUS_USER",
+                "(not shown)",
+                "HINDSIGHT_PROMETHEUS_USER and HINDSIGHT_PROMETHEUS_PASSWORD go together",
+            ));
+        }
+        (None, None, None) => Auth::None,
+    };
+    let range_minutes = at_most(
+        "HINDSIGHT_PROMETHEUS_RANGE_MINUTES",
+        number(&get, "HINDSIGHT_PROMETHEUS_RANGE_MINUTES", 30u32, 1)?,
+        24 * 60,
+    )?;
+    let timeout_ms = at_most(
+        "HINDSIGHT_PROMETHEUS_TIMEOUT_MS",
+        number(&get, "HINDSIGHT_PROMETHEUS_TIMEOUT_MS", 3000u64, 100)?,
+        30_000,
+    )?;
+    Ok(Some(Source {
+        url,
+        auth,
+        range_minutes,
+        timeout: Duration::from_millis(timeout_ms),
+    }))
 }
 
 fn invalid(name: &'static str, value: &str, reason: &str) -> ConfigError {
@@ -522,6 +598,42 @@ mod tests {
             err.to_string().contains("HINDSIGHT_LOGIN_MAX_CONCURRENT"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn prometheus_settings_are_checked_and_never_echo_the_secret() {
+        assert!(config(&[]).expect("valid").prometheus.is_none());
+        let ok = config(&[
+            ("HINDSIGHT_PROMETHEUS_URL", "http://127.0.0.1:9090/"),
+            ("HINDSIGHT_PROMETHEUS_BEARER_TOKEN", "tok-hunter2"),
+        ])
+        .expect("valid")
+        .prometheus
+        .expect("configured");
+        assert_eq!(ok.url, "http://127.0.0.1:9090");
+        assert_eq!(ok.range_minutes, 30);
+        assert_eq!(ok.timeout, Duration::from_secs(3));
+        for bad in [
+            vec![("HINDSIGHT_PROMETHEUS_URL", "prometheus:9090")],
+            vec![("HINDSIGHT_PROMETHEUS_URL", "http://u:hunter2@prom:9090")],
+            vec![
+                ("HINDSIGHT_PROMETHEUS_URL", "http://prom:9090"),
+                ("HINDSIGHT_PROMETHEUS_BEARER_TOKEN", "hunter2"),
+                ("HINDSIGHT_PROMETHEUS_PASSWORD", "hunter2"),
+            ],
+            vec![
+                ("HINDSIGHT_PROMETHEUS_URL", "http://prom:9090"),
+                ("HINDSIGHT_PROMETHEUS_PASSWORD", "hunter2"),
+            ],
+            vec![
+                ("HINDSIGHT_PROMETHEUS_URL", "http://prom:9090"),
+                ("HINDSIGHT_PROMETHEUS_RANGE_MINUTES", "0"),
+            ],
+        ] {
+            let text = config(&bad).expect_err("must fail").to_string();
+            assert!(text.contains("HINDSIGHT_PROMETHEUS_"), "{text}");
+            assert!(!text.contains("hunter2"), "{text}");
+        }
     }
 
     #[test]

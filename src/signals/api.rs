@@ -13,7 +13,9 @@ use super::db::Snapshot;
 use super::{PushedBatch, SELF_SERVICE, SignalsState, now_ms, prometheus_text};
 use crate::error::{AppError, AppResult};
 use crate::metrics::{MetricsError, QuantileMode, WindowReport, WindowStats};
-use crate::web::extract::{ApiCaller, ApiIngest, ApiResponder, CallerState, IncidentInPath, Json};
+use crate::web::extract::{
+    ApiAdmin, ApiCaller, ApiIngest, ApiResponder, CallerState, IncidentInPath, Json,
+};
 
 /// Routes under `/api/v1`.
 pub fn router<S>() -> Router<S>
@@ -27,6 +29,96 @@ where
         .route("/metrics/services/{service}", get(service_window))
         .route("/incidents/{incident}/snapshots", post(take_snapshot))
         .route("/snapshots/{id}", get(get_snapshot))
+        .route(
+            "/services/{service}/prometheus",
+            get(get_prometheus_queries)
+                .put(put_prometheus_queries)
+                .delete(delete_prometheus_queries),
+        )
+}
+
+fn queries_json(
+    service: &str,
+    q: Option<&super::prometheus::Queries>,
+    state: &SignalsState,
+) -> serde_json::Value {
+    json!({
+        "service": service,
+        "queries": q,
+        // The URL only: credentials are never shown.
+        "prometheus_url": state.signals.prometheus.as_ref().map(|p| &p.url),
+    })
+}
+
+/// `GET /api/v1/services/{service}/prometheus`: the service's queries (null when none).
+async fn get_prometheus_queries(
+    State(state): State<SignalsState>,
+    caller: ApiCaller,
+    Path(service): Path<String>,
+) -> AppResult<Response> {
+    caller.require_read()?;
+    let q = super::db::prometheus_queries(&state.db.reader, &service).await?;
+    Ok(axum::Json(queries_json(&service, q.as_ref(), &state)).into_response())
+}
+
+/// `PUT /api/v1/services/{service}/prometheus` (admins): replaces the queries; all blank
+/// clears them.
+async fn put_prometheus_queries(
+    State(state): State<SignalsState>,
+    ApiAdmin(caller): ApiAdmin,
+    Path(service): Path<String>,
+    Json(body): Json<PrometheusQueriesBody>,
+) -> AppResult<Response> {
+    let q = super::set_prometheus_queries(&state.db, &caller.user, &service, body.into()).await?;
+    Ok(axum::Json(queries_json(&service, q.as_ref(), &state)).into_response())
+}
+
+/// `DELETE /api/v1/services/{service}/prometheus` (admins).
+async fn delete_prometheus_queries(
+    State(state): State<SignalsState>,
+    ApiAdmin(caller): ApiAdmin,
+    Path(service): Path<String>,
+) -> AppResult<Response> {
+    super::set_prometheus_queries(
+        &state.db,
+        &caller.user,
+        &service,
+        super::prometheus::Queries::default(),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The queries as the API takes them: unknown fields are refused (a typo would otherwise
+/// silently clear a query).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrometheusQueriesBody {
+    #[serde(default)]
+    latency_p50: Option<String>,
+    #[serde(default)]
+    latency_p90: Option<String>,
+    #[serde(default)]
+    latency_p99: Option<String>,
+    #[serde(default)]
+    error_rate: Option<String>,
+    #[serde(default)]
+    traffic: Option<String>,
+    #[serde(default)]
+    saturation: Option<String>,
+}
+
+impl From<PrometheusQueriesBody> for super::prometheus::Queries {
+    fn from(b: PrometheusQueriesBody) -> Self {
+        Self {
+            latency_p50: b.latency_p50,
+            latency_p90: b.latency_p90,
+            latency_p99: b.latency_p99,
+            error_rate: b.error_rate,
+            traffic: b.traffic,
+            saturation: b.saturation,
+        }
+    }
 }
 
 /// `GET /metrics`, outside `/api/v1`.
@@ -172,6 +264,7 @@ pub fn snapshot_json(s: &Snapshot) -> serde_json::Value {
         "saturation": s.saturation,
         "series": report.as_ref().map(|r| &r.series),
         "histogram": report.as_ref().map(|r| &r.histogram),
+        "prometheus": s.prometheus(),
     })
 }
 

@@ -33,12 +33,21 @@ pub struct Snapshot {
     pub saturation: Option<f64>,
     #[serde(skip)]
     pub report: String,
+    /// What was frozen from Prometheus (JSON of `prometheus::Frozen`), if the service had
+    /// queries.
+    #[serde(skip)]
+    pub prometheus: Option<String>,
 }
 
 impl Snapshot {
     /// The full report, for charts and the API.
     pub fn report(&self) -> Option<WindowReport> {
         serde_json::from_str(&self.report).ok()
+    }
+
+    /// The series frozen from Prometheus, if any.
+    pub fn prometheus(&self) -> Option<super::prometheus::Frozen> {
+        serde_json::from_str(self.prometheus.as_deref()?).ok()
     }
 }
 
@@ -49,12 +58,17 @@ pub async fn insert(
     service: &str,
     trigger: super::Trigger,
     report: &WindowReport,
+    prometheus: Option<&super::prometheus::Frozen>,
     taken_by: Option<&str>,
 ) -> Result<String, AppError> {
     let id = new_id();
     let stats = &report.last_n;
     let latency = stats.latency_ms.as_ref();
     let json = serde_json::to_string(report).map_err(|e| AppError::Internal(e.to_string()))?;
+    let prometheus = prometheus
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     let taken_at = DateTime::from_timestamp_millis(i64::try_from(report.taken_at_ms).unwrap_or(0))
         .unwrap_or_else(Utc::now);
     let taken_at = ts(taken_at);
@@ -70,8 +84,8 @@ pub async fn insert(
         "INSERT INTO metric_snapshots (id, incident_id, service, taken_at, trigger, window_events,
             window_secs, count, errors, error_rate, rate_per_s, latency_min, latency_mean,
             latency_p50, latency_p90, latency_p95, latency_p99, latency_max, saturation, report,
-            taken_by)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            taken_by, prometheus)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         id,
         incident_id,
         service,
@@ -93,6 +107,7 @@ pub async fn insert(
         report.saturation.current,
         json,
         taken_by,
+        prometheus,
     )
     .execute(conn)
     .await?;
@@ -106,7 +121,7 @@ pub async fn find(pool: &SqlitePool, id: &str) -> Result<Option<Snapshot>, AppEr
                 s.taken_at AS "taken_at: DateTime<Utc>", s.trigger, s.window_events,
                 s.window_secs, s.count, s.errors, s.error_rate, s.rate_per_s, s.latency_min,
                 s.latency_mean, s.latency_p50, s.latency_p90, s.latency_p95, s.latency_p99,
-                s.latency_max, s.saturation, s.report
+                s.latency_max, s.saturation, s.report, s.prometheus
             FROM metric_snapshots s JOIN incidents i ON i.id = s.incident_id
             WHERE s.id = ?"#,
         id
@@ -127,7 +142,7 @@ pub async fn list_for_incident(
                 s.taken_at AS "taken_at: DateTime<Utc>", s.trigger, s.window_events,
                 s.window_secs, s.count, s.errors, s.error_rate, s.rate_per_s, s.latency_min,
                 s.latency_mean, s.latency_p50, s.latency_p90, s.latency_p95, s.latency_p99,
-                s.latency_max, s.saturation, s.report
+                s.latency_max, s.saturation, s.report, s.prometheus
             FROM metric_snapshots s JOIN incidents i ON i.id = s.incident_id
             WHERE s.incident_id = ? ORDER BY s.taken_at"#,
         incident_id
@@ -148,7 +163,7 @@ pub async fn recent_for_service(
                 s.taken_at AS "taken_at: DateTime<Utc>", s.trigger, s.window_events,
                 s.window_secs, s.count, s.errors, s.error_rate, s.rate_per_s, s.latency_min,
                 s.latency_mean, s.latency_p50, s.latency_p90, s.latency_p95, s.latency_p99,
-                s.latency_max, s.saturation, s.report
+                s.latency_max, s.saturation, s.report, s.prometheus
             FROM metric_snapshots s JOIN incidents i ON i.id = s.incident_id
             WHERE s.service = ? ORDER BY s.taken_at DESC LIMIT ?"#,
         service,
@@ -156,4 +171,62 @@ pub async fn recent_for_service(
     )
     .fetch_all(pool)
     .await?)
+}
+
+/// The service's Prometheus queries, if an admin set any.
+pub async fn prometheus_queries(
+    pool: &SqlitePool,
+    service: &str,
+) -> Result<Option<super::prometheus::Queries>, AppError> {
+    Ok(sqlx::query_as!(
+        super::prometheus::Queries,
+        "SELECT latency_p50, latency_p90, latency_p99, error_rate, traffic, saturation
+         FROM prometheus_queries WHERE service = ?",
+        service
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Sets (replaces) the service's queries.
+pub async fn set_prometheus_queries(
+    conn: &mut SqliteConnection,
+    service: &str,
+    q: &super::prometheus::Queries,
+    by: &str,
+) -> Result<(), AppError> {
+    let now = ts(Utc::now());
+    sqlx::query!(
+        "INSERT INTO prometheus_queries (service, latency_p50, latency_p90, latency_p99,
+            error_rate, traffic, saturation, updated_at, updated_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (service) DO UPDATE SET latency_p50 = excluded.latency_p50,
+            latency_p90 = excluded.latency_p90, latency_p99 = excluded.latency_p99,
+            error_rate = excluded.error_rate, traffic = excluded.traffic,
+            saturation = excluded.saturation, updated_at = excluded.updated_at,
+            updated_by = excluded.updated_by",
+        service,
+        q.latency_p50,
+        q.latency_p90,
+        q.latency_p99,
+        q.error_rate,
+        q.traffic,
+        q.saturation,
+        now,
+        by
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Removes the service's queries; whether there were any.
+pub async fn clear_prometheus_queries(
+    conn: &mut SqliteConnection,
+    service: &str,
+) -> Result<bool, AppError> {
+    let done = sqlx::query!("DELETE FROM prometheus_queries WHERE service = ?", service)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
 }

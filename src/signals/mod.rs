@@ -5,6 +5,7 @@
 pub mod api;
 pub mod chart;
 pub mod db;
+pub mod prometheus;
 pub mod web;
 
 use std::fmt::Write as _;
@@ -49,6 +50,8 @@ pub struct Signals {
     pub own: OwnCounters,
     pub auto_create: bool,
     pub max_batch: usize,
+    /// Where snapshots ask for the series of services with Prometheus queries.
+    pub prometheus: Option<prometheus::Source>,
 }
 
 impl Signals {
@@ -65,7 +68,14 @@ impl Signals {
             own: OwnCounters::default(),
             auto_create,
             max_batch,
+            prometheus: None,
         })
+    }
+
+    /// Snapshots also ask `source` for services with Prometheus queries.
+    pub fn with_prometheus(mut self, source: Option<prometheus::Source>) -> Self {
+        self.prometheus = source;
+        self
     }
 }
 
@@ -489,8 +499,11 @@ choice! {
     }
 }
 
-/// Freezes the current window of `service` onto an incident, in exact mode. `Ok(None)` when
-/// the collector has no window for the service (nothing to freeze).
+/// Freezes the current window of `service` onto an incident, in exact mode, and — when the
+/// service has Prometheus queries — the series Prometheus returns for them over the last T
+/// minutes. Prometheus is asked before the write transaction opens, and its failures become
+/// a note in the snapshot, never an error. `Ok(None)` when there is neither a window nor
+/// queries (nothing to freeze).
 pub async fn freeze(
     db: &crate::db::Db,
     signals: &Signals,
@@ -499,13 +512,37 @@ pub async fn freeze(
     trigger: Trigger,
     taken_by: Option<&str>,
 ) -> Result<Option<db::Snapshot>, AppError> {
-    let Some(report) = report(signals, service, QuantileMode::Exact) else {
-        return Ok(None);
+    let window = report(signals, service, QuantileMode::Exact);
+    let queries = db::prometheus_queries(&db.reader, service)
+        .await?
+        .filter(|q| !q.is_empty());
+    let frozen = match (&queries, &signals.prometheus) {
+        (None, _) => None,
+        (Some(q), Some(source)) => Some(prometheus::run(source, q, Utc::now().timestamp()).await),
+        (Some(q), None) => Some(prometheus::not_configured(q, Utc::now().timestamp())),
+    };
+    let report = match (window, &frozen) {
+        (Some(report), _) => report,
+        (None, None) => return Ok(None),
+        // Prometheus only: the window part of the snapshot is an empty one, so the figures
+        // read as "no events recorded by Hindsight" rather than made-up zeros.
+        (None, Some(_)) => crate::metrics::ServiceWindow::new(signals.registry.config())
+            .map_err(|e| AppError::Internal(e.to_string()))?
+            .report(now_ms(), QuantileMode::Exact),
     };
     let mut tx = db.begin_write().await?;
-    let id = db::insert(&mut tx, incident_id, service, trigger, &report, taken_by).await?;
+    let id = db::insert(
+        &mut tx,
+        incident_id,
+        service,
+        trigger,
+        &report,
+        frozen.as_ref(),
+        taken_by,
+    )
+    .await?;
     if trigger != Trigger::IncidentOpen {
-        let body = format!(
+        let mut body = format!(
             "Metrics snapshot of **{}** ({}): {} events, {:.1}% errors{}.",
             crate::markdown::escape(service),
             trigger.as_str().replace('_', " "),
@@ -518,6 +555,12 @@ pub async fn freeze(
                 .map(|l| format!(", p99 {:.1} ms", l.p99))
                 .unwrap_or_default()
         );
+        if let Some(f) = &frozen {
+            let _ = match &f.note {
+                Some(note) => write!(body, " Prometheus: {note}"),
+                None => write!(body, " Prometheus: {} queries frozen.", f.results.len()),
+            };
+        }
         crate::timeline::db::insert(
             &mut tx,
             incident_id,
@@ -530,6 +573,45 @@ pub async fn freeze(
     }
     tx.commit().await?;
     db::find(&db.writer, &id).await
+}
+
+/// Sets the service's Prometheus queries (all blank = clears them), audited.
+pub async fn set_prometheus_queries(
+    db: &crate::db::Db,
+    by: &crate::auth::User,
+    service: &str,
+    queries: prometheus::Queries,
+) -> Result<Option<prometheus::Queries>, AppError> {
+    let service = ServiceName::parse(service.trim())
+        .map_err(|e| AppError::field("service", e.to_string()))?;
+    let queries = queries.checked()?;
+    let mut tx = db.begin_write().await?;
+    if queries.is_empty() {
+        if db::clear_prometheus_queries(&mut tx, service.as_str()).await? {
+            crate::auth::db::audit(
+                &mut tx,
+                Some(&by.id),
+                "service.prometheus_clear",
+                service.as_str(),
+                "",
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        return Ok(None);
+    }
+    db::set_prometheus_queries(&mut tx, service.as_str(), &queries, &by.id).await?;
+    let signals: Vec<&str> = queries.set().into_iter().map(|(s, _)| s).collect();
+    crate::auth::db::audit(
+        &mut tx,
+        Some(&by.id),
+        "service.prometheus_set",
+        service.as_str(),
+        &signals.join(", "),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(queries))
 }
 
 #[cfg(test)]

@@ -11,11 +11,12 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::db::Snapshot;
+use super::prometheus::Queries;
 use super::{SignalsState, Trigger, now_ms};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, FieldErrors};
 use crate::metrics::{QuantileMode, WindowReport, WindowStats};
 use crate::web::chrome::{Chrome, redirect_with_flash};
-use crate::web::extract::{CallerState, Form, IncidentInPath, Page, Responder};
+use crate::web::extract::{Admin, CallerState, Form, IncidentInPath, Page, Responder};
 
 pub fn router<S>() -> Router<S>
 where
@@ -27,6 +28,10 @@ where
         .route("/services", get(list_services))
         .route("/services/{service}", get(show_service))
         .route("/services/{service}/live", get(live_fragment))
+        .route(
+            "/services/{service}/prometheus",
+            post(save_prometheus_queries),
+        )
         .route("/incidents/{incident}/snapshots", post(take_snapshot))
 }
 
@@ -118,8 +123,66 @@ async fn live(state: &SignalsState, chrome: Chrome, service: &str) -> AppResult<
 struct ServicePage {
     chrome: Chrome,
     service: String,
-    live: LiveFragment,
+    /// None when the collector has no window for the service (Prometheus-only).
+    live: Option<LiveFragment>,
     snapshots: Vec<Snapshot>,
+    /// The saved queries, or what the admin just submitted when it was refused.
+    queries: Queries,
+    has_queries: bool,
+    prometheus_url: Option<String>,
+    errors: FieldErrors,
+}
+
+impl ServicePage {
+    /// Where this service's figures come from, in words.
+    fn source(&self) -> &'static str {
+        match (self.live.is_some(), self.has_queries) {
+            (true, true) => "Hindsight's own window and Prometheus",
+            (true, false) => "Hindsight's own window",
+            (false, true) => "Prometheus",
+            (false, false) => "nowhere yet",
+        }
+    }
+
+    fn query_fields(&self) -> [(&'static str, &'static str, &str); 6] {
+        let q = &self.queries;
+        fn v(o: &Option<String>) -> &str {
+            o.as_deref().unwrap_or("")
+        }
+        [
+            ("latency_p50", "Latency p50", v(&q.latency_p50)),
+            ("latency_p90", "Latency p90", v(&q.latency_p90)),
+            ("latency_p99", "Latency p99", v(&q.latency_p99)),
+            ("error_rate", "Error rate", v(&q.error_rate)),
+            ("traffic", "Traffic", v(&q.traffic)),
+            ("saturation", "Saturation", v(&q.saturation)),
+        ]
+    }
+}
+
+async fn service_page(
+    state: &SignalsState,
+    chrome: Chrome,
+    service: String,
+    submitted: Option<Queries>,
+    errors: FieldErrors,
+) -> AppResult<ServicePage> {
+    let saved = super::db::prometheus_queries(&state.db.reader, &service).await?;
+    let live = match live(state, chrome.clone(), &service).await {
+        Ok(live) => Some(live),
+        Err(AppError::NotFound { .. }) if saved.is_some() || submitted.is_some() => None,
+        Err(e) => return Err(e),
+    };
+    Ok(ServicePage {
+        snapshots: super::db::recent_for_service(&state.db.reader, &service, 10).await?,
+        has_queries: saved.is_some(),
+        queries: submitted.or(saved).unwrap_or_default(),
+        prometheus_url: state.signals.prometheus.as_ref().map(|p| p.url.clone()),
+        chrome,
+        service,
+        live,
+        errors,
+    })
 }
 
 async fn show_service(
@@ -127,14 +190,62 @@ async fn show_service(
     page: Page,
     Path(service): Path<String>,
 ) -> AppResult<Response> {
-    let live = live(&state, page.chrome.clone(), &service).await?;
-    Ok(ServicePage {
-        snapshots: super::db::recent_for_service(&state.db.reader, &service, 10).await?,
-        chrome: page.chrome,
-        service,
-        live,
+    Ok(
+        service_page(&state, page.chrome, service, None, FieldErrors::new())
+            .await?
+            .into_response(),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct QueriesForm {
+    #[serde(default)]
+    latency_p50: String,
+    #[serde(default)]
+    latency_p90: String,
+    #[serde(default)]
+    latency_p99: String,
+    #[serde(default)]
+    error_rate: String,
+    #[serde(default)]
+    traffic: String,
+    #[serde(default)]
+    saturation: String,
+}
+
+/// Admins set the service's Prometheus queries; all blank clears them. Refused input comes
+/// back on the page with the messages and what was typed.
+async fn save_prometheus_queries(
+    State(state): State<SignalsState>,
+    Admin(page): Admin,
+    Path(service): Path<String>,
+    Form(form): Form<QueriesForm>,
+) -> AppResult<Response> {
+    let some = |s: String| Some(s);
+    let queries = Queries {
+        latency_p50: some(form.latency_p50),
+        latency_p90: some(form.latency_p90),
+        latency_p99: some(form.latency_p99),
+        error_rate: some(form.error_rate),
+        traffic: some(form.traffic),
+        saturation: some(form.saturation),
+    };
+    match super::set_prometheus_queries(&state.db, &page.user, &service, queries.clone()).await {
+        Ok(saved) => Ok(redirect_with_flash(
+            &format!("/services/{service}#prometheus"),
+            "ok",
+            &if saved.is_some() {
+                format!("Saved the Prometheus queries of {service}.")
+            } else {
+                format!("Cleared the Prometheus queries of {service}.")
+            },
+        )),
+        Err(AppError::Validation { fields, .. }) => {
+            let html = service_page(&state, page.chrome, service, Some(queries), fields).await?;
+            Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(e) => Err(e),
     }
-    .into_response())
 }
 
 /// Just the live part, fetched every few seconds by `app.js`.

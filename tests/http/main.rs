@@ -20,6 +20,7 @@ mod layers;
 mod migrations;
 mod notifications;
 mod postmortems;
+mod prometheus;
 mod receivers;
 mod reports;
 mod search;
