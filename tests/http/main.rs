@@ -19,6 +19,7 @@ mod incidents;
 mod layers;
 mod migrations;
 mod notifications;
+mod otlp;
 mod postmortems;
 mod receivers;
 mod reports;
