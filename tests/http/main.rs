@@ -20,6 +20,7 @@ mod layers;
 mod migrations;
 mod notifications;
 mod otlp;
+mod otlp_sdk;
 mod postmortems;
 mod receivers;
 mod reports;
