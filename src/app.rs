@@ -134,6 +134,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::reports::web::router())
         .merge(crate::search::web::router())
         .merge(crate::inbox::web::router())
+        .merge(crate::signals::api::otlp_router())
         .nest("/api/v1", api_router())
         .route("/api/openapi.json", get(crate::web::static_files::openapi))
         .fallback(not_found)
@@ -148,7 +149,9 @@ pub fn app(state: AppState) -> Router {
             CsrfLayer::new()
                 // API and ingest paths authenticate with bearer tokens, which a browser never
                 // attaches on its own, so cross-site requests there cannot ride on a session.
-                .with_insecure_bypass(|_: &Method, uri: &Uri| uri.path().starts_with("/api/")),
+                .with_insecure_bypass(|_: &Method, uri: &Uri| {
+                    uri.path().starts_with("/api/") || uri.path() == "/v1/traces"
+                }),
         )
         .layer(RequestBodyLimitLayer::new(max_body))
         .layer(TimeoutLayer::with_status_code(
@@ -264,6 +267,8 @@ impl FromRef<AppState> for crate::signals::SignalsState {
             catalog: Arc::clone(&app.catalog),
             metrics_require_token: app.config.metrics_require_token,
             growth: app.config.service_growth,
+            otlp: Arc::clone(&app.config.otlp_rules),
+            max_inflated_bytes: app.config.max_body_bytes.saturating_mul(8),
         }
     }
 }

@@ -31,6 +31,8 @@ pub struct Config {
     pub metrics_auto_create: bool,
     /// Most events one ingest request may carry.
     pub metrics_max_batch: usize,
+    /// Which OTLP spans become collector events (span kinds, optional attribute filter).
+    pub otlp_rules: std::sync::Arc<crate::signals::otlp::OtlpRules>,
     /// How often alert rules are evaluated.
     pub alert_eval_interval: Duration,
     /// How Alertmanager/Grafana labels become incident fields.
@@ -199,6 +201,7 @@ impl Config {
             )?,
             metrics_auto_create: flag(&get, "HINDSIGHT_METRICS_AUTO_CREATE", true)?,
             metrics_max_batch: number(&get, "HINDSIGHT_METRICS_MAX_BATCH", 10_000, 1)?,
+            otlp_rules: std::sync::Arc::new(otlp_rules(&get)?),
             alert_eval_interval: Duration::from_secs(number(
                 &get,
                 "HINDSIGHT_ALERT_EVAL_SECS",
@@ -462,6 +465,17 @@ fn alert_mapping(
         service_label: get("HINDSIGHT_ALERT_SERVICE_LABEL").unwrap_or_else(|| "service".to_owned()),
         resolve_to_monitoring: flag(get, "HINDSIGHT_ALERT_RESOLVE_TO_MONITORING", true)?,
     })
+}
+
+fn otlp_rules(
+    get: &impl Fn(&'static str) -> Option<String>,
+) -> Result<crate::signals::otlp::OtlpRules, ConfigError> {
+    let kinds = get("HINDSIGHT_OTLP_SPAN_KINDS").unwrap_or_else(|| "server,consumer".into());
+    let filter = get("HINDSIGHT_OTLP_ATTRIBUTE_FILTER").unwrap_or_default();
+    crate::signals::otlp::OtlpRules::parse(&kinds, "")
+        .map_err(|reason| invalid("HINDSIGHT_OTLP_SPAN_KINDS", &kinds, &reason))?;
+    crate::signals::otlp::OtlpRules::parse(&kinds, &filter)
+        .map_err(|reason| invalid("HINDSIGHT_OTLP_ATTRIBUTE_FILTER", &filter, &reason))
 }
 
 fn flag(

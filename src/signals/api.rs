@@ -10,6 +10,7 @@ use axum::routing::{get, post};
 use serde_json::json;
 
 use super::db::Snapshot;
+use super::otlp::{self, DecodeError, Encoding};
 use super::{PushedBatch, SELF_SERVICE, SignalsState, now_ms, prometheus_text};
 use crate::error::{AppError, AppResult};
 use crate::metrics::{MetricsError, QuantileMode, WindowReport, WindowStats};
@@ -35,6 +36,7 @@ where
                 .put(put_prometheus_queries)
                 .delete(delete_prometheus_queries),
         )
+        .route("/otlp/v1/traces", post(otlp_traces))
 }
 
 fn queries_json(
@@ -314,4 +316,162 @@ async fn get_snapshot(
         .await?
         .ok_or_else(|| AppError::missing("snapshot"))?;
     Ok(axum::Json(snapshot_json(&snapshot)).into_response())
+}
+
+/// `POST /v1/traces`, the OTLP/HTTP default path (outside `/api/v1`).
+pub fn otlp_router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    SignalsState: FromRef<S>,
+    CallerState: FromRef<S>,
+{
+    Router::new().route("/v1/traces", post(otlp_traces))
+}
+
+/// An OTLP/HTTP error answer: a `google.rpc.Status` in the request's encoding.
+fn otlp_error(status: StatusCode, encoding: Encoding, code: i32, message: &str) -> Response {
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, encoding.content_type())],
+        otlp::encode_status(encoding, code, message),
+    )
+        .into_response();
+    if matches!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+    ) {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+    }
+    response
+}
+
+/// Takes an OTLP trace export: the whole request is read, inflated and decoded before any
+/// span is recorded; spans that count become events (see `otlp::convert`), and what could not
+/// be recorded is answered as a partial success, as the OTLP/HTTP specification says. Every
+/// answer is complete (Content-Type set), so the error renderer leaves it as it is.
+async fn otlp_traces(
+    State(state): State<SignalsState>,
+    caller: Result<ApiCaller, AppError>,
+    headers: header::HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some(encoding) = Encoding::from_content_type(content_type) else {
+        return otlp_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Encoding::Json,
+            otlp::rpc_code::INVALID_ARGUMENT,
+            "send application/x-protobuf or application/json",
+        );
+    };
+    if let Err(e) = caller.and_then(|c| c.require_ingest()) {
+        let (status, code) = match e {
+            AppError::Unauthenticated => {
+                (StatusCode::UNAUTHORIZED, otlp::rpc_code::UNAUTHENTICATED)
+            }
+            _ => (StatusCode::FORBIDDEN, otlp::rpc_code::PERMISSION_DENIED),
+        };
+        let message = match e {
+            AppError::Unauthenticated => {
+                "an ingest token is required: send Authorization: Bearer <token>".to_owned()
+            }
+            other => other.public_message(),
+        };
+        return otlp_error(status, encoding, code, &message);
+    }
+    let gzip = match headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("" | "identity") => false,
+        Some("gzip") => true,
+        Some(other) => {
+            return otlp_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                encoding,
+                otlp::rpc_code::INVALID_ARGUMENT,
+                &format!("Content-Encoding {other:?} is not supported; use gzip or none"),
+            );
+        }
+    };
+    let too_large = |limit: usize| {
+        otlp_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            encoding,
+            otlp::rpc_code::RESOURCE_EXHAUSTED,
+            &format!("the request body is larger than this server accepts ({limit} bytes)"),
+        )
+    };
+    // The body limit layer caps what arrives; reading past it fails here.
+    let Ok(raw) = axum::body::to_bytes(body, usize::MAX).await else {
+        return too_large(state.max_inflated_bytes / 8);
+    };
+    let decoded = otlp::inflate(&raw, gzip, state.max_inflated_bytes)
+        .and_then(|bytes| otlp::decode(encoding, &bytes));
+    let request = match decoded {
+        Ok(request) => request,
+        Err(DecodeError::TooLarge(limit)) => return too_large(limit),
+        Err(DecodeError::Invalid(message)) => {
+            return otlp_error(
+                StatusCode::BAD_REQUEST,
+                encoding,
+                otlp::rpc_code::INVALID_ARGUMENT,
+                &message,
+            );
+        }
+    };
+    let signals = &state.signals;
+    let window_ms = u64::from(signals.registry.config().window_secs) * 1000;
+    let converted = otlp::convert(&request, &state.otlp, now_ms(), window_ms);
+    // The service list is only needed when a request names a service without a window yet.
+    let windows = signals.registry.services();
+    let lists = if converted
+        .services
+        .keys()
+        .all(|name| windows.iter().any(|s| s == name))
+    {
+        None
+    } else {
+        match state.catalog.get(&state.db.reader).await {
+            Ok(lists) => Some(lists),
+            Err(_) => {
+                return otlp_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    encoding,
+                    otlp::rpc_code::UNAVAILABLE,
+                    "the service list cannot be read right now; retry later",
+                );
+            }
+        }
+    };
+    let response = otlp::record(signals, converted, |name| match &lists {
+        None => Ok(()),
+        Some(lists) => {
+            super::admit_service(signals, lists, state.growth, name).map_err(|e| match e {
+                AppError::Validation { fields, .. } => {
+                    fields.into_values().next().unwrap_or_default()
+                }
+                other => other.public_message(),
+            })
+        }
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, encoding.content_type())],
+        otlp::encode_response(encoding, &response),
+    )
+        .into_response()
 }

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod chart;
 pub mod db;
+pub mod otlp;
 pub mod prometheus;
 pub mod web;
 
@@ -41,6 +42,10 @@ pub struct SignalsState {
     /// Whether pushes may start windows for services not on the list, and up to how many
     /// services (listed plus unlisted windows) there may be.
     pub growth: crate::catalog::Growth,
+    /// Which OTLP spans become events.
+    pub otlp: Arc<otlp::OtlpRules>,
+    /// Most bytes an OTLP body may inflate to (gzip).
+    pub max_inflated_bytes: usize,
 }
 
 /// The collector and Hindsight's own counters, shared by every request.

@@ -115,7 +115,7 @@ pub async fn render_errors(State(state): State<CallerState>, req: Request, next:
         .uri()
         .path_and_query()
         .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
-    let is_api = path.starts_with("/api/") || path == "/metrics";
+    let is_api = path.starts_with("/api/") || path == "/metrics" || path == "/v1/traces";
     let session = cookie(req.headers(), state.session_cookie).map(str::to_owned);
     let is_get = req.method() == axum::http::Method::GET;
     let is_write = !matches!(

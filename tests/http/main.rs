@@ -19,6 +19,8 @@ mod incidents;
 mod layers;
 mod migrations;
 mod notifications;
+mod otlp;
+mod otlp_sdk;
 mod postmortems;
 mod prometheus;
 mod receivers;
