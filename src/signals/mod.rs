@@ -489,6 +489,23 @@ choice! {
     }
 }
 
+/// The timeline line that says a snapshot was taken, with its headline figures.
+pub fn snapshot_note(service: &str, trigger: Trigger, report: &WindowReport) -> String {
+    format!(
+        "Metrics snapshot of **{}** ({}): {} events, {:.1}% errors{}.",
+        crate::markdown::escape(service),
+        trigger.as_str().replace('_', " "),
+        report.last_n.count,
+        report.last_n.error_rate * 100.0,
+        report
+            .last_n
+            .latency_ms
+            .as_ref()
+            .map(|l| format!(", p99 {:.1} ms", l.p99))
+            .unwrap_or_default()
+    )
+}
+
 /// Freezes the current window of `service` onto an incident, in exact mode. `Ok(None)` when
 /// the collector has no window for the service (nothing to freeze).
 pub async fn freeze(
@@ -505,19 +522,7 @@ pub async fn freeze(
     let mut tx = db.begin_write().await?;
     let id = db::insert(&mut tx, incident_id, service, trigger, &report, taken_by).await?;
     if trigger != Trigger::IncidentOpen {
-        let body = format!(
-            "Metrics snapshot of **{}** ({}): {} events, {:.1}% errors{}.",
-            crate::markdown::escape(service),
-            trigger.as_str().replace('_', " "),
-            report.last_n.count,
-            report.last_n.error_rate * 100.0,
-            report
-                .last_n
-                .latency_ms
-                .as_ref()
-                .map(|l| format!(", p99 {:.1} ms", l.p99))
-                .unwrap_or_default()
-        );
+        let body = snapshot_note(service, trigger, &report);
         crate::timeline::db::insert(
             &mut tx,
             incident_id,
