@@ -67,6 +67,9 @@ pub struct Config {
     /// Sends inbox messages by e-mail (`HINDSIGHT_SMTP_URL` + `HINDSIGHT_MAIL_FROM`); none:
     /// the inbox is in-app only.
     pub mailer: Option<crate::inbox::mail::Mailer>,
+    /// Synthetic traffic for the demo services (`HINDSIGHT_DEMO_TRAFFIC`, or `hindsight demo
+    /// --traffic`), with its latency spike `HINDSIGHT_DEMO_SPIKE_AFTER_SECS` after start.
+    pub demo_traffic: Option<crate::demo_traffic::Plan>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,6 +287,18 @@ impl Config {
                 )?,
             },
             mailer,
+            demo_traffic: if flag(&get, "HINDSIGHT_DEMO_TRAFFIC", false)? {
+                Some(crate::demo_traffic::Plan {
+                    spike_after: Duration::from_secs(at_most(
+                        "HINDSIGHT_DEMO_SPIKE_AFTER_SECS",
+                        number(&get, "HINDSIGHT_DEMO_SPIKE_AFTER_SECS", 60u64, 0)?,
+                        86_400,
+                    )?),
+                    ..crate::demo_traffic::Plan::default()
+                })
+            } else {
+                None
+            },
         })
     }
 

@@ -108,3 +108,85 @@ async fn the_demo_has_snapshots_alert_history_matching_postmortems_and_last_week
     assert_eq!(app.count("metric_snapshots").await, 40);
     assert_eq!(app.count("alert_rules").await, rules + 1);
 }
+
+#[tokio::test]
+async fn demo_traffic_pages_on_the_checkout_spike_with_a_snapshot_and_stops_when_told() {
+    use hindsight::alerts::Transition;
+    use hindsight::demo_traffic::{Plan, record};
+
+    let app = TestApp::spawn().await;
+    hindsight::demo::load_sample(&app.db).await.expect("loads");
+    let state = &app.state;
+    let plan = Plan::default();
+    let spike_from = plan.spike_after.as_secs();
+    let spike_to = spike_from + plan.spike_for.as_secs();
+    // A fast clock: the spike's seconds are recorded at once, stamped as if they had passed
+    // and ending now, with the alert loop's tick every 5 simulated seconds.
+    let start_ms = hindsight::signals::now_ms() - spike_to * 1000;
+    let checkout_slow: String =
+        sqlx::query_scalar("SELECT id FROM alert_rules WHERE name = 'Checkout slow'")
+            .fetch_one(&app.db.reader)
+            .await
+            .expect("demo rule");
+    let mut fired = None;
+    for s in 0..spike_to {
+        record(&state.signals, &plan, s, start_ms);
+        if s % 5 != 4 {
+            continue;
+        }
+        let outcomes = state
+            .alert_evaluator
+            .tick(&state.db, &state.signals, start_ms + (s + 1) * 1000)
+            .await
+            .expect("tick");
+        let fires: Vec<_> = outcomes
+            .iter()
+            .filter(|o| o.transition == Transition::Fire)
+            .collect();
+        if let Some(fire) = fires.first() {
+            assert_eq!(fires.len(), 1, "only the spike pages: {fires:?}");
+            assert_eq!(fire.rule_id, checkout_slow);
+            fired = Some((s, fire.incident.expect("a page opens an incident")));
+            break;
+        }
+    }
+    let (at, number) = fired.expect("the spike fired the page rule");
+    // Breaching from the spike's start, it fires once it has held for the rule's minute.
+    assert!(
+        (spike_from + 60..spike_from + 80).contains(&at),
+        "fired {at} s after start"
+    );
+    let (trigger, p99): (String, f64) = sqlx::query_as(
+        "SELECT s.trigger, s.latency_p99 FROM metric_snapshots s
+         JOIN incidents i ON i.id = s.incident_id WHERE i.number = ? AND s.service = 'checkout'",
+    )
+    .bind(number)
+    .fetch_one(&app.db.reader)
+    .await
+    .expect("snapshot on the paged incident");
+    assert_eq!(trigger, "alert");
+    assert!(p99 > 1_500.0, "the snapshot shows the spike: p99 {p99}");
+
+    // The task itself feeds the collector every second and stops on the shutdown signal.
+    let fresh = TestApp::spawn().await;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(hindsight::demo_traffic::run(
+        fresh.state.signals.clone(),
+        plan,
+        stop,
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    assert!(
+        fresh
+            .state
+            .signals
+            .registry
+            .services()
+            .contains(&"checkout".to_owned())
+    );
+    stop_tx.send(true).expect("send");
+    tokio::time::timeout(std::time::Duration::from_secs(5), task)
+        .await
+        .expect("stops promptly")
+        .expect("no panic");
+}
