@@ -166,6 +166,17 @@ async fn demo_traffic_pages_on_the_checkout_spike_with_a_snapshot_and_stops_when
     .expect("snapshot on the paged incident");
     assert_eq!(trigger, "alert");
     assert!(p99 > 1_500.0, "the snapshot shows the spike: p99 {p99}");
+    // The live figures read as figures: saturation to two decimals, not 0.43599999999999994.
+    let admin = app.user(Role::Admin).await;
+    let live = app.get("/services/checkout/live", Some(&admin)).await;
+    live.assert_status(StatusCode::OK);
+    let now = live
+        .body
+        .split("Saturation now ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .expect("saturation shown");
+    assert_eq!(now.len(), 4, "two decimals: {now}");
 
     // The task itself feeds the collector every second and stops on the shutdown signal.
     let fresh = TestApp::spawn().await;
