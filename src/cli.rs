@@ -51,6 +51,10 @@ pub enum Command {
         /// Action items per generated incident.
         #[arg(long, default_value_t = 3)]
         items_per_incident: u32,
+        /// After loading the sample, run the server with synthetic traffic for the demo
+        /// services (as `HINDSIGHT_DEMO_TRAFFIC=1`): a checkout latency spike pages a minute in.
+        #[arg(long, conflicts_with = "incidents")]
+        traffic: bool,
     },
 }
 
@@ -145,9 +149,16 @@ pub async fn run(cli: Cli, config: Config) -> CliResult {
             incidents,
             entries_per_incident,
             items_per_incident,
+            traffic,
         } => match incidents {
             Some(n) => {
                 Ok(crate::demo::generate(&db, n, entries_per_incident, items_per_incident).await?)
+            }
+            None if traffic => {
+                crate::demo::load_sample(&db).await?;
+                let mut config = config;
+                config.demo_traffic = config.demo_traffic.or(Some(Default::default()));
+                serve(db.clone(), config).await
             }
             None => Ok(crate::demo::load_sample(&db).await?),
         },
@@ -212,6 +223,19 @@ async fn serve(db: Db, config: Config) -> CliResult {
         state.config.disk_warn_bytes,
         stop.clone(),
     ));
+    // Demo traffic (off unless asked for): stops with the other loops.
+    let traffic = tokio::spawn({
+        let (signals, plan, stop) = (
+            state.signals.clone(),
+            state.config.demo_traffic,
+            stop.clone(),
+        );
+        async move {
+            if let Some(plan) = plan {
+                crate::demo_traffic::run(signals, plan, stop).await;
+            }
+        }
+    });
     let draining = std::sync::Arc::clone(&state.draining);
     let db = state.db.clone();
     let router = app(state);
@@ -264,6 +288,7 @@ async fn serve(db: Db, config: Config) -> CliResult {
         ("outbox delivery", outbox),
         ("disk watch", disk),
         ("inbox mail", mail),
+        ("demo traffic", traffic),
     ] {
         if tokio::time::timeout(std::time::Duration::from_secs(10), task)
             .await

@@ -72,6 +72,9 @@ pub struct Config {
     /// Where snapshots ask for the series of services with Prometheus queries
     /// (`HINDSIGHT_PROMETHEUS_URL` and its auth); none: such queries are noted, not run.
     pub prometheus: Option<crate::signals::prometheus::Source>,
+    /// Synthetic traffic for the demo services (`HINDSIGHT_DEMO_TRAFFIC`, or `hindsight demo
+    /// --traffic`), with its latency spike `HINDSIGHT_DEMO_SPIKE_AFTER_SECS` after start.
+    pub demo_traffic: Option<crate::demo_traffic::Plan>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,6 +294,18 @@ impl Config {
             },
             mailer,
             prometheus: prometheus_source(&get)?,
+            demo_traffic: if flag(&get, "HINDSIGHT_DEMO_TRAFFIC", false)? {
+                Some(crate::demo_traffic::Plan {
+                    spike_after: Duration::from_secs(at_most(
+                        "HINDSIGHT_DEMO_SPIKE_AFTER_SECS",
+                        number(&get, "HINDSIGHT_DEMO_SPIKE_AFTER_SECS", 60u64, 0)?,
+                        86_400,
+                    )?),
+                    ..crate::demo_traffic::Plan::default()
+                })
+            } else {
+                None
+            },
         })
     }
 

@@ -14,6 +14,7 @@ pub mod config;
 pub mod csv;
 pub mod db;
 pub mod demo;
+pub mod demo_traffic;
 pub mod error;
 pub mod inbox;
 pub mod incidents;

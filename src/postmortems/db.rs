@@ -767,6 +767,13 @@ pub struct SamplePostmortem<'a> {
     pub summary: &'a str,
     pub impact: &'a str,
     pub root_cause: &'a str,
+    /// The Trigger, Detection, Resolution and What went well sections.
+    pub trigger: &'a str,
+    pub detection: &'a str,
+    pub resolution: &'a str,
+    pub went_well: &'a str,
+    /// `alert`, `customer_report`, `employee`, …
+    pub detection_method: &'a str,
     pub category: &'a str,
     pub cause_description: &'a str,
     /// A colleague of the author named as reviewer: approved when published, asked when in
@@ -793,12 +800,13 @@ pub async fn insert_sample(
     sqlx::query!(
         "INSERT INTO postmortems (id, incident_id, status, template_id, template_name,
             detection_method, version, author_id, created_at, updated_by, updated_at, published_at)
-         VALUES (?, ?, ?, ?, ?, 'alert', 2, ?, ?, ?, ?, ?)",
+         VALUES (?, ?, ?, ?, ?, ?, 2, ?, ?, ?, ?, ?)",
         id,
         s.incident_id,
         s.status,
         template.id,
         template.name,
+        s.detection_method,
         s.author_id,
         created_at,
         s.author_id,
@@ -811,17 +819,21 @@ pub async fn insert_sample(
         "INSERT INTO postmortem_sections (postmortem_id, position, key, title, help, required, body)
          SELECT ?, position, key, title, help, required, CASE key
              WHEN 'summary' THEN ? WHEN 'impact' THEN ?
-             WHEN 'trigger' THEN 'A change reached production without a check that would have caught it.'
+             WHEN 'trigger' THEN ?
              WHEN 'root_cause' THEN ?
-             WHEN 'detection' THEN 'The error-rate alert paged the on-call within minutes.'
-             WHEN 'resolution' THEN 'Rolled back, then fixed forward once the cause was understood.'
-             WHEN 'went_well' THEN 'Paging and the rollback tooling worked as designed.'
+             WHEN 'detection' THEN ?
+             WHEN 'resolution' THEN ?
+             WHEN 'went_well' THEN ?
              ELSE '' END
          FROM postmortem_template_sections WHERE template_id = ?",
         id,
         s.summary,
         s.impact,
+        s.trigger,
         s.root_cause,
+        s.detection,
+        s.resolution,
+        s.went_well,
         template.id,
     )
     .execute(&mut *conn)
@@ -876,7 +888,7 @@ pub async fn insert_sample(
                  'key', key, 'title', title, 'help', help, 'required', json(CASE required WHEN 1 THEN 'true' ELSE 'false' END),
                  'body', CASE WHEN ? = 1 THEN '' ELSE body END)),
                  'root_causes', json(CASE WHEN ? = 1 THEN '[]' ELSE json_array(json_object('category', ?, 'description', ?, 'primary', json('true'))) END),
-                 'detection_method', CASE WHEN ? = 1 THEN '' ELSE 'alert' END,
+                 'detection_method', CASE WHEN ? = 1 THEN '' ELSE ? END,
                  'no_action_items_reason', '')
              FROM (SELECT * FROM postmortem_sections WHERE postmortem_id = ? ORDER BY position)",
             id,
@@ -889,6 +901,7 @@ pub async fn insert_sample(
             s.category,
             s.cause_description,
             version,
+            s.detection_method,
             id,
         )
         .execute(&mut *conn)

@@ -504,6 +504,23 @@ choice! {
     }
 }
 
+/// The timeline line that says a snapshot was taken, with its headline figures.
+pub fn snapshot_note(service: &str, trigger: Trigger, report: &WindowReport) -> String {
+    format!(
+        "Metrics snapshot of **{}** ({}): {} events, {:.1}% errors{}.",
+        crate::markdown::escape(service),
+        trigger.as_str().replace('_', " "),
+        report.last_n.count,
+        report.last_n.error_rate * 100.0,
+        report
+            .last_n
+            .latency_ms
+            .as_ref()
+            .map(|l| format!(", p99 {:.1} ms", l.p99))
+            .unwrap_or_default()
+    )
+}
+
 /// Freezes the current window of `service` onto an incident, in exact mode, and — when the
 /// service has Prometheus queries — the series Prometheus returns for them over the last T
 /// minutes. Prometheus is asked before the write transaction opens, and its failures become
@@ -547,19 +564,7 @@ pub async fn freeze(
     )
     .await?;
     if trigger != Trigger::IncidentOpen {
-        let mut body = format!(
-            "Metrics snapshot of **{}** ({}): {} events, {:.1}% errors{}.",
-            crate::markdown::escape(service),
-            trigger.as_str().replace('_', " "),
-            report.last_n.count,
-            report.last_n.error_rate * 100.0,
-            report
-                .last_n
-                .latency_ms
-                .as_ref()
-                .map(|l| format!(", p99 {:.1} ms", l.p99))
-                .unwrap_or_default()
-        );
+        let mut body = snapshot_note(service, trigger, &report);
         if let Some(f) = &frozen {
             let _ = match &f.note {
                 Some(note) => write!(body, " Prometheus: {note}"),

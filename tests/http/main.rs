@@ -13,6 +13,7 @@ mod alerts;
 mod auth;
 mod cli;
 mod contract;
+mod demo;
 mod faults;
 mod inbox;
 mod incidents;
