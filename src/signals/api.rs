@@ -390,6 +390,15 @@ async fn otlp_traces(
         };
         return otlp_error(status, encoding, code, &message);
     }
+    // Overload: more exports in flight than the bound get 429 + Retry-After at once.
+    let Ok(_slot) = state.signals.otlp_slots.try_acquire() else {
+        return otlp_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            encoding,
+            otlp::rpc_code::UNAVAILABLE,
+            "too many exports at once; retry after the delay in Retry-After",
+        );
+    };
     let gzip = match headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())

@@ -57,7 +57,13 @@ pub struct Signals {
     pub max_batch: usize,
     /// Where snapshots ask for the series of services with Prometheus queries.
     pub prometheus: Option<prometheus::Source>,
+    /// OTLP exports decoded at once: beyond this an export is answered 429 with Retry-After
+    /// (the OTLP exporters' back-off signal) instead of queueing bodies in memory.
+    pub otlp_slots: tokio::sync::Semaphore,
 }
+
+/// How many OTLP exports are decoded at once (each may inflate to several MB).
+pub const OTLP_CONCURRENT_EXPORTS: usize = 16;
 
 impl Signals {
     /// A collector of `window`s for at most `max_services` services; pushes create unknown
@@ -74,6 +80,7 @@ impl Signals {
             auto_create,
             max_batch,
             prometheus: None,
+            otlp_slots: tokio::sync::Semaphore::new(OTLP_CONCURRENT_EXPORTS),
         })
     }
 

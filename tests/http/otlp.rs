@@ -515,3 +515,46 @@ async fn spans_that_cannot_be_recorded_are_a_partial_success() {
     );
     assert!(window(&app, &read, "unlisted").await.is_none());
 }
+
+#[tokio::test]
+async fn exports_beyond_the_concurrency_bound_get_429_with_retry_after_and_nothing_recorded() {
+    let app = TestApp::spawn().await;
+    let (ingest, read) = tokens(&app).await;
+    // Every slot taken, as by exports still being decoded.
+    let held = app
+        .state
+        .signals
+        .otlp_slots
+        .try_acquire_many(u32::try_from(hindsight::signals::OTLP_CONCURRENT_EXPORTS).expect("fits"))
+        .expect("all slots");
+    let body = export("checkout", known_spans()[..10].to_vec()).encode_to_vec();
+    let busy = post(
+        &app,
+        "/v1/traces",
+        Some(&ingest),
+        "application/x-protobuf",
+        false,
+        body.clone(),
+    )
+    .await;
+    assert_eq!(busy.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(busy.headers[header::RETRY_AFTER], "5");
+    assert_eq!(busy.headers[header::CONTENT_TYPE], "application/x-protobuf");
+    assert!(
+        window(&app, &read, "checkout").await.is_none(),
+        "nothing recorded"
+    );
+    // Once an export finishes, the retry goes through.
+    drop(held);
+    let retried = post(
+        &app,
+        "/v1/traces",
+        Some(&ingest),
+        "application/x-protobuf",
+        false,
+        body,
+    )
+    .await;
+    assert_eq!(retried.status, StatusCode::OK);
+    assert!(window(&app, &read, "checkout").await.is_some());
+}
