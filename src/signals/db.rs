@@ -230,3 +230,12 @@ pub async fn clear_prometheus_queries(
         .await?;
     Ok(done.rows_affected() > 0)
 }
+
+/// Services that have Prometheus queries set, by name.
+pub async fn services_with_prometheus(pool: &SqlitePool) -> Result<Vec<String>, AppError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT service AS "service!" FROM prometheus_queries ORDER BY service"#
+    )
+    .fetch_all(pool)
+    .await?)
+}

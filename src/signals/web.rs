@@ -38,7 +38,10 @@ where
 /// One observed service on the list.
 struct ServiceRow {
     name: String,
-    stats: WindowStats,
+    /// The live window's figures; none for a service whose figures come from Prometheus only.
+    stats: Option<WindowStats>,
+    /// Snapshots of this service also freeze its Prometheus queries.
+    prometheus: bool,
 }
 
 #[derive(Template, WebTemplate)]
@@ -49,21 +52,26 @@ struct ServicesPage {
 }
 
 async fn list_services(State(state): State<SignalsState>, page: Page) -> AppResult<Response> {
+    let with_queries = super::db::services_with_prometheus(&state.db.reader).await?;
     let mut names = state.signals.registry.services();
+    for name in &with_queries {
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            names.push(name.clone());
+        }
+    }
     names.sort();
     let now = now_ms();
     let rows = names
         .into_iter()
-        .filter_map(|name| {
-            let report = state
+        .map(|name| ServiceRow {
+            stats: state
                 .signals
                 .registry
                 .report(&name, now, QuantileMode::Fast)
-                .ok()?;
-            Some(ServiceRow {
-                name,
-                stats: report.last_t,
-            })
+                .ok()
+                .map(|report| report.last_t),
+            prometheus: with_queries.iter().any(|q| q.eq_ignore_ascii_case(&name)),
+            name,
         })
         .collect();
     Ok(ServicesPage {

@@ -192,6 +192,32 @@ async fn an_unreachable_prometheus_leaves_a_note_and_the_declaration_stands() {
         page.body
     );
     assert!(!page.body.contains("prom-secret-pw"));
+
+    // A service whose figures come only from Prometheus is on the Services list, marked so.
+    let services = app.get("/services", Some(&admin)).await;
+    services.assert_status(StatusCode::OK);
+    let row = services
+        .body
+        .split("href=\"/services/checkout\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .expect("checkout is listed");
+    assert!(row.contains("Prometheus"), "{row}");
+    assert!(row.contains("no window here"), "{row}");
+
+    // The post-mortem's snapshot section shows the Prometheus part too.
+    app.api(
+        Method::POST,
+        "/api/v1/incidents/INC-1/postmortem",
+        Some(&write),
+        Some(json!({})),
+    )
+    .await
+    .assert_status(StatusCode::CREATED);
+    let pm = app.get("/incidents/INC-1/postmortem", Some(&admin)).await;
+    pm.assert_status(StatusCode::OK);
+    assert!(pm.body.contains("From Prometheus"), "{}", pm.body);
+    assert!(pm.body.contains("did not answer any of the 2 queries"));
 }
 
 /// A loopback scrape target serving a Prometheus histogram whose counts grow by 10 per
