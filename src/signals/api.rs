@@ -59,6 +59,8 @@ async fn get_prometheus_queries(
     Path(service): Path<String>,
 ) -> AppResult<Response> {
     caller.require_read()?;
+    crate::metrics::ServiceName::parse(&service)
+        .map_err(|e| AppError::field("service", e.to_string()))?;
     let q = super::db::prometheus_queries(&state.db.reader, &service).await?;
     Ok(axum::Json(queries_json(&service, q.as_ref(), &state)).into_response())
 }
@@ -69,8 +71,14 @@ async fn put_prometheus_queries(
     State(state): State<SignalsState>,
     ApiAdmin(caller): ApiAdmin,
     Path(service): Path<String>,
-    Json(body): Json<PrometheusQueriesBody>,
+    Json(body): Json<serde_json::Value>,
 ) -> AppResult<Response> {
+    // serde reads a struct from an array too (`[null, null]`); the contract is an object.
+    if !body.is_object() {
+        return Err(AppError::field("body", "must be a JSON object of queries"));
+    }
+    let body: PrometheusQueriesBody =
+        serde_json::from_value(body).map_err(|e| AppError::field("body", e.to_string()))?;
     let q = super::set_prometheus_queries(&state.db, &caller.user, &service, body.into()).await?;
     Ok(axum::Json(queries_json(&service, q.as_ref(), &state)).into_response())
 }

@@ -599,8 +599,8 @@ pub async fn set_prometheus_queries(
     service: &str,
     queries: prometheus::Queries,
 ) -> Result<Option<prometheus::Queries>, AppError> {
-    let service = ServiceName::parse(service.trim())
-        .map_err(|e| AppError::field("service", e.to_string()))?;
+    let service =
+        ServiceName::parse(service).map_err(|e| AppError::field("service", e.to_string()))?;
     let queries = queries.checked()?;
     let mut tx = db.begin_write().await?;
     if queries.is_empty() {

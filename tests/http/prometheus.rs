@@ -479,3 +479,25 @@ async fn a_snapshot_holds_the_series_a_real_prometheus_returns() {
     assert!(page.body.contains("checkout latency_p99 from Prometheus"));
     assert!(page.body.contains(&url));
 }
+
+#[tokio::test]
+async fn queries_must_be_a_json_object() {
+    let app = TestApp::spawn().await;
+    let admin = app.user(Role::Admin).await;
+    let write = app.token(&admin, Scope::Write).await;
+    app.service("checkout", "payments").await;
+    let array = app
+        .api(
+            Method::PUT,
+            "/api/v1/services/checkout/prometheus",
+            Some(&write),
+            Some(json!([null, null])),
+        )
+        .await;
+    array.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        array.body.contains("must be a JSON object"),
+        "{}",
+        array.body
+    );
+}
