@@ -135,6 +135,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::search::web::router())
         .merge(crate::inbox::web::router())
         .merge(crate::signals::api::otlp_router())
+        .merge(crate::auth::account_web::router())
         .nest("/api/v1", api_router())
         .route("/api/openapi.json", get(crate::web::static_files::openapi))
         .fallback(not_found)
@@ -341,6 +342,8 @@ impl FromRef<AppState> for crate::auth::AuthState {
             session_ttl: app.config.session_ttl,
             secure_cookies: app.config.secure_cookies(),
             trusted_proxies: Arc::clone(&app.trusted_proxies),
+            session_idle: app.config.session_idle,
+            base_url: app.config.base_url.clone(),
         }
     }
 }

@@ -72,6 +72,16 @@ pub enum UserAction {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Set a user's password (read from standard input) and end all their sessions; their API
+    /// tokens keep working.
+    SetPassword {
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input (the only way: never on the command line,
+        /// where other users of the machine could read it).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,6 +147,9 @@ pub async fn run(cli: Cli, config: Config) -> CliResult {
                     password_stdin,
                 },
         } => create_user(&db, &email, &name, &role, password_stdin).await,
+        Command::User {
+            action: UserAction::SetPassword { email, .. },
+        } => set_password(&db, &email).await,
         Command::Token {
             action: TokenAction::Create { user, name, scope },
         } => create_token(&db, &user, &name, &scope).await,
@@ -386,9 +399,7 @@ async fn create_user(
     password_stdin: bool,
 ) -> CliResult {
     let (password, generated) = if password_stdin {
-        let mut buf = String::new();
-        std::io::stdin().read_to_string(&mut buf)?;
-        (buf.trim_end_matches(['\n', '\r']).to_owned(), false)
+        (read_password()?, false)
     } else {
         (auth::random_secret("", 12)?, true)
     };
@@ -398,6 +409,25 @@ async fn create_user(
     if generated {
         println!("password (shown once): {}", new_user.password);
     }
+    Ok(())
+}
+
+/// Reads a password from standard input: one line, at most a little more than the longest
+/// password allowed (so the rules, not the memory, refuse a huge input).
+fn read_password() -> Result<String, std::io::Error> {
+    let mut buf = String::new();
+    let limit = u64::try_from(auth::passwords::MAX_PASSWORD_BYTES + 3).unwrap_or(u64::MAX);
+    std::io::stdin().take(limit).read_to_string(&mut buf)?;
+    Ok(buf.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+async fn set_password(db: &Db, email: &str) -> CliResult {
+    let password = read_password()?;
+    let (user, ended) = auth::account::set_password(db, email, &password).await?;
+    println!(
+        "password set for {} ({}); {ended} sessions ended, API tokens unchanged",
+        user.name, user.email
+    );
     Ok(())
 }
 

@@ -206,19 +206,37 @@ pub async fn create_session(
     user_id: &str,
     ttl: std::time::Duration,
 ) -> Result<String, AppError> {
+    create_session_from(conn, user_id, ttl, &SessionOrigin::default()).await
+}
+
+/// Starts a session, remembering where it was started from (shown on "Your sessions"), and
+/// returns the secret for the cookie (only its hash is stored).
+pub async fn create_session_from(
+    conn: &mut SqliteConnection,
+    user_id: &str,
+    ttl: std::time::Duration,
+    origin: &SessionOrigin,
+) -> Result<String, AppError> {
     let secret = random_secret("", 32)?;
+    // A separate random id names the session on pages and in forms: neither the secret nor
+    // its hash (the table's key) is ever shown.
+    let public_id = random_secret("", 12)?;
     let now = Utc::now();
     let ttl = Duration::from_std(ttl).unwrap_or(Duration::days(7));
     let id_hash = secret_hash(&secret);
     let (created_at, expires_at) = (ts(now), ts(now + ttl));
     sqlx::query!(
-        "INSERT INTO sessions (id_hash, user_id, created_at, expires_at, last_seen_at)
-         VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO sessions (id_hash, user_id, created_at, expires_at, last_seen_at,
+                               public_id, client_addr, user_agent)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         id_hash,
         user_id,
         created_at,
         expires_at,
         created_at,
+        public_id,
+        origin.client_addr,
+        origin.user_agent,
     )
     .execute(&mut *conn)
     .await?;
@@ -520,4 +538,187 @@ pub async fn ensure_user(
             .fetch_one(conn)
             .await?,
     )
+}
+
+/// Where a session was started from: the client address (as `auth::proxies` resolves it
+/// behind trusted proxies) and the browser's User-Agent, both as text ('' when unknown).
+#[derive(Debug, Clone, Default)]
+pub struct SessionOrigin {
+    pub client_addr: String,
+    pub user_agent: String,
+}
+
+/// A live session as its owner sees it: never its secret or the secret's hash.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub public_id: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub client_addr: String,
+    pub user_agent: String,
+    /// The session this request came with.
+    pub current: bool,
+}
+
+/// The user's sessions that are still alive (neither expired nor idle for `idle`), the one
+/// with `current_secret` marked, most recently used first.
+pub async fn list_sessions(
+    pool: &SqlitePool,
+    user_id: &str,
+    current_secret: Option<&str>,
+    idle: std::time::Duration,
+) -> Result<Vec<SessionInfo>, AppError> {
+    let current_hash = current_secret.map(secret_hash).unwrap_or_default();
+    let now = Utc::now();
+    let idle = Duration::from_std(idle).unwrap_or(Duration::hours(4));
+    let (now_ts, seen_after) = (ts(now), ts(now - idle));
+    Ok(sqlx::query_as!(
+        SessionInfo,
+        r#"SELECT public_id, created_at AS "created_at: DateTime<Utc>",
+                last_seen_at AS "last_seen_at: DateTime<Utc>", client_addr, user_agent,
+                id_hash = ? AS "current!: bool"
+         FROM sessions
+         WHERE user_id = ? AND expires_at > ? AND last_seen_at > ?
+         ORDER BY id_hash = ? DESC, last_seen_at DESC, created_at DESC"#,
+        current_hash,
+        user_id,
+        now_ts,
+        seen_after,
+        current_hash,
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Ends the user's session with this public id; false when the user has no such session (so
+/// nobody can end someone else's session by guessing or copying an id).
+pub async fn delete_session_by_public_id(
+    conn: &mut SqliteConnection,
+    user_id: &str,
+    public_id: &str,
+) -> Result<bool, AppError> {
+    let done = sqlx::query!(
+        "DELETE FROM sessions WHERE user_id = ? AND public_id = ?",
+        user_id,
+        public_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Ends every session of the user except the one with `keep_secret` (all when `None`);
+/// returns how many ended.
+pub async fn delete_user_sessions(
+    conn: &mut SqliteConnection,
+    user_id: &str,
+    keep_secret: Option<&str>,
+) -> Result<u64, AppError> {
+    let keep_hash = keep_secret.map(secret_hash).unwrap_or_default();
+    let done = sqlx::query!(
+        "DELETE FROM sessions WHERE user_id = ? AND id_hash <> ?",
+        user_id,
+        keep_hash
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// The stored password hash of a user (`!…` when the account has no usable local password:
+/// demo people, accounts made by single sign-on).
+pub async fn password_hash_of(pool: &SqlitePool, user_id: &str) -> Result<Option<String>, AppError> {
+    Ok(sqlx::query_scalar!(
+        "SELECT password_hash FROM users WHERE id = ?",
+        user_id
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+pub async fn set_password_hash(
+    conn: &mut SqliteConnection,
+    user_id: &str,
+    password_hash: &str,
+) -> Result<bool, AppError> {
+    let now = ts(Utc::now());
+    let done = sqlx::query!(
+        "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?",
+        password_hash,
+        now,
+        user_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A fresh one-time password reset link secret for the user, valid for `valid_for`; the
+/// user's older unused links stop working.
+pub async fn create_password_reset(
+    conn: &mut SqliteConnection,
+    user_id: &str,
+    created_by: Option<&str>,
+    valid_for: Duration,
+) -> Result<String, AppError> {
+    let secret = random_secret("", 24)?;
+    let now = Utc::now();
+    let token_hash = secret_hash(&secret);
+    let (created_at, expires_at) = (ts(now), ts(now + valid_for));
+    sqlx::query!(
+        "DELETE FROM password_resets WHERE user_id = ? AND used_at IS NULL",
+        user_id
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO password_resets (token_hash, user_id, created_by, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?)",
+        token_hash,
+        user_id,
+        created_by,
+        created_at,
+        expires_at
+    )
+    .execute(conn)
+    .await?;
+    Ok(secret)
+}
+
+/// The enabled user a reset secret is for, when the link is unused and unexpired.
+pub async fn password_reset_user(pool: &SqlitePool, secret: &str) -> Result<Option<User>, AppError> {
+    let token_hash = secret_hash(secret);
+    let now = ts(Utc::now());
+    Ok(sqlx::query_as!(
+        User,
+        r#"SELECT u.id AS "id!", u.email, u.name, u.role AS "role: Role"
+         FROM password_resets r JOIN users u ON u.id = r.user_id
+         WHERE r.token_hash = ? AND r.used_at IS NULL AND r.expires_at > ?
+           AND u.disabled_at IS NULL"#,
+        token_hash,
+        now
+    )
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Marks the reset secret used and returns whose it was; `None` when it was not valid
+/// (already used, expired, unknown, or the account is disabled).
+pub async fn consume_password_reset(
+    conn: &mut SqliteConnection,
+    secret: &str,
+) -> Result<Option<String>, AppError> {
+    let token_hash = secret_hash(secret);
+    let now = ts(Utc::now());
+    Ok(sqlx::query_scalar!(
+        r#"UPDATE password_resets SET used_at = ?
+         WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
+           AND user_id IN (SELECT id FROM users WHERE disabled_at IS NULL)
+         RETURNING user_id AS "user_id!""#,
+        now,
+        token_hash,
+        now
+    )
+    .fetch_optional(conn)
+    .await?)
 }

@@ -5,6 +5,9 @@ pub mod limiter;
 pub mod proxies;
 pub mod sessions;
 pub mod web;
+pub mod account;
+pub mod account_web;
+pub mod passwords;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -33,6 +36,10 @@ pub struct AuthState {
     pub secure_cookies: bool,
     /// Whose forwarding headers name the client (for the sign-in limiter and the logs).
     pub trusted_proxies: Arc<proxies::TrustedProxies>,
+    /// A session idle this long is over (not listed on "Your sessions").
+    pub session_idle: Duration,
+    /// Where Hindsight is reached (`HINDSIGHT_BASE_URL`), for the links it hands out.
+    pub base_url: String,
 }
 
 /// The session cookie's name: with the `__Host-` prefix on https, so the browser only accepts
@@ -166,7 +173,7 @@ pub struct NewUser {
     pub password: String,
 }
 
-pub const MIN_PASSWORD_LEN: usize = 10;
+pub use passwords::MIN_PASSWORD_LEN;
 
 impl NewUser {
     pub fn parse(email: &str, name: &str, role: &str, password: &str) -> Result<Self, AppError> {
@@ -213,15 +220,9 @@ pub fn validate_email(email: &str) -> Result<(), &'static str> {
     }
 }
 
+/// The rules for every new password (length bounded both ways, not a common password).
 pub fn validate_password(password: &str) -> Result<(), String> {
-    let len = password.chars().count();
-    if len < MIN_PASSWORD_LEN {
-        Err(format!("must be at least {MIN_PASSWORD_LEN} characters"))
-    } else if len > 256 {
-        Err("must be at most 256 characters".to_owned())
-    } else {
-        Ok(())
-    }
+    passwords::check(password)
 }
 
 /// Who makes an account change: an admin on the pages, or whoever runs the command line.
@@ -262,6 +263,7 @@ pub async fn login(
     email: &str,
     password: &str,
     client: Option<IpAddr>,
+    user_agent: &str,
     old_session: Option<&str>,
 ) -> AppResult<Option<SignedIn>> {
     // No account has a longer email; a longer one must not grow the limiter or the logs.
@@ -318,7 +320,8 @@ pub async fn login(
         db::delete_session(&mut tx, old).await?;
         state.sessions.remove(old);
     }
-    let secret = db::create_session(&mut tx, &user.id, state.session_ttl).await?;
+    let origin = account::origin(client, user_agent);
+    let secret = db::create_session_from(&mut tx, &user.id, state.session_ttl, &origin).await?;
     db::audit(
         &mut tx,
         Some(&user.id),
@@ -376,6 +379,7 @@ pub async fn set_up_first_admin(
     state: &AuthState,
     token: &str,
     new_user: &NewUser,
+    origin: &db::SessionOrigin,
 ) -> AppResult<SignedIn> {
     let password = new_user.password.clone();
     let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await?;
@@ -386,7 +390,7 @@ pub async fn set_up_first_admin(
     let user =
         db::insert_user(&mut tx, &new_user.email, &new_user.name, Role::Admin, &hash).await?;
     db::audit(&mut tx, Some(&user.id), "setup", &user.email, "first admin").await?;
-    let secret = db::create_session(&mut tx, &user.id, state.session_ttl).await?;
+    let secret = db::create_session_from(&mut tx, &user.id, state.session_ttl, origin).await?;
     tx.commit().await?;
     tracing::info!(user_id = %user.id, "first admin created");
     Ok(SignedIn { user, secret })

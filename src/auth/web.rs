@@ -92,7 +92,7 @@ struct LoginForm {
 /// The client's IP address when the server knows it (not in tests that call the router
 /// directly): the peer, or behind a trusted proxy the right-most untrusted hop of its
 /// `Forwarded` / `X-Forwarded-For` headers.
-struct ClientAddr(Option<std::net::IpAddr>);
+pub(super) struct ClientAddr(pub(super) Option<std::net::IpAddr>);
 
 impl<S> axum::extract::FromRequestParts<S> for ClientAddr
 where
@@ -137,7 +137,15 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> AppResult<Response> {
     let old_session = cookie(&headers, super::session_cookie_name(state.secure_cookies));
-    let signed_in = super::login(&state, &form.email, &form.password, client, old_session).await?;
+    let signed_in = super::login(
+        &state,
+        &form.email,
+        &form.password,
+        client,
+        &user_agent(&headers),
+        old_session,
+    )
+    .await?;
     let Some(signed_in) = signed_in else {
         let page = LoginPage {
             chrome: page.chrome,
@@ -152,7 +160,17 @@ async fn login(
     Ok(response)
 }
 
-fn set_session_cookie(response: &mut Response, state: &AuthState, secret: &str) {
+/// The browser's User-Agent header as sent ('' when missing or not text); stored with a new
+/// session for "Your sessions".
+pub(super) fn user_agent(headers: &HeaderMap) -> String {
+    headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+pub(super) fn set_session_cookie(response: &mut Response, state: &AuthState, secret: &str) {
     let secure = if state.secure_cookies { "; Secure" } else { "" };
     let name = super::session_cookie_name(state.secure_cookies);
     let cookie = format!(
@@ -217,6 +235,8 @@ async fn setup(
     State(state): State<AuthState>,
     page: PublicPage,
     Path(token): Path<String>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
     Form(form): Form<SetupForm>,
 ) -> AppResult<Response> {
     super::check_setup_link(&state.db, &token).await?;
@@ -242,7 +262,8 @@ async fn setup(
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
         }
     };
-    let signed_in = super::set_up_first_admin(&state, &token, &new_user).await?;
+    let origin = super::account::origin(client, &user_agent(&headers));
+    let signed_in = super::set_up_first_admin(&state, &token, &new_user, &origin).await?;
     let mut response = redirect_with_flash(
         "/incidents",
         "ok",
