@@ -132,7 +132,10 @@ pub async fn change_password(
     let mut errors = FieldErrors::new();
     check_new(new, confirm, &mut errors);
     if errors.is_empty() && new == current {
-        errors.insert("new".into(), "must differ from your current password".into());
+        errors.insert(
+            "new".into(),
+            "must differ from your current password".into(),
+        );
     }
     if current.len() > super::passwords::MAX_PASSWORD_BYTES {
         errors.insert("current".into(), "is not your current password".into());

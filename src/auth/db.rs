@@ -627,13 +627,15 @@ pub async fn delete_user_sessions(
 
 /// The stored password hash of a user (`!…` when the account has no usable local password:
 /// demo people, accounts made by single sign-on).
-pub async fn password_hash_of(pool: &SqlitePool, user_id: &str) -> Result<Option<String>, AppError> {
-    Ok(sqlx::query_scalar!(
-        "SELECT password_hash FROM users WHERE id = ?",
-        user_id
+pub async fn password_hash_of(
+    pool: &SqlitePool,
+    user_id: &str,
+) -> Result<Option<String>, AppError> {
+    Ok(
+        sqlx::query_scalar!("SELECT password_hash FROM users WHERE id = ?", user_id)
+            .fetch_optional(pool)
+            .await?,
     )
-    .fetch_optional(pool)
-    .await?)
 }
 
 pub async fn set_password_hash(
@@ -686,7 +688,10 @@ pub async fn create_password_reset(
 }
 
 /// The enabled user a reset secret is for, when the link is unused and unexpired.
-pub async fn password_reset_user(pool: &SqlitePool, secret: &str) -> Result<Option<User>, AppError> {
+pub async fn password_reset_user(
+    pool: &SqlitePool,
+    secret: &str,
+) -> Result<Option<User>, AppError> {
     let token_hash = secret_hash(secret);
     let now = ts(Utc::now());
     Ok(sqlx::query_as!(

@@ -1,13 +1,13 @@
 //! Accounts and access: roles, passwords, sessions and API tokens (types and rules; no axum).
 
+pub mod account;
+pub mod account_web;
 pub mod db;
 pub mod limiter;
+pub mod passwords;
 pub mod proxies;
 pub mod sessions;
 pub mod web;
-pub mod account;
-pub mod account_web;
-pub mod passwords;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -222,7 +222,7 @@ async fn admins_add_users_change_roles_and_disable_accounts() {
     for text in [
         "must be an email address",
         "must be one of viewer, responder, admin",
-        "at least 10 characters",
+        "at least 12 characters",
         "value=\"Bo\"",
     ] {
         assert!(invalid.body.contains(text), "{text}");

@@ -6,6 +6,7 @@
 
 mod common;
 
+mod account;
 mod action_item_pages;
 mod action_items;
 mod alertmanager_e2e;
