@@ -1215,7 +1215,58 @@ fn every_page_passes_the_accessibility_check_signed_in_and_out() {
         "/admin/templates/new",
         "/admin/integrations",
         "/no-such-page",
+        "/account",
+        "/account/sessions",
     ] {
         browser.goto(&app.url(path));
     }
+}
+
+/// The account page is one click away from the header (at phone width too), and changing the
+/// password there names a wrong current password and then confirms the change.
+#[test]
+fn a_person_changes_their_password_from_their_name_in_the_header() {
+    let app = TestApp::spawn();
+    app.add_user("bo@example.com", "Bo Responder", Role::Responder, PASSWORD);
+    let browser = Browser::start("account");
+    sign_in(&browser, &app, "bo@example.com");
+    browser.set_width(390);
+    let link = browser.find(".who-name");
+    assert!(
+        link.is_displayed(),
+        "the account link stays in the header on a phone"
+    );
+    browser.click_and_wait(&link);
+    assert_eq!(browser.current_path(), "/account");
+    browser.set_width(1280);
+
+    let new = "a fresh passphrase for bo";
+    let submit = |current: &str| {
+        browser.find("#current").send_keys(current);
+        browser.find("#new").send_keys(new);
+        browser.find("#confirm").send_keys(new);
+        browser
+            .click_and_wait(&browser.find("form[action='/account/password'] button[type=submit]"));
+    };
+    submit("not my password at all");
+    assert!(
+        browser
+            .find("#current-error")
+            .text()
+            .contains("is not your current password")
+    );
+    submit(PASSWORD);
+    assert_eq!(browser.current_path(), "/account");
+    assert!(
+        flash(&browser).contains("Your password is changed"),
+        "{}",
+        flash(&browser)
+    );
+    browser.goto(&app.url("/account/sessions"));
+    assert!(
+        browser
+            .find(".badge.ok-badge")
+            .text()
+            .contains("this session")
+    );
 }
