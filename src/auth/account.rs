@@ -240,12 +240,14 @@ pub async fn check_reset_link(db: &Db, secret: &str) -> AppResult<User> {
 }
 
 /// Sets a new password through a reset link (used up at once), ends every session of the
-/// user, and signs them in with a new one.
+/// user, and signs them in with a new one; a session the browser already had (`old_session`,
+/// perhaps someone else's) ends too, as at sign-in.
 pub async fn reset_password(
     state: &AuthState,
     secret: &str,
     (new, confirm): (&str, &str),
     origin: &db::SessionOrigin,
+    old_session: Option<&str>,
 ) -> AppResult<SignedIn> {
     let user = check_reset_link(&state.db, secret).await?;
     let mut errors = FieldErrors::new();
@@ -260,6 +262,9 @@ pub async fn reset_password(
     };
     db::set_password_hash(&mut tx, &user_id, &new_hash).await?;
     let ended = db::delete_user_sessions(&mut tx, &user_id, None).await?;
+    if let Some(old) = old_session {
+        db::delete_session(&mut tx, old).await?;
+    }
     db::audit(
         &mut tx,
         Some(&user_id),
@@ -271,6 +276,9 @@ pub async fn reset_password(
     let session = db::create_session_from(&mut tx, &user_id, state.session_ttl, origin).await?;
     tx.commit().await?;
     state.sessions.remove_user(&user_id);
+    if let Some(old) = old_session {
+        state.sessions.remove(old);
+    }
     tracing::info!(user_id = %user_id, "password reset with a link");
     Ok(SignedIn {
         user,

@@ -241,7 +241,15 @@ async fn reset(
     Form(form): Form<ResetForm>,
 ) -> AppResult<Response> {
     let origin = account::origin(client, &user_agent(&headers));
-    match account::reset_password(&state, &token, (&form.new, &form.confirm), &origin).await {
+    let old_session = current_session(&state, &headers);
+    let reset = account::reset_password(
+        &state,
+        &token,
+        (&form.new, &form.confirm),
+        &origin,
+        old_session,
+    );
+    match reset.await {
         Ok(signed_in) => {
             let mut response = redirect_with_flash(
                 "/",

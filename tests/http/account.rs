@@ -678,3 +678,46 @@ async fn the_command_line_sets_a_password_and_ends_every_session() {
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].0, None, "the command line has no actor");
 }
+
+#[tokio::test]
+async fn guessing_the_current_password_is_throttled_like_signing_in() {
+    let app = TestApp::spawn_with(&[("HINDSIGHT_LOGIN_MAX_FAILURES", "3")]).await;
+    let user = app.user(Role::Responder).await;
+    for _ in 0..3 {
+        change(
+            &app,
+            &user,
+            ["a wrong guess here", NEW_PASSWORD, NEW_PASSWORD],
+        )
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let throttled = change(&app, &user, [PASSWORD, NEW_PASSWORD, NEW_PASSWORD]).await;
+    throttled.assert_status(StatusCode::TOO_MANY_REQUESTS);
+    assert!(!throttled.header("retry-after").is_empty());
+    sign_in_from(&app, &user.email, PASSWORD, "198.51.100.20", FIREFOX)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    assert!(
+        audits(&app, "password.change").await.is_empty(),
+        "nothing changed"
+    );
+}
+
+#[tokio::test]
+async fn using_a_reset_link_in_a_browser_signed_in_as_someone_else_ends_that_session() {
+    let app = TestApp::spawn().await;
+    let admin = app.user(Role::Admin).await;
+    let user = app.user(Role::Viewer).await;
+    let path = issue_reset(&app, &admin, &user.id).await;
+    let done = app
+        .post_form(
+            &path,
+            Some(&admin),
+            &[("new", NEW_PASSWORD), ("confirm", NEW_PASSWORD)],
+        )
+        .await;
+    done.assert_status(StatusCode::SEE_OTHER);
+    assert!(done.set_cookie("hindsight_session").is_some());
+    assert_signed_out(&app.get("/incidents", Some(&admin)).await);
+}
