@@ -72,6 +72,14 @@ pub enum UserAction {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Mark an admin break-glass: they may sign in with a password while
+    /// HINDSIGHT_LOCAL_LOGIN=false (single sign-on only). --off removes the mark.
+    BreakGlass {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,6 +145,20 @@ pub async fn run(cli: Cli, config: Config) -> CliResult {
                     password_stdin,
                 },
         } => create_user(&db, &email, &name, &role, password_stdin).await,
+        Command::User {
+            action: UserAction::BreakGlass { email, off },
+        } => {
+            let user = auth::sso::set_break_glass(&db, &email, !off).await?;
+            if off {
+                println!("{} is no longer break-glass", user.email);
+            } else {
+                println!(
+                    "{} is break-glass: they can sign in with a password while HINDSIGHT_LOCAL_LOGIN=false (at /login?local=1)",
+                    user.email
+                );
+            }
+            Ok(())
+        }
         Command::Token {
             action: TokenAction::Create { user, name, scope },
         } => create_token(&db, &user, &name, &scope).await,
@@ -188,6 +210,11 @@ async fn serve(db: Db, config: Config) -> CliResult {
     let eval_every = config.alert_eval_interval;
     let drain = config.drain_timeout;
     let state = AppState::new(db, config);
+    if let Some(oidc) = state.oidc.clone() {
+        // Discovery in the background: a provider that is down must not stop Hindsight from
+        // starting; sign-in retries it.
+        tokio::task::spawn_blocking(move || oidc.warm_up());
+    }
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let alerts = tokio::spawn(crate::alerts::run(
         state.db.clone(),
