@@ -162,6 +162,21 @@ async fn attempt(
         Ok(o) => o,
         Err(r) => return Ok(Err(r)),
     };
+    let provider_error = (!cb.error.is_empty()).then(|| {
+        let text = if cb.error_description.is_empty() {
+            cb.error.clone()
+        } else {
+            format!("{} ({})", cb.error, cb.error_description)
+        };
+        Refusal::Provider(text.chars().take(300).collect())
+    });
+    // Some providers leave the state out of an error answer (consent denied); such an answer
+    // signs nobody in, so it is shown as what it is rather than as a bad state.
+    if cb.state.is_empty()
+        && let Some(refusal) = provider_error
+    {
+        return Ok(Err(refusal));
+    }
     // The state is taken (deleted) first, whatever follows: it can never be used twice.
     let pending = if cb.state.is_empty() || cb.state.len() > 200 {
         None
@@ -177,13 +192,8 @@ async fn attempt(
     if cb.cookie_state.as_deref() != Some(cb.state.as_str()) {
         return Ok(Err(Refusal::BadState));
     }
-    if !cb.error.is_empty() {
-        let text = if cb.error_description.is_empty() {
-            cb.error.clone()
-        } else {
-            format!("{} ({})", cb.error, cb.error_description)
-        };
-        return Ok(Err(Refusal::Provider(text.chars().take(300).collect())));
+    if let Some(refusal) = provider_error {
+        return Ok(Err(refusal));
     }
     if cb.code.is_empty() {
         return Ok(Err(Refusal::Provider("no authorization code".into())));
