@@ -650,7 +650,9 @@ async fn id_tokens_with_a_bad_signature_wrong_audience_or_expired_are_refused() 
     ])
     .await;
     let now = chrono::Utc::now().timestamp();
-    let cases: [(&str, bool, Box<dyn Fn(&str) -> serde_json::Value>, bool); 5] = [
+    // (what, tamper with the signature, claims for this nonce, accepted)
+    type Claims<'a> = Box<dyn Fn(&str) -> serde_json::Value + 'a>;
+    let cases: [(&str, bool, Claims<'_>, bool); 5] = [
         (
             "valid",
             false,
