@@ -736,3 +736,72 @@ async fn id_tokens_with_a_bad_signature_wrong_audience_or_expired_are_refused() 
     );
     assert_eq!(audit_count(&app, "sso.refused").await, 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_admin_is_not_demoted_by_a_sign_in() {
+    let provider = Provider::start();
+    provider.set_user(
+        "only-admin",
+        json!({"email": "boss@example.com", "groups": ["sre-leads"]}),
+    );
+    let app = spawn(&settings(&provider)).await;
+    sign_in(&app, &provider, "only-admin")
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    provider.set_user(
+        "only-admin",
+        json!({"email": "boss@example.com", "groups": ["engineering"]}),
+    );
+    sign_in(&app, &provider, "only-admin")
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let role: String =
+        sqlx::query_scalar("SELECT role FROM users WHERE email = 'boss@example.com'")
+            .fetch_one(&app.db.reader)
+            .await
+            .expect("user");
+    assert_eq!(role, "admin", "Hindsight keeps one enabled admin");
+}
+
+#[test]
+fn single_sign_on_settings_are_checked_at_startup_naming_the_variable() {
+    let config = |vars: &[(&str, &str)]| {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        hindsight::config::Config::from_lookup(|name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+    };
+    let err = config(&[("HINDSIGHT_LOCAL_LOGIN", "false")]).expect_err("no SSO");
+    assert_eq!(err.name, "HINDSIGHT_LOCAL_LOGIN");
+    let err = config(&[
+        ("HINDSIGHT_OIDC_ISSUER", "https://login.example.com"),
+        ("HINDSIGHT_OIDC_CLIENT_ID", "hindsight"),
+        ("HINDSIGHT_OIDC_CLIENT_SECRET", "very-secret-value"),
+        ("HINDSIGHT_OIDC_ROLE_MAP", "sre:superuser"),
+    ])
+    .expect_err("bad role");
+    assert_eq!(err.name, "HINDSIGHT_OIDC_ROLE_MAP");
+    assert!(!err.to_string().contains("very-secret-value"));
+    let ok = config(&[
+        ("HINDSIGHT_BASE_URL", "https://hindsight.example.com/"),
+        ("HINDSIGHT_OIDC_ISSUER", "https://login.example.com"),
+        ("HINDSIGHT_OIDC_CLIENT_ID", "hindsight"),
+        ("HINDSIGHT_OIDC_CLIENT_SECRET", "very-secret-value"),
+        ("HINDSIGHT_OIDC_DEFAULT_ROLE", "viewer"),
+        ("HINDSIGHT_LOCAL_LOGIN", "false"),
+    ])
+    .expect("valid");
+    let oidc = ok.oidc.as_ref().expect("configured");
+    assert_eq!(
+        oidc.redirect_url,
+        "https://hindsight.example.com/auth/oidc/callback"
+    );
+    assert!(!ok.local_login);
+    assert!(
+        !format!("{ok:?}").contains("very-secret-value"),
+        "the secret never shows in Debug"
+    );
+}
