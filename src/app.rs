@@ -42,6 +42,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<crate::auth::proxies::TrustedProxies>,
     /// Set when shutdown begins: new requests get 503 while in-flight ones finish.
     pub draining: Arc<AtomicBool>,
+    /// The OpenID Connect provider (`HINDSIGHT_OIDC_*`), discovered lazily.
+    pub oidc: Option<Arc<crate::auth::oidc::Oidc>>,
 }
 
 /// Most keys (account × address, address, account, known addresses) the sign-in limiter keeps
@@ -76,6 +78,10 @@ impl AppState {
         ));
         let signals = Arc::new(signals);
         crate::signals::observe_writes(&db, &signals);
+        let oidc = config
+            .oidc
+            .clone()
+            .map(|settings| Arc::new(crate::auth::oidc::Oidc::new(settings)));
         Self {
             db,
             recurrence,
@@ -100,6 +106,7 @@ impl AppState {
                 crate::reports::REPORT_MAX_AGE,
             )),
             draining: Arc::new(AtomicBool::new(false)),
+            oidc,
         }
     }
 }
@@ -136,6 +143,8 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::inbox::web::router())
         .merge(crate::signals::api::otlp_router())
         .merge(crate::auth::account_web::router())
+        .merge(crate::audit::web::router())
+        .merge(crate::auth::oidc_web::router())
         .nest("/api/v1", api_router())
         .route("/api/openapi.json", get(crate::web::static_files::openapi))
         .fallback(not_found)
@@ -215,6 +224,7 @@ fn api_router() -> Router<AppState> {
         .merge(crate::postmortems::api::router())
         .merge(crate::reports::api::router())
         .merge(crate::inbox::api::router())
+        .merge(crate::audit::api::router())
 }
 
 /// What the extractors and the error pages need: see `web::extract::CallerState`.
@@ -344,6 +354,8 @@ impl FromRef<AppState> for crate::auth::AuthState {
             trusted_proxies: Arc::clone(&app.trusted_proxies),
             session_idle: app.config.session_idle,
             base_url: app.config.base_url.clone(),
+            oidc: app.oidc.clone(),
+            local_login: app.config.local_login,
         }
     }
 }
@@ -443,4 +455,14 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
 
 async fn not_found(uri: Uri) -> crate::error::AppError {
     crate::error::AppError::not_found("the page", uri.path())
+}
+
+/// Admin › Audit and `GET /api/v1/audit`: the database and the zone filter dates are days in.
+impl FromRef<AppState> for crate::audit::AuditState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            tz: app.config.timezone,
+        }
+    }
 }

@@ -82,6 +82,14 @@ pub enum UserAction {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Mark an admin break-glass: they may sign in with a password while
+    /// HINDSIGHT_LOCAL_LOGIN=false (single sign-on only). --off removes the mark.
+    BreakGlass {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -150,6 +158,20 @@ pub async fn run(cli: Cli, config: Config) -> CliResult {
         Command::User {
             action: UserAction::SetPassword { email, .. },
         } => set_password(&db, &email).await,
+        Command::User {
+            action: UserAction::BreakGlass { email, off },
+        } => {
+            let user = auth::sso::set_break_glass(&db, &email, !off).await?;
+            if off {
+                println!("{} is no longer break-glass", user.email);
+            } else {
+                println!(
+                    "{} is break-glass: they can sign in with a password while HINDSIGHT_LOCAL_LOGIN=false (at /login?local=1)",
+                    user.email
+                );
+            }
+            Ok(())
+        }
         Command::Token {
             action: TokenAction::Create { user, name, scope },
         } => create_token(&db, &user, &name, &scope).await,
@@ -201,6 +223,11 @@ async fn serve(db: Db, config: Config) -> CliResult {
     let eval_every = config.alert_eval_interval;
     let drain = config.drain_timeout;
     let state = AppState::new(db, config);
+    if let Some(oidc) = state.oidc.clone() {
+        // Discovery in the background: a provider that is down must not stop Hindsight from
+        // starting; sign-in retries it.
+        tokio::task::spawn_blocking(move || oidc.warm_up());
+    }
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let alerts = tokio::spawn(crate::alerts::run(
         state.db.clone(),

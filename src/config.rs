@@ -75,6 +75,11 @@ pub struct Config {
     /// Synthetic traffic for the demo services (`HINDSIGHT_DEMO_TRAFFIC`, or `hindsight demo
     /// --traffic`), with its latency spike `HINDSIGHT_DEMO_SPIKE_AFTER_SECS` after start.
     pub demo_traffic: Option<crate::demo_traffic::Plan>,
+    /// Single sign-on with OpenID Connect (`HINDSIGHT_OIDC_*`); none: passwords only.
+    pub oidc: Option<crate::auth::oidc::OidcSettings>,
+    /// Whether the password form is offered (`HINDSIGHT_LOCAL_LOGIN`, default true); when
+    /// false only break-glass admins may sign in with a password.
+    pub local_login: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +181,17 @@ impl Config {
                 })?)
             }
         };
+
+        let oidc = crate::auth::oidc::OidcSettings::from_lookup(&get, &base_url)
+            .map_err(|(name, value, reason)| invalid(name, &value, &reason))?;
+        let local_login = flag(&get, "HINDSIGHT_LOCAL_LOGIN", true)?;
+        if !local_login && oidc.is_none() {
+            return Err(invalid(
+                "HINDSIGHT_LOCAL_LOGIN",
+                "false",
+                "needs single sign-on (HINDSIGHT_OIDC_ISSUER and the other HINDSIGHT_OIDC_* settings); otherwise only break-glass admins could sign in",
+            ));
+        }
 
         Ok(Self {
             database_url,
@@ -306,6 +322,8 @@ impl Config {
             } else {
                 None
             },
+            oidc,
+            local_login,
         })
     }
 

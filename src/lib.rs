@@ -7,6 +7,7 @@ mod choice;
 pub mod action_items;
 pub mod alerts;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod cli;

@@ -727,3 +727,243 @@ pub async fn consume_password_reset(
     .fetch_optional(conn)
     .await?)
 }
+
+/// Keeps a sign-in on its way to the provider (state hashed; nonce, PKCE verifier, `next`)
+/// for `ttl`; clears expired ones.
+pub async fn insert_oidc_login(
+    conn: &mut SqliteConnection,
+    state: &str,
+    nonce: &str,
+    pkce_verifier: &str,
+    next: &str,
+    ttl: Duration,
+) -> Result<(), AppError> {
+    let state_hash = secret_hash(state);
+    let now = Utc::now();
+    let (created_at, expires_at) = (ts(now), ts(now + ttl));
+    sqlx::query!("DELETE FROM oidc_logins WHERE expires_at < ?", created_at)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query!(
+        "INSERT INTO oidc_logins (state_hash, nonce, pkce_verifier, next, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?)",
+        state_hash,
+        nonce,
+        pkce_verifier,
+        next,
+        created_at,
+        expires_at,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A pending sign-in as it comes back from the provider.
+#[derive(Debug, Clone)]
+pub struct PendingLogin {
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub next: String,
+}
+
+/// Takes the pending sign-in with this state: deleted in the same statement, so a state is
+/// used once; `None` when unknown, already used or expired.
+pub async fn take_oidc_login(
+    conn: &mut SqliteConnection,
+    state: &str,
+) -> Result<Option<PendingLogin>, AppError> {
+    let state_hash = secret_hash(state);
+    let now = ts(Utc::now());
+    let row = sqlx::query!(
+        r#"DELETE FROM oidc_logins WHERE state_hash = ?
+         RETURNING nonce AS "nonce!", pkce_verifier AS "pkce_verifier!", next AS "next!",
+                   expires_at AS "expires_at!""#,
+        state_hash
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.filter(|r| r.expires_at > now).map(|r| PendingLogin {
+        nonce: r.nonce,
+        pkce_verifier: r.pkce_verifier,
+        next: r.next,
+    }))
+}
+
+/// An account as single sign-on sees it.
+#[derive(Debug, Clone)]
+pub struct SsoAccount {
+    pub user: User,
+    pub disabled: bool,
+    pub oidc_subject: Option<String>,
+}
+
+/// The account linked to this provider identity.
+pub async fn find_oidc_account(
+    pool: &SqlitePool,
+    issuer: &str,
+    subject: &str,
+) -> Result<Option<SsoAccount>, AppError> {
+    let row = sqlx::query!(
+        r#"SELECT id AS "id!", email, name, role AS "role: Role",
+                disabled_at IS NOT NULL AS "disabled!: bool", oidc_subject
+         FROM users WHERE oidc_issuer = ? AND oidc_subject = ?"#,
+        issuer,
+        subject
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| SsoAccount {
+        user: User {
+            id: r.id,
+            email: r.email,
+            name: r.name,
+            role: r.role,
+        },
+        disabled: r.disabled,
+        oidc_subject: r.oidc_subject,
+    }))
+}
+
+/// The account with this e-mail address, with whether it is disabled or linked already.
+pub async fn find_account_by_email(
+    pool: &SqlitePool,
+    email: &str,
+) -> Result<Option<SsoAccount>, AppError> {
+    let email = email.trim();
+    let row = sqlx::query!(
+        r#"SELECT id AS "id!", email, name, role AS "role: Role",
+                disabled_at IS NOT NULL AS "disabled!: bool", oidc_subject
+         FROM users WHERE email = ?"#,
+        email
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| SsoAccount {
+        user: User {
+            id: r.id,
+            email: r.email,
+            name: r.name,
+            role: r.role,
+        },
+        disabled: r.disabled,
+        oidc_subject: r.oidc_subject,
+    }))
+}
+
+/// Links an account to a provider identity.
+pub async fn link_oidc(
+    conn: &mut SqliteConnection,
+    id: &str,
+    issuer: &str,
+    subject: &str,
+) -> Result<(), AppError> {
+    let now = ts(Utc::now());
+    sqlx::query!(
+        "UPDATE users SET oidc_issuer = ?, oidc_subject = ?, updated_at = ? WHERE id = ?",
+        issuer,
+        subject,
+        now,
+        id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Name and role as the provider's claims say at this sign-in.
+pub async fn update_from_claims(
+    conn: &mut SqliteConnection,
+    id: &str,
+    name: &str,
+    role: Role,
+) -> Result<(), AppError> {
+    let now = ts(Utc::now());
+    sqlx::query!(
+        "UPDATE users SET name = ?, role = ?, updated_at = ? WHERE id = ?",
+        name,
+        role,
+        now,
+        id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Creates an account on its first single sign-on (no password: `!sso` matches none).
+pub async fn insert_sso_user(
+    conn: &mut SqliteConnection,
+    email: &str,
+    name: &str,
+    role: Role,
+    issuer: &str,
+    subject: &str,
+) -> Result<User, AppError> {
+    let user = insert_user(&mut *conn, email, name, role, "!sso").await?;
+    link_oidc(conn, &user.id, issuer, subject).await?;
+    Ok(user)
+}
+
+/// Keeps the ID token a session started with (for `id_token_hint` at sign-out).
+pub async fn set_session_id_token(
+    conn: &mut SqliteConnection,
+    secret: &str,
+    id_token: &str,
+) -> Result<(), AppError> {
+    let id_hash = secret_hash(secret);
+    sqlx::query!(
+        "UPDATE sessions SET id_token = ? WHERE id_hash = ?",
+        id_token,
+        id_hash
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The ID token of the session with this secret, if it was started by single sign-on.
+pub async fn session_id_token(pool: &SqlitePool, secret: &str) -> Result<Option<String>, AppError> {
+    let id_hash = secret_hash(secret);
+    Ok(sqlx::query_scalar!(
+        r#"SELECT id_token AS "id_token?" FROM sessions WHERE id_hash = ?"#,
+        id_hash
+    )
+    .fetch_optional(pool)
+    .await?
+    .flatten())
+}
+
+/// Whether the account with this e-mail may sign in with a password while local sign-in is
+/// off (an enabled admin marked break-glass).
+pub async fn is_break_glass(pool: &SqlitePool, email: &str) -> Result<bool, AppError> {
+    let email = email.trim();
+    Ok(sqlx::query_scalar!(
+        r#"SELECT COUNT(*) AS "n!: i64" FROM users
+         WHERE email = ? AND break_glass = 1 AND role = 'admin' AND disabled_at IS NULL"#,
+        email
+    )
+    .fetch_one(pool)
+    .await?
+        > 0)
+}
+
+/// Marks (or unmarks) an account break-glass; false when no account has the address.
+pub async fn set_break_glass(
+    conn: &mut SqliteConnection,
+    email: &str,
+    on: bool,
+) -> Result<bool, AppError> {
+    let now = ts(Utc::now());
+    let email = email.trim();
+    let flag = i64::from(on);
+    let done = sqlx::query!(
+        "UPDATE users SET break_glass = ?, updated_at = ? WHERE email = ?",
+        flag,
+        now,
+        email
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -4,9 +4,12 @@ pub mod account;
 pub mod account_web;
 pub mod db;
 pub mod limiter;
+pub mod oidc;
+pub mod oidc_web;
 pub mod passwords;
 pub mod proxies;
 pub mod sessions;
+pub mod sso;
 pub mod web;
 
 use std::net::IpAddr;
@@ -40,6 +43,11 @@ pub struct AuthState {
     pub session_idle: Duration,
     /// Where Hindsight is reached (`HINDSIGHT_BASE_URL`), for the links it hands out.
     pub base_url: String,
+    /// The OpenID Connect provider, when single sign-on is configured.
+    pub oidc: Option<Arc<oidc::Oidc>>,
+    /// Whether people may sign in with a password (`HINDSIGHT_LOCAL_LOGIN`); when not, only
+    /// break-glass admins may.
+    pub local_login: bool,
 }
 
 /// The session cookie's name: with the `__Host-` prefix on https, so the browser only accepts
@@ -248,6 +256,9 @@ pub struct SignedIn {
     pub secret: String,
 }
 
+/// The refusal of a password sign-in while `HINDSIGHT_LOCAL_LOGIN=false`.
+pub const LOCAL_LOGIN_OFF: &str = "Password sign-in is turned off here: use single sign-on. Only break-glass admins can sign in with a password.";
+
 /// A real Argon2id hash, verified against when the email is unknown.
 static DUMMY_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| hash_password("no account has this password"));
@@ -299,6 +310,23 @@ pub async fn login(
         }
     };
 
+    if !state.local_login && !db::is_break_glass(&state.db.reader, &email).await? {
+        // The same answer for every address (no account list leaks); counted as a failure.
+        attempt.failed();
+        tracing::warn!(account = %email, client = %client_text, "sign-in refused: password sign-in is off");
+        let mut tx = state.db.begin_write().await?;
+        db::audit(
+            &mut tx,
+            None,
+            "login.failed",
+            &email,
+            &format!("password sign-in is off (not a break-glass admin), from {client_text}"),
+        )
+        .await?;
+        tx.commit().await?;
+        return Err(AppError::Forbidden(LOCAL_LOGIN_OFF.into()));
+    }
+
     let found = db::find_login(&state.db.reader, &email).await?;
     let password = password.to_owned();
     // Verify even for unknown emails, so response time does not reveal which accounts exist.
@@ -310,6 +338,18 @@ pub async fn login(
     let Some(user) = user.filter(|_| ok) else {
         attempt.failed();
         tracing::warn!(account = %email, client = %client_text, "sign-in failed: email or password not right");
+        // Audited with the address typed (never the password); the limiter above bounds how
+        // many of these one client can write.
+        let mut tx = state.db.begin_write().await?;
+        db::audit(
+            &mut tx,
+            None,
+            "login.failed",
+            &email,
+            &format!("email or password not right, from {client_text}"),
+        )
+        .await?;
+        tx.commit().await?;
         return Ok(None);
     };
     attempt.succeeded(Instant::now());
@@ -457,7 +497,7 @@ pub async fn change_role(state: &AuthState, admin: &User, id: &str, role: Role) 
         Some(&admin.id),
         "user.role",
         &target.email,
-        role.as_str(),
+        &format!("{} → {role}", target.role),
     )
     .await?;
     tx.commit().await?;
@@ -529,7 +569,14 @@ pub async fn issue_token(
 ) -> AppResult<String> {
     let mut tx = db.begin_write().await?;
     let secret = db::insert_token(&mut tx, &owner.id, name, scope).await?;
-    db::audit(&mut tx, by.actor_id(), "token.create", name, scope.as_str()).await?;
+    db::audit(
+        &mut tx,
+        by.actor_id(),
+        "token.create",
+        name,
+        &format!("{} token owned by {}", scope.as_str(), owner.email),
+    )
+    .await?;
     tx.commit().await?;
     Ok(secret)
 }

@@ -41,19 +41,52 @@ struct LoginPage {
     email: String,
     next: String,
     error: Option<String>,
+    /// Single sign-on: the provider's name for the button, and whether it looked unreachable.
+    sso: Option<String>,
+    sso_unreachable: bool,
+    /// The password form: shown unless local sign-in is off (then only with `?local=1`, for
+    /// break-glass admins).
+    password_form: bool,
+}
+
+impl LoginPage {
+    fn new(state: &AuthState, chrome: Chrome, next: String, local: bool) -> Self {
+        Self {
+            chrome,
+            email: String::new(),
+            next,
+            error: None,
+            sso: state
+                .oidc
+                .as_ref()
+                .map(|o| o.settings.provider_name.clone()),
+            sso_unreachable: state.oidc.as_ref().is_some_and(|o| o.looks_unreachable()),
+            password_form: state.local_login || local || state.oidc.is_none(),
+        }
+    }
+
+    fn start_url(&self) -> String {
+        format!(
+            "/auth/oidc/start?{}",
+            serde_urlencoded::to_string([("next", self.next.as_str())]).unwrap_or_default()
+        )
+    }
 }
 
 #[derive(Debug, Deserialize)]
 struct NextQuery {
     #[serde(default)]
     next: String,
+    /// `1`: show the password form even when local sign-in is off (break-glass admins).
+    #[serde(default)]
+    local: String,
 }
 
 /// Only local paths: an open redirect to another site must not be possible. Browsers drop
 /// tabs and newlines from a URL and read `\\` as `/`, so `/<TAB>/evil.example` would leave the
 /// site: a path is accepted only when every character is printable ASCII (our own links are
 /// percent-encoded), it is not a backslash, and the path starts with exactly one `/`.
-fn safe_next(next: &str) -> String {
+pub(crate) fn safe_next(next: &str) -> String {
     let local = next.starts_with('/')
         && !next.starts_with("//")
         && next.chars().all(|c| c.is_ascii_graphic() && c != '\\')
@@ -66,17 +99,15 @@ fn safe_next(next: &str) -> String {
     }
 }
 
-async fn show_login(page: PublicPage, Query(q): Query<NextQuery>) -> Response {
+async fn show_login(
+    State(state): State<AuthState>,
+    page: PublicPage,
+    Query(q): Query<NextQuery>,
+) -> Response {
     if page.chrome.user.is_some() {
         return redirect(&safe_next(&q.next));
     }
-    LoginPage {
-        chrome: page.chrome,
-        email: String::new(),
-        next: safe_next(&q.next),
-        error: None,
-    }
-    .into_response()
+    LoginPage::new(&state, page.chrome, safe_next(&q.next), q.local == "1").into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,7 +123,7 @@ struct LoginForm {
 /// The client's IP address when the server knows it (not in tests that call the router
 /// directly): the peer, or behind a trusted proxy the right-most untrusted hop of its
 /// `Forwarded` / `X-Forwarded-For` headers.
-pub(super) struct ClientAddr(pub(super) Option<std::net::IpAddr>);
+pub(crate) struct ClientAddr(pub(crate) Option<std::net::IpAddr>);
 
 impl<S> axum::extract::FromRequestParts<S> for ClientAddr
 where
@@ -137,22 +168,29 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> AppResult<Response> {
     let old_session = cookie(&headers, super::session_cookie_name(state.secure_cookies));
-    let signed_in = super::login(
+    let user_agent = user_agent(&headers);
+    let signed_in = match super::login(
         &state,
         &form.email,
         &form.password,
         client,
-        &user_agent(&headers),
+        &user_agent,
         old_session,
     )
-    .await?;
+    .await
+    {
+        Ok(signed_in) => signed_in,
+        Err(AppError::Forbidden(message)) => {
+            let mut page = LoginPage::new(&state, page.chrome, safe_next(&form.next), false);
+            page.error = Some(message);
+            return Ok((StatusCode::FORBIDDEN, page).into_response());
+        }
+        Err(e) => return Err(e),
+    };
     let Some(signed_in) = signed_in else {
-        let page = LoginPage {
-            chrome: page.chrome,
-            email: form.email,
-            next: safe_next(&form.next),
-            error: Some("Email or password is not right.".into()),
-        };
+        let mut page = LoginPage::new(&state, page.chrome, safe_next(&form.next), true);
+        page.email = form.email;
+        page.error = Some("Email or password is not right.".into());
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
     let mut response = redirect(&safe_next(&form.next));
@@ -170,7 +208,7 @@ pub(super) fn user_agent(headers: &HeaderMap) -> String {
         .to_owned()
 }
 
-pub(super) fn set_session_cookie(response: &mut Response, state: &AuthState, secret: &str) {
+pub(crate) fn set_session_cookie(response: &mut Response, state: &AuthState, secret: &str) {
     let secure = if state.secure_cookies { "; Secure" } else { "" };
     let name = super::session_cookie_name(state.secure_cookies);
     let cookie = format!(
@@ -182,10 +220,20 @@ pub(super) fn set_session_cookie(response: &mut Response, state: &AuthState, sec
     }
 }
 
-async fn logout(State(state): State<AuthState>, headers: HeaderMap) -> AppResult<Response> {
+async fn logout(
+    State(state): State<AuthState>,
+    page: PublicPage,
+    headers: HeaderMap,
+) -> AppResult<Response> {
     let name = super::session_cookie_name(state.secure_cookies);
-    super::logout(&state, cookie(&headers, name)).await?;
-    let mut response = redirect_with_flash("/login", "ok", "You are signed out.");
+    // A session from single sign-on also ends at the provider, when it has an end-session
+    // endpoint: a page that forwards there (a redirect after a form post would be blocked by
+    // the `form-action 'self'` content security policy).
+    let end_session = super::sso::logout(&state, cookie(&headers, name)).await?;
+    let mut response = match end_session {
+        Some(url) => super::oidc_web::signed_out_page(&state, page.chrome, url),
+        None => redirect_with_flash("/login", "ok", "You are signed out."),
+    };
     let secure = if state.secure_cookies { "; Secure" } else { "" };
     if let Ok(v) = format!("{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}").parse() {
         response.headers_mut().append(SET_COOKIE, v);

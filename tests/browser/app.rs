@@ -18,6 +18,11 @@ pub(crate) struct TestApp {
 
 impl TestApp {
     pub(crate) fn spawn() -> Self {
+        Self::spawn_with(|_| Vec::new())
+    }
+
+    /// A server with extra settings, which may depend on its own address (`base_url`).
+    pub(crate) fn spawn_with(extra: impl Fn(&str) -> Vec<(&'static str, String)>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("hindsight.db").display());
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -32,11 +37,15 @@ impl TestApp {
             let addr = listener.local_addr().expect("local address");
             let base_url = format!("http://{addr}");
             let (bind, db_url) = (addr.to_string(), url.clone());
+            let extra = extra(&base_url);
             let config = Config::from_lookup(|key| match key {
                 "HINDSIGHT_DATABASE_URL" => Some(db_url.clone()),
                 "HINDSIGHT_BIND" => Some(bind.clone()),
                 "HINDSIGHT_BASE_URL" => Some(base_url.clone()),
-                _ => None,
+                _ => extra
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| v.clone()),
             })
             .expect("test config");
             let db = Db::connect(&url).await.expect("open the test database");

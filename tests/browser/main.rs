@@ -6,6 +6,8 @@ mod app;
 mod axe;
 mod webdriver;
 
+mod sso;
+
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use hindsight::auth::Role;
 
