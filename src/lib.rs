@@ -30,6 +30,7 @@ pub mod search;
 pub mod signals;
 pub mod time;
 pub mod timeline;
+pub mod visibility;
 pub mod web;
 pub mod writing;
 

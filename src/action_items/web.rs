@@ -608,9 +608,21 @@ async fn create_item(
     }
 }
 
-async fn load_item(state: &ActionItemsState, id: &str) -> AppResult<(ActionItem, Incident)> {
+/// The item and its incident, as `user` may see it: an item of an incident they may not see
+/// is not found.
+async fn load_item(
+    state: &ActionItemsState,
+    id: &str,
+    user: &crate::auth::User,
+) -> AppResult<(ActionItem, Incident)> {
     let item = super::find(&state.db, id).await?;
-    let incident = crate::incidents::find(&state.db, &item.incident_id).await?;
+    let viewer = crate::visibility::Viewer::user(&user.id);
+    let incident = crate::incidents::find(&state.db, &item.incident_id, &viewer)
+        .await
+        .map_err(|e| match e {
+            AppError::NotFound { .. } => AppError::not_found("action item", id),
+            other => other,
+        })?;
     Ok((item, incident))
 }
 
@@ -619,7 +631,7 @@ async fn edit_item(
     Responder(page): Responder,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let (item, incident) = load_item(&state, &id).await?;
+    let (item, incident) = load_item(&state, &id, &page.user).await?;
     let form = ItemForm::from_item(&item);
     Ok(form_page(
         &state,
@@ -640,7 +652,7 @@ async fn update_item(
     Path(id): Path<String>,
     VersionedForm { version, form }: VersionedForm<ItemForm>,
 ) -> AppResult<Response> {
-    let (item, incident) = load_item(&state, &id).await?;
+    let (item, incident) = load_item(&state, &id, &page.user).await?;
     match super::update(&state.db, &page.user, &item, version, &form.input()).await {
         Ok(saved) => Ok(redirect_with_flash(
             &format!("{}#action-items", incident.url()),
@@ -653,7 +665,7 @@ async fn update_item(
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
         Err(AppError::Conflict { .. }) => {
-            let (fresh, incident) = load_item(&state, &id).await?;
+            let (fresh, incident) = load_item(&state, &id, &page.user).await?;
             let mut mine = form;
             mine.version = fresh.version.to_string();
             let html = form_page(
@@ -691,7 +703,7 @@ async fn change_status(
     Path(id): Path<String>,
     Form(form): Form<StatusForm>,
 ) -> AppResult<Response> {
-    let (item, incident) = load_item(&state, &id).await?;
+    let (item, incident) = load_item(&state, &id, &page.user).await?;
     let back = if form.back.starts_with("/action-items")
         || form
             .back

@@ -134,7 +134,9 @@ async fn list_incidents(
     filter.rule = state.rule;
     let page = parse_bounded(&params.page, "page", 1, 1, 1_000_000)?;
     let per_page = parse_bounded(&params.per_page, "per_page", 50, 1, 200)?;
-    let result = super::list_cached(&state.db, &state.lists, &filter, sort, page, per_page).await?;
+    let viewer = crate::visibility::Viewer::user(&caller.user.id);
+    let result =
+        super::list_cached(&state.db, &state.lists, &viewer, &filter, sort, page, per_page).await?;
     let (rows, total) = (&result.0, result.1);
     let items: Vec<serde_json::Value> = rows
         .iter()

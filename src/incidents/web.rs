@@ -125,7 +125,9 @@ async fn list_incidents(
         .clamp(1, MAX_PAGE);
 
     let result = if errors.is_empty() {
-        super::list_cached(&state.db, &state.lists, &filter, sort, page_no, PER_PAGE).await?
+        let viewer = crate::visibility::Viewer::user(&page.user.id);
+        super::list_cached(&state.db, &state.lists, &viewer, &filter, sort, page_no, PER_PAGE)
+            .await?
     } else {
         Arc::new((Vec::new(), 0))
     };
@@ -224,6 +226,12 @@ pub struct IncidentForm {
     pub exclude_from_metrics: String,
     #[serde(default)]
     pub version: String,
+    /// Declaring only (the incident page has its own access form): checked = restricted.
+    #[serde(default)]
+    pub restricted: String,
+    /// Declaring only: participants' e-mail addresses, separated by commas or lines.
+    #[serde(default)]
+    pub participants: String,
 }
 
 impl IncidentForm {
@@ -250,6 +258,12 @@ impl IncidentForm {
                 String::new()
             },
             version: i.version.to_string(),
+            restricted: if i.restricted {
+                "on".into()
+            } else {
+                String::new()
+            },
+            participants: String::new(),
         }
     }
 
@@ -293,6 +307,10 @@ impl IncidentForm {
             },
             closed_at: if editing { opt(&self.closed_at) } else { None },
             exclude_from_metrics: Some(!self.exclude_from_metrics.is_empty()),
+            // Editing leaves who may see it alone: that has its own form (commander or admin).
+            restricted: (!editing).then(|| !self.restricted.is_empty()),
+            participants: (!editing && !self.participants.trim().is_empty())
+                .then(|| vec![self.participants.clone()]),
         }
     }
 }
@@ -530,7 +548,8 @@ async fn update_incident(
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
         Err(AppError::Conflict { .. }) => {
-            let fresh = super::find(&state.db, &incident.id).await?;
+            let viewer = crate::visibility::Viewer::user(&page.user.id);
+            let fresh = super::find(&state.db, &incident.id, &viewer).await?;
             let saved = IncidentForm::from_incident(
                 &fresh,
                 &page.chrome,
@@ -817,7 +836,8 @@ async fn change_status(
             ))
         }
         Err(AppError::Conflict { .. }) => {
-            let fresh = super::find(&state.db, &incident.id).await?;
+            let viewer = crate::visibility::Viewer::user(&page.user.id);
+            let fresh = super::find(&state.db, &incident.id, &viewer).await?;
             let show = ShowState {
                 status_form: Some(StatusFormView {
                     status: form.status,

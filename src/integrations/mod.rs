@@ -610,6 +610,7 @@ pub async fn receive(
                     names.join(", ")
                 ),
                 path: current.url(),
+                restricted: current.restricted,
             },
         )
         .await?;

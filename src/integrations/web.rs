@@ -90,6 +90,9 @@ struct DestinationForm {
     tier_ticket: String,
     #[serde(default)]
     tier_log: String,
+    /// Checked: this destination receives restricted incidents' titles and links.
+    #[serde(default)]
+    restricted_details: String,
 }
 
 impl DestinationForm {
@@ -102,6 +105,7 @@ impl DestinationForm {
             "page" => &self.tier_page,
             "ticket" => &self.tier_ticket,
             "log" => &self.tier_log,
+            "restricted_details" => &self.restricted_details,
             _ => return false,
         };
         !value.is_empty()
@@ -193,6 +197,7 @@ async fn add_destination(
         &form.format,
         &events,
         &tiers,
+        !form.restricted_details.is_empty(),
     )
     .await
     {
