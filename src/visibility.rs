@@ -31,6 +31,15 @@ impl Viewer {
         }
     }
 
+    /// What everyone signed in may see, and no more: the view of shared documents (the weekly
+    /// review, which is cached, exported and mailed, and the recurrence lists, which are
+    /// cached per incident). No user has the empty id, so only unrestricted incidents pass.
+    pub fn anyone() -> Self {
+        Self {
+            user_id: String::new(),
+        }
+    }
+
     /// The id to bind to the `?` of [`VISIBLE`].
     pub fn id(&self) -> &str {
         &self.user_id

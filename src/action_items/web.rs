@@ -15,6 +15,7 @@ use serde::Deserialize;
 use super::db::{self, ItemFilter};
 use super::{ActionItem, ActionItemsState, ItemInput, ItemStatus, Kind, Priority};
 use crate::auth::User;
+use crate::visibility::Viewer;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::incidents::Incident;
 use crate::web::chrome::{Chrome, redirect_with_flash};
@@ -225,7 +226,7 @@ async fn board(
             let page_no = q.page.trim().parse::<u32>().unwrap_or(1).clamp(1, 1000);
             let result = state
                 .items
-                .page(&state.db, &filter, page_no, BOARD_PAGE)
+                .page(&state.db, &Viewer::user(&page.user.id), &filter, page_no, BOARD_PAGE)
                 .await?;
             (result.0.clone(), result.1, FieldErrors::new())
         }
@@ -294,7 +295,10 @@ async fn board(
         quick.push(QuickFilter {
             label,
             query: query.to_owned(),
-            count: state.items.count(&state.db, &filter).await?,
+            count: state
+                .items
+                .count(&state.db, &Viewer::user(&page.user.id), &filter)
+                .await?,
             warn,
         });
     }
@@ -353,7 +357,8 @@ async fn export_csv(
 ) -> AppResult<Response> {
     let today = crate::time::today(state.tz);
     let filter = q.filter(&state, &page.user, today).await?;
-    let (items, _) = db::list(&state.db.reader, &filter, 1, 0).await?;
+    let viewer = Viewer::user(&page.user.id);
+    let (items, _) = db::list(&state.db.reader, &viewer, &filter, 1, 0).await?;
     let mut csv = String::from(
         "incident,title,status,priority,kind,owner,team,due_on,overdue,external_url,completed_at,wont_do_reason\n",
     );
@@ -615,12 +620,12 @@ async fn load_item(
     id: &str,
     user: &crate::auth::User,
 ) -> AppResult<(ActionItem, Incident)> {
-    let item = super::find(&state.db, id).await?;
     let viewer = crate::visibility::Viewer::user(&user.id);
+    let item = super::find(&state.db, id, &viewer).await?;
     let incident = crate::incidents::find(&state.db, &item.incident_id, &viewer)
         .await
         .map_err(|e| match e {
-            AppError::NotFound { .. } => AppError::not_found("action item", id),
+            AppError::NotFound { .. } => AppError::missing("action item"),
             other => other,
         })?;
     Ok((item, incident))

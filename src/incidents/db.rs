@@ -227,6 +227,8 @@ pub struct ListRow {
     pub updated_at: DateTime<Utc>,
     /// It recurs (at least K alike incidents within W days before it).
     pub recurring: bool,
+    /// Only those added to it see it (the list marks it for them).
+    pub restricted: bool,
 }
 
 /// The furthest a list may page (rows skipped); beyond it, narrow the filter instead.
@@ -318,7 +320,8 @@ pub async fn list(
     };
     let mut query = QueryBuilder::<Sqlite>::new(format!(
         "SELECT i.id, i.number, i.title, i.severity, i.status, i.service, i.category, i.team,
-                i.started_at, i.resolved_at, i.updated_at, {recurring_sql} AS recurring
+                i.started_at, i.resolved_at, i.updated_at, {recurring_sql} AS recurring,
+                i.restricted
          FROM {from}"
     ));
     // The viewer's rule goes on the rows and on every count below: a hidden incident is

@@ -40,6 +40,7 @@ where
         )
         .route("/incidents/{incident}/status", post(change_status))
         .route("/incidents/{incident}/detected", post(set_detected))
+        .route("/incidents/{incident}/access", post(change_access))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -319,19 +320,23 @@ impl IncidentForm {
 struct FormOptions {
     lists: Arc<Lists>,
     users: Vec<User>,
+    /// Everyone who can sign in: the participants field suggests them.
+    everyone: Vec<User>,
 }
 
 /// The lists the incident form offers. Commanders are responders and admins, plus `keep`
 /// (the email already in the form), so an older commander is not silently dropped.
 async fn form_options(state: &IncidentsState, keep: &str) -> AppResult<FormOptions> {
-    let users = crate::auth::db::list_active_users(&state.db.reader)
-        .await?
-        .into_iter()
+    let everyone = crate::auth::db::list_active_users(&state.db.reader).await?;
+    let users = everyone
+        .iter()
         .filter(|u| u.can_be_assigned() || (!keep.is_empty() && u.email == keep))
+        .cloned()
         .collect();
     Ok(FormOptions {
         lists: state.catalog.get(&state.db.reader).await?,
         users,
+        everyone,
     })
 }
 
@@ -615,6 +620,13 @@ pub struct ShowPage {
     /// Declared in the last few minutes: the recurrence banner is shown at the top.
     pub just_declared: bool,
     pub errors: FieldErrors,
+    /// The people added to it by name.
+    pub participants: Vec<super::db::Participant>,
+    /// The signed-in user may change whether it is restricted and who is added (its
+    /// commander or an admin).
+    pub may_change_access: bool,
+    /// Everyone who can sign in: the participants field suggests them.
+    pub everyone: Vec<User>,
 }
 
 /// Values of a timeline entry form (new or being edited), kept when a save fails.
@@ -740,7 +752,19 @@ pub async fn render_show(
     observed_services.sort();
     let items = crate::action_items::db::list_for_incident(&state.db.reader, &incident.id).await?;
     let recurrence = state.recurrence.of(&state.db, &incident.id).await?;
+    let participants = super::db::participants(&state.db.reader, &incident.id).await?;
+    let may_change_access = chrome.user.as_ref().is_some_and(|u| {
+        super::access::may_change(super::Actor::Person(u), &incident).is_ok()
+    });
+    let everyone = if may_change_access {
+        crate::auth::db::list_active_users(&state.db.reader).await?
+    } else {
+        Vec::new()
+    };
     Ok(ShowPage {
+        participants,
+        may_change_access,
+        everyone,
         postmortem: crate::postmortems::db::summary(&state.db.reader, &incident.id).await?,
         recurrence,
         just_declared: Utc::now() - incident.created_at < Duration::minutes(10),
@@ -911,5 +935,62 @@ async fn set_detected(
             &format!("Detected was not changed: {message}"),
         )),
         Err(other) => Err(other),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct AccessForm {
+    /// Checked: restricted.
+    #[serde(default)]
+    restricted: String,
+    /// E-mail addresses, separated by commas or lines: the whole list.
+    #[serde(default)]
+    participants: String,
+}
+
+/// Makes the incident restricted (or not) and sets who is added to it, from the incident
+/// page's *Who may see it* form: its commander or an admin (others get 403, and someone who
+/// cannot see it 404 from `IncidentInPath`).
+async fn change_access(
+    State(state): State<IncidentsState>,
+    Responder(page): Responder,
+    IncidentInPath(incident): IncidentInPath,
+    Form(form): Form<AccessForm>,
+) -> AppResult<Response> {
+    let input = IncidentInput {
+        restricted: Some(!form.restricted.is_empty()),
+        participants: Some(vec![form.participants.clone()]),
+        ..IncidentInput::default()
+    };
+    let (changes, errors) = input.parse(state.tz);
+    match super::update(
+        &state.db,
+        super::Actor::Person(&page.user),
+        &incident,
+        incident.version,
+        &changes,
+        errors,
+        "",
+    )
+    .await
+    {
+        Ok(updated) => Ok(redirect_with_flash(
+            &updated.url(),
+            "ok",
+            &if updated.restricted {
+                format!("{} is restricted to the people listed under Who may see it.", updated.key())
+            } else {
+                format!("{} is visible to everyone signed in.", updated.key())
+            },
+        )),
+        Err(AppError::Validation { fields, .. }) => {
+            let show = ShowState {
+                errors: fields,
+                ..ShowState::default()
+            };
+            let html = render_show(&state, page.chrome, incident, show).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(e) => Err(e),
     }
 }

@@ -1386,8 +1386,9 @@ async fn list_postmortems(
     if !errors.is_empty() {
         return Err(AppError::fields(errors));
     }
-    let rows = db::list(&state.db.reader, &filter).await?;
-    let missing = missing_postmortems(&state).await?;
+    let viewer = crate::visibility::Viewer::user(&page.user.id);
+    let rows = db::list(&state.db.reader, &viewer, &filter).await?;
+    let missing = missing_postmortems(&state, &viewer).await?;
     Ok(ListPage {
         chrome: page.chrome,
         rows,
@@ -1403,6 +1404,9 @@ async fn list_postmortems(
 }
 
 /// sev1 and sev2 incidents resolved over two days ago that still have no post-mortem.
-async fn missing_postmortems(state: &PostmortemsState) -> AppResult<Vec<db::Missing>> {
-    db::missing(&state.db.reader, Utc::now() - Duration::days(2)).await
+async fn missing_postmortems(
+    state: &PostmortemsState,
+    viewer: &crate::visibility::Viewer,
+) -> AppResult<Vec<db::Missing>> {
+    db::missing(&state.db.reader, viewer, Utc::now() - Duration::days(2)).await
 }

@@ -134,7 +134,10 @@ where
             owner_id: Some(user.id.clone()),
             ..crate::action_items::db::ItemFilter::default()
         };
-        let my_items = state.items.count(&state.db, &mine).await?;
+        let my_items = state
+            .items
+            .count(&state.db, &Viewer::user(&user.id), &mine)
+            .await?;
         let unread = crate::inbox::db::unread_count(&state.db.reader, &user.id).await?;
         Ok(Self {
             chrome: chrome(parts, state, Some(user.clone()), (my_items, unread)),

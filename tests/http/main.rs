@@ -31,3 +31,4 @@ mod security;
 mod server;
 mod signals;
 mod timeline;
+mod restricted;
