@@ -203,3 +203,16 @@ pub async fn record(
     .await?;
     Ok(())
 }
+
+/// Records in the audit log that `user` exported `what` of a restricted incident (a download
+/// leaves Hindsight, so who took one is kept); nothing for an unrestricted one.
+pub async fn record_export(db: &Db, user: &User, incident: &Incident, what: &str) -> AppResult<()> {
+    if !incident.restricted {
+        return Ok(());
+    }
+    let mut tx = db.begin_write().await?;
+    crate::auth::db::audit(&mut tx, Some(&user.id), "incident.export", &incident.key(), what)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}

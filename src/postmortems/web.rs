@@ -1289,10 +1289,12 @@ pub fn markdown_response(incident: &Incident, body: String) -> Response {
 
 async fn download_markdown(
     State(state): State<PostmortemsState>,
-    _page: Page,
+    page: Page,
     IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
     let body = super::export::document(&state.db, state.tz, &incident).await?;
+    crate::incidents::access::record_export(&state.db, &page.user, &incident, "postmortem.md")
+        .await?;
     Ok(markdown_response(&incident, body))
 }
 
