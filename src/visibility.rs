@@ -69,7 +69,10 @@ mod tests {
             s.split_whitespace().collect::<Vec<_>>().join(" ")
         }
         let rule = squash(VISIBLE);
-        let mut stack = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+        let mut stack = vec![std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src"
+        ))];
         let mut copies = 0;
         while let Some(dir) = stack.pop() {
             for entry in std::fs::read_dir(&dir).expect("src is readable") {

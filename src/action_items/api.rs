@@ -10,8 +10,8 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::{ActionItemsState, ItemInput, ItemStatus, db};
-use crate::visibility::Viewer;
 use crate::error::{AppError, AppResult};
+use crate::visibility::Viewer;
 use crate::web::extract::{
     ApiCaller, ApiResponder, CallerState, IncidentInPath, Json, from_json_value, take_version,
 };

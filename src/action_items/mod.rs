@@ -186,11 +186,7 @@ pub async fn open_p1_titles(db: &Db, incident_id: &str) -> AppResult<Vec<String>
 
 /// The item `id` as `viewer` may see it, or a not-found error (also for an item of an
 /// incident they may not see: it answers like a missing one).
-pub async fn find(
-    db: &Db,
-    id: &str,
-    viewer: &crate::visibility::Viewer,
-) -> AppResult<ActionItem> {
+pub async fn find(db: &Db, id: &str, viewer: &crate::visibility::Viewer) -> AppResult<ActionItem> {
     match db::find(&db.reader, id).await? {
         Some(item)
             if crate::incidents::db::visible(&db.reader, &item.incident_id, viewer).await? =>

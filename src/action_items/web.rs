@@ -15,9 +15,9 @@ use serde::Deserialize;
 use super::db::{self, ItemFilter};
 use super::{ActionItem, ActionItemsState, ItemInput, ItemStatus, Kind, Priority};
 use crate::auth::User;
-use crate::visibility::Viewer;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::incidents::Incident;
+use crate::visibility::Viewer;
 use crate::web::chrome::{Chrome, redirect_with_flash};
 use crate::web::extract::{CallerState, Form, IncidentInPath, Page, Responder, VersionedForm};
 use crate::web::middleware::form_urlencode;
@@ -226,7 +226,13 @@ async fn board(
             let page_no = q.page.trim().parse::<u32>().unwrap_or(1).clamp(1, 1000);
             let result = state
                 .items
-                .page(&state.db, &Viewer::user(&page.user.id), &filter, page_no, BOARD_PAGE)
+                .page(
+                    &state.db,
+                    &Viewer::user(&page.user.id),
+                    &filter,
+                    page_no,
+                    BOARD_PAGE,
+                )
                 .await?;
             (result.0.clone(), result.1, FieldErrors::new())
         }

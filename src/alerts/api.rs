@@ -8,8 +8,8 @@ use axum::routing::get;
 use serde_json::json;
 
 use super::{AlertsState, RuleInput, db};
-use crate::visibility::Viewer;
 use crate::error::{AppError, AppResult};
+use crate::visibility::Viewer;
 use crate::web::extract::{ApiAdmin, ApiCaller, CallerState, Json};
 
 pub fn router<S>() -> Router<S>

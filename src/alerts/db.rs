@@ -9,8 +9,8 @@ use sqlx::{SqliteConnection, SqlitePool};
 use super::{AlertRule, RuleValues, Tier, Watched};
 use crate::db::{is_unique_violation, new_id, ts};
 use crate::error::AppError;
-use crate::visibility::Viewer;
 use crate::incidents::Severity;
+use crate::visibility::Viewer;
 
 pub async fn list_rules(pool: &SqlitePool) -> Result<Vec<AlertRule>, AppError> {
     Ok(sqlx::query_as!(

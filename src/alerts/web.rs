@@ -14,9 +14,9 @@ use serde::Deserialize;
 
 use super::db::{self, AlertEvent, WeeklyFirings};
 use super::{AlertRule, AlertsState, RuleInput, Tier, Watched};
-use crate::visibility::Viewer;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::incidents::Severity;
+use crate::visibility::Viewer;
 use crate::web::chrome::{Chrome, redirect_with_flash};
 use crate::web::extract::{Admin, CallerState, Form, Page};
 

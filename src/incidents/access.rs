@@ -162,7 +162,10 @@ pub async fn record(
         } else {
             "No longer restricted: everyone signed in can see this incident.".to_owned()
         });
-        audit.push(format!("restricted: {} → {}", before.restricted, after.restricted));
+        audit.push(format!(
+            "restricted: {} → {}",
+            before.restricted, after.restricted
+        ));
     }
     if !added.is_empty() {
         let names: Vec<String> = added
@@ -211,8 +214,14 @@ pub async fn record_export(db: &Db, user: &User, incident: &Incident, what: &str
         return Ok(());
     }
     let mut tx = db.begin_write().await?;
-    crate::auth::db::audit(&mut tx, Some(&user.id), "incident.export", &incident.key(), what)
-        .await?;
+    crate::auth::db::audit(
+        &mut tx,
+        Some(&user.id),
+        "incident.export",
+        &incident.key(),
+        what,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

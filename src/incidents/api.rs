@@ -138,7 +138,11 @@ async fn create_incident(
             axum::http::header::LOCATION,
             format!("/api/v1/incidents/{}", incident.key()),
         )],
-        axum::Json(IncidentJson::from(&incident).with_participants(&state).await?),
+        axum::Json(
+            IncidentJson::from(&incident)
+                .with_participants(&state)
+                .await?,
+        ),
     )
         .into_response())
 }
@@ -154,8 +158,16 @@ async fn list_incidents(
     let page = parse_bounded(&params.page, "page", 1, 1, 1_000_000)?;
     let per_page = parse_bounded(&params.per_page, "per_page", 50, 1, 200)?;
     let viewer = crate::visibility::Viewer::user(&caller.user.id);
-    let result =
-        super::list_cached(&state.db, &state.lists, &viewer, &filter, sort, page, per_page).await?;
+    let result = super::list_cached(
+        &state.db,
+        &state.lists,
+        &viewer,
+        &filter,
+        sort,
+        page,
+        per_page,
+    )
+    .await?;
     let (rows, total) = (&result.0, result.1);
     let items: Vec<serde_json::Value> = rows
         .iter()
@@ -205,8 +217,12 @@ async fn get_incident(
 ) -> AppResult<Response> {
     caller.require_read()?;
     let timeline = crate::timeline::db::list_for_incident(&state.db.reader, &incident.id).await?;
-    let mut body = serde_json::to_value(IncidentJson::from(&incident).with_participants(&state).await?)
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let mut body = serde_json::to_value(
+        IncidentJson::from(&incident)
+            .with_participants(&state)
+            .await?,
+    )
+    .map_err(|e| AppError::Internal(e.to_string()))?;
     body["timeline"] =
         serde_json::to_value(timeline).map_err(|e| AppError::Internal(e.to_string()))?;
     let snapshots = crate::signals::db::list_for_incident(&state.db.reader, &incident.id).await?;
@@ -259,5 +275,10 @@ async fn update_incident(
     )
     .await
     .map_err(|e| e.current_as(|now: &Incident| IncidentJson::from(now)))?;
-    Ok(axum::Json(IncidentJson::from(&updated).with_participants(&state).await?).into_response())
+    Ok(axum::Json(
+        IncidentJson::from(&updated)
+            .with_participants(&state)
+            .await?,
+    )
+    .into_response())
 }

@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::User;
 use crate::db::Db;
-pub use crate::visibility::Viewer;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::timeline::{self, EntryKind};
+pub use crate::visibility::Viewer;
 
 /// What the incident pages and API need, taken from the app state by `app.rs`.
 #[derive(Clone)]

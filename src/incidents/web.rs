@@ -127,8 +127,16 @@ async fn list_incidents(
 
     let result = if errors.is_empty() {
         let viewer = crate::visibility::Viewer::user(&page.user.id);
-        super::list_cached(&state.db, &state.lists, &viewer, &filter, sort, page_no, PER_PAGE)
-            .await?
+        super::list_cached(
+            &state.db,
+            &state.lists,
+            &viewer,
+            &filter,
+            sort,
+            page_no,
+            PER_PAGE,
+        )
+        .await?
     } else {
         Arc::new((Vec::new(), 0))
     };
@@ -309,7 +317,7 @@ impl IncidentForm {
             closed_at: if editing { opt(&self.closed_at) } else { None },
             exclude_from_metrics: Some(!self.exclude_from_metrics.is_empty()),
             // Editing leaves who may see it alone: that has its own form (commander or admin).
-            restricted: (!editing).then(|| !self.restricted.is_empty()),
+            restricted: (!editing).then_some(!self.restricted.is_empty()),
             participants: (!editing && !self.participants.trim().is_empty())
                 .then(|| vec![self.participants.clone()]),
         }
@@ -753,9 +761,10 @@ pub async fn render_show(
     let items = crate::action_items::db::list_for_incident(&state.db.reader, &incident.id).await?;
     let recurrence = state.recurrence.of(&state.db, &incident.id).await?;
     let participants = super::db::participants(&state.db.reader, &incident.id).await?;
-    let may_change_access = chrome.user.as_ref().is_some_and(|u| {
-        super::access::may_change(super::Actor::Person(u), &incident).is_ok()
-    });
+    let may_change_access = chrome
+        .user
+        .as_ref()
+        .is_some_and(|u| super::access::may_change(super::Actor::Person(u), &incident).is_ok());
     let everyone = if may_change_access {
         crate::auth::db::list_active_users(&state.db.reader).await?
     } else {
@@ -978,7 +987,10 @@ async fn change_access(
             &updated.url(),
             "ok",
             &if updated.restricted {
-                format!("{} is restricted to the people listed under Who may see it.", updated.key())
+                format!(
+                    "{} is restricted to the people listed under Who may see it.",
+                    updated.key()
+                )
             } else {
                 format!("{} is visible to everyone signed in.", updated.key())
             },

@@ -113,8 +113,8 @@ pub async fn enqueue(
         return Ok(0);
     }
     let data = serde_json::to_string(notice).map_err(|e| AppError::Internal(e.to_string()))?;
-    let redacted = serde_json::to_string(&notice.redacted())
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let redacted =
+        serde_json::to_string(&notice.redacted()).map_err(|e| AppError::Internal(e.to_string()))?;
     let now = ts(Utc::now());
     for d in &wanted {
         let id = new_id();

@@ -12,8 +12,8 @@ use sqlx::{AssertSqlSafe, SqlitePool};
 use super::Kind;
 use crate::db::ts;
 use crate::error::AppError;
-use crate::visibility::Viewer;
 use crate::incidents::db::{ListFilter, StatusFilter};
+use crate::visibility::Viewer;
 
 /// Most matches per kind that are ranked.
 pub const CANDIDATES: i64 = 200;

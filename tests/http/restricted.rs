@@ -61,7 +61,10 @@ const SWEEP: &[(&str, &[&str])] = &[
         "/incidents/{incident}/action-items/new",
         &["/incidents/{INC}/action-items/new"],
     ),
-    ("/incidents/{incident}/postmortem", &["/incidents/{INC}/postmortem"]),
+    (
+        "/incidents/{incident}/postmortem",
+        &["/incidents/{INC}/postmortem"],
+    ),
     (
         "/incidents/{incident}/postmortem/edit",
         &["/incidents/{INC}/postmortem/edit"],
@@ -82,8 +85,14 @@ const SWEEP: &[(&str, &[&str])] = &[
         "/incidents/{incident}/postmortem/print",
         &["/incidents/{INC}/postmortem/print"],
     ),
-    ("/incidents/{incident}/postmortem.md", &["/incidents/{INC}/postmortem.md"]),
-    ("/postmortems", &["/postmortems", "/postmortems?status=draft"]),
+    (
+        "/incidents/{incident}/postmortem.md",
+        &["/incidents/{INC}/postmortem.md"],
+    ),
+    (
+        "/postmortems",
+        &["/postmortems", "/postmortems?status=draft"],
+    ),
     (
         "/action-items",
         &[
@@ -144,7 +153,10 @@ const SWEEP: &[(&str, &[&str])] = &[
         "/api/v1/incidents/{incident}/postmortem.md",
         &["/api/v1/incidents/{INC}/postmortem.md"],
     ),
-    ("/api/v1/postmortem-templates", &["/api/v1/postmortem-templates"]),
+    (
+        "/api/v1/postmortem-templates",
+        &["/api/v1/postmortem-templates"],
+    ),
     (
         "/api/v1/action-items",
         &[
@@ -153,7 +165,10 @@ const SWEEP: &[(&str, &[&str])] = &[
             "/api/v1/action-items?status=open",
         ],
     ),
-    ("/api/v1/action-items/{id}", &["/api/v1/action-items/{ITEM}"]),
+    (
+        "/api/v1/action-items/{id}",
+        &["/api/v1/action-items/{ITEM}"],
+    ),
     ("/api/v1/alert-rules", &["/api/v1/alert-rules"]),
     ("/api/v1/alerts", &["/api/v1/alerts"]),
     ("/api/v1/services", &["/api/v1/services"]),
@@ -161,10 +176,19 @@ const SWEEP: &[(&str, &[&str])] = &[
     ("/api/v1/inbox", &["/api/v1/inbox"]),
     (
         "/api/v1/reports/weekly",
-        &["/api/v1/reports/weekly", "/api/v1/reports/weekly?week={WEEK}"],
+        &[
+            "/api/v1/reports/weekly",
+            "/api/v1/reports/weekly?week={WEEK}",
+        ],
     ),
-    ("/api/v1/reports/weekly.md", &["/api/v1/reports/weekly.md?week={WEEK}"]),
-    ("/api/v1/reports/weekly.csv", &["/api/v1/reports/weekly.csv?week={WEEK}"]),
+    (
+        "/api/v1/reports/weekly.md",
+        &["/api/v1/reports/weekly.md?week={WEEK}"],
+    ),
+    (
+        "/api/v1/reports/weekly.csv",
+        &["/api/v1/reports/weekly.csv?week={WEEK}"],
+    ),
     ("/api/v1/snapshots/{id}", &["/api/v1/snapshots/{SNAP}"]),
     (
         "/api/v1/metrics/services/{service}",
@@ -250,7 +274,11 @@ fn the_sweep_covers_every_get_route() {
         "routes in SWEEP that no router declares (remove them): {stale:?}"
     );
     // At the time of writing: 63 GET routes.
-    assert!(declared.len() >= 63, "found only {} GET routes", declared.len());
+    assert!(
+        declared.len() >= 63,
+        "found only {} GET routes",
+        declared.len()
+    );
 }
 
 struct World {
@@ -271,7 +299,11 @@ struct World {
 async fn api_ok(app: &TestApp, method: Method, path: &str, token: &str, body: Value) -> Value {
     let r = app.api(method, path, Some(token), Some(body)).await;
     assert!(r.status.is_success(), "{path}: {} {}", r.status, r.body);
-    if r.body.is_empty() { Value::Null } else { r.json() }
+    if r.body.is_empty() {
+        Value::Null
+    } else {
+        r.json()
+    }
 }
 
 /// A public incident and a restricted one full of [`SECRETS`]: timeline, post-mortem, action
@@ -336,7 +368,14 @@ async fn world() -> World {
     )
     .await;
     let item = item["id"].as_str().expect("item id").to_owned();
-    api_ok(&app, Method::POST, &format!("{base}/postmortem"), &token, json!({})).await;
+    api_ok(
+        &app,
+        Method::POST,
+        &format!("{base}/postmortem"),
+        &token,
+        json!({}),
+    )
+    .await;
     api_ok(
         &app,
         Method::PUT,
@@ -447,11 +486,21 @@ async fn a_hidden_incident_answers_like_a_missing_one() {
     let w = world().await;
     let hidden = w
         .app
-        .api(Method::GET, &format!("/api/v1/incidents/{}", w.key), Some(&w.outsider_token), None)
+        .api(
+            Method::GET,
+            &format!("/api/v1/incidents/{}", w.key),
+            Some(&w.outsider_token),
+            None,
+        )
         .await;
     let missing = w
         .app
-        .api(Method::GET, "/api/v1/incidents/INC-999", Some(&w.outsider_token), None)
+        .api(
+            Method::GET,
+            "/api/v1/incidents/INC-999",
+            Some(&w.outsider_token),
+            None,
+        )
         .await;
     hidden.assert_status(StatusCode::NOT_FOUND);
     missing.assert_status(StatusCode::NOT_FOUND);
@@ -525,7 +574,11 @@ async fn the_commander_or_an_admin_changes_who_may_see_it() {
     // commander is refused with 403 naming who may.
     let helper = w.app.user(Role::Responder).await;
     let admin_write = w.app.token(&w.admin, Scope::Write).await;
-    let current = w.app.api(Method::GET, &path, Some(&admin_write), None).await.json();
+    let current = w
+        .app
+        .api(Method::GET, &path, Some(&admin_write), None)
+        .await
+        .json();
     let version = current["version"].as_i64().expect("version");
     let r = w
         .app
@@ -538,7 +591,10 @@ async fn the_commander_or_an_admin_changes_who_may_see_it() {
         .await;
     r.assert_status(StatusCode::OK);
     let helper_token = w.app.token(&helper, Scope::Write).await;
-    let current = w.app.api(Method::GET, &path, Some(&helper_token), None).await;
+    let current = w
+        .app
+        .api(Method::GET, &path, Some(&helper_token), None)
+        .await;
     current.assert_status(StatusCode::OK);
     let version = current.json()["version"].as_i64().expect("version");
     let r = w
@@ -574,13 +630,19 @@ async fn the_commander_or_an_admin_changes_who_may_see_it() {
                 ("restricted", "on"),
                 (
                     "participants",
-                    &format!("{}, {}, {}", w.participant.email, helper.email, w.outsider.email),
+                    &format!(
+                        "{}, {}, {}",
+                        w.participant.email, helper.email, w.outsider.email
+                    ),
                 ),
             ],
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    w.app.get(&page, Some(&w.outsider)).await.assert_status(StatusCode::OK);
+    w.app
+        .get(&page, Some(&w.outsider))
+        .await
+        .assert_status(StatusCode::OK);
     // … and removes them again.
     let r = w
         .app
@@ -591,10 +653,17 @@ async fn the_commander_or_an_admin_changes_who_may_see_it() {
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    w.app.get(&page, Some(&w.outsider)).await.assert_status(StatusCode::NOT_FOUND);
+    w.app
+        .get(&page, Some(&w.outsider))
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
     let shown = w.app.get(&page, Some(&w.participant)).await;
     assert!(shown.body.contains("Participants added"), "{}", shown.body);
-    assert!(shown.body.contains("2 participants removed"), "{}", shown.body);
+    assert!(
+        shown.body.contains("2 participants removed"),
+        "{}",
+        shown.body
+    );
     let audited: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'incident.access'")
             .fetch_one(&w.app.db.reader)
@@ -612,7 +681,10 @@ async fn the_commander_or_an_admin_changes_who_may_see_it() {
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    w.app.get(&page, Some(&w.outsider)).await.assert_status(StatusCode::OK);
+    w.app
+        .get(&page, Some(&w.outsider))
+        .await
+        .assert_status(StatusCode::OK);
 }
 
 /// Webhooks: a destination not marked for restricted details is told only that a restricted
@@ -655,9 +727,18 @@ async fn webhooks_say_only_that_a_restricted_incident_was_opened() {
     .expect("deliveries");
     assert_eq!(rows.len(), 2);
     let (plain, trusted) = (&rows[0].1, &rows[1].1);
-    assert!(!plain.contains("Quokkafjord") && !plain.contains("INC-1"), "{plain}");
-    assert!(plain.contains("A restricted incident was opened"), "{plain}");
-    assert!(trusted.contains("Quokkafjord") && trusted.contains("INC-1"), "{trusted}");
+    assert!(
+        !plain.contains("Quokkafjord") && !plain.contains("INC-1"),
+        "{plain}"
+    );
+    assert!(
+        plain.contains("A restricted incident was opened"),
+        "{plain}"
+    );
+    assert!(
+        trusted.contains("Quokkafjord") && trusted.contains("INC-1"),
+        "{trusted}"
+    );
 }
 
 /// An Alertmanager alert labelled `hindsight_restricted="true"` opens a restricted incident:
@@ -685,15 +766,30 @@ async fn an_alert_label_opens_a_restricted_incident() {
         .await;
     assert!(r.status.is_success(), "{}", r.body);
     let seen = app
-        .api(Method::GET, "/api/v1/incidents/INC-1", Some(&admin_read), None)
+        .api(
+            Method::GET,
+            "/api/v1/incidents/INC-1",
+            Some(&admin_read),
+            None,
+        )
         .await;
     seen.assert_status(StatusCode::OK);
     assert_eq!(seen.json()["restricted"], json!(true));
-    app.api(Method::GET, "/api/v1/incidents/INC-1", Some(&responder_read), None)
-        .await
-        .assert_status(StatusCode::NOT_FOUND);
+    app.api(
+        Method::GET,
+        "/api/v1/incidents/INC-1",
+        Some(&responder_read),
+        None,
+    )
+    .await
+    .assert_status(StatusCode::NOT_FOUND);
     let list = app
-        .api(Method::GET, "/api/v1/incidents", Some(&responder_read), None)
+        .api(
+            Method::GET,
+            "/api/v1/incidents",
+            Some(&responder_read),
+            None,
+        )
         .await
         .json();
     assert_eq!(list["total"], json!(0), "{list}");
