@@ -20,7 +20,8 @@ const SECRETS: &[&str] = &[
 ];
 
 /// Every GET route and the URLs the sweep requests for it. Placeholders: `{INC}` the restricted
-/// incident's key, `{ITEM}` its action item, `{SNAP}` its snapshot, `{WEEK}` the ISO week it
+/// incident's key, `{LATER}` a public incident alike declared after it, `{ITEM}` its action
+/// item, `{SNAP}` its snapshot, `{WEEK}` the ISO week it
 /// started in, `{WORD}` a word of its title. A route whose URLs name the restricted incident
 /// (or its item or snapshot) must answer the outsider 404; the others must answer without any
 /// of [`SECRETS`]. Adding a GET route: one line here.
@@ -55,7 +56,7 @@ const SWEEP: &[(&str, &[&str])] = &[
         ],
     ),
     ("/incidents/new", &["/incidents/new"]),
-    ("/incidents/{incident}", &["/incidents/{INC}"]),
+    ("/incidents/{incident}", &["/incidents/{INC}", "/incidents/{LATER}"]),
     ("/incidents/{incident}/edit", &["/incidents/{INC}/edit"]),
     (
         "/incidents/{incident}/action-items/new",
@@ -136,7 +137,10 @@ const SWEEP: &[(&str, &[&str])] = &[
             "/api/v1/incidents?service=checkout",
         ],
     ),
-    ("/api/v1/incidents/{incident}", &["/api/v1/incidents/{INC}"]),
+    (
+        "/api/v1/incidents/{incident}",
+        &["/api/v1/incidents/{INC}", "/api/v1/incidents/{LATER}"],
+    ),
     (
         "/api/v1/incidents/{incident}/postmortem",
         &["/api/v1/incidents/{INC}/postmortem"],
@@ -291,6 +295,8 @@ struct World {
     participant_token: String,
     admin_token: String,
     key: String,
+    /// A public incident declared after it, alike (its recurrence counts the restricted one).
+    later: String,
     item: String,
     snapshot: String,
     week: String,
@@ -332,17 +338,20 @@ async fn world() -> World {
         json!({"service": "checkout", "events": events}),
     )
     .await;
-    app.declare(
-        &token,
-        json!({"title": "Public checkout slowness", "severity": "sev2",
-               "service": "checkout", "category": "unknown"}),
-    )
-    .await;
+    // Two public incidents alike before it and one after: the restricted one then counts in
+    // recurrence and in the weekly review's recurring groups, whose lists must not name it.
+    for title in ["Public checkout slowness", "Public checkout errors"] {
+        app.declare(
+            &token,
+            json!({"title": title, "severity": "sev2", "service": "checkout", "category": "deploy"}),
+        )
+        .await;
+    }
     let incident = app
         .declare(
             &token,
             json!({"title": "Quokkafjord payroll leak", "severity": "sev1",
-                   "service": "checkout", "category": "unknown",
+                   "service": "checkout", "category": "deploy",
                    "summary": "Zanzibarite exfiltration",
                    "restricted": true, "participants": [participant.email]}),
         )
@@ -384,6 +393,14 @@ async fn world() -> World {
         json!({"version": 1, "sections": {"summary": "Pangolinstew happened"}}),
     )
     .await;
+    let later = app
+        .declare(
+            &token,
+            json!({"title": "Public checkout again", "severity": "sev3",
+                   "service": "checkout", "category": "deploy"}),
+        )
+        .await;
+    let later = later["number"].as_str().expect("key").to_owned();
     let full = api_ok(&app, Method::GET, &base, &token, Value::Null).await;
     let snapshot = full["snapshots"][0]["id"]
         .as_str()
@@ -402,6 +419,7 @@ async fn world() -> World {
         participant_token,
         admin_token,
         key,
+        later,
         item,
         snapshot,
         week,
@@ -412,6 +430,7 @@ impl World {
     fn url(&self, template: &str) -> String {
         template
             .replace("{INC}", &self.key)
+            .replace("{LATER}", &self.later)
             .replace("{ITEM}", &self.item)
             .replace("{SNAP}", &self.snapshot)
             .replace("{WEEK}", &self.week)
@@ -476,6 +495,7 @@ async fn an_outsider_finds_nothing_of_a_restricted_incident_on_any_get_route() {
             }
         }
     }
+    println!("outsider sweep: {} GET routes, {requested} requests", SWEEP.len());
     assert!(leaks.is_empty(), "an outsider sees:\n{}", leaks.join("\n"));
     assert!(requested >= 80, "only {requested} requests");
 }
