@@ -56,7 +56,10 @@ const SWEEP: &[(&str, &[&str])] = &[
         ],
     ),
     ("/incidents/new", &["/incidents/new"]),
-    ("/incidents/{incident}", &["/incidents/{INC}", "/incidents/{LATER}"]),
+    (
+        "/incidents/{incident}",
+        &["/incidents/{INC}", "/incidents/{LATER}"],
+    ),
     ("/incidents/{incident}/edit", &["/incidents/{INC}/edit"]),
     (
         "/incidents/{incident}/action-items/new",
@@ -204,6 +207,9 @@ const SWEEP: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// An id no record has.
+const NO_SUCH_ID: &str = "00000000-0000-4000-8000-000000000000";
+
 /// Routes mounted at the root although declared in an `api.rs` (everything else there is
 /// under `/api/v1`).
 const ROOT_ROUTES_IN_API_FILES: &[&str] = &["/metrics", "/v1/traces"];
@@ -292,6 +298,9 @@ struct World {
     participant: TestUser,
     outsider: TestUser,
     outsider_token: String,
+    /// A second outsider with the viewer role, and their read token.
+    onlooker: TestUser,
+    onlooker_token: String,
     participant_token: String,
     admin_token: String,
     key: String,
@@ -324,6 +333,8 @@ async fn world() -> World {
     let token = app.token(&commander, Scope::Write).await;
     let ingest = app.token(&admin, Scope::Ingest).await;
     let outsider_token = app.token(&outsider, Scope::Read).await;
+    let onlooker = app.user(Role::Viewer).await;
+    let onlooker_token = app.token(&onlooker, Scope::Read).await;
     let participant_token = app.token(&participant, Scope::Read).await;
     let admin_token = app.token(&admin, Scope::Read).await;
     app.service("checkout", "payments").await;
@@ -416,6 +427,8 @@ async fn world() -> World {
         participant,
         outsider,
         outsider_token,
+        onlooker,
+        onlooker_token,
         participant_token,
         admin_token,
         key,
@@ -462,42 +475,67 @@ async fn an_outsider_finds_nothing_of_a_restricted_incident_on_any_get_route() {
     let w = world().await;
     let mut requested = 0;
     let mut leaks = Vec::new();
-    for (route, urls) in SWEEP {
+    let outsiders = [
+        (&w.outsider, &w.outsider_token),
+        (&w.onlooker, &w.onlooker_token),
+    ];
+    for ((route, urls), (outsider, token)) in SWEEP
+        .iter()
+        .flat_map(|entry| outsiders.iter().map(move |o| (entry, *o)))
+    {
         for template in *urls {
             let url = w.url(template);
             let own = ["{INC}", "{ITEM}", "{SNAP}"]
                 .iter()
                 .any(|p| template.contains(p))
                 && !template.contains('?');
-            // As a signed-in outsider (pages) and with an outsider's read token (API); the
-            // token is also tried on pages and the session on the API, which must not help.
-            let r = w.get(&url, &w.outsider, &w.outsider_token).await;
+            // As a signed-in outsider (pages) or with an outsider's read token (API): a
+            // responder and a viewer, neither added to the incident.
+            let r = w.get(&url, outsider, token).await;
             requested += 1;
             if r.status.is_server_error() {
-                leaks.push(format!("{route}: GET {url} answered {}", r.status));
-            }
-            if own && r.status != StatusCode::NOT_FOUND {
                 leaks.push(format!(
-                    "{route}: GET {url} must be 404 for an outsider, not {}",
-                    r.status
+                    "{route}: GET {url} answered {} to {}",
+                    r.status, outsider.email
                 ));
+            }
+            if own {
+                // Answered exactly like the same URL naming nothing that exists: 404, or the
+                // 403 a viewer gets on a form page before anything is looked up.
+                let missing = w.url(
+                    &template
+                        .replace("{INC}", "INC-999")
+                        .replace("{ITEM}", NO_SUCH_ID)
+                        .replace("{SNAP}", NO_SUCH_ID),
+                );
+                let m = w.get(&missing, outsider, token).await;
+                let expected = [StatusCode::NOT_FOUND, StatusCode::FORBIDDEN];
+                if r.status != m.status || !expected.contains(&r.status) {
+                    leaks.push(format!(
+                        "{route}: GET {url} answered {} to {}, but {} for a missing one",
+                        r.status, outsider.email, m.status
+                    ));
+                }
             }
             // What the URL itself carries is echoed back (a search box, a "not found" naming
             // the key asked for): only the rest counts. A search for a secret word still
             // fails here on the incident's key, title or other words when it finds a hit.
             for secret in SECRETS.iter().filter(|s| !url.contains(*s)) {
                 if r.body.contains(secret) {
-                    leaks.push(format!("GET {url} shows {secret}"));
+                    leaks.push(format!("GET {url} shows {secret} to {}", outsider.email));
                 }
             }
             if !url.contains(&w.key) && names_key(&r.body, &w.key) {
-                leaks.push(format!("GET {url} names {}", w.key));
+                leaks.push(format!("GET {url} names {} to {}", w.key, outsider.email));
             }
         }
     }
-    println!("outsider sweep: {} GET routes, {requested} requests", SWEEP.len());
+    println!(
+        "outsider sweep: {} GET routes, {requested} requests",
+        SWEEP.len()
+    );
     assert!(leaks.is_empty(), "an outsider sees:\n{}", leaks.join("\n"));
-    assert!(requested >= 80, "only {requested} requests");
+    assert!(requested >= 160, "only {requested} requests");
 }
 
 /// A missing incident and a hidden one answer alike (no existence oracle).
