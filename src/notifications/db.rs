@@ -87,6 +87,22 @@ pub async fn set_secret(
     .await?)
 }
 
+/// Sets whether a destination receives restricted incidents' details; its name, or `None`
+/// when there is no such destination.
+pub async fn set_restricted_details(
+    conn: &mut SqliteConnection,
+    id: &str,
+    allowed: bool,
+) -> Result<Option<String>, AppError> {
+    Ok(sqlx::query_scalar!(
+        "UPDATE webhook_destinations SET restricted_details = ? WHERE id = ? RETURNING name",
+        allowed,
+        id
+    )
+    .fetch_optional(conn)
+    .await?)
+}
+
 pub async fn delete_destination(conn: &mut SqliteConnection, id: &str) -> Result<bool, AppError> {
     let done = sqlx::query!("DELETE FROM webhook_destinations WHERE id = ?", id)
         .execute(conn)

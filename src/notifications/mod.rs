@@ -449,6 +449,31 @@ pub async fn rotate_secret(db: &Db, id: &str) -> AppResult<NewSecret> {
     })
 }
 
+/// Marks a destination as allowed (or not) to receive restricted incidents' titles and links;
+/// audited (`destination.restricted_details`), since it decides who outside Hindsight reads
+/// them. Returns the destination's name.
+pub async fn set_restricted_details(
+    db: &Db,
+    admin: &crate::auth::User,
+    id: &str,
+    allowed: bool,
+) -> AppResult<String> {
+    let mut tx = db.begin_write().await?;
+    let name = db::set_restricted_details(&mut tx, id, allowed)
+        .await?
+        .ok_or_else(|| AppError::missing("destination"))?;
+    crate::auth::db::audit(
+        &mut tx,
+        Some(&admin.id),
+        "destination.restricted_details",
+        &name,
+        if allowed { "allowed" } else { "not allowed" },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(name)
+}
+
 /// Deletes a destination (its deliveries go with it).
 pub async fn delete_destination(db: &Db, id: &str) -> AppResult<()> {
     let mut tx = db.begin_write().await?;

@@ -797,6 +797,33 @@ async fn webhooks_say_only_that_a_restricted_incident_was_opened() {
         trusted.contains("Quokkafjord") && trusted.contains("INC-1"),
         "{trusted}"
     );
+    // Marked on Admin › Integrations later, the plain destination gets the next one in full.
+    let id: String = sqlx::query_scalar("SELECT id FROM webhook_destinations WHERE name = 'plain'")
+        .fetch_one(&app.db.reader)
+        .await
+        .expect("id");
+    let r = app
+        .post_form(
+            &format!("/admin/integrations/destinations/{id}/restricted"),
+            Some(&admin),
+            &[("restricted_details", "on")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    app.declare(
+        &token,
+        json!({"title": "Wombatgate", "severity": "sev2", "service": "checkout",
+               "category": "unknown", "restricted": true}),
+    )
+    .await;
+    let full: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM webhook_deliveries d JOIN webhook_destinations w
+         ON w.id = d.destination_id WHERE w.name = 'plain' AND d.data LIKE '%Wombatgate%'",
+    )
+    .fetch_one(&app.db.reader)
+    .await
+    .expect("deliveries");
+    assert_eq!(full, 1);
 }
 
 /// An Alertmanager alert labelled `hindsight_restricted="true"` opens a restricted incident:
