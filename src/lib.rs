@@ -31,6 +31,7 @@ pub mod search;
 pub mod signals;
 pub mod time;
 pub mod timeline;
+pub mod visibility;
 pub mod web;
 pub mod writing;
 

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::{ActionItemsState, ItemInput, ItemStatus, db};
 use crate::error::{AppError, AppResult};
+use crate::visibility::Viewer;
 use crate::web::extract::{
     ApiCaller, ApiResponder, CallerState, IncidentInPath, Json, from_json_value, take_version,
 };
@@ -106,7 +107,8 @@ async fn list_items(
     };
     let page = number(&q.page, "page", 1, 100_000)?;
     let per_page = number(&q.per_page, "per_page", 50, 200)?;
-    let (items, total) = db::list(&state.db.reader, &filter, page, per_page).await?;
+    let viewer = Viewer::user(&caller.user.id);
+    let (items, total) = db::list(&state.db.reader, &viewer, &filter, page, per_page).await?;
     let items: Vec<serde_json::Value> = {
         let today = crate::time::today(state.tz);
         items.iter().map(|i| item_json(i, today)).collect()
@@ -123,7 +125,7 @@ async fn get_item(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     caller.require_read()?;
-    let item = super::find(&state.db, &id).await?;
+    let item = super::find(&state.db, &id, &Viewer::user(&caller.user.id)).await?;
     Ok(axum::Json(item_json(&item, crate::time::today(state.tz))).into_response())
 }
 
@@ -145,7 +147,7 @@ async fn update_item(
     Path(id): Path<String>,
     Json(mut body): Json<serde_json::Value>,
 ) -> AppResult<Response> {
-    let item = super::find(&state.db, &id).await?;
+    let item = super::find(&state.db, &id, &Viewer::user(&caller.user.id)).await?;
     let version = take_version(&mut body)?;
     let input: ItemInput = from_json_value(body)?;
     refuse_empty_due_date(&input)?;

@@ -6,6 +6,7 @@ use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
 use super::{ActionItem, ItemStatus, ItemValues, Kind, Priority};
 use crate::db::{new_id, ts};
 use crate::error::AppError;
+use crate::visibility::Viewer;
 
 /// The columns of `ActionItem`, for the filtered list (built at run time). `find` and
 /// `list_for_incident` spell the same SELECT out so the compiler checks it.
@@ -178,10 +179,12 @@ pub struct ItemFilter {
 }
 
 impl ItemFilter {
-    fn sql(&self) -> (String, Vec<String>) {
+    /// The WHERE clause (over `a` and its incident `i`) and its binds; only items of incidents
+    /// `viewer` may see.
+    fn sql(&self, viewer: &Viewer) -> (String, Vec<String>) {
         // Only fixed fragments are joined; every value is bound.
-        let mut clauses: Vec<&'static str> = Vec::new();
-        let mut binds: Vec<String> = Vec::new();
+        let mut clauses: Vec<&'static str> = vec![crate::visibility::VISIBLE];
+        let mut binds: Vec<String> = vec![viewer.id().to_owned()];
         if let Some(s) = self.status {
             clauses.push("a.status = ?");
             binds.push(s.as_str().to_owned());
@@ -238,11 +241,12 @@ impl ItemFilter {
 /// them (`per_page` 0 = all, for exports), and the total.
 pub async fn list(
     pool: &SqlitePool,
+    viewer: &Viewer,
     filter: &ItemFilter,
     page: u32,
     per_page: u32,
 ) -> Result<(Vec<ActionItem>, i64), AppError> {
-    let (where_sql, binds) = filter.sql();
+    let (where_sql, binds) = filter.sql(viewer);
     let order = if filter.by_age {
         "a.created_at, a.id"
     } else {
@@ -281,15 +285,19 @@ pub async fn list(
         .bind(i64::from(page.saturating_sub(1)) * i64::from(per_page))
         .fetch_all(pool)
         .await?;
-    Ok((items, count(pool, filter).await?))
+    Ok((items, count(pool, viewer, filter).await?))
 }
 
-/// How many items match the filter.
-pub async fn count(pool: &SqlitePool, filter: &ItemFilter) -> Result<i64, AppError> {
-    let (where_sql, binds) = filter.sql();
+/// How many items match the filter (of incidents `viewer` may see).
+pub async fn count(
+    pool: &SqlitePool,
+    viewer: &Viewer,
+    filter: &ItemFilter,
+) -> Result<i64, AppError> {
+    let (where_sql, binds) = filter.sql(viewer);
     // Unchecked: the WHERE clause depends on the filter.
     let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!(
-        "SELECT COUNT(*) FROM action_items a{where_sql}"
+        "SELECT COUNT(*) FROM action_items a JOIN incidents i ON i.id = a.incident_id{where_sql}"
     )));
     for b in &binds {
         count = count.bind(b.clone());

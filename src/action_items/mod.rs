@@ -42,22 +42,32 @@ impl ItemCaches {
         }
     }
 
-    pub async fn count(&self, db: &Db, filter: &db::ItemFilter) -> Result<i64, AppError> {
+    pub async fn count(
+        &self,
+        db: &Db,
+        viewer: &crate::visibility::Viewer,
+        filter: &db::ItemFilter,
+    ) -> Result<i64, AppError> {
+        // Per viewer: items of restricted incidents count only for those who may see them.
         self.counts
-            .get_or_load(db, format!("{filter:?}"), || db::count(&db.reader, filter))
+            .get_or_load(db, format!("{filter:?}|{}", viewer.id()), || {
+                db::count(&db.reader, viewer, filter)
+            })
             .await
     }
 
     pub async fn page(
         &self,
         db: &Db,
+        viewer: &crate::visibility::Viewer,
         filter: &db::ItemFilter,
         page: u32,
         per_page: u32,
     ) -> Result<Arc<(Vec<ActionItem>, i64)>, AppError> {
+        let key = format!("{filter:?}|{page}|{per_page}|{}", viewer.id());
         self.pages
-            .get_or_load(db, format!("{filter:?}|{page}|{per_page}"), || async {
-                db::list(&db.reader, filter, page, per_page)
+            .get_or_load(db, key, || async {
+                db::list(&db.reader, viewer, filter, page, per_page)
                     .await
                     .map(Arc::new)
             })
@@ -174,11 +184,17 @@ pub async fn open_p1_titles(db: &Db, incident_id: &str) -> AppResult<Vec<String>
         .collect())
 }
 
-/// The item `id`, or a not-found error.
-pub async fn find(db: &Db, id: &str) -> AppResult<ActionItem> {
-    db::find(&db.reader, id)
-        .await?
-        .ok_or_else(|| AppError::missing("action item"))
+/// The item `id` as `viewer` may see it, or a not-found error (also for an item of an
+/// incident they may not see: it answers like a missing one).
+pub async fn find(db: &Db, id: &str, viewer: &crate::visibility::Viewer) -> AppResult<ActionItem> {
+    match db::find(&db.reader, id).await? {
+        Some(item)
+            if crate::incidents::db::visible(&db.reader, &item.incident_id, viewer).await? =>
+        {
+            Ok(item)
+        }
+        _ => Err(AppError::missing("action item")),
+    }
 }
 
 /// Input from the API; `None` leaves a field as it is, `Some(None)` (JSON null) clears it.
@@ -468,6 +484,11 @@ pub async fn bulk_update(
         let Some(item) = db::find(&mut *tx, id).await? else {
             continue;
         };
+        // An item of an incident the user may not see is as good as missing.
+        let viewer = crate::visibility::Viewer::user(&user.id);
+        if !crate::incidents::db::visible(&mut *tx, &item.incident_id, &viewer).await? {
+            continue;
+        }
         let values = match check(db, ItemValues::from_item(&item), input).await {
             Ok(values) => values,
             Err(AppError::Validation { message, .. }) => {

@@ -17,6 +17,7 @@ use super::{ActionItem, ActionItemsState, ItemInput, ItemStatus, Kind, Priority}
 use crate::auth::User;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::incidents::Incident;
+use crate::visibility::Viewer;
 use crate::web::chrome::{Chrome, redirect_with_flash};
 use crate::web::extract::{CallerState, Form, IncidentInPath, Page, Responder, VersionedForm};
 use crate::web::middleware::form_urlencode;
@@ -225,7 +226,13 @@ async fn board(
             let page_no = q.page.trim().parse::<u32>().unwrap_or(1).clamp(1, 1000);
             let result = state
                 .items
-                .page(&state.db, &filter, page_no, BOARD_PAGE)
+                .page(
+                    &state.db,
+                    &Viewer::user(&page.user.id),
+                    &filter,
+                    page_no,
+                    BOARD_PAGE,
+                )
                 .await?;
             (result.0.clone(), result.1, FieldErrors::new())
         }
@@ -294,7 +301,10 @@ async fn board(
         quick.push(QuickFilter {
             label,
             query: query.to_owned(),
-            count: state.items.count(&state.db, &filter).await?,
+            count: state
+                .items
+                .count(&state.db, &Viewer::user(&page.user.id), &filter)
+                .await?,
             warn,
         });
     }
@@ -353,7 +363,8 @@ async fn export_csv(
 ) -> AppResult<Response> {
     let today = crate::time::today(state.tz);
     let filter = q.filter(&state, &page.user, today).await?;
-    let (items, _) = db::list(&state.db.reader, &filter, 1, 0).await?;
+    let viewer = Viewer::user(&page.user.id);
+    let (items, _) = db::list(&state.db.reader, &viewer, &filter, 1, 0).await?;
     let mut csv = String::from(
         "incident,title,status,priority,kind,owner,team,due_on,overdue,external_url,completed_at,wont_do_reason\n",
     );
@@ -608,9 +619,21 @@ async fn create_item(
     }
 }
 
-async fn load_item(state: &ActionItemsState, id: &str) -> AppResult<(ActionItem, Incident)> {
-    let item = super::find(&state.db, id).await?;
-    let incident = crate::incidents::find(&state.db, &item.incident_id).await?;
+/// The item and its incident, as `user` may see it: an item of an incident they may not see
+/// is not found.
+async fn load_item(
+    state: &ActionItemsState,
+    id: &str,
+    user: &crate::auth::User,
+) -> AppResult<(ActionItem, Incident)> {
+    let viewer = crate::visibility::Viewer::user(&user.id);
+    let item = super::find(&state.db, id, &viewer).await?;
+    let incident = crate::incidents::find(&state.db, &item.incident_id, &viewer)
+        .await
+        .map_err(|e| match e {
+            AppError::NotFound { .. } => AppError::missing("action item"),
+            other => other,
+        })?;
     Ok((item, incident))
 }
 
@@ -619,7 +642,7 @@ async fn edit_item(
     Responder(page): Responder,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let (item, incident) = load_item(&state, &id).await?;
+    let (item, incident) = load_item(&state, &id, &page.user).await?;
     let form = ItemForm::from_item(&item);
     Ok(form_page(
         &state,
@@ -640,7 +663,7 @@ async fn update_item(
     Path(id): Path<String>,
     VersionedForm { version, form }: VersionedForm<ItemForm>,
 ) -> AppResult<Response> {
-    let (item, incident) = load_item(&state, &id).await?;
+    let (item, incident) = load_item(&state, &id, &page.user).await?;
     match super::update(&state.db, &page.user, &item, version, &form.input()).await {
         Ok(saved) => Ok(redirect_with_flash(
             &format!("{}#action-items", incident.url()),
@@ -653,7 +676,7 @@ async fn update_item(
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
         Err(AppError::Conflict { .. }) => {
-            let (fresh, incident) = load_item(&state, &id).await?;
+            let (fresh, incident) = load_item(&state, &id, &page.user).await?;
             let mut mine = form;
             mine.version = fresh.version.to_string();
             let html = form_page(
@@ -691,7 +714,7 @@ async fn change_status(
     Path(id): Path<String>,
     Form(form): Form<StatusForm>,
 ) -> AppResult<Response> {
-    let (item, incident) = load_item(&state, &id).await?;
+    let (item, incident) = load_item(&state, &id, &page.user).await?;
     let back = if form.back.starts_with("/action-items")
         || form
             .back

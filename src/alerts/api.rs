@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::{AlertsState, RuleInput, db};
 use crate::error::{AppError, AppResult};
+use crate::visibility::Viewer;
 use crate::web::extract::{ApiAdmin, ApiCaller, CallerState, Json};
 
 pub fn router<S>() -> Router<S>
@@ -44,8 +45,8 @@ async fn create_rule(
 async fn list_alerts(State(state): State<AlertsState>, caller: ApiCaller) -> AppResult<Response> {
     caller.require_read()?;
     Ok(axum::Json(json!({
-        "firing": db::firing(&state.db.reader).await?,
-        "history": db::history(&state.db.reader, 100).await?,
+        "firing": db::firing(&state.db.reader, &Viewer::user(&caller.user.id)).await?,
+        "history": db::history(&state.db.reader, 100, &Viewer::user(&caller.user.id)).await?,
     }))
     .into_response())
 }

@@ -10,6 +10,7 @@ use super::{AlertRule, RuleValues, Tier, Watched};
 use crate::db::{is_unique_violation, new_id, ts};
 use crate::error::AppError;
 use crate::incidents::Severity;
+use crate::visibility::Viewer;
 
 pub async fn list_rules(pool: &SqlitePool) -> Result<Vec<AlertRule>, AppError> {
     Ok(sqlx::query_as!(
@@ -215,17 +216,25 @@ pub async fn open_events_by_rule(
         .collect())
 }
 
-/// Everything firing now, most severe tier first.
-pub async fn firing(pool: &SqlitePool) -> Result<Vec<AlertEvent>, AppError> {
+/// Everything firing now, most severe tier first; the incident a firing opened is named only
+/// when `viewer` may see it.
+pub async fn firing(pool: &SqlitePool, viewer: &Viewer) -> Result<Vec<AlertEvent>, AppError> {
+    let viewer = viewer.id();
     Ok(sqlx::query_as!(
         AlertEvent,
         r#"SELECT e.id AS "id!", e.rule_id, e.source, e.name, e.service, e.tier, e.signal,
                 e.threshold, e.value, e.started_at AS "started_at: DateTime<Utc>",
-                e.ended_at AS "ended_at: DateTime<Utc>", e.incident_id,
-                i.number AS "incident_number?: i64"
+                e.ended_at AS "ended_at: DateTime<Utc>",
+                CASE WHEN (i.restricted = 0 OR EXISTS (SELECT 1 FROM incident_access x
+                    WHERE x.incident_id = i.id AND x.user_id = ?1)) THEN e.incident_id END
+                    AS incident_id,
+                CASE WHEN (i.restricted = 0 OR EXISTS (SELECT 1 FROM incident_access x
+                    WHERE x.incident_id = i.id AND x.user_id = ?1)) THEN i.number END
+                    AS "incident_number?: i64"
          FROM alert_events e LEFT JOIN incidents i ON i.id = e.incident_id
          WHERE e.ended_at IS NULL
-         ORDER BY CASE e.tier WHEN 'page' THEN 0 WHEN 'ticket' THEN 1 ELSE 2 END, e.started_at"#
+         ORDER BY CASE e.tier WHEN 'page' THEN 0 WHEN 'ticket' THEN 1 ELSE 2 END, e.started_at"#,
+        viewer
     )
     .fetch_all(pool)
     .await?)
@@ -234,32 +243,51 @@ pub async fn firing(pool: &SqlitePool) -> Result<Vec<AlertEvent>, AppError> {
 pub async fn firing_for_service(
     pool: &SqlitePool,
     service: &str,
+    viewer: &Viewer,
 ) -> Result<Vec<AlertEvent>, AppError> {
+    let viewer = viewer.id();
     Ok(sqlx::query_as!(
         AlertEvent,
         r#"SELECT e.id AS "id!", e.rule_id, e.source, e.name, e.service, e.tier, e.signal,
                 e.threshold, e.value, e.started_at AS "started_at: DateTime<Utc>",
-                e.ended_at AS "ended_at: DateTime<Utc>", e.incident_id,
-                i.number AS "incident_number?: i64"
+                e.ended_at AS "ended_at: DateTime<Utc>",
+                CASE WHEN (i.restricted = 0 OR EXISTS (SELECT 1 FROM incident_access x
+                    WHERE x.incident_id = i.id AND x.user_id = ?2)) THEN e.incident_id END
+                    AS incident_id,
+                CASE WHEN (i.restricted = 0 OR EXISTS (SELECT 1 FROM incident_access x
+                    WHERE x.incident_id = i.id AND x.user_id = ?2)) THEN i.number END
+                    AS "incident_number?: i64"
          FROM alert_events e LEFT JOIN incidents i ON i.id = e.incident_id
-         WHERE e.ended_at IS NULL AND e.service = ? ORDER BY e.started_at"#,
-        service
+         WHERE e.ended_at IS NULL AND e.service = ?1 ORDER BY e.started_at"#,
+        service,
+        viewer
     )
     .fetch_all(pool)
     .await?)
 }
 
-/// The most recent firings, open or not.
-pub async fn history(pool: &SqlitePool, limit: i64) -> Result<Vec<AlertEvent>, AppError> {
+/// The most recent firings, open or not (the incident named only when `viewer` may see it).
+pub async fn history(
+    pool: &SqlitePool,
+    limit: i64,
+    viewer: &Viewer,
+) -> Result<Vec<AlertEvent>, AppError> {
+    let viewer = viewer.id();
     Ok(sqlx::query_as!(
         AlertEvent,
         r#"SELECT e.id AS "id!", e.rule_id, e.source, e.name, e.service, e.tier, e.signal,
                 e.threshold, e.value, e.started_at AS "started_at: DateTime<Utc>",
-                e.ended_at AS "ended_at: DateTime<Utc>", e.incident_id,
-                i.number AS "incident_number?: i64"
+                e.ended_at AS "ended_at: DateTime<Utc>",
+                CASE WHEN (i.restricted = 0 OR EXISTS (SELECT 1 FROM incident_access x
+                    WHERE x.incident_id = i.id AND x.user_id = ?2)) THEN e.incident_id END
+                    AS incident_id,
+                CASE WHEN (i.restricted = 0 OR EXISTS (SELECT 1 FROM incident_access x
+                    WHERE x.incident_id = i.id AND x.user_id = ?2)) THEN i.number END
+                    AS "incident_number?: i64"
          FROM alert_events e LEFT JOIN incidents i ON i.id = e.incident_id
-         ORDER BY e.started_at DESC LIMIT ?"#,
-        limit
+         ORDER BY e.started_at DESC LIMIT ?1"#,
+        limit,
+        viewer
     )
     .fetch_all(pool)
     .await?)

@@ -445,6 +445,7 @@ async fn fire(
                 rule.service
             ),
             path: "/alerts".to_owned(),
+            restricted: false,
         },
     )
     .await?;

@@ -16,6 +16,7 @@ use super::db::{self, AlertEvent, WeeklyFirings};
 use super::{AlertRule, AlertsState, RuleInput, Tier, Watched};
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::incidents::Severity;
+use crate::visibility::Viewer;
 use crate::web::chrome::{Chrome, redirect_with_flash};
 use crate::web::extract::{Admin, CallerState, Form, Page};
 
@@ -65,10 +66,10 @@ async fn show_alerts(State(state): State<AlertsState>, page: Page) -> AppResult<
     let (weeks, weekly) = db::weekly_firings(&state.db.reader, Utc::now(), 8).await?;
     Ok(AlertsPage {
         chrome: page.chrome,
-        firing: db::firing(&state.db.reader).await?,
+        firing: db::firing(&state.db.reader, &Viewer::user(&page.user.id)).await?,
         weeks,
         weekly,
-        history: db::history(&state.db.reader, 100).await?,
+        history: db::history(&state.db.reader, 100, &Viewer::user(&page.user.id)).await?,
     }
     .into_response())
 }

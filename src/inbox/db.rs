@@ -53,8 +53,11 @@ pub async fn user_with_handle(
 
 pub async fn unread_count(pool: &SqlitePool, user_id: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar!(
-        r#"SELECT COUNT(*) AS "n!: i64" FROM inbox_messages INDEXED BY inbox_messages_unread
-           WHERE user_id = ? AND read_at IS NULL"#,
+        r#"SELECT COUNT(*) AS "n!: i64" FROM inbox_messages m INDEXED BY inbox_messages_unread
+           JOIN incidents i ON i.id = m.incident_id
+           WHERE m.user_id = ? AND m.read_at IS NULL
+           AND (i.restricted = 0 OR EXISTS (SELECT 1 FROM incident_access x
+                WHERE x.incident_id = i.id AND x.user_id = m.user_id))"#,
         user_id,
     )
     .fetch_one(pool)
@@ -77,6 +80,8 @@ pub async fn list_for(
            JOIN incidents i ON i.id = m.incident_id
            LEFT JOIN users a ON a.id = m.actor_id
            WHERE m.user_id = ? AND (? = 0 OR m.read_at IS NULL)
+           AND (i.restricted = 0 OR EXISTS (SELECT 1 FROM incident_access x
+                WHERE x.incident_id = i.id AND x.user_id = m.user_id))
            ORDER BY m.created_at DESC, m.id DESC LIMIT ?"#,
         user_id,
         unread_only,
@@ -101,7 +106,9 @@ pub async fn find_for(
            FROM inbox_messages m
            JOIN incidents i ON i.id = m.incident_id
            LEFT JOIN users a ON a.id = m.actor_id
-           WHERE m.user_id = ? AND m.id = ?"#,
+           WHERE m.user_id = ? AND m.id = ?
+           AND (i.restricted = 0 OR EXISTS (SELECT 1 FROM incident_access x
+                WHERE x.incident_id = i.id AND x.user_id = m.user_id))"#,
         user_id,
         id,
     )
@@ -155,6 +162,8 @@ pub async fn unmailed(
            JOIN incidents i ON i.id = m.incident_id
            LEFT JOIN users a ON a.id = m.actor_id
            WHERE m.mailed_at IS NULL AND m.created_at >= ?
+           AND (i.restricted = 0 OR EXISTS (SELECT 1 FROM incident_access x
+                WHERE x.incident_id = i.id AND x.user_id = m.user_id))
            ORDER BY m.created_at, m.id LIMIT ?"#,
         since,
         limit,

@@ -56,6 +56,23 @@ pub struct IncidentJson {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub url: String,
+    /// Only admins, the commander and the participants may see it.
+    pub restricted: bool,
+    /// The e-mail addresses of the people added to it by name (the commander is not listed
+    /// here unless added too).
+    pub participants: Vec<String>,
+}
+
+impl IncidentJson {
+    /// With its participants read from the database.
+    async fn with_participants(mut self, state: &IncidentsState) -> AppResult<Self> {
+        self.participants = super::db::participants(&state.db.reader, &self.id)
+            .await?
+            .into_iter()
+            .map(|p| p.email)
+            .collect();
+        Ok(self)
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -100,6 +117,8 @@ impl From<&Incident> for IncidentJson {
             created_at: i.created_at,
             updated_at: i.updated_at,
             url: i.url(),
+            restricted: i.restricted,
+            participants: Vec::new(),
         }
     }
 }
@@ -119,7 +138,11 @@ async fn create_incident(
             axum::http::header::LOCATION,
             format!("/api/v1/incidents/{}", incident.key()),
         )],
-        axum::Json(IncidentJson::from(&incident)),
+        axum::Json(
+            IncidentJson::from(&incident)
+                .with_participants(&state)
+                .await?,
+        ),
     )
         .into_response())
 }
@@ -134,7 +157,17 @@ async fn list_incidents(
     filter.rule = state.rule;
     let page = parse_bounded(&params.page, "page", 1, 1, 1_000_000)?;
     let per_page = parse_bounded(&params.per_page, "per_page", 50, 1, 200)?;
-    let result = super::list_cached(&state.db, &state.lists, &filter, sort, page, per_page).await?;
+    let viewer = crate::visibility::Viewer::user(&caller.user.id);
+    let result = super::list_cached(
+        &state.db,
+        &state.lists,
+        &viewer,
+        &filter,
+        sort,
+        page,
+        per_page,
+    )
+    .await?;
     let (rows, total) = (&result.0, result.1);
     let items: Vec<serde_json::Value> = rows
         .iter()
@@ -152,6 +185,7 @@ async fn list_incidents(
                 "resolved_at": r.resolved_at,
                 "updated_at": r.updated_at,
                 "recurring": r.recurring,
+                "restricted": r.restricted,
                 "url": format!("/incidents/INC-{}", r.number),
             })
         })
@@ -183,8 +217,12 @@ async fn get_incident(
 ) -> AppResult<Response> {
     caller.require_read()?;
     let timeline = crate::timeline::db::list_for_incident(&state.db.reader, &incident.id).await?;
-    let mut body = serde_json::to_value(IncidentJson::from(&incident))
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let mut body = serde_json::to_value(
+        IncidentJson::from(&incident)
+            .with_participants(&state)
+            .await?,
+    )
+    .map_err(|e| AppError::Internal(e.to_string()))?;
     body["timeline"] =
         serde_json::to_value(timeline).map_err(|e| AppError::Internal(e.to_string()))?;
     let snapshots = crate::signals::db::list_for_incident(&state.db.reader, &incident.id).await?;
@@ -237,5 +275,10 @@ async fn update_incident(
     )
     .await
     .map_err(|e| e.current_as(|now: &Incident| IncidentJson::from(now)))?;
-    Ok(axum::Json(IncidentJson::from(&updated)).into_response())
+    Ok(axum::Json(
+        IncidentJson::from(&updated)
+            .with_participants(&state)
+            .await?,
+    )
+    .into_response())
 }

@@ -7,6 +7,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use super::{Incident, IncidentRef, IncidentValues, Severity, Status};
 use crate::db::{new_id, ts, ts_opt};
 use crate::error::AppError;
+use crate::visibility::Viewer;
 
 /// Inserts a new incident numbered one past the highest; returns its id and number.
 pub async fn insert(
@@ -29,8 +30,8 @@ pub async fn insert(
         "INSERT INTO incidents (id, number, title, summary, customer_impact, severity, status,
             service, category, team, commander_id, started_at, detected_at, acknowledged_at,
             mitigated_at, resolved_at, closed_at, exclude_from_metrics, version, created_by,
-            created_at, updated_by, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
+            created_at, updated_by, updated_at, restricted)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
         id,
         number,
         v.title,
@@ -53,6 +54,7 @@ pub async fn insert(
         created_at,
         user_id,
         created_at,
+        v.restricted,
     )
     .execute(conn)
     .await?;
@@ -77,7 +79,7 @@ pub async fn update(
             status = ?, service = ?, category = ?, team = ?, commander_id = ?, started_at = ?,
             detected_at = ?, acknowledged_at = ?, mitigated_at = ?, resolved_at = ?,
             closed_at = ?, exclude_from_metrics = ?, version = version + 1, updated_by = ?,
-            updated_at = ?
+            updated_at = ?, restricted = ?
          WHERE id = ? AND version = ?",
         v.title,
         v.summary,
@@ -97,6 +99,7 @@ pub async fn update(
         v.exclude_from_metrics,
         user_id,
         updated_at,
+        v.restricted,
         id,
         version,
     )
@@ -130,7 +133,8 @@ pub async fn find(
             i.exclude_from_metrics AS "exclude_from_metrics: bool", i.version,
             i.created_by, u.name AS "created_by_name?",
             i.created_at AS "created_at: DateTime<Utc>",
-            i.updated_at AS "updated_at: DateTime<Utc>"
+            i.updated_at AS "updated_at: DateTime<Utc>",
+            i.restricted AS "restricted: bool"
         FROM incidents i
         LEFT JOIN users c ON c.id = i.commander_id
         LEFT JOIN users u ON u.id = i.created_by
@@ -223,6 +227,8 @@ pub struct ListRow {
     pub updated_at: DateTime<Utc>,
     /// It recurs (at least K alike incidents within W days before it).
     pub recurring: bool,
+    /// Only those added to it see it (the list marks it for them).
+    pub restricted: bool,
 }
 
 /// The furthest a list may page (rows skipped); beyond it, narrow the filter instead.
@@ -234,6 +240,7 @@ pub const RECURRING_COUNT_CAP: i64 = 1_000;
 /// One page of incidents and the total matching the filter.
 pub async fn list(
     pool: &SqlitePool,
+    viewer: &Viewer,
     filter: &ListFilter,
     sort: Sort,
     page: u32,
@@ -313,9 +320,15 @@ pub async fn list(
     };
     let mut query = QueryBuilder::<Sqlite>::new(format!(
         "SELECT i.id, i.number, i.title, i.severity, i.status, i.service, i.category, i.team,
-                i.started_at, i.resolved_at, i.updated_at, {recurring_sql} AS recurring
+                i.started_at, i.resolved_at, i.updated_at, {recurring_sql} AS recurring,
+                i.restricted
          FROM {from}"
     ));
+    // The viewer's rule goes on the rows and on every count below: a hidden incident is
+    // neither listed nor counted towards pages.
+    let shortcut = clauses.len();
+    clauses.push(crate::visibility::VISIBLE.into());
+    binds.push(viewer.id().to_owned());
     push_where(&mut query, &clauses, &binds);
     query.push(format!(" ORDER BY {} LIMIT ", sort.order_by()));
     query.push_bind(i64::from(per_page));
@@ -323,18 +336,20 @@ pub async fn list(
     query.push_bind(offset);
     let rows = query.build_query_as::<ListRow>().fetch_all(pool).await?;
 
-    let total = match (clauses.len(), filter.status) {
+    let total = match (shortcut, filter.status) {
         // Unfiltered or status-only lists read the trigger-maintained totals instead of
         // counting every row.
         (0, _) => {
             sqlx::query_scalar!(r#"SELECT COALESCE(SUM(n), 0) AS "n!: i64" FROM incident_counts"#)
                 .fetch_one(pool)
                 .await?
+                - hidden_count(pool, viewer, None, false).await?
         }
         (1, Some(StatusFilter::Is(s))) => {
             sqlx::query_scalar!("SELECT n FROM incident_counts WHERE status = ?", s)
                 .fetch_one(pool)
                 .await?
+                - hidden_count(pool, viewer, Some(s.as_str()), false).await?
         }
         (1, Some(StatusFilter::Open)) => {
             sqlx::query_scalar!(
@@ -343,6 +358,7 @@ pub async fn list(
             )
             .fetch_one(pool)
             .await?
+                - hidden_count(pool, viewer, None, true).await?
         }
         // Whether an incident recurs is a subquery per row; counting every recurring incident
         // of a large database costs seconds, so that count stops at RECURRING_COUNT_CAP.
@@ -510,6 +526,111 @@ pub async fn insert_sample(
         detected_at,
         s.commander,
         detected_at,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// How many restricted incidents the viewer may not see (optionally of one status, or only
+/// open ones): subtracted from the trigger-maintained totals so the list's count and pages
+/// match its rows. Restricted incidents are few, and the partial index holds only them.
+async fn hidden_count(
+    pool: &SqlitePool,
+    viewer: &Viewer,
+    status: Option<&str>,
+    open_only: bool,
+) -> Result<i64, AppError> {
+    let id = viewer.id();
+    Ok(sqlx::query_scalar!(
+        r#"SELECT COUNT(*) AS "n!: i64" FROM incidents i INDEXED BY incidents_restricted
+         WHERE i.restricted = 1 AND (?1 IS NULL OR i.status = ?1)
+           AND (?2 = 0 OR i.status IN ('investigating', 'identified', 'monitoring'))
+           AND NOT (i.restricted = 0 OR EXISTS (SELECT 1 FROM incident_access x
+                WHERE x.incident_id = i.id AND x.user_id = ?3))"#,
+        status,
+        open_only,
+        id
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Whether the viewer may see the incident with this id (see `crate::visibility`).
+pub async fn visible(
+    conn: impl sqlx::SqliteExecutor<'_>,
+    incident_id: &str,
+    viewer: &Viewer,
+) -> Result<bool, AppError> {
+    let user_id = viewer.id();
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM incidents i WHERE i.id = ?1
+            AND (i.restricted = 0 OR EXISTS (SELECT 1 FROM incident_access x
+                WHERE x.incident_id = i.id AND x.user_id = ?2))) AS "v!: bool""#,
+        incident_id,
+        user_id
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
+/// A person added to an incident by name.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Participant {
+    pub user_id: String,
+    pub name: String,
+    pub email: String,
+    pub added_at: DateTime<Utc>,
+}
+
+/// The people added to an incident, by name.
+pub async fn participants(
+    conn: impl sqlx::SqliteExecutor<'_>,
+    incident_id: &str,
+) -> Result<Vec<Participant>, AppError> {
+    Ok(sqlx::query_as!(
+        Participant,
+        r#"SELECT u.id AS "user_id!", u.name, u.email,
+            p.added_at AS "added_at: DateTime<Utc>"
+         FROM incident_participants p JOIN users u ON u.id = p.user_id
+         WHERE p.incident_id = ? ORDER BY u.name"#,
+        incident_id
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Adds a participant (nothing when already one).
+pub async fn add_participant(
+    conn: &mut SqliteConnection,
+    incident_id: &str,
+    user_id: &str,
+    added_by: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let at = ts(now);
+    sqlx::query!(
+        "INSERT INTO incident_participants (incident_id, user_id, added_by, added_at)
+         VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        incident_id,
+        user_id,
+        added_by,
+        at
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn remove_participant(
+    conn: &mut SqliteConnection,
+    incident_id: &str,
+    user_id: &str,
+) -> Result<(), AppError> {
+    sqlx::query!(
+        "DELETE FROM incident_participants WHERE incident_id = ? AND user_id = ?",
+        incident_id,
+        user_id
     )
     .execute(conn)
     .await?;

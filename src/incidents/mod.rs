@@ -1,6 +1,7 @@
 //! Incidents: severities, the status lifecycle and its milestones, validation of input, and
 //! the operations (declare, edit, change status) that the pages and the API share.
 
+pub mod access;
 pub mod api;
 pub mod db;
 pub mod web;
@@ -15,6 +16,7 @@ use crate::auth::User;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::timeline::{self, EntryKind};
+pub use crate::visibility::Viewer;
 
 /// What the incident pages and API need, taken from the app state by `app.rs`.
 #[derive(Clone)]
@@ -42,15 +44,17 @@ pub type ListCache = crate::db::ReadCache<Arc<(Vec<db::ListRow>, i64)>>;
 pub async fn list_cached(
     db: &Db,
     cache: &ListCache,
+    viewer: &Viewer,
     filter: &db::ListFilter,
     sort: db::Sort,
     page: u32,
     per_page: u32,
 ) -> AppResult<Arc<(Vec<db::ListRow>, i64)>> {
-    let key = format!("{filter:?}|{sort:?}|{page}|{per_page}");
+    // Each viewer has their own pages: what one may see is not what another may.
+    let key = format!("{filter:?}|{sort:?}|{page}|{per_page}|{}", viewer.id());
     cache
         .get_or_load(db, key, || async {
-            db::list(&db.reader, filter, sort, page, per_page)
+            db::list(&db.reader, viewer, filter, sort, page, per_page)
                 .await
                 .map(Arc::new)
         })
@@ -134,6 +138,8 @@ pub struct Incident {
     pub created_by_name: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Only admins, the commander and its participants may see it (`crate::visibility`).
+    pub restricted: bool,
 }
 
 impl Incident {
@@ -193,6 +199,10 @@ pub struct IncidentChanges {
     pub resolved_at: Option<Option<DateTime<Utc>>>,
     pub closed_at: Option<Option<DateTime<Utc>>>,
     pub exclude_from_metrics: Option<bool>,
+    /// Make it restricted (or not): only its commander or an admin may.
+    pub restricted: Option<bool>,
+    /// The participants' e-mail addresses: the whole list, replacing the one before.
+    pub participants: Option<Vec<String>>,
 }
 
 /// Raw input from a form or JSON body: strings to be parsed. For optional fields,
@@ -233,6 +243,11 @@ pub struct IncidentInput {
     pub closed_at: Option<Option<String>>,
     #[serde(default, deserialize_with = "not_null")]
     pub exclude_from_metrics: Option<bool>,
+    #[serde(default, deserialize_with = "not_null")]
+    pub restricted: Option<bool>,
+    /// E-mail addresses of the people added to the incident (the whole list).
+    #[serde(default, deserialize_with = "not_null")]
+    pub participants: Option<Vec<String>>,
 }
 
 /// Distinguishes a field given as `null` (`Some(None)`) from one left out (`None`).
@@ -373,6 +388,15 @@ impl IncidentInput {
             }
         }
         out.exclude_from_metrics = self.exclude_from_metrics;
+        out.restricted = self.restricted;
+        if let Some(list) = &self.participants {
+            match access::parse_participants(list) {
+                Ok(emails) => out.participants = Some(emails),
+                Err(msg) => {
+                    errors.insert("participants".into(), msg);
+                }
+            }
+        }
         (out, errors)
     }
 }
@@ -396,6 +420,7 @@ pub struct IncidentValues {
     pub resolved_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
     pub exclude_from_metrics: bool,
+    pub restricted: bool,
 }
 
 impl IncidentValues {
@@ -417,6 +442,7 @@ impl IncidentValues {
             resolved_at: i.resolved_at,
             closed_at: i.closed_at,
             exclude_from_metrics: i.exclude_from_metrics,
+            restricted: i.restricted,
         }
     }
 
@@ -560,6 +586,9 @@ fn apply_simple(changes: &IncidentChanges, values: &mut IncidentValues) {
     if let Some(v) = changes.exclude_from_metrics {
         values.exclude_from_metrics = v;
     }
+    if let Some(v) = changes.restricted {
+        values.restricted = v;
+    }
 }
 
 /// The earliest detection entry on the timeline that is earlier than the incident's Detected
@@ -578,12 +607,19 @@ pub fn earlier_detection(
         .filter(|at| incident.detected_at.is_none_or(|detected| *at < detected))
 }
 
-/// The incident `raw` names (`INC-42` or its id), or a not-found error naming it.
-pub async fn find(db: &Db, raw: &str) -> AppResult<Incident> {
+/// The incident `raw` names (`INC-42` or its id) as `viewer` may see it, or a not-found error
+/// naming it: one the viewer may not see is answered exactly like one that does not exist.
+pub async fn find(db: &Db, raw: &str, viewer: &Viewer) -> AppResult<Incident> {
     let r = IncidentRef::parse(raw)?;
-    db::find(&db.reader, &r)
-        .await?
-        .ok_or_else(|| AppError::not_found("incident", raw))
+    let found = db::find(&db.reader, &r).await?;
+    match found {
+        Some(incident)
+            if !incident.restricted || db::visible(&db.reader, &incident.id, viewer).await? =>
+        {
+            Ok(incident)
+        }
+        _ => Err(AppError::not_found("incident", raw)),
+    }
 }
 
 /// Who changes an incident.
@@ -648,9 +684,14 @@ pub async fn declare(
         resolved_at: None,
         closed_at: None,
         exclude_from_metrics: false,
+        restricted: false,
     };
     apply_simple(changes, &mut values);
     resolve_refs(db, changes, &mut values, &mut errors).await?;
+    let participants = match &changes.participants {
+        Some(emails) => access::resolve_participants(db, emails, &mut errors).await?,
+        None => Vec::new(),
+    };
     // Detected no later than now; a person declaring it has also acknowledged it.
     values.detected_at = values.detected_at.or(Some(now.max(values.started_at)));
     if let Actor::Person(_) = by {
@@ -684,6 +725,14 @@ pub async fn declare(
         values.status.as_str()
     );
     timeline::db::insert(&mut tx, &id, now, EntryKind::StatusChange, &body, user_id).await?;
+    if values.restricted || !participants.is_empty() {
+        let before = access::Access::default();
+        let after = access::Access {
+            restricted: values.restricted,
+            participants,
+        };
+        access::record(&mut tx, &id, number, user_id, &before, &after, now).await?;
+    }
     let incident = db::find(&mut *tx, &IncidentRef::Number(number))
         .await?
         .ok_or_else(|| AppError::Internal("incident vanished after insert".into()))?;
@@ -757,6 +806,17 @@ pub async fn update(
     let mut values = IncidentValues::from_incident(current);
     apply_simple(changes, &mut values);
     resolve_refs(db, changes, &mut values, &mut errors).await?;
+    let before = access::Access::load(&db.reader, current).await?;
+    let after = access::Access {
+        restricted: values.restricted,
+        participants: match &changes.participants {
+            Some(emails) => access::resolve_participants(db, emails, &mut errors).await?,
+            None => before.participants.clone(),
+        },
+    };
+    if after != before {
+        access::may_change(by, current)?;
+    }
     if let Some(status) = changes.status
         && status != current.status
     {
@@ -793,6 +853,18 @@ pub async fn update(
             .await?
             .ok_or_else(|| AppError::not_found("incident", current.key()))?;
         return Err(conflict(&fresh));
+    }
+    if after != before {
+        access::record(
+            &mut tx,
+            &current.id,
+            current.number,
+            by.user_id(),
+            &before,
+            &after,
+            now,
+        )
+        .await?;
     }
     let note = note.trim();
     let mut lines = Vec::new();
@@ -880,6 +952,7 @@ pub async fn notify(
             service: Some(incident.service.clone()),
             text,
             path: incident.url(),
+            restricted: incident.restricted,
         },
     )
     .await?;
@@ -1047,6 +1120,7 @@ mod tests {
             created_by_name: None,
             created_at: started,
             updated_at: started,
+            restricted: false,
         }
     }
 
@@ -1150,6 +1224,7 @@ mod tests {
             resolved_at: None,
             closed_at: None,
             exclude_from_metrics: false,
+            restricted: false,
         }
     }
 

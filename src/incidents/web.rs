@@ -40,6 +40,7 @@ where
         )
         .route("/incidents/{incident}/status", post(change_status))
         .route("/incidents/{incident}/detected", post(set_detected))
+        .route("/incidents/{incident}/access", post(change_access))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -125,7 +126,17 @@ async fn list_incidents(
         .clamp(1, MAX_PAGE);
 
     let result = if errors.is_empty() {
-        super::list_cached(&state.db, &state.lists, &filter, sort, page_no, PER_PAGE).await?
+        let viewer = crate::visibility::Viewer::user(&page.user.id);
+        super::list_cached(
+            &state.db,
+            &state.lists,
+            &viewer,
+            &filter,
+            sort,
+            page_no,
+            PER_PAGE,
+        )
+        .await?
     } else {
         Arc::new((Vec::new(), 0))
     };
@@ -224,6 +235,12 @@ pub struct IncidentForm {
     pub exclude_from_metrics: String,
     #[serde(default)]
     pub version: String,
+    /// Declaring only (the incident page has its own access form): checked = restricted.
+    #[serde(default)]
+    pub restricted: String,
+    /// Declaring only: participants' e-mail addresses, separated by commas or lines.
+    #[serde(default)]
+    pub participants: String,
 }
 
 impl IncidentForm {
@@ -250,6 +267,12 @@ impl IncidentForm {
                 String::new()
             },
             version: i.version.to_string(),
+            restricted: if i.restricted {
+                "on".into()
+            } else {
+                String::new()
+            },
+            participants: String::new(),
         }
     }
 
@@ -293,6 +316,10 @@ impl IncidentForm {
             },
             closed_at: if editing { opt(&self.closed_at) } else { None },
             exclude_from_metrics: Some(!self.exclude_from_metrics.is_empty()),
+            // Editing leaves who may see it alone: that has its own form (commander or admin).
+            restricted: (!editing).then_some(!self.restricted.is_empty()),
+            participants: (!editing && !self.participants.trim().is_empty())
+                .then(|| vec![self.participants.clone()]),
         }
     }
 }
@@ -301,19 +328,23 @@ impl IncidentForm {
 struct FormOptions {
     lists: Arc<Lists>,
     users: Vec<User>,
+    /// Everyone who can sign in: the participants field suggests them.
+    everyone: Vec<User>,
 }
 
 /// The lists the incident form offers. Commanders are responders and admins, plus `keep`
 /// (the email already in the form), so an older commander is not silently dropped.
 async fn form_options(state: &IncidentsState, keep: &str) -> AppResult<FormOptions> {
-    let users = crate::auth::db::list_active_users(&state.db.reader)
-        .await?
-        .into_iter()
+    let everyone = crate::auth::db::list_active_users(&state.db.reader).await?;
+    let users = everyone
+        .iter()
         .filter(|u| u.can_be_assigned() || (!keep.is_empty() && u.email == keep))
+        .cloned()
         .collect();
     Ok(FormOptions {
         lists: state.catalog.get(&state.db.reader).await?,
         users,
+        everyone,
     })
 }
 
@@ -530,7 +561,8 @@ async fn update_incident(
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
         Err(AppError::Conflict { .. }) => {
-            let fresh = super::find(&state.db, &incident.id).await?;
+            let viewer = crate::visibility::Viewer::user(&page.user.id);
+            let fresh = super::find(&state.db, &incident.id, &viewer).await?;
             let saved = IncidentForm::from_incident(
                 &fresh,
                 &page.chrome,
@@ -596,6 +628,13 @@ pub struct ShowPage {
     /// Declared in the last few minutes: the recurrence banner is shown at the top.
     pub just_declared: bool,
     pub errors: FieldErrors,
+    /// The people added to it by name.
+    pub participants: Vec<super::db::Participant>,
+    /// The signed-in user may change whether it is restricted and who is added (its
+    /// commander or an admin).
+    pub may_change_access: bool,
+    /// Everyone who can sign in: the participants field suggests them.
+    pub everyone: Vec<User>,
 }
 
 /// Values of a timeline entry form (new or being edited), kept when a save fails.
@@ -721,7 +760,20 @@ pub async fn render_show(
     observed_services.sort();
     let items = crate::action_items::db::list_for_incident(&state.db.reader, &incident.id).await?;
     let recurrence = state.recurrence.of(&state.db, &incident.id).await?;
+    let participants = super::db::participants(&state.db.reader, &incident.id).await?;
+    let may_change_access = chrome
+        .user
+        .as_ref()
+        .is_some_and(|u| super::access::may_change(super::Actor::Person(u), &incident).is_ok());
+    let everyone = if may_change_access {
+        crate::auth::db::list_active_users(&state.db.reader).await?
+    } else {
+        Vec::new()
+    };
     Ok(ShowPage {
+        participants,
+        may_change_access,
+        everyone,
         postmortem: crate::postmortems::db::summary(&state.db.reader, &incident.id).await?,
         recurrence,
         just_declared: Utc::now() - incident.created_at < Duration::minutes(10),
@@ -817,7 +869,8 @@ async fn change_status(
             ))
         }
         Err(AppError::Conflict { .. }) => {
-            let fresh = super::find(&state.db, &incident.id).await?;
+            let viewer = crate::visibility::Viewer::user(&page.user.id);
+            let fresh = super::find(&state.db, &incident.id, &viewer).await?;
             let show = ShowState {
                 status_form: Some(StatusFormView {
                     status: form.status,
@@ -891,5 +944,65 @@ async fn set_detected(
             &format!("Detected was not changed: {message}"),
         )),
         Err(other) => Err(other),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct AccessForm {
+    /// Checked: restricted.
+    #[serde(default)]
+    restricted: String,
+    /// E-mail addresses, separated by commas or lines: the whole list.
+    #[serde(default)]
+    participants: String,
+}
+
+/// Makes the incident restricted (or not) and sets who is added to it, from the incident
+/// page's *Who may see it* form: its commander or an admin (others get 403, and someone who
+/// cannot see it 404 from `IncidentInPath`).
+async fn change_access(
+    State(state): State<IncidentsState>,
+    Responder(page): Responder,
+    IncidentInPath(incident): IncidentInPath,
+    Form(form): Form<AccessForm>,
+) -> AppResult<Response> {
+    let input = IncidentInput {
+        restricted: Some(!form.restricted.is_empty()),
+        participants: Some(vec![form.participants.clone()]),
+        ..IncidentInput::default()
+    };
+    let (changes, errors) = input.parse(state.tz);
+    match super::update(
+        &state.db,
+        super::Actor::Person(&page.user),
+        &incident,
+        incident.version,
+        &changes,
+        errors,
+        "",
+    )
+    .await
+    {
+        Ok(updated) => Ok(redirect_with_flash(
+            &updated.url(),
+            "ok",
+            &if updated.restricted {
+                format!(
+                    "{} is restricted to the people listed under Who may see it.",
+                    updated.key()
+                )
+            } else {
+                format!("{} is visible to everyone signed in.", updated.key())
+            },
+        )),
+        Err(AppError::Validation { fields, .. }) => {
+            let show = ShowState {
+                errors: fields,
+                ..ShowState::default()
+            };
+            let html = render_show(&state, page.chrome, incident, show).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+        Err(e) => Err(e),
     }
 }

@@ -120,6 +120,9 @@ pub fn parse_severity_map(raw: &str) -> Result<Vec<(String, Severity)>, String> 
         .collect()
 }
 
+/// The alert label that opens a restricted incident when it is `"true"`.
+pub const RESTRICTED_LABEL: &str = "hindsight_restricted";
+
 /// Where an alert's incident is filed when its labels name no service, or one the service
 /// list may not gain.
 pub const FALLBACK_SERVICE: &str = "unknown-service";
@@ -496,6 +499,9 @@ pub async fn receive(
             started_at: first.map(|a| a.starts_at).filter(|t| *t <= Utc::now()),
             // The alert detected it when it started firing.
             detected_at: Some(first.map(|a| a.starts_at).filter(|t| *t <= Utc::now())),
+            // `hindsight_restricted="true"` on the alert opens a restricted incident: with no
+            // commander yet, only admins see it until one of them adds people.
+            restricted: label(RESTRICTED_LABEL).map(|v| v.trim().eq_ignore_ascii_case("true")),
             ..IncidentChanges::default()
         };
         let declared = crate::incidents::declare(
@@ -610,6 +616,7 @@ pub async fn receive(
                     names.join(", ")
                 ),
                 path: current.url(),
+                restricted: current.restricted,
             },
         )
         .await?;

@@ -35,6 +35,10 @@ where
             "/admin/integrations/destinations/{id}/secret",
             post(rotate_secret),
         )
+        .route(
+            "/admin/integrations/destinations/{id}/restricted",
+            post(set_restricted_details),
+        )
 }
 
 #[derive(Template, WebTemplate)]
@@ -90,6 +94,9 @@ struct DestinationForm {
     tier_ticket: String,
     #[serde(default)]
     tier_log: String,
+    /// Checked: this destination receives restricted incidents' titles and links.
+    #[serde(default)]
+    restricted_details: String,
 }
 
 impl DestinationForm {
@@ -102,6 +109,7 @@ impl DestinationForm {
             "page" => &self.tier_page,
             "ticket" => &self.tier_ticket,
             "log" => &self.tier_log,
+            "restricted_details" => &self.restricted_details,
             _ => return false,
         };
         !value.is_empty()
@@ -193,6 +201,7 @@ async fn add_destination(
         &form.format,
         &events,
         &tiers,
+        !form.restricted_details.is_empty(),
     )
     .await
     {
@@ -224,5 +233,33 @@ async fn delete_destination(
         "/admin/integrations",
         "ok",
         "Destination deleted.",
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct RestrictedDetailsForm {
+    /// Checked: the destination receives restricted incidents' titles and links.
+    #[serde(default)]
+    restricted_details: String,
+}
+
+/// Marks a destination as allowed (or not) to receive restricted incidents' details.
+async fn set_restricted_details(
+    State(state): State<IntegrationsState>,
+    Admin(p): Admin,
+    Path(id): Path<String>,
+    Form(form): Form<RestrictedDetailsForm>,
+) -> AppResult<Response> {
+    let allowed = !form.restricted_details.is_empty();
+    let name =
+        crate::notifications::set_restricted_details(&state.db, &p.user, &id, allowed).await?;
+    Ok(redirect_with_flash(
+        "/admin/integrations",
+        "ok",
+        &if allowed {
+            format!("{name} now receives restricted incidents' titles and links.")
+        } else {
+            format!("{name} is now told only that a restricted incident was opened.")
+        },
     ))
 }

@@ -16,6 +16,8 @@ pub struct Destination {
     pub events: String,
     pub tiers: String,
     pub enabled: bool,
+    /// Receives restricted incidents' titles and links (otherwise only that one happened).
+    pub restricted_details: bool,
 }
 
 impl Destination {
@@ -30,7 +32,8 @@ pub async fn list_destinations(
 ) -> Result<Vec<Destination>, AppError> {
     Ok(sqlx::query_as!(
         Destination,
-        r#"SELECT id AS "id!", name, url, format, events, tiers, enabled AS "enabled: bool"
+        r#"SELECT id AS "id!", name, url, format, events, tiers, enabled AS "enabled: bool",
+            restricted_details AS "restricted_details: bool"
          FROM webhook_destinations ORDER BY name"#
     )
     .fetch_all(conn)
@@ -51,8 +54,8 @@ pub async fn insert_destination(
     );
     sqlx::query!(
         "INSERT INTO webhook_destinations (id, name, url, format, events, tiers, enabled, created_at,
-            secret)
-         VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+            secret, restricted_details)
+         VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
         id,
         v.name,
         v.url,
@@ -61,6 +64,7 @@ pub async fn insert_destination(
         tiers,
         now,
         secret,
+        v.restricted_details,
     )
     .execute(conn)
     .await?;
@@ -77,6 +81,22 @@ pub async fn set_secret(
     Ok(sqlx::query_scalar!(
         "UPDATE webhook_destinations SET secret = ? WHERE id = ? RETURNING name",
         secret,
+        id
+    )
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Sets whether a destination receives restricted incidents' details; its name, or `None`
+/// when there is no such destination.
+pub async fn set_restricted_details(
+    conn: &mut SqliteConnection,
+    id: &str,
+    allowed: bool,
+) -> Result<Option<String>, AppError> {
+    Ok(sqlx::query_scalar!(
+        "UPDATE webhook_destinations SET restricted_details = ? WHERE id = ? RETURNING name",
+        allowed,
         id
     )
     .fetch_optional(conn)
@@ -109,9 +129,16 @@ pub async fn enqueue(
         return Ok(0);
     }
     let data = serde_json::to_string(notice).map_err(|e| AppError::Internal(e.to_string()))?;
+    let redacted =
+        serde_json::to_string(&notice.redacted()).map_err(|e| AppError::Internal(e.to_string()))?;
     let now = ts(Utc::now());
     for d in &wanted {
         let id = new_id();
+        let data = if notice.restricted && !d.restricted_details {
+            &redacted
+        } else {
+            &data
+        };
         sqlx::query!(
             "INSERT INTO webhook_deliveries (id, destination_id, event, data, status, attempts,
                 next_attempt_at, created_at)

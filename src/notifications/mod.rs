@@ -57,6 +57,34 @@ pub struct Notice {
     pub text: String,
     /// Path of the page to link to, e.g. `/incidents/INC-4`.
     pub path: String,
+    /// About a restricted incident: destinations not marked to receive restricted details
+    /// get [`Notice::redacted`] instead.
+    #[serde(default)]
+    pub restricted: bool,
+}
+
+impl Notice {
+    /// What a destination not allowed restricted details is told: the event happened to a
+    /// restricted incident, and nothing else (no key, title, service, text or link).
+    pub fn redacted(&self) -> Self {
+        let what = match self.event.as_str() {
+            "incident_opened" => "A restricted incident was opened.",
+            "severity_raised" => "A restricted incident's severity was raised.",
+            "postmortem_published" => "A restricted incident's post-mortem was published.",
+            _ => "A restricted incident changed.",
+        };
+        Self {
+            event: self.event.clone(),
+            tier: self.tier.clone(),
+            incident: None,
+            title: "Restricted incident".to_owned(),
+            severity: None,
+            service: None,
+            text: what.to_owned(),
+            path: "/".to_owned(),
+            restricted: true,
+        }
+    }
 }
 
 /// Queues `notice` for every enabled destination that wants its event and tier, inside the
@@ -319,6 +347,8 @@ pub struct DestinationValues {
     pub format: String,
     pub events: Vec<Event>,
     pub tiers: Vec<String>,
+    /// Receives restricted incidents' titles and links.
+    pub restricted_details: bool,
 }
 
 pub fn check_destination(
@@ -370,6 +400,7 @@ pub fn check_destination(
         format: format.to_owned(),
         events: parsed,
         tiers,
+        restricted_details: false,
     })
 }
 
@@ -389,8 +420,10 @@ pub async fn add_destination(
     format: &str,
     events: &[String],
     tiers: &[String],
+    restricted_details: bool,
 ) -> AppResult<NewSecret> {
-    let values = check_destination(name, url, format, events, tiers)?;
+    let mut values = check_destination(name, url, format, events, tiers)?;
+    values.restricted_details = restricted_details;
     let secret = new_secret()?;
     let mut tx = db.begin_write().await?;
     db::insert_destination(&mut tx, &values, &secret).await?;
@@ -414,6 +447,31 @@ pub async fn rotate_secret(db: &Db, id: &str) -> AppResult<NewSecret> {
         destination: name,
         secret,
     })
+}
+
+/// Marks a destination as allowed (or not) to receive restricted incidents' titles and links;
+/// audited (`destination.restricted_details`), since it decides who outside Hindsight reads
+/// them. Returns the destination's name.
+pub async fn set_restricted_details(
+    db: &Db,
+    admin: &crate::auth::User,
+    id: &str,
+    allowed: bool,
+) -> AppResult<String> {
+    let mut tx = db.begin_write().await?;
+    let name = db::set_restricted_details(&mut tx, id, allowed)
+        .await?
+        .ok_or_else(|| AppError::missing("destination"))?;
+    crate::auth::db::audit(
+        &mut tx,
+        Some(&admin.id),
+        "destination.restricted_details",
+        &name,
+        if allowed { "allowed" } else { "not allowed" },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(name)
 }
 
 /// Deletes a destination (its deliveries go with it).
@@ -440,6 +498,7 @@ mod tests {
             service: Some("checkout".into()),
             text: "INC-7 sev1 opened: Checkout down".into(),
             path: "/incidents/INC-7".into(),
+            restricted: false,
         }
     }
 

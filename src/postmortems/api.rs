@@ -294,6 +294,8 @@ async fn markdown(
 ) -> AppResult<Response> {
     caller.require_read()?;
     let body = super::export::document(&state.db, state.tz, &incident).await?;
+    crate::incidents::access::record_export(&state.db, &caller.user, &incident, "postmortem.md")
+        .await?;
     Ok(super::web::markdown_response(&incident, body))
 }
 

@@ -467,7 +467,12 @@ pub struct ListRow {
     pub changes_requested: i64,
 }
 
-pub async fn list(pool: &SqlitePool, f: &ListFilter) -> Result<Vec<ListRow>, AppError> {
+/// Post-mortems of incidents `viewer` may see, matching the filter.
+pub async fn list(
+    pool: &SqlitePool,
+    viewer: &crate::visibility::Viewer,
+    f: &ListFilter,
+) -> Result<Vec<ListRow>, AppError> {
     // Built from the filters that are set, so not a checked macro; every value is bound.
     let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
         "SELECT i.number AS incident_number, i.title AS incident_title, i.severity, p.status,
@@ -483,8 +488,9 @@ pub async fn list(pool: &SqlitePool, f: &ListFilter) -> Result<Vec<ListRow>, App
          FROM postmortems p
          JOIN incidents i ON i.id = p.incident_id
          LEFT JOIN users a ON a.id = p.author_id
-         WHERE 1 = 1",
+         WHERE ",
     );
+    viewer.push_visible(&mut query);
     if let Some(status) = f.status {
         query.push(" AND p.status = ").push_bind(status);
     }
@@ -531,16 +537,21 @@ pub struct Missing {
 /// sev1 and sev2 incidents resolved before `resolved_before` with no post-mortem started.
 pub async fn missing(
     pool: &SqlitePool,
+    viewer: &crate::visibility::Viewer,
     resolved_before: DateTime<Utc>,
 ) -> Result<Vec<Missing>, AppError> {
     let before = ts(resolved_before);
+    let viewer = viewer.id();
     Ok(sqlx::query_as!(
         Missing,
         "SELECT i.number, i.title, i.severity FROM incidents i
          WHERE i.severity IN ('sev1', 'sev2') AND i.resolved_at IS NOT NULL AND i.resolved_at < ?
            AND NOT EXISTS (SELECT 1 FROM postmortems p WHERE p.incident_id = i.id)
+           AND (i.restricted = 0 OR EXISTS (SELECT 1 FROM incident_access x
+                WHERE x.incident_id = i.id AND x.user_id = ?))
          ORDER BY i.started_at DESC, i.number DESC LIMIT 20",
-        before
+        before,
+        viewer
     )
     .fetch_all(pool)
     .await?)

@@ -1289,10 +1289,12 @@ pub fn markdown_response(incident: &Incident, body: String) -> Response {
 
 async fn download_markdown(
     State(state): State<PostmortemsState>,
-    _page: Page,
+    page: Page,
     IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
     let body = super::export::document(&state.db, state.tz, &incident).await?;
+    crate::incidents::access::record_export(&state.db, &page.user, &incident, "postmortem.md")
+        .await?;
     Ok(markdown_response(&incident, body))
 }
 
@@ -1386,8 +1388,9 @@ async fn list_postmortems(
     if !errors.is_empty() {
         return Err(AppError::fields(errors));
     }
-    let rows = db::list(&state.db.reader, &filter).await?;
-    let missing = missing_postmortems(&state).await?;
+    let viewer = crate::visibility::Viewer::user(&page.user.id);
+    let rows = db::list(&state.db.reader, &viewer, &filter).await?;
+    let missing = missing_postmortems(&state, &viewer).await?;
     Ok(ListPage {
         chrome: page.chrome,
         rows,
@@ -1403,6 +1406,9 @@ async fn list_postmortems(
 }
 
 /// sev1 and sev2 incidents resolved over two days ago that still have no post-mortem.
-async fn missing_postmortems(state: &PostmortemsState) -> AppResult<Vec<db::Missing>> {
-    db::missing(&state.db.reader, Utc::now() - Duration::days(2)).await
+async fn missing_postmortems(
+    state: &PostmortemsState,
+    viewer: &crate::visibility::Viewer,
+) -> AppResult<Vec<db::Missing>> {
+    db::missing(&state.db.reader, viewer, Utc::now() - Duration::days(2)).await
 }

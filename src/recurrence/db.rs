@@ -123,7 +123,8 @@ pub async fn open_items(pool: &SqlitePool, numbers: &[i64]) -> Result<Vec<OpenIt
     Ok(query.fetch_all(pool).await?)
 }
 
-/// Titles of the incidents `numbers`.
+/// Titles of the incidents `numbers` that everyone may see: the recurrence lists are cached
+/// per incident and shown to all who see it, so a restricted incident is never named there.
 pub async fn titles(pool: &SqlitePool, numbers: &[i64]) -> Result<Vec<(i64, String)>, AppError> {
     if numbers.is_empty() {
         return Ok(Vec::new());
@@ -131,10 +132,14 @@ pub async fn titles(pool: &SqlitePool, numbers: &[i64]) -> Result<Vec<(i64, Stri
     let marks = vec!["?"; numbers.len()].join(", ");
     // Unchecked: an IN list as long as `numbers`.
     let mut query = sqlx::query_as::<_, (i64, String)>(AssertSqlSafe(format!(
-        "SELECT number, title FROM incidents WHERE number IN ({marks})"
+        "SELECT number, title FROM incidents i WHERE number IN ({marks}) AND {}",
+        crate::visibility::VISIBLE
     )));
     for n in numbers {
         query = query.bind(*n);
     }
-    Ok(query.fetch_all(pool).await?)
+    Ok(query
+        .bind(crate::visibility::Viewer::anyone().id().to_owned())
+        .fetch_all(pool)
+        .await?)
 }

@@ -174,7 +174,13 @@ pub async fn recurrence(
     let related_total = found.len();
     let shown: Vec<&RecurrenceFacts> = found.into_iter().take(LIST_MAX).collect();
     let numbers: Vec<i64> = shown.iter().map(|f| f.number).collect();
+    // Only incidents everyone may see are named (restricted ones still count in the total).
     let titles = db::titles(pool, &numbers).await?;
+    let shown: Vec<&RecurrenceFacts> = shown
+        .into_iter()
+        .filter(|f| titles.iter().any(|(n, _)| *n == f.number))
+        .collect();
+    let numbers: Vec<i64> = shown.iter().map(|f| f.number).collect();
     let items = db::open_items(pool, &numbers).await?;
     Ok(Recurrence {
         recurring: related_total > 0,

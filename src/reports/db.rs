@@ -17,7 +17,8 @@ fn team_clause(team: Option<&str>) -> &'static str {
     }
 }
 
-/// The incidents that started in `[start, end)`, most severe first.
+/// The incidents that started in `[start, end)`, most severe first; restricted ones are not
+/// listed (the review is a shared document), though its figures count them.
 pub async fn week_incidents(
     pool: &SqlitePool,
     start: DateTime<Utc>,
@@ -31,12 +32,14 @@ pub async fn week_incidents(
                 i.started_at, i.detected_at, i.acknowledged_at, i.mitigated_at, i.resolved_at,
                 i.exclude_from_metrics
          FROM incidents i
-         WHERE i.started_at >= ? AND i.started_at < ?{}
+         WHERE i.started_at >= ? AND i.started_at < ? AND {}{}
          ORDER BY i.severity, i.started_at, i.number",
+        crate::visibility::VISIBLE,
         team_clause(team)
     )))
     .bind(ts(start))
-    .bind(ts(end));
+    .bind(ts(end))
+    .bind(crate::visibility::Viewer::anyone().id().to_owned());
     if let Some(t) = team {
         query = query.bind(t);
     }
@@ -202,8 +205,11 @@ pub async fn reviews_waiting(
                     AS "asked_me!: bool"
          FROM postmortems p JOIN incidents i ON i.id = p.incident_id
          WHERE p.status = 'in_review'
+           AND (i.restricted = 0 OR EXISTS (SELECT 1 FROM incident_access x
+                WHERE x.incident_id = i.id AND x.user_id = ?))
          ORDER BY 4 DESC, p.updated_at
          LIMIT 20"#,
+        user_id,
         user_id
     )
     .fetch_all(pool)
@@ -224,8 +230,11 @@ pub async fn my_items(
          JOIN incidents i ON i.id = a.incident_id
          LEFT JOIN users u ON u.id = a.owner_id
          WHERE a.owner_id = ? AND a.status IN ('open', 'in_progress')
+           AND (i.restricted = 0 OR EXISTS (SELECT 1 FROM incident_access x
+                WHERE x.incident_id = i.id AND x.user_id = ?))
          ORDER BY coalesce(a.due_on, '9999-12-31'), a.created_at
          LIMIT ?"#,
+        user_id,
         user_id,
         limit
     )
@@ -304,6 +313,12 @@ pub async fn recurring_groups(
     let (start, end) = (ts(start), ts(end));
     let k = i64::from(rule.min_others);
     let team_sql = team_clause(team);
+    // Groups count restricted incidents; their member lists (a shared document) do not show
+    // them.
+    let (shared, visible) = (
+        crate::visibility::Viewer::anyone(),
+        crate::visibility::VISIBLE,
+    );
     // Unchecked (these three): the team condition is added only when a team is chosen, and
     // the members query depends on the kind of group.
     let mut by_category = sqlx::query_as::<_, (String, i64, i64)>(AssertSqlSafe(format!(
@@ -351,6 +366,7 @@ pub async fn recurring_groups(
                         NULL AS primary_cause
                  FROM incidents i
                  WHERE i.category = ? AND i.started_at >= ? AND i.started_at < ?{team_sql}
+                   AND {visible}
                  ORDER BY i.started_at DESC LIMIT ?"
             ),
             Some(_) => format!(
@@ -359,6 +375,7 @@ pub async fn recurring_groups(
                  FROM root_causes r JOIN incidents i ON i.id = r.incident_id
                  WHERE r.is_primary = 1 AND r.category = ? AND i.service = ?
                    AND i.started_at >= ? AND i.started_at < ?{team_sql}
+                   AND {visible}
                  ORDER BY i.started_at DESC LIMIT ?"
             ),
         };
@@ -371,6 +388,7 @@ pub async fn recurring_groups(
         if let Some(t) = team {
             members = members.bind(t);
         }
+        members = members.bind(shared.id().to_owned());
         groups.push(RecurringGroup {
             incidents: members.bind(list_max).fetch_all(pool).await?,
             count: usize::try_from(count).unwrap_or(0),

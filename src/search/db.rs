@@ -13,6 +13,7 @@ use super::Kind;
 use crate::db::ts;
 use crate::error::AppError;
 use crate::incidents::db::{ListFilter, StatusFilter};
+use crate::visibility::Viewer;
 
 /// Most matches per kind that are ranked.
 pub const CANDIDATES: i64 = 200;
@@ -138,27 +139,27 @@ fn filter_sql(filter: &ListFilter) -> (String, Vec<String>) {
 /// Up to `CANDIDATES` most recent matches of `kind` passing the filter, with their rank.
 pub async fn candidates(
     pool: &SqlitePool,
+    viewer: &Viewer,
     kind: Kind,
     fts_query: &str,
     filter: &ListFilter,
 ) -> Result<Vec<Hit>, AppError> {
     let src = source(kind);
     let (where_sql, binds) = filter_sql(filter);
-    // Without an incident filter the joins are not needed to rank.
-    let joins = if binds.is_empty() && filter.status.is_none() {
-        ""
-    } else {
-        src.joins
-    };
+    // The incident is always joined: only matches in incidents the viewer may see count.
     let sql = format!(
         "SELECT {fts}.rowid, {rank} FROM {fts} {joins}
-         WHERE {fts} MATCH ?{where_sql}
+         WHERE {fts} MATCH ? AND {visible}{where_sql}
          ORDER BY {fts}.rowid DESC LIMIT ?",
         fts = src.fts,
         rank = src.rank,
+        joins = src.joins,
+        visible = crate::visibility::VISIBLE,
     );
     // Unchecked: the FTS table, rank and joins depend on the kind, the WHERE on the filter.
-    let mut query = sqlx::query_as::<_, (i64, f64)>(AssertSqlSafe(sql)).bind(fts_query);
+    let mut query = sqlx::query_as::<_, (i64, f64)>(AssertSqlSafe(sql))
+        .bind(fts_query)
+        .bind(viewer.id().to_owned());
     for b in binds {
         query = query.bind(b);
     }

@@ -215,27 +215,30 @@ pub type HitCache = crate::db::ReadCache<Hits>;
 /// matches are part of).
 async fn kind_hits(
     pool: &sqlx::SqlitePool,
+    viewer: &crate::visibility::Viewer,
     kind: Kind,
     exact: &str,
     prefix: &str,
     filter: &crate::incidents::db::ListFilter,
 ) -> AppResult<Vec<Hit>> {
-    let whole = db::candidates(pool, kind, exact, filter).await?;
+    let whole = db::candidates(pool, viewer, kind, exact, filter).await?;
     if whole.len() as i64 >= db::CANDIDATES {
         return Ok(whole);
     }
-    db::candidates(pool, kind, prefix, filter).await
+    db::candidates(pool, viewer, kind, prefix, filter).await
 }
 
 /// Candidates of every kind, read concurrently (the reader pool has several connections),
 /// and kept until the next write: people page through results and repeat searches.
 pub async fn cached_hits(
     state: &SearchState,
+    viewer: &crate::visibility::Viewer,
     text: &str,
     fts: &str,
     filter: &crate::incidents::db::ListFilter,
 ) -> AppResult<Hits> {
-    let key = format!("{fts}\u{1}{filter:?}");
+    // Per viewer: what one may find is not what another may.
+    let key = format!("{fts}\u{1}{filter:?}\u{1}{}", viewer.id());
     let exact = exact_query(text).unwrap_or_else(|| fts.to_owned());
     let exact = exact.as_str();
     state
@@ -243,10 +246,10 @@ pub async fn cached_hits(
         .get_or_load(&state.db, key, || async {
             let pool = &state.db.reader;
             let (a, b, c, d) = tokio::try_join!(
-                kind_hits(pool, Kind::Incident, exact, fts, filter),
-                kind_hits(pool, Kind::Timeline, exact, fts, filter),
-                kind_hits(pool, Kind::Postmortem, exact, fts, filter),
-                kind_hits(pool, Kind::ActionItem, exact, fts, filter),
+                kind_hits(pool, viewer, Kind::Incident, exact, fts, filter),
+                kind_hits(pool, viewer, Kind::Timeline, exact, fts, filter),
+                kind_hits(pool, viewer, Kind::Postmortem, exact, fts, filter),
+                kind_hits(pool, viewer, Kind::ActionItem, exact, fts, filter),
             )?;
             Ok::<_, AppError>(Arc::new(vec![
                 (Kind::Incident, a),

@@ -203,7 +203,10 @@ async fn search(
     let page_no = q.page.trim().parse::<usize>().unwrap_or(1).max(1);
 
     let found = match (&fts, errors.is_empty()) {
-        (Some(fts), true) => Some(super::cached_hits(&state, &text, fts, &filter).await?),
+        (Some(fts), true) => {
+            let viewer = crate::visibility::Viewer::user(&page.user.id);
+            Some(super::cached_hits(&state, &viewer, &text, fts, &filter).await?)
+        }
         _ => None,
     };
     let mut per_kind = Vec::new();

@@ -320,7 +320,8 @@ async fn get_snapshot(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     caller.require_read()?;
-    let snapshot = super::db::find(&state.db.reader, &id)
+    let viewer = crate::visibility::Viewer::user(&caller.user.id);
+    let snapshot = super::db::find(&state.db.reader, &id, Some(&viewer))
         .await?
         .ok_or_else(|| AppError::missing("snapshot"))?;
     Ok(axum::Json(snapshot_json(&snapshot)).into_response())

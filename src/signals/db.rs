@@ -114,7 +114,14 @@ pub async fn insert(
     Ok(id)
 }
 
-pub async fn find(pool: &SqlitePool, id: &str) -> Result<Option<Snapshot>, AppError> {
+/// The snapshot `id`, when `viewer` may see its incident (`None`: Hindsight itself reading
+/// back what it just froze).
+pub async fn find(
+    pool: &SqlitePool,
+    id: &str,
+    viewer: Option<&crate::visibility::Viewer>,
+) -> Result<Option<Snapshot>, AppError> {
+    let viewer = viewer.map(crate::visibility::Viewer::id);
     Ok(sqlx::query_as!(
         Snapshot,
         r#"SELECT s.id AS "id!", s.incident_id, i.number AS incident_number, s.service,
@@ -123,8 +130,11 @@ pub async fn find(pool: &SqlitePool, id: &str) -> Result<Option<Snapshot>, AppEr
                 s.latency_mean, s.latency_p50, s.latency_p90, s.latency_p95, s.latency_p99,
                 s.latency_max, s.saturation, s.report, s.prometheus
             FROM metric_snapshots s JOIN incidents i ON i.id = s.incident_id
-            WHERE s.id = ?"#,
-        id
+            WHERE s.id = ?1
+              AND (?2 IS NULL OR (i.restricted = 0 OR EXISTS (SELECT 1 FROM incident_access x
+                WHERE x.incident_id = i.id AND x.user_id = ?2)))"#,
+        id,
+        viewer
     )
     .fetch_optional(pool)
     .await?)
@@ -156,7 +166,9 @@ pub async fn recent_for_service(
     pool: &SqlitePool,
     service: &str,
     limit: i64,
+    viewer: &crate::visibility::Viewer,
 ) -> Result<Vec<Snapshot>, AppError> {
+    let viewer = viewer.id();
     Ok(sqlx::query_as!(
         Snapshot,
         r#"SELECT s.id AS "id!", s.incident_id, i.number AS incident_number, s.service,
@@ -165,8 +177,12 @@ pub async fn recent_for_service(
                 s.latency_mean, s.latency_p50, s.latency_p90, s.latency_p95, s.latency_p99,
                 s.latency_max, s.saturation, s.report, s.prometheus
             FROM metric_snapshots s JOIN incidents i ON i.id = s.incident_id
-            WHERE s.service = ? ORDER BY s.taken_at DESC LIMIT ?"#,
+            WHERE s.service = ?
+              AND (i.restricted = 0 OR EXISTS (SELECT 1 FROM incident_access x
+                WHERE x.incident_id = i.id AND x.user_id = ?))
+            ORDER BY s.taken_at DESC LIMIT ?"#,
         service,
+        viewer,
         limit
     )
     .fetch_all(pool)

@@ -589,7 +589,7 @@ pub async fn freeze(
         .await?;
     }
     tx.commit().await?;
-    db::find(&db.writer, &id).await
+    db::find(&db.writer, &id, None).await
 }
 
 /// Sets the service's Prometheus queries (all blank = clears them), audited.

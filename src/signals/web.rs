@@ -119,7 +119,12 @@ async fn live(state: &SignalsState, chrome: Chrome, service: &str) -> AppResult<
     let chart =
         super::chart::latency_chart(&report.series, &format!("{service} latency and errors"));
     Ok(LiveFragment {
-        firing: crate::alerts::db::firing_for_service(&state.db.reader, service).await?,
+        firing: crate::alerts::db::firing_for_service(
+            &state.db.reader,
+            service,
+            &crate::visibility::Viewer::user(chrome.user.as_ref().map_or("", |u| u.id.as_str())),
+        )
+        .await?,
         chrome,
         report,
         chart,
@@ -182,7 +187,13 @@ async fn service_page(
         Err(e) => return Err(e),
     };
     Ok(ServicePage {
-        snapshots: super::db::recent_for_service(&state.db.reader, &service, 10).await?,
+        snapshots: super::db::recent_for_service(
+            &state.db.reader,
+            &service,
+            10,
+            &crate::visibility::Viewer::user(chrome.user.as_ref().map_or("", |u| u.id.as_str())),
+        )
+        .await?,
         has_queries: saved.is_some(),
         queries: submitted.or(saved).unwrap_or_default(),
         prometheus_url: state.signals.prometheus.as_ref().map(|p| p.url.clone()),

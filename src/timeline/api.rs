@@ -67,13 +67,11 @@ struct EntryPatch {
 
 async fn update_entry(
     State(state): State<TimelineState>,
-    _caller: ApiResponder,
+    ApiResponder(caller): ApiResponder,
     Path(id): Path<String>,
     Json(body): Json<EntryPatch>,
 ) -> AppResult<Response> {
-    let entry = super::db::find(&state.db.reader, &id)
-        .await?
-        .ok_or_else(|| AppError::missing("timeline entry"))?;
+    let entry = visible_entry(&state, &caller, &id).await?;
     required_time(body.occurred_at.as_deref())?;
     let changes = EntryChanges::parse(
         body.occurred_at.as_deref(),
@@ -103,9 +101,26 @@ async fn delete_entry(
     ApiResponder(caller): ApiResponder,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let entry = super::db::find(&state.db.reader, &id)
-        .await?
-        .ok_or_else(|| AppError::missing("timeline entry"))?;
+    let entry = visible_entry(&state, &caller, &id).await?;
     super::remove(&state.db, &caller.user, &entry).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The entry `id` when the caller may see its incident; one of a restricted incident they may
+/// not see answers like a missing one.
+async fn visible_entry(
+    state: &TimelineState,
+    caller: &crate::web::extract::ApiCaller,
+    id: &str,
+) -> AppResult<super::Entry> {
+    let viewer = crate::visibility::Viewer::user(&caller.user.id);
+    match super::db::find(&state.db.reader, id).await? {
+        Some(entry)
+            if crate::incidents::db::visible(&state.db.reader, &entry.incident_id, &viewer)
+                .await? =>
+        {
+            Ok(entry)
+        }
+        _ => Err(AppError::missing("timeline entry")),
+    }
 }

@@ -19,6 +19,7 @@ use crate::auth::sessions::SessionCache;
 use crate::auth::{Role, Scope, User};
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
+use crate::visibility::Viewer;
 
 /// What the extractors and the error pages need to know who is asking: the database, the
 /// session cache, the header's count of open action items, the zone times are shown in and the
@@ -133,7 +134,10 @@ where
             owner_id: Some(user.id.clone()),
             ..crate::action_items::db::ItemFilter::default()
         };
-        let my_items = state.items.count(&state.db, &mine).await?;
+        let my_items = state
+            .items
+            .count(&state.db, &Viewer::user(&user.id), &mine)
+            .await?;
         let unread = crate::inbox::db::unread_count(&state.db.reader, &user.id).await?;
         Ok(Self {
             chrome: chrome(parts, state, Some(user.clone()), (my_items, unread)),
@@ -598,7 +602,39 @@ where
             .map(|(_, value)| value.to_owned())
             .ok_or_else(|| AppError::Internal("route has no {incident} segment".into()))?;
         let state = CallerState::from_ref(state);
-        crate::incidents::find(&state.db, &raw).await.map(Self)
+        let viewer = caller_viewer(parts, &state).await?;
+        crate::incidents::find(&state.db, &raw, &viewer)
+            .await
+            .map(Self)
+    }
+}
+
+/// Whose view of the incidents the request takes: the API token's owner when it carries a
+/// bearer token, else the signed-in user; neither is 401. Every route that shows incidents
+/// takes one (directly or through [`IncidentInPath`]) and hands it to the area's query.
+async fn caller_viewer(parts: &mut Parts, state: &CallerState) -> AppResult<Viewer> {
+    if let Some(secret) = bearer(parts) {
+        let found = crate::auth::db::token_user(&state.db.reader, secret)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        return Ok(Viewer::user(&found.user.id));
+    }
+    let user = session_user(parts, state)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    Ok(Viewer::user(&user.id))
+}
+
+impl<S> FromRequestParts<S> for Viewer
+where
+    S: Send + Sync,
+    CallerState: FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Self> {
+        let state = CallerState::from_ref(state);
+        caller_viewer(parts, &state).await
     }
 }
 

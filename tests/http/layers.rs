@@ -17,6 +17,7 @@ const FOUNDATIONS: &[&str] = &[
     "src/csv.rs",
     "src/choice.rs",
     "src/net.rs",
+    "src/visibility.rs",
 ];
 
 /// Top-level folders that are not domain areas.

@@ -28,6 +28,7 @@ mod postmortems;
 mod prometheus;
 mod receivers;
 mod reports;
+mod restricted;
 mod search;
 mod security;
 mod server;
