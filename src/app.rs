@@ -135,6 +135,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::search::web::router())
         .merge(crate::inbox::web::router())
         .merge(crate::signals::api::otlp_router())
+        .merge(crate::insights::web::router())
         .nest("/api/v1", api_router())
         .route("/api/openapi.json", get(crate::web::static_files::openapi))
         .fallback(not_found)
@@ -214,6 +215,7 @@ fn api_router() -> Router<AppState> {
         .merge(crate::postmortems::api::router())
         .merge(crate::reports::api::router())
         .merge(crate::inbox::api::router())
+        .merge(crate::insights::api::router())
 }
 
 /// What the extractors and the error pages need: see `web::extract::CallerState`.
@@ -440,4 +442,16 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
 
 async fn not_found(uri: Uri) -> crate::error::AppError {
     crate::error::AppError::not_found("the page", uri.path())
+}
+
+/// The insights page and API: the zone, the recurrence rule and the catalog's lists.
+impl FromRef<AppState> for crate::insights::InsightsState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            tz: app.config.timezone,
+            rule: app.recurrence.rule,
+            catalog: Arc::clone(&app.catalog),
+        }
+    }
 }

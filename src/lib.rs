@@ -18,6 +18,7 @@ pub mod demo_traffic;
 pub mod error;
 pub mod inbox;
 pub mod incidents;
+pub mod insights;
 pub mod integrations;
 pub mod markdown;
 pub mod metrics;

@@ -17,6 +17,7 @@ mod demo;
 mod faults;
 mod inbox;
 mod incidents;
+mod insights;
 mod layers;
 mod migrations;
 mod notifications;
