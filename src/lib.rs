@@ -27,6 +27,7 @@ pub mod notifications;
 pub mod postmortems;
 pub mod recurrence;
 pub mod reports;
+pub mod review_delivery;
 pub mod search;
 pub mod signals;
 pub mod time;

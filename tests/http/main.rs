@@ -27,6 +27,7 @@ mod postmortems;
 mod prometheus;
 mod receivers;
 mod reports;
+mod review_delivery;
 mod search;
 mod security;
 mod server;
