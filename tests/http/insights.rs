@@ -605,7 +605,7 @@ async fn each_figure_exports_as_csv() {
                 res.header("content-disposition")
                     .contains(&format!("insights-{figure}-2026-01-01-2026-06-30.csv"))
             );
-            res.body.clone()
+            res.body
         }
     };
     let fix = csv("fix").await;
