@@ -249,6 +249,14 @@ impl Subscription {
             .map_or("?", weekday_name)
     }
 
+    /// The next delivery in the subscription's own zone (`2026-12-04 16:00 CET (+01:00)`).
+    pub fn next_local(&self) -> String {
+        match self.timezone.parse::<Tz>() {
+            Ok(tz) => crate::time::format_time(tz, self.next_due_at),
+            Err(_) => self.next_due_at.to_rfc3339(),
+        }
+    }
+
     pub fn team_label(&self) -> &str {
         self.team.as_deref().unwrap_or("all teams")
     }

@@ -1215,6 +1215,8 @@ fn every_page_passes_the_accessibility_check_signed_in_and_out() {
         "/admin/templates/new",
         "/admin/integrations",
         "/no-such-page",
+        "/insights",
+        "/reports/weekly/subscriptions",
     ] {
         browser.goto(&app.url(path));
     }
