@@ -27,11 +27,16 @@ async fn insights_json(
     caller.require_read()?;
     let filter = q.filter(crate::time::today(state.tz))?;
     let data = insights(&state, &filter).await?;
-    let mut body = serde_json::to_value(&data).unwrap_or(Value::Null);
-    if let (Some(figure), Some(map)) = (FigureName::parse(q.figure.trim()), body.as_object_mut()) {
-        // Only the figure asked for, with the filter it was computed for.
+    Ok(axum::Json(body(&data, &q.figure)).into_response())
+}
+
+/// The figures as JSON: all of them, or only `figure` (with the filter it was computed for and
+/// the incident count). Also what the page's JSON links (`/insights.json`) answer.
+pub fn body(data: &super::Insights, figure: &str) -> Value {
+    let mut body = serde_json::to_value(data).unwrap_or(Value::Null);
+    if let (Some(figure), Some(map)) = (FigureName::parse(figure.trim()), body.as_object_mut()) {
         let keep = figure.as_str();
         map.retain(|k, _| k == keep || k == "filter" || k == "incidents");
     }
-    Ok(axum::Json(json!(body)).into_response())
+    json!(body)
 }

@@ -26,6 +26,7 @@ where
     Router::new()
         .route("/insights", get(page))
         .route("/insights.csv", get(csv))
+        .route("/insights.json", get(json))
 }
 
 #[derive(Template, WebTemplate)]
@@ -58,7 +59,7 @@ impl InsightsPage {
     }
 
     fn json_url(&self, figure: &str) -> String {
-        format!("/api/v1/insights?figure={figure}&{}", self.filter.query())
+        format!("/insights.json?figure={figure}&{}", self.filter.query())
     }
 
     fn percent(&self, rate: &Option<f64>) -> String {
@@ -275,4 +276,16 @@ async fn csv(
         ),
         super::export::csv(&data, figure, state.tz),
     ))
+}
+
+/// The figures as JSON for a signed-in browser (the API needs a token): what
+/// `GET /api/v1/insights` answers.
+async fn json(
+    State(state): State<InsightsState>,
+    _page: Page,
+    Query(q): Query<InsightsQuery>,
+) -> AppResult<Response> {
+    let filter = q.filter(crate::time::today(state.tz))?;
+    let data = insights(&state, &filter).await?;
+    Ok(axum::Json(super::api::body(&data, &q.figure)).into_response())
 }

@@ -582,6 +582,18 @@ async fn the_page_shows_each_figure_with_its_definition_chart_and_table() {
     assert!(html.contains("<form method=\"get\" action=\"/insights\""));
     assert!(html.contains("value=\"2026-01-01\""));
     assert!(html.contains("/insights.csv?figure=fix&#38;since=2026-01-01&#38;until=2026-06-30"));
+    // The page's JSON links work with the session (the API wants a token).
+    assert!(html.contains("/insights.json?figure=hours&#38;since=2026-01-01&#38;until=2026-06-30"));
+    let res = app
+        .get(
+            &format!("/insights.json?figure=hours&{RANGE}"),
+            Some(&viewer),
+        )
+        .await;
+    res.assert_status(StatusCode::OK);
+    let v = res.json();
+    assert_eq!(rows(&v, "hours")[0]["hours"], 1465.0);
+    assert!(v.get("fix").is_none());
 }
 
 #[tokio::test]
