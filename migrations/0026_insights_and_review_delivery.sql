@@ -20,8 +20,9 @@ CREATE TABLE review_subscriptions (
     -- a server that was down sends a missed one once, not once per missed week.
     next_due_at            TEXT NOT NULL,
     created_by             TEXT REFERENCES users (id) ON DELETE SET NULL,
-    created_at             TEXT NOT NULL,
-    CHECK (emails <> '' OR webhook_destination_id IS NOT NULL)
+    -- No CHECK that a target is left: deleting a webhook destination sets it NULL here, and
+    -- the log then says the subscription has nowhere to go.
+    created_at             TEXT NOT NULL
 );
 CREATE INDEX review_subscriptions_due ON review_subscriptions (next_due_at);
 

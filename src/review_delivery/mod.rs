@@ -481,6 +481,30 @@ async fn queue(
 ) -> AppResult<Vec<String>> {
     let mut ids = Vec::new();
     let now = Utc::now();
+    if sub.emails.is_empty() && sub.webhook_destination.is_none() {
+        // Its webhook destination was deleted: say so in the log rather than skip silently.
+        let id = crate::db::new_id();
+        db::insert_delivery(
+            &mut *tx,
+            &id,
+            &sub.id,
+            &week.label(),
+            trigger,
+            "webhook",
+            "",
+            now,
+        )
+        .await?;
+        db::record(
+            &mut *tx,
+            &id,
+            "failed",
+            "no target: the webhook destination was deleted",
+            None,
+        )
+        .await?;
+        ids.push(id);
+    }
     if !sub.emails.is_empty() {
         let id = crate::db::new_id();
         db::insert_delivery(

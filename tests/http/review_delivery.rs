@@ -633,6 +633,25 @@ async fn the_webhook_gets_a_slack_summary_with_a_link_and_no_titles() {
             &json!("ops channel")
         )
     );
+
+    // Deleting the destination leaves the subscription with nowhere to go: the log says so.
+    let deleted = app
+        .post_form(
+            &format!("/admin/integrations/destinations/{dest}/delete"),
+            Some(&admin),
+            &[],
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    send(&app, &token, sub["id"].as_str().expect("id")).await;
+    let log = deliveries(&app, &token).await;
+    assert_eq!(log[0]["status"], "failed");
+    assert!(
+        log[0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("webhook destination was deleted")),
+        "{log:?}"
+    );
 }
 
 #[tokio::test]
