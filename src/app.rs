@@ -145,6 +145,8 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::auth::account_web::router())
         .merge(crate::audit::web::router())
         .merge(crate::auth::oidc_web::router())
+        .merge(crate::insights::web::router())
+        .merge(crate::review_delivery::web::router())
         .nest("/api/v1", api_router())
         .route("/api/openapi.json", get(crate::web::static_files::openapi))
         .fallback(not_found)
@@ -225,6 +227,8 @@ fn api_router() -> Router<AppState> {
         .merge(crate::reports::api::router())
         .merge(crate::inbox::api::router())
         .merge(crate::audit::api::router())
+        .merge(crate::insights::api::router())
+        .merge(crate::review_delivery::api::router())
 }
 
 /// What the extractors and the error pages need: see `web::extract::CallerState`.
@@ -463,6 +467,35 @@ impl FromRef<AppState> for crate::audit::AuditState {
         Self {
             db: app.db.clone(),
             tz: app.config.timezone,
+        }
+    }
+}
+
+/// The insights page and API: the zone, the recurrence rule and the catalog's lists.
+impl FromRef<AppState> for crate::insights::InsightsState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            tz: app.config.timezone,
+            rule: app.recurrence.rule,
+            catalog: Arc::clone(&app.catalog),
+        }
+    }
+}
+
+/// The weekly review's subscriptions and their delivery: the review's caches and settings,
+/// the mailer and the retry base the webhook outbox uses too.
+impl FromRef<AppState> for crate::review_delivery::ReviewDeliveryState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            tz: app.config.timezone,
+            base_url: app.config.base_url.clone(),
+            rule: app.recurrence.rule,
+            weeks: Arc::clone(&app.report_weeks),
+            mailer: app.config.mailer.clone(),
+            retry_base: app.config.webhook_retry_base,
+            catalog: Arc::clone(&app.catalog),
         }
     }
 }

@@ -252,6 +252,11 @@ async fn serve(db: Db, config: Config) -> CliResult {
             }
         }
     });
+    // The weekly review delivered on schedule (e-mail and webhook): stops between rounds.
+    let reviews = tokio::spawn(crate::review_delivery::run(
+        axum::extract::FromRef::from_ref(&state),
+        stop.clone(),
+    ));
     // Read-only (it builds a cached page): aborted at shutdown, nothing to finish.
     let warmer = tokio::spawn(crate::reports::keep_weekly_warm(
         axum::extract::FromRef::from_ref(&state),
@@ -329,6 +334,7 @@ async fn serve(db: Db, config: Config) -> CliResult {
         ("disk watch", disk),
         ("inbox mail", mail),
         ("demo traffic", traffic),
+        ("weekly review delivery", reviews),
     ] {
         if tokio::time::timeout(std::time::Duration::from_secs(10), task)
             .await

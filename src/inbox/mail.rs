@@ -40,7 +40,8 @@ impl Mailer {
     /// `smtps://user:pass@host:465`) sending as `from` (`Hindsight <hindsight@example.com>`);
     /// links point at `base_url`. The error says what is wrong, never the password.
     pub fn new(smtp_url: &str, from: &str, base_url: &str) -> Result<Self, String> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
+        let smtp_url = starttls_spelling(smtp_url);
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&smtp_url)
             .map_err(|e| format!("not an SMTP URL lettre understands ({e})"))?
             .timeout(Some(Duration::from_secs(20)))
             .build();
@@ -52,6 +53,39 @@ impl Mailer {
             from,
             base_url: base_url.trim_end_matches('/').to_owned(),
         })
+    }
+
+    /// Sends one message with a plain-text and an HTML part (text first, so a reader that
+    /// shows only one part picks the HTML, and one that cannot shows the text) to `to`. The
+    /// error says what failed without the credentials.
+    pub async fn send_alternative(
+        &self,
+        to: &[String],
+        subject: &str,
+        text: String,
+        html: String,
+    ) -> Result<(), String> {
+        use lettre::message::MultiPart;
+        let mut builder = Email::builder().from(self.from.clone()).subject(subject);
+        for address in to {
+            let mailbox: Mailbox = address
+                .parse()
+                .map_err(|e| format!("the address {address:?} does not parse ({e})"))?;
+            builder = builder.to(mailbox);
+        }
+        let email = builder
+            .multipart(MultiPart::alternative_plain_html(text, html))
+            .map_err(|e| format!("the mail could not be built ({e})"))?;
+        self.transport
+            .send(email)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("the mail server refused or did not answer: {e}"))
+    }
+
+    /// Where links in mail point.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
     }
 
     /// The e-mail for one inbox message.
@@ -81,6 +115,26 @@ impl Mailer {
             .subject(subject)
             .body(body)
             .map_err(|e| format!("the mail could not be built ({e})"))
+    }
+}
+
+/// `tls=starttls` (the spelling the README and most mail providers use) is what lettre calls
+/// `tls=required`: STARTTLS on the plain port, refusing to go on without it.
+fn starttls_spelling(url: &str) -> String {
+    match url.split_once('?') {
+        Some((head, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, v)) if k == "tls" && v.eq_ignore_ascii_case("starttls") => {
+                        "tls=required".to_owned()
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{head}?{}", query.join("&"))
+        }
+        None => url.to_owned(),
     }
 }
 
@@ -131,5 +185,28 @@ pub async fn run(db: Db, mailer: Mailer, mut stop: tokio::sync::watch::Receiver<
         if let Err(e) = deliver_due(&db, &mailer).await {
             tracing::warn!(error = %e, "mailing inbox messages failed; retrying shortly");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_smtp_url_builds_a_mailer() {
+        for url in [
+            "smtp://user:pass@mail.example.com:587?tls=starttls",
+            "smtp://user:pass@mail.example.com:587?tls=required",
+            "smtps://user:pass@mail.example.com:465",
+            "smtp://127.0.0.1:25",
+        ] {
+            Mailer::new(url, "Hindsight <h@example.com>", "https://h.example.com")
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
+        }
+        assert_eq!(
+            starttls_spelling("smtp://u:p@h:587?tls=starttls"),
+            "smtp://u:p@h:587?tls=required"
+        );
+        assert!(Mailer::new("smtp://h:587?tls=bogus", "h@example.com", "x").is_err());
     }
 }

@@ -243,3 +243,40 @@ pub async fn recent_deliveries(
     .fetch_all(pool)
     .await?)
 }
+
+/// Queues `notice` for one destination (whatever events it chose: the weekly review goes to
+/// the destination its subscription names), inside the caller's transaction; returns the
+/// delivery's id, or none when the destination is gone or disabled.
+pub async fn enqueue_to(
+    conn: &mut SqliteConnection,
+    destination_id: &str,
+    event: &str,
+    notice: &Notice,
+) -> Result<Option<String>, AppError> {
+    let enabled = sqlx::query_scalar!(
+        r#"SELECT enabled AS "enabled: bool" FROM webhook_destinations WHERE id = ?"#,
+        destination_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if enabled != Some(true) {
+        return Ok(None);
+    }
+    let data = serde_json::to_string(notice).map_err(|e| AppError::Internal(e.to_string()))?;
+    let now = ts(Utc::now());
+    let id = new_id();
+    sqlx::query!(
+        "INSERT INTO webhook_deliveries (id, destination_id, event, data, status, attempts,
+            next_attempt_at, created_at)
+         VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)",
+        id,
+        destination_id,
+        event,
+        data,
+        now,
+        now,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(Some(id))
+}

@@ -1219,6 +1219,8 @@ fn every_page_passes_the_accessibility_check_signed_in_and_out() {
         "/no-such-page",
         "/account",
         "/account/sessions",
+        "/insights",
+        "/reports/weekly/subscriptions",
     ] {
         browser.goto(&app.url(path));
     }
