@@ -205,6 +205,42 @@ const SWEEP: &[(&str, &[&str])] = &[
         "/api/v1/services/{service}/prometheus",
         &["/api/v1/services/checkout/prometheus"],
     ),
+    ("/account", &["/account"]),
+    ("/account/sessions", &["/account/sessions"]),
+    ("/reset/{token}", &["/reset/nope"]),
+    (
+        "/admin/audit",
+        &["/admin/audit", "/admin/audit?action=incident.access"],
+    ),
+    ("/admin/audit.csv", &["/admin/audit.csv"]),
+    ("/api/v1/audit", &["/api/v1/audit"]),
+    ("/auth/oidc/start", &["/auth/oidc/start"]),
+    (
+        "/auth/oidc/callback",
+        &["/auth/oidc/callback?code=x&state=y"],
+    ),
+    ("/insights", &["/insights", "/insights?service=checkout"]),
+    (
+        "/insights.csv",
+        &[
+            "/insights.csv?figure=factors",
+            "/insights.csv?figure=detection",
+            "/insights.csv?figure=mttx",
+            "/insights.csv?figure=hours",
+            "/insights.csv?figure=follow_through",
+            "/insights.csv?figure=fix",
+        ],
+    ),
+    ("/insights.json", &["/insights.json"]),
+    ("/api/v1/insights", &["/api/v1/insights"]),
+    (
+        "/reports/weekly/subscriptions",
+        &["/reports/weekly/subscriptions"],
+    ),
+    (
+        "/api/v1/review-subscriptions",
+        &["/api/v1/review-subscriptions"],
+    ),
 ];
 
 /// An id no record has.
@@ -233,11 +269,29 @@ fn declared_get_routes() -> Vec<(String, String)> {
             let text = std::fs::read_to_string(&path).expect("source");
             let api = path.file_name().is_some_and(|n| n == "api.rs");
             for call in text.split(".route(").skip(1) {
-                let Some(route) = call.trim_start().strip_prefix('"') else {
-                    continue;
-                };
-                let Some((route, rest)) = route.split_once('"') else {
-                    continue;
+                let call = call.trim_start();
+                // A path given by a constant (`.route(PAGE, …)`) is looked up in the same
+                // file; one that cannot be read this way fails, so no route slips past.
+                let (route, rest) = if let Some(literal) = call.strip_prefix('"') {
+                    literal.split_once('"').expect("a closed string literal")
+                } else {
+                    let name: String = call
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    let value = text
+                        .split(&format!("const {name}: &str = \""))
+                        .nth(1)
+                        .and_then(|v| v.split_once('"'))
+                        .map(|(v, _)| v)
+                        .unwrap_or_else(|| {
+                            panic!(
+                                "{}: .route({name}, …) — the sweep cannot read this path; \
+                                 write it as a string literal or a `const {name}: &str` in the same file",
+                                path.display()
+                            )
+                        });
+                    (value, &call[name.len()..])
                 };
                 let methods = rest
                     .split(".route(")
