@@ -83,6 +83,10 @@ DRAFT=INC-$(q "SELECT i.number FROM incidents i JOIN postmortems p ON p.incident
 EMAIL=storm@example.com
 PASSWORD=storm-test-password
 printf '%s\n' "$PASSWORD" | "$BIN" user create --email "$EMAIL" --name "Storm Test" --role admin --password-stdin >/dev/null
+# The person signed in owns a demo colleague's action items (a quarter of them), so the home
+# page's "my items", the header's count and "mine" on the board have real work to do.
+q "UPDATE action_items SET owner_id = (SELECT id FROM users WHERE email = '$EMAIL')
+   WHERE owner_id = (SELECT id FROM users WHERE email = 'maya.okafor@demo.hindsight')"
 WRITE_TOKEN=$("$BIN" token create --user "$EMAIL" --name storm-write --scope write | tail -1)
 INGEST_TOKEN=$("$BIN" token create --user "$EMAIL" --name storm-ingest --scope ingest | tail -1)
 
@@ -105,6 +109,11 @@ if [[ $status != 303 || -z $SESSION ]]; then
 fi
 COOKIE="Cookie: hindsight_session=$SESSION"
 
+# The service page needs the collector's window of checkout: one batch of events opens it.
+curl -fs -o /dev/null -H "Authorization: Bearer $INGEST_TOKEN" -H 'Content-Type: application/json' \
+  -d '{"service":"checkout","events":[{"latency_ms":42,"ok":true},{"latency_ms":57,"ok":true}]}' \
+  "$BASE/api/v1/metrics/events"
+
 # name|path, in the order shown.
 ALL_PAGES=(
   "healthz|/healthz"
@@ -118,7 +127,7 @@ ALL_PAGES=(
   "postmortem|/incidents/$PUBLISHED/postmortem"
   "postmortem-edit|/incidents/$DRAFT/postmortem/edit"
   "board|/action-items"
-  "board-mine-overdue|/action-items?owner=mine&due=overdue"
+  "board-mine-overdue|/action-items?owner=me&due=overdue"
   "weekly|/reports/weekly"
   "search|/search?q=connection+pool"
   "services|/services"
@@ -145,18 +154,32 @@ one_write() {
     -d '{"kind":"note","body":"cold-measure write"}' "$BASE/api/v1/incidents/$STORM/timeline"
 }
 
-# Cold: the first request after a write (caches keyed on writes see it), median of COLD.
-declare -A COLD_MS
-echo "== cold server time (first request after a write; ms, $COLD each)"
+# A write every cache must assume changed anything: a new category (admin API).
+COLD_SEQ=0
+full_write() {
+  COLD_SEQ=$((COLD_SEQ + 1))
+  curl -s -o /dev/null -H "Authorization: Bearer $WRITE_TOKEN" -H 'Content-Type: application/json' \
+    -d "{\"name\":\"storm-cold-$$-$COLD_SEQ\"}" "$BASE/api/v1/categories"
+}
+page_ms() { curl -s -o /dev/null -w '%{time_total}' -H "$COOKIE" "$BASE$1" | awk '{ printf "%.1f", $1 * 1000 }'; }
+
+# Cold: the first request after a write, median of COLD: after a timeline entry on the storm
+# incident (what a storm mostly writes) and after a write that empties every cache keyed on
+# writes (the worst case).
+declare -A COLD_MS COLD_FULL_MS
+echo "== cold server time (first request after a write; ms, $COLD each; after a timeline entry | after a new category)"
 for entry in "${SELECTED[@]}"; do
   name=${entry%%|*}; path=${entry#*|}
-  times=()
+  times=(); full=()
   for _ in $(seq "$COLD"); do
     one_write
-    times+=("$(curl -s -o /dev/null -w '%{time_total}' -H "$COOKIE" "$BASE$path" | awk '{ printf "%.1f", $1 * 1000 }')")
+    times+=("$(page_ms "$path")")
+    full_write
+    full+=("$(page_ms "$path")")
   done
   COLD_MS[$name]=$(median "${times[@]}")
-  printf '   %-26s %s  (median %s)\n' "$name" "${times[*]}" "${COLD_MS[$name]}"
+  COLD_FULL_MS[$name]=$(median "${full[@]}")
+  printf '   %-26s %s  (median %s) | %s  (median %s)\n' "$name" "${times[*]}" "${COLD_MS[$name]}" "${full[*]}" "${COLD_FULL_MS[$name]}"
 done
 
 declare -A RPS P99 ERR
@@ -188,7 +211,7 @@ H_Q=${RPS[quiet.healthz]}; H_S=${RPS[storm.healthz]}
 echo
 echo "N=$N incidents (realistic), wrk -t$THREADS -c$CONNECTIONS -d$DURATION, writes $RATE/s during the storm, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "storm incident $STORM, long closed incident $LONG, post-mortem $PUBLISHED, draft $DRAFT"
-printf '%-26s %9s %8s %9s %8s %8s %7s %7s %s\n' page "quiet r/s" "p99 ms" "storm r/s" "p99 ms" "cold ms" "q/hz" "s/hz" verdict
+printf '%-26s %9s %8s %9s %8s %8s %8s %7s %7s %s\n' page "quiet r/s" "p99 ms" "storm r/s" "p99 ms" "cold ms" "cold* ms" "q/hz" "s/hz" verdict
 missed=0
 for entry in "${SELECTED[@]}"; do
   name=${entry%%|*}
@@ -200,7 +223,7 @@ for entry in "${SELECTED[@]}"; do
     print (m == "") ? "met" : "MISSED:" m }')
   [[ $name == healthz ]] && verdict=ceiling
   [[ $verdict == MISSED* ]] && missed=$((missed + 1))
-  printf '%-26s %9s %8s %9s %8s %8s %6.1f%% %6.1f%% %s\n' "$name" "$rq" "$pq" "$rs" "$ps" "$c" \
+  printf '%-26s %9s %8s %9s %8s %8s %8s %6.1f%% %6.1f%% %s\n' "$name" "$rq" "$pq" "$rs" "$ps" "$c" "${COLD_FULL_MS[$name]}" \
     "$(awk -v a="$rq" -v b="$H_Q" 'BEGIN { print (b > 0) ? 100 * a / b : 0 }')" \
     "$(awk -v a="$rs" -v b="$H_S" 'BEGIN { print (b > 0) ? 100 * a / b : 0 }')" "$verdict"
 done
@@ -212,4 +235,4 @@ ok = w["p99_ms"] <= 50 and not w["errors"] and w["achieved_per_s"] >= 0.95 * w["
 print(f"writes: {w['done']} in {w['seconds']} s ({w['achieved_per_s']}/s of {w['rate_asked']}), p50 {w['p50_ms']} ms, p99 {w['p99_ms']} ms, max {w['max_ms']} ms: {'met' if ok else 'MISSED'} (p99 ≤ 50 ms)")
 EOF
 echo "server RSS after the run: $((RSS_KB / 1024)) MiB (peak $((HWM_KB / 1024)) MiB); database $((DB_BYTES / 1048576)) MiB (with WAL)"
-echo "pages missing a target: $missed"
+echo "pages missing a target: $missed (cold ms: after a timeline entry; cold* ms: after a write that empties every cache, not in the verdict)"

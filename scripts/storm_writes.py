@@ -89,12 +89,24 @@ class Writer:
             return c_status, payload
         inc = json.loads(payload)
         target = "monitoring" if inc.get("status") != "monitoring" else "identified"
-        return self.request(
+        code, payload = self.request(
             "PATCH",
             f"/api/v1/incidents/{self.incident}",
             self.write_token,
             {"version": inc["version"], "status": target},
         )
+        if code == 409:
+            # Someone changed it in between (another status write): retry once on the
+            # version the conflict answer carries, as a client would.
+            current = json.loads(payload).get("error", {}).get("current", {})
+            target = "monitoring" if current.get("status") != "monitoring" else "identified"
+            code, payload = self.request(
+                "PATCH",
+                f"/api/v1/incidents/{self.incident}",
+                self.write_token,
+                {"version": current.get("version"), "status": target},
+            )
+        return code, payload
 
     def get_incident(self):
         c = self.conn()

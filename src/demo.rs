@@ -651,15 +651,21 @@ pub async fn generate_realistic(db: &Db, count: u64, entries: u32, items: u32) -
         let mut tx = db.begin_write().await?;
         for i in done..done + batch {
             let story = STORIES[rng.below(STORIES.len() as u64) as usize];
-            let detail = &DETAILS[STORIES.iter().position(|s| s.0 == story.0).unwrap_or(0) % DETAILS.len()];
-            let back = ((count - i) as f64 * step) as i64 - rng.below(step.max(1.0) as u64) as i64 / 2;
+            let detail =
+                &DETAILS[STORIES.iter().position(|s| s.0 == story.0).unwrap_or(0) % DETAILS.len()];
+            let back =
+                ((count - i) as f64 * step) as i64 - rng.below(step.max(1.0) as u64) as i64 / 2;
             let started = now - Duration::minutes(back.max(5));
             let age_days = (now - started).num_days();
             let status = if age_days < 3 && (rng.below(10_000) as f64) < open_share * 10_000.0 {
                 open += 1;
                 ["investigating", "identified", "identified", "monitoring"][rng.below(4) as usize]
             } else if age_days < 14 {
-                if rng.below(2) == 0 { "resolved" } else { "closed" }
+                if rng.below(2) == 0 {
+                    "resolved"
+                } else {
+                    "closed"
+                }
             } else if rng.below(100) < 3 {
                 "resolved"
             } else {
@@ -672,7 +678,11 @@ pub async fn generate_realistic(db: &Db, count: u64, entries: u32, items: u32) -
                 long_open_sev1 = true;
             }
             let commander = &people[rng.below(people.len() as u64) as usize];
-            let n = if is_long { REALISTIC_LONG_ENTRIES } else { entries };
+            let n = if is_long {
+                REALISTIC_LONG_ENTRIES
+            } else {
+                entries
+            };
             let number = first + i as i64;
             let (id, (detected, _)) = insert_incident(
                 &mut tx, number, story.0, story, status, started, commander, &mut rng, n, None,

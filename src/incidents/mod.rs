@@ -586,6 +586,14 @@ pub async fn find(db: &Db, raw: &str) -> AppResult<Incident> {
         .ok_or_else(|| AppError::not_found("incident", raw))
 }
 
+/// `find` on a given pool (a write's path reads from `Db::urgent`).
+pub async fn find_in(pool: &sqlx::SqlitePool, raw: &str) -> AppResult<Incident> {
+    let r = IncidentRef::parse(raw)?;
+    db::find(pool, &r)
+        .await?
+        .ok_or_else(|| AppError::not_found("incident", raw))
+}
+
 /// Who changes an incident.
 #[derive(Debug, Clone, Copy)]
 pub enum Actor<'a> {
@@ -787,6 +795,9 @@ pub async fn update(
     }
 
     let mut tx = db.begin_write().await?;
+    // Reports and recurrence read incidents by start: this changes only what is counted from
+    // the earlier of its old and new start on (a storm's status changes leave last week alone).
+    tx.changes_since(current.started_at.min(values.started_at));
     if !db::update(&mut tx, &current.id, version, &values, by.user_id(), now).await? {
         drop(tx);
         let fresh = db::find(&db.writer, &IncidentRef::Id(current.id.clone()))

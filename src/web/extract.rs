@@ -90,8 +90,12 @@ async fn session_user(parts: &Parts, state: &CallerState) -> AppResult<Option<Us
         log_caller(&user.id, None);
         return Ok(Some(user));
     }
-    let Some(found) =
-        crate::auth::db::session_user(&state.db.reader, secret, state.session_idle).await?
+    let Some(found) = crate::auth::db::session_user(
+        state.db.reads_for(!parts.method.is_safe()),
+        secret,
+        state.session_idle,
+    )
+    .await?
     else {
         return Ok(None);
     };
@@ -134,7 +138,9 @@ where
             ..crate::action_items::db::ItemFilter::default()
         };
         let my_items = state.items.count(&state.db, &mine).await?;
-        let unread = crate::inbox::db::unread_count(&state.db.reader, &user.id).await?;
+        let unread =
+            crate::inbox::db::unread_count(state.db.reads_for(!parts.method.is_safe()), &user.id)
+                .await?;
         Ok(Self {
             chrome: chrome(parts, state, Some(user.clone()), (my_items, unread)),
             user,
@@ -227,9 +233,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Self> {
         let secret = bearer(parts).ok_or(AppError::Unauthenticated)?;
         let state = &CallerState::from_ref(state);
-        let found = crate::auth::db::token_user(&state.db.reader, secret)
-            .await?
-            .ok_or(AppError::Unauthenticated)?;
+        let found =
+            crate::auth::db::token_user(state.db.reads_for(!parts.method.is_safe()), secret)
+                .await?
+                .ok_or(AppError::Unauthenticated)?;
         log_caller(&found.user.id, Some(&found.token_id));
         // Record use at most every few minutes, off the request path: a write per API call
         // would queue every read behind the single writer.
@@ -598,7 +605,8 @@ where
             .map(|(_, value)| value.to_owned())
             .ok_or_else(|| AppError::Internal("route has no {incident} segment".into()))?;
         let state = CallerState::from_ref(state);
-        crate::incidents::find(&state.db, &raw).await.map(Self)
+        let pool = state.db.reads_for(!parts.method.is_safe());
+        crate::incidents::find_in(pool, &raw).await.map(Self)
     }
 }
 

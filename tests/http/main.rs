@@ -30,4 +30,5 @@ mod search;
 mod security;
 mod server;
 mod signals;
+mod storm;
 mod timeline;
