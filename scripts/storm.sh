@@ -201,6 +201,9 @@ WRITER_PID=$!
 sleep 1
 for entry in "${SELECTED[@]}"; do run_wrk storm "${entry%%|*}" "${entry#*|}"; done
 kill -TERM "$WRITER_PID"; wait "$WRITER_PID" || true
+# How long the write transactions themselves took (BEGIN IMMEDIATE to COMMIT, the server's own
+# `hindsight-writes` window): the rest of a write's latency is waiting before it got there.
+WRITES_WINDOW=$(curl -s -H "Authorization: Bearer $WRITE_TOKEN" "$BASE/api/v1/metrics/services/hindsight-writes" || true)
 [[ -s $WORK/writes.err ]] && sed 's/^/   /' "$WORK/writes.err" | head -20
 
 RSS_KB=$(awk '/^VmRSS:/ { print $2 }' "/proc/$SERVER_PID/status")
@@ -234,5 +237,11 @@ w = json.load(open(sys.argv[1]))
 ok = w["p99_ms"] <= 50 and not w["errors"] and w["achieved_per_s"] >= 0.95 * w["rate_asked"]
 print(f"writes: {w['done']} in {w['seconds']} s ({w['achieved_per_s']}/s of {w['rate_asked']}), p50 {w['p50_ms']} ms, p99 {w['p99_ms']} ms, max {w['max_ms']} ms: {'met' if ok else 'MISSED'} (p99 ≤ 50 ms)")
 EOF
+python3 -c 'import json, sys
+try:
+    w = json.loads(sys.argv[1]); t = w.get("last_seconds", w); l = t.get("latency_ms") or {}
+    print(f"write transactions in the server (last {t.get(\"count\")} in its window): p50 {l.get(\"p50\")} ms, p99 {l.get(\"p99\")} ms, max {l.get(\"max\")} ms")
+except Exception as e:
+    print(f"write transactions in the server: not available ({e})")' "$WRITES_WINDOW"
 echo "server RSS after the run: $((RSS_KB / 1024)) MiB (peak $((HWM_KB / 1024)) MiB); database $((DB_BYTES / 1048576)) MiB (with WAL)"
 echo "pages missing a target: $missed (cold ms: after a timeline entry; cold* ms: after a write that empties every cache, not in the verdict)"
