@@ -594,6 +594,9 @@ impl Db {
 
     pub async fn close(&self) {
         self.reader.close().await;
+        // Before the writer: the last connection to close checkpoints the WAL into the file,
+        // which an open reader would hold back.
+        self.urgent.close().await;
         self.writer.close().await;
     }
 }
