@@ -101,7 +101,9 @@ impl AppState {
                 crate::reports::REPORT_MAX_AGE,
             )),
             month: Arc::new(crate::reports::MonthCache::new(Duration::from_secs(30))),
-            search_hits: Arc::new(crate::search::HitCache::new(Duration::from_secs(30))),
+            search_hits: Arc::new(crate::search::HitCache::with_timeline(Duration::from_secs(
+                30,
+            ))),
             report_weeks: Arc::new(crate::reports::WeekCache::new(
                 crate::reports::REPORT_MAX_AGE,
             )),

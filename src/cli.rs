@@ -55,6 +55,11 @@ pub enum Command {
         /// services (as `HINDSIGHT_DEMO_TRAFFIC=1`): a checkout latency spike pages a minute in.
         #[arg(long, conflicts_with = "incidents")]
         traffic: bool,
+        /// With --incidents: shape the data like an organisation at scale (the storm
+        /// benchmark's data): numbers in time order, most incidents closed, tens open, a few
+        /// timelines of 1,200 entries, post-mortems and snapshots on the severe ones.
+        #[arg(long, requires = "incidents")]
+        realistic: bool,
     },
 }
 
@@ -185,7 +190,15 @@ pub async fn run(cli: Cli, config: Config) -> CliResult {
             entries_per_incident,
             items_per_incident,
             traffic,
+            realistic,
         } => match incidents {
+            Some(n) if realistic => Ok(crate::demo::generate_realistic(
+                &db,
+                n,
+                entries_per_incident,
+                items_per_incident,
+            )
+            .await?),
             Some(n) => {
                 Ok(crate::demo::generate(&db, n, entries_per_incident, items_per_incident).await?)
             }

@@ -48,9 +48,20 @@ pub struct Db {
     pub writer: SqlitePool,
     /// Read-only connections for pages and API reads.
     pub reader: SqlitePool,
+    /// Read-only connections kept for the reads on a write's path (who is calling, the
+    /// incident named in the path). Under a storm of page loads every `reader` connection is
+    /// busy and dozens of requests queue for one; a write that queued there too waited behind
+    /// all of them before it reached the writer (see `reads_for`).
+    pub urgent: SqlitePool,
     /// Counts committed write transactions of this process, so read caches can tell whether
     /// anything changed since they were filled.
     generation: Arc<AtomicU64>,
+    /// Counts committed writes that changed only timeline entries (`WriteTx::commit_timeline`):
+    /// only caches of timeline text (search hits) need to see those.
+    timeline_generation: Arc<AtomicU64>,
+    /// The earliest instant of data each recent commit changed (see `WriteTx::changes_since`),
+    /// so a cache of the past can tell whether a write touched it.
+    changes: Arc<ChangeLog>,
     /// How writes have been going: counters by cause and the fault writes are failing with.
     health: Arc<WriteHealth>,
     /// The database file on disk (`None` for an in-memory database).
@@ -272,6 +283,10 @@ impl WriteHealth {
 pub struct WriteTx {
     tx: Transaction<'static, Sqlite>,
     generation: Arc<AtomicU64>,
+    timeline_generation: Arc<AtomicU64>,
+    changes: Arc<ChangeLog>,
+    /// The earliest instant of data this write changes, when it said (`changes_since`).
+    since: Option<i64>,
     health: Arc<WriteHealth>,
     began: Instant,
     _open: OpenMark,
@@ -301,12 +316,43 @@ impl WriteTx {
         let Self {
             tx,
             generation,
+            changes,
+            since,
             health,
             began,
             _open,
+            ..
         } = self;
         tx.commit().await?;
-        generation.fetch_add(1, Ordering::Release);
+        changes.record(&generation, since.unwrap_or(i64::MIN));
+        health.committed(began.elapsed());
+        Ok(())
+    }
+
+    /// Declares that this write changes only data of incidents that started at or after `at`
+    /// (and alert firings that started then or later), so caches of reports on earlier
+    /// periods stay valid (`ReadCache::get_or_load_until`). Several calls keep the earliest.
+    /// A write that never calls it may have changed anything.
+    pub fn changes_since(&mut self, at: DateTime<Utc>) {
+        let at = at.timestamp_millis();
+        self.since = Some(self.since.map_or(at, |s| s.min(at)));
+    }
+
+    /// Commits a write that changed timeline entries and nothing else a cache holds (an
+    /// entry's inbox mentions are read uncached): during an incident storm most writes are
+    /// timeline entries, and they must not empty the caches of reports, recurrence and counts
+    /// that no timeline entry changes. Caches of timeline text watch these too
+    /// (`ReadCache::with_timeline`).
+    pub async fn commit_timeline(self) -> Result<(), sqlx::Error> {
+        let Self {
+            tx,
+            timeline_generation,
+            health,
+            began,
+            ..
+        } = self;
+        tx.commit().await?;
+        timeline_generation.fetch_add(1, Ordering::Release);
         health.committed(began.elapsed());
         Ok(())
     }
@@ -397,12 +443,25 @@ impl Db {
             .acquire_timeout(Duration::from_secs(30))
             // Readers map the file instead of copying pages in with a read call each: reports
             // and searches touch thousands of scattered pages of a large database.
+            .connect_with(
+                base.clone()
+                    .read_only(true)
+                    .pragma("mmap_size", "268435456"),
+            )
+            .await?;
+        let urgent = SqlitePoolOptions::new()
+            .max_connections(2)
+            .min_connections(1)
+            .acquire_timeout(options.busy_timeout + Duration::from_secs(5))
             .connect_with(base.read_only(true).pragma("mmap_size", "268435456"))
             .await?;
         Ok(Self {
             writer,
             reader,
+            urgent,
             generation: Arc::new(AtomicU64::new(0)),
+            timeline_generation: Arc::new(AtomicU64::new(0)),
+            changes: Arc::new(ChangeLog::default()),
             health: Arc::new(WriteHealth::default()),
             path,
         })
@@ -427,10 +486,19 @@ impl Db {
         Ok(WriteTx {
             tx,
             generation: Arc::clone(&self.generation),
+            timeline_generation: Arc::clone(&self.timeline_generation),
+            changes: Arc::clone(&self.changes),
+            since: None,
             began: Instant::now(),
             _open: OpenMark::new(&self.health),
             health: Arc::clone(&self.health),
         })
+    }
+
+    /// The pool for a request's own reads: `urgent` when the request writes (its reads must
+    /// not wait behind page loads queued for `reader`), `reader` otherwise.
+    pub fn reads_for(&self, writing: bool) -> &SqlitePool {
+        if writing { &self.urgent } else { &self.reader }
     }
 
     /// How writes have been going (counters, the current fault).
@@ -494,6 +562,13 @@ impl Db {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// `generation` plus the timeline-only writes (`WriteTx::commit_timeline`): changes when
+    /// anything at all was committed. Both only grow, so their sum does too.
+    pub fn generation_with_timeline(&self) -> u64 {
+        self.generation()
+            .wrapping_add(self.timeline_generation.load(Ordering::Acquire))
+    }
+
     /// Writes a consistent copy of the live database to `path` (`VACUUM INTO`), then rebuilds
     /// the copy's full-text indexes. They refer to implicit rowids, which SQLite documents that
     /// VACUUM may renumber (the bundled version keeps them, but nothing promises it will).
@@ -519,6 +594,9 @@ impl Db {
 
     pub async fn close(&self) {
         self.reader.close().await;
+        // Before the writer: the last connection to close checkpoints the WAL into the file,
+        // which an open reader would hold back.
+        self.urgent.close().await;
         self.writer.close().await;
     }
 }
@@ -717,12 +795,53 @@ async fn repair_first_0002_checksum(writer: &SqlitePool) -> Result<(), sqlx::Err
     Ok(())
 }
 
+/// The last commits with the earliest instant of data each changed (ms; `i64::MIN`: may have
+/// changed anything), newest last.
+#[derive(Debug, Default)]
+struct ChangeLog {
+    recent: std::sync::Mutex<std::collections::VecDeque<(u64, i64)>>,
+}
+
+/// How many commits the change log remembers; a cache entry older than that is reloaded.
+const CHANGE_LOG_LEN: usize = 4096;
+
+impl ChangeLog {
+    /// Advances the generation and remembers what the commit changed, under one lock so the
+    /// log and the generation never disagree for a reader holding it.
+    fn record(&self, generation: &AtomicU64, since: i64) {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let g = generation.fetch_add(1, Ordering::AcqRel) + 1;
+        if recent.len() >= CHANGE_LOG_LEN {
+            recent.pop_front();
+        }
+        recent.push_back((g, since));
+    }
+
+    /// Whether every commit after `generation` up to `now` changed only data later than
+    /// `horizon` (ms): then a result read at `generation` about data up to `horizon` holds.
+    fn untouched(&self, generation: u64, now: u64, horizon: i64) -> bool {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let newer = recent.iter().filter(|(g, _)| *g > generation && *g <= now);
+        let mut seen = 0u64;
+        for (_, since) in newer {
+            if *since <= horizon {
+                return false;
+            }
+            seen += 1;
+        }
+        // Every commit in between must still be in the log.
+        seen == now.saturating_sub(generation)
+    }
+}
+
 /// Recently read results, reused while no write has been committed since they were read
 /// (`Db::generation`) and for at most `max_age` (which bounds how long writes by another
 /// process, such as `hindsight demo`, can go unseen). Bounded: it starts over when full.
 #[derive(Debug)]
 pub struct ReadCache<V> {
     max_age: Duration,
+    /// Also emptied by timeline-only writes (a cache of timeline text).
+    with_timeline: bool,
     entries: std::sync::Mutex<std::collections::HashMap<String, (u64, std::time::Instant, V)>>,
     /// Misses load one at a time, so a burst of requests for a cold page runs its query once
     /// instead of once per request.
@@ -733,8 +852,26 @@ impl<V: Clone> ReadCache<V> {
     pub fn new(max_age: Duration) -> Self {
         Self {
             max_age,
+            with_timeline: false,
             entries: std::sync::Mutex::new(std::collections::HashMap::new()),
             loading: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// A cache of results that read timeline entries: every committed write empties it.
+    pub fn with_timeline(max_age: Duration) -> Self {
+        Self {
+            with_timeline: true,
+            ..Self::new(max_age)
+        }
+    }
+
+    /// The write counter this cache's entries are checked against.
+    fn generation(&self, db: &Db) -> u64 {
+        if self.with_timeline {
+            db.generation_with_timeline()
+        } else {
+            db.generation()
         }
     }
 
@@ -753,14 +890,14 @@ impl<V: Clone> ReadCache<V> {
         Fut: std::future::Future<Output = Result<V, E>>,
     {
         // Read before loading: a write committed meanwhile makes the entry stale at once.
-        let generation = db.generation();
+        let generation = self.generation(db);
         let now = std::time::Instant::now();
         if let Some(value) = self.fresh(&key, generation, now) {
             return Ok(value);
         }
         let _one_at_a_time = self.loading.lock().await;
         // Someone may have loaded it while this request waited.
-        let generation = db.generation();
+        let generation = self.generation(db);
         let now = std::time::Instant::now();
         if let Some(value) = self.fresh(&key, generation, now) {
             return Ok(value);
@@ -770,9 +907,70 @@ impl<V: Clone> ReadCache<V> {
         Ok(value)
     }
 
+    /// `get_or_load` for a result about data up to `horizon` (a past week's review): a value
+    /// read before later writes is still served when every one of them declared that it
+    /// changed only later data (`WriteTx::changes_since`), such as the timeline, status and
+    /// alerts of today's incident during a storm.
+    pub async fn get_or_load_until<F, Fut, E>(
+        &self,
+        db: &Db,
+        key: String,
+        horizon: DateTime<Utc>,
+        load: F,
+    ) -> Result<V, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<V, E>>,
+    {
+        let horizon = horizon.timestamp_millis();
+        let now = std::time::Instant::now();
+        if let Some(value) = self.fresh_until(db, &key, horizon, now) {
+            return Ok(value);
+        }
+        let _one_at_a_time = self.loading.lock().await;
+        let generation = self.generation(db);
+        let now = std::time::Instant::now();
+        if let Some(value) = self.fresh_until(db, &key, horizon, now) {
+            return Ok(value);
+        }
+        let value = load().await?;
+        self.keep(key, generation, now, value.clone());
+        Ok(value)
+    }
+
+    fn fresh_until(&self, db: &Db, key: &str, horizon: i64, now: std::time::Instant) -> Option<V> {
+        let current = self.generation(db);
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let (g, at, value) = entries.get_mut(key)?;
+        if now.duration_since(*at) >= self.max_age {
+            return None;
+        }
+        if *g == current {
+            return Some(value.clone());
+        }
+        // Timeline-only writes are not in the change log; such a cache does not use horizons.
+        if self.with_timeline || !db.changes.untouched(*g, current, horizon) {
+            return None;
+        }
+        // Still valid at the current generation: later checks start from here.
+        *g = current;
+        Some(value.clone())
+    }
+
+    /// Whether `get_or_load_until` would serve `key` from memory right now.
+    pub fn is_fresh_until(&self, db: &Db, key: &str, horizon: DateTime<Utc>) -> bool {
+        self.fresh_until(
+            db,
+            key,
+            horizon.timestamp_millis(),
+            std::time::Instant::now(),
+        )
+        .is_some()
+    }
+
     /// Whether `key` would be served from memory right now.
     pub fn is_fresh(&self, db: &Db, key: &str) -> bool {
-        self.fresh(key, db.generation(), std::time::Instant::now())
+        self.fresh(key, self.generation(db), std::time::Instant::now())
             .is_some()
     }
 
@@ -784,7 +982,7 @@ impl<V: Clone> ReadCache<V> {
         Fut: std::future::Future<Output = Result<V, E>>,
     {
         let _one_at_a_time = self.loading.lock().await;
-        let generation = db.generation();
+        let generation = self.generation(db);
         let now = std::time::Instant::now();
         let value = load().await?;
         self.keep(key, generation, now, value.clone());
@@ -825,6 +1023,56 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    /// A past week's review stays cached through a storm's writes about today's incident, and
+    /// is read again after a write about its own week or one that does not say what it changed.
+    #[tokio::test]
+    async fn a_result_about_the_past_survives_writes_about_later_data_only() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("h.db").display());
+        let db = Db::connect(&url).await.expect("database");
+        let cache: ReadCache<u32> = ReadCache::new(Duration::from_secs(600));
+        let loads = std::sync::atomic::AtomicU32::new(0);
+        let week_end = Utc
+            .with_ymd_and_hms(2026, 11, 23, 0, 0, 0)
+            .single()
+            .expect("valid");
+        let get = || {
+            cache.get_or_load_until(&db, "2026-W47".into(), week_end, || async {
+                Ok::<_, ()>(loads.fetch_add(1, Ordering::SeqCst) + 1)
+            })
+        };
+        assert_eq!(get().await, Ok(1));
+
+        // Today's incident: a status change, an alert, a timeline entry.
+        let mut tx = db.begin_write().await.expect("begin");
+        tx.changes_since(week_end + chrono::Duration::days(7));
+        tx.commit().await.expect("commit");
+        let tx = db.begin_write().await.expect("begin");
+        tx.commit_timeline().await.expect("commit");
+        assert_eq!(
+            get().await,
+            Ok(1),
+            "writes about later data leave it cached"
+        );
+
+        // A correction to an incident of that week.
+        let mut tx = db.begin_write().await.expect("begin");
+        tx.changes_since(week_end - chrono::Duration::days(2));
+        tx.changes_since(week_end + chrono::Duration::days(2));
+        tx.commit().await.expect("commit");
+        assert_eq!(get().await, Ok(2), "a write about its week reloads it");
+
+        // A write that did not say what it changed may have changed anything.
+        db.begin_write()
+            .await
+            .expect("begin")
+            .commit()
+            .await
+            .expect("commit");
+        assert_eq!(get().await, Ok(3));
+        assert_eq!(get().await, Ok(3));
+    }
 
     #[test]
     fn timestamps_sort_as_text_in_time_order() {

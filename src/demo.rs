@@ -606,6 +606,132 @@ pub async fn generate(db: &Db, count: u64, entries: u32, items: u32) -> AppResul
     Ok(())
 }
 
+/// How many incidents of a realistic data set are still open (the most recent days').
+const REALISTIC_OPEN: u64 = 40;
+/// Incidents of a realistic data set with a major incident's timeline, and its length.
+const REALISTIC_LONG: u64 = 5;
+const REALISTIC_LONG_ENTRIES: u32 = 1_200;
+
+/// `count` incidents shaped like an organisation at scale, for the storm benchmark: numbers
+/// follow start times over four years (a steady weekly density per team), every incident older
+/// than two weeks is closed (a few only resolved), about `REALISTIC_OPEN` of the last three
+/// days are open, the middle incident, the newest open sev1 and a few others carry 1,200
+/// timeline entries, closed sev1s have published post-mortems (recent ones drafts or in
+/// review), and recent sev1s a metrics snapshot.
+pub async fn generate_realistic(db: &Db, count: u64, entries: u32, items: u32) -> AppResult<()> {
+    let mut tx = db.begin_write().await?;
+    let people = ensure_people(&mut tx).await?;
+    ensure_services(&mut tx).await?;
+    let first = crate::incidents::db::next_number(&mut tx).await?;
+    tx.commit().await?;
+
+    let bar = ProgressBar::new(count);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} incidents · {per_sec} · eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let now = Utc::now();
+    let mut rng = Rng(0x5708_ba11 ^ count);
+    let span_minutes: u64 = 4 * 365 * 24 * 60;
+    let step = span_minutes as f64 / count.max(1) as f64;
+    // Of the incidents of the last three days, this share is still open.
+    let recent = (count as f64 * (3.0 * 24.0 * 60.0) / span_minutes as f64).max(1.0);
+    let open_share = (REALISTIC_OPEN as f64 / recent).min(1.0);
+    let long: Vec<u64> = (0..REALISTIC_LONG)
+        .map(|k| match k {
+            0 => count / 2,
+            _ => count * k / REALISTIC_LONG,
+        })
+        .collect();
+    let mut long_open_sev1 = false;
+    let (mut postmortems, mut snapshots, mut open) = (0u64, 0u64, 0u64);
+    let mut done = 0u64;
+    while done < count {
+        let batch = (count - done).min(2_000);
+        let mut tx = db.begin_write().await?;
+        for i in done..done + batch {
+            let story = STORIES[rng.below(STORIES.len() as u64) as usize];
+            let detail =
+                &DETAILS[STORIES.iter().position(|s| s.0 == story.0).unwrap_or(0) % DETAILS.len()];
+            let back =
+                ((count - i) as f64 * step) as i64 - rng.below(step.max(1.0) as u64) as i64 / 2;
+            let started = now - Duration::minutes(back.max(5));
+            let age_days = (now - started).num_days();
+            let status = if age_days < 3 && (rng.below(10_000) as f64) < open_share * 10_000.0 {
+                open += 1;
+                ["investigating", "identified", "identified", "monitoring"][rng.below(4) as usize]
+            } else if age_days < 14 {
+                if rng.below(2) == 0 {
+                    "resolved"
+                } else {
+                    "closed"
+                }
+            } else if rng.below(100) < 3 {
+                "resolved"
+            } else {
+                "closed"
+            };
+            let severity = story.3;
+            let open_now = !matches!(status, "resolved" | "closed");
+            let is_long = long.contains(&i) || (open_now && severity == "sev1" && !long_open_sev1);
+            if is_long && open_now {
+                long_open_sev1 = true;
+            }
+            let commander = &people[rng.below(people.len() as u64) as usize];
+            let n = if is_long {
+                REALISTIC_LONG_ENTRIES
+            } else {
+                entries
+            };
+            let number = first + i as i64;
+            let (id, (detected, _)) = insert_incident(
+                &mut tx, number, story.0, story, status, started, commander, &mut rng, n, None,
+            )
+            .await?;
+            insert_items(&mut tx, &id, story.1, started, &people, &mut rng, items).await?;
+            if severity == "sev1" && (age_days < 90 || is_long) {
+                let report = incident_window(story.1, detail, detected, &mut rng)?;
+                let trigger = crate::signals::Trigger::IncidentOpen;
+                crate::signals::db::insert(&mut tx, &id, story.1, trigger, &report, None, None)
+                    .await?;
+                snapshots += 1;
+            }
+            if severity == "sev1" && !open_now {
+                let pm_status = match age_days {
+                    0..=6 => "draft",
+                    7..=13 => "in_review",
+                    _ => "published",
+                };
+                let at = people.iter().position(|p| p == commander).unwrap_or(0);
+                let reviewer = &people[(at + 1) % people.len()];
+                let sections = Sections {
+                    trigger: story.4,
+                    root_cause: detail.root_cause,
+                    detection: "The alert paged the on-call.",
+                    resolution: detail.mitigation,
+                    went_well: "The on-call found the cause within the hour.",
+                    detection_method: "alert",
+                };
+                insert_postmortem(
+                    &mut tx, &id, story, &sections, pm_status, commander, reviewer, started,
+                )
+                .await?;
+                postmortems += 1;
+            }
+        }
+        tx.commit().await?;
+        bar.inc(batch);
+        done += batch;
+    }
+    bar.finish();
+    println!(
+        "generated {count} incidents over four years ({open} open; {entries} timeline entries \
+         each, {REALISTIC_LONG_ENTRIES} on the long ones; {items} action items each), \
+         {postmortems} post-mortems and {snapshots} snapshots"
+    );
+    Ok(())
+}
+
 /// Demo people exist with an unusable password: they author data but cannot sign in.
 async fn ensure_people(conn: &mut SqliteConnection) -> Result<Vec<String>, AppError> {
     let mut ids = Vec::new();

@@ -241,7 +241,10 @@ async fn get_incident(
             }),
             None => serde_json::Value::Null,
         };
-    let recurrence = state.recurrence.of(&state.db, &incident.id).await?;
+    let recurrence = state
+        .recurrence
+        .of(&state.db, &incident.id, incident.started_at)
+        .await?;
     body["recurrence"] =
         serde_json::to_value(&*recurrence).map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(axum::Json(body).into_response())

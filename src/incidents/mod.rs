@@ -610,11 +610,16 @@ pub fn earlier_detection(
 /// The incident `raw` names (`INC-42` or its id) as `viewer` may see it, or a not-found error
 /// naming it: one the viewer may not see is answered exactly like one that does not exist.
 pub async fn find(db: &Db, raw: &str, viewer: &Viewer) -> AppResult<Incident> {
+    find_in(&db.reader, raw, viewer).await
+}
+
+/// `find` on a given pool (a write's path reads from `Db::urgent`, so it never queues behind
+/// page loads for a reader connection).
+pub async fn find_in(pool: &sqlx::SqlitePool, raw: &str, viewer: &Viewer) -> AppResult<Incident> {
     let r = IncidentRef::parse(raw)?;
-    let found = db::find(&db.reader, &r).await?;
-    match found {
+    match db::find(pool, &r).await? {
         Some(incident)
-            if !incident.restricted || db::visible(&db.reader, &incident.id, viewer).await? =>
+            if !incident.restricted || db::visible(pool, &incident.id, viewer).await? =>
         {
             Ok(incident)
         }
@@ -847,6 +852,9 @@ pub async fn update(
     }
 
     let mut tx = db.begin_write().await?;
+    // Reports and recurrence read incidents by start: this changes only what is counted from
+    // the earlier of its old and new start on (a storm's status changes leave last week alone).
+    tx.changes_since(current.started_at.min(values.started_at));
     if !db::update(&mut tx, &current.id, version, &values, by.user_id(), now).await? {
         drop(tx);
         let fresh = db::find(&db.writer, &IncidentRef::Id(current.id.clone()))

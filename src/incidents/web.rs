@@ -595,6 +595,56 @@ struct ShowQuery {
     /// Id of the timeline entry to show as an inline edit form.
     #[serde(default)]
     edit: String,
+    /// How many of the newest timeline entries to show (`all`: every one); see `TimelineWindow`.
+    #[serde(default)]
+    entries: String,
+}
+
+/// How much of a long timeline the incident page shows: the first `TIMELINE_OLDEST` entries
+/// (how it started) and the newest `newest` (what is happening now), with links between them
+/// that show more. A major incident's timeline runs to thousands of entries; rendering every
+/// one on each refresh made the page cost grow with the incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimelineWindow {
+    Newest(i64),
+    All,
+}
+
+/// Entries shown from the start of a long timeline.
+pub const TIMELINE_OLDEST: i64 = 10;
+/// Newest entries shown by default, and how many more each "show more" link adds.
+pub const TIMELINE_NEWEST: i64 = 100;
+const TIMELINE_MORE: i64 = 200;
+
+impl Default for TimelineWindow {
+    fn default() -> Self {
+        Self::Newest(TIMELINE_NEWEST)
+    }
+}
+
+impl TimelineWindow {
+    /// `?entries=` as typed: a count (at least the default; bad input means the default) or
+    /// `all`.
+    pub fn parse(raw: &str) -> Self {
+        let raw = raw.trim();
+        if raw.eq_ignore_ascii_case("all") {
+            return Self::All;
+        }
+        raw.parse::<i64>().ok().map_or_else(Self::default, |n| {
+            Self::Newest(n.clamp(TIMELINE_NEWEST, 100_000))
+        })
+    }
+}
+
+/// The gap in a long timeline between its first and its newest entries.
+#[derive(Debug, Clone)]
+pub struct TimelineGap {
+    /// Entries not shown.
+    pub hidden: i64,
+    /// The `?entries=` value that shows `TIMELINE_MORE` more, and how many that is.
+    pub more: i64,
+    pub more_count: i64,
+    pub total: i64,
 }
 
 /// A timeline entry with its rendered body; the one being edited carries its form values.
@@ -612,6 +662,9 @@ pub struct ShowPage {
     pub summary_html: String,
     pub impact_html: String,
     pub entries: Vec<EntryView>,
+    /// The first entries of a long timeline; `entries` then holds the newest, after `gap`.
+    pub oldest: Vec<EntryView>,
+    pub gap: Option<TimelineGap>,
     /// A detection entry earlier than Detected, offered as the milestone.
     pub earlier_detection: Option<chrono::DateTime<Utc>>,
     pub entry_form: EntryFormView,
@@ -662,6 +715,8 @@ pub struct ShowState {
     pub entry_form: Option<EntryFormView>,
     pub status_form: Option<StatusFormView>,
     pub errors: FieldErrors,
+    /// How much of a long timeline to show.
+    pub timeline: TimelineWindow,
 }
 
 impl ShowPage {
@@ -718,8 +773,56 @@ pub async fn render_show(
     incident: Incident,
     show: ShowState,
 ) -> AppResult<ShowPage> {
-    let entries = crate::timeline::db::list_for_incident(&state.db.reader, &incident.id).await?;
-    let earlier_detection = super::earlier_detection(&incident, &entries);
+    let pool = &state.db.reader;
+    // Editing an entry (or showing a failed edit) needs that entry on the page: show them all.
+    let window = if show.editing.is_some() {
+        TimelineWindow::All
+    } else {
+        show.timeline
+    };
+    let total = match window {
+        TimelineWindow::All => None,
+        TimelineWindow::Newest(_) => {
+            Some(crate::timeline::db::count_for_incident(pool, &incident.id).await?)
+        }
+    };
+    let (oldest, entries, gap) = match (window, total) {
+        (TimelineWindow::Newest(newest), Some(total)) if total > TIMELINE_OLDEST + newest => {
+            let oldest =
+                crate::timeline::db::oldest_for_incident(pool, &incident.id, TIMELINE_OLDEST)
+                    .await?;
+            let entries =
+                crate::timeline::db::newest_for_incident(pool, &incident.id, newest).await?;
+            let hidden = total - TIMELINE_OLDEST - newest;
+            let more_count = hidden.min(TIMELINE_MORE);
+            let gap = TimelineGap {
+                hidden,
+                more: newest + more_count,
+                more_count,
+                total,
+            };
+            (oldest, entries, Some(gap))
+        }
+        _ => (
+            Vec::new(),
+            crate::timeline::db::list_for_incident(pool, &incident.id).await?,
+            None,
+        ),
+    };
+    let earlier_detection = match gap {
+        None => super::earlier_detection(&incident, &entries),
+        Some(_) => crate::timeline::db::earliest_detection(pool, &incident.id, incident.started_at)
+            .await?
+            .filter(|at| incident.detected_at.is_none_or(|detected| *at < detected)),
+    };
+    let oldest = oldest
+        .into_iter()
+        .map(|entry| EntryView {
+            html: crate::markdown::render(&entry.body),
+            edit_form: None,
+            entry,
+        })
+        .collect();
     let entries = entries
         .into_iter()
         .map(|entry| {
@@ -759,7 +862,10 @@ pub async fn render_show(
     let mut observed_services = state.signals.registry.services();
     observed_services.sort();
     let items = crate::action_items::db::list_for_incident(&state.db.reader, &incident.id).await?;
-    let recurrence = state.recurrence.of(&state.db, &incident.id).await?;
+    let recurrence = state
+        .recurrence
+        .of(&state.db, &incident.id, incident.started_at)
+        .await?;
     let participants = super::db::participants(&state.db.reader, &incident.id).await?;
     let may_change_access = chrome
         .user
@@ -786,6 +892,8 @@ pub async fn render_show(
         chrome,
         incident,
         entries,
+        oldest,
+        gap,
         earlier_detection,
         entry_form,
         status_form,
@@ -801,6 +909,7 @@ async fn show_incident(
 ) -> AppResult<Response> {
     let show = ShowState {
         editing: (!query.edit.is_empty() && page.user.can_write()).then_some((query.edit, None)),
+        timeline: TimelineWindow::parse(&query.entries),
         ..ShowState::default()
     };
     Ok(render_show(&state, page.chrome, incident, show)

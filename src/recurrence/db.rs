@@ -60,7 +60,8 @@ pub async fn candidates(
             RecurrenceFacts,
             r#"SELECT i.number, i.started_at AS "started_at: DateTime<Utc>", i.category,
                     i.service, r.category AS "primary_cause?: String"
-             FROM root_causes r INDEXED BY root_causes_primary CROSS JOIN incidents i
+             FROM incidents i INDEXED BY incidents_service_started
+             CROSS JOIN root_causes r INDEXED BY root_causes_primary_incident
              WHERE i.id = r.incident_id AND r.is_primary = 1 AND r.category = ?
                AND i.service = ? AND i.started_at >= ? AND i.started_at <= ?"#,
             cause,

@@ -224,10 +224,16 @@ impl RecurrenceState {
         }
     }
 
-    /// How the incident `incident_id` recurs, from the cache when nothing was written since.
-    pub async fn of(&self, db: &Db, incident_id: &str) -> AppResult<Arc<Recurrence>> {
+    /// How the incident `incident_id` (started at `started_at`) recurs, from the cache when
+    /// nothing about incidents that started by then was written since.
+    pub async fn of(
+        &self,
+        db: &Db,
+        incident_id: &str,
+        started_at: chrono::DateTime<chrono::Utc>,
+    ) -> AppResult<Arc<Recurrence>> {
         self.cache
-            .get_or_load(db, incident_id.to_owned(), || async {
+            .get_or_load_until(db, incident_id.to_owned(), started_at, || async {
                 recurrence(db, incident_id, self.rule).await.map(Arc::new)
             })
             .await

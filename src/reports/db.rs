@@ -170,7 +170,7 @@ pub async fn alert_noise(
 /// Open incidents per severity (sev1 first), for the dashboard.
 pub async fn open_by_severity(pool: &SqlitePool) -> Result<Vec<(String, i64)>, AppError> {
     let rows = sqlx::query!(
-        r#"SELECT severity, COUNT(*) AS "n!: i64" FROM incidents INDEXED BY incidents_open_started
+        r#"SELECT severity, COUNT(*) AS "n!: i64" FROM incidents INDEXED BY incidents_open_severity
          WHERE status IN ('investigating', 'identified', 'monitoring')
          GROUP BY severity ORDER BY severity"#
     )
@@ -336,7 +336,8 @@ pub async fn recurring_groups(
     let by_category = by_category.bind(k).fetch_all(pool).await?;
     let mut by_cause = sqlx::query_as::<_, (String, String, i64, i64)>(AssertSqlSafe(format!(
         "SELECT r.category, i.service, COUNT(*), SUM(i.started_at >= ?)
-         FROM root_causes r INDEXED BY root_causes_primary CROSS JOIN incidents i
+         FROM incidents i INDEXED BY incidents_report
+         CROSS JOIN root_causes r INDEXED BY root_causes_primary_incident
          WHERE i.id = r.incident_id AND r.is_primary = 1 AND r.category <> 'unknown'
            AND i.started_at >= ? AND i.started_at < ?{team_sql}
          GROUP BY r.category, i.service

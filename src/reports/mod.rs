@@ -524,8 +524,9 @@ pub async fn weekly(
     for back in (0..CHART_WEEKS).rev() {
         let w = week.back(back);
         let key = format!("{}|{}", w.label(), team.unwrap_or(""));
+        // A week's figures change only with writes about incidents that started by its end.
         let durations = weeks_cache
-            .get_or_load(db, key, || async {
+            .get_or_load_until(db, key, w.end(tz), || async {
                 db::week_durations(pool, w.start(tz), w.end(tz), team)
                     .await
                     .map(std::sync::Arc::new)
@@ -676,11 +677,16 @@ pub async fn cached_weekly(
     week: IsoWeek,
     team: Option<&str>,
 ) -> AppResult<Arc<WeeklyReport>> {
+    // A review counts incidents, items and alerts up to its week's end: writes that declare
+    // they change only later data (today's incident during a storm) leave it valid.
     state
         .reviews
-        .get_or_load(&state.db, weekly_key(week, team), || {
-            build_weekly(state, week, team)
-        })
+        .get_or_load_until(
+            &state.db,
+            weekly_key(week, team),
+            week.end(state.tz),
+            || build_weekly(state, week, team),
+        )
         .await
 }
 
@@ -705,12 +711,18 @@ pub async fn keep_weekly_warm(state: ReportsState, every: std::time::Duration) {
         // Writes still coming in: wait for them to settle rather than rebuild on every one.
         let settled = now_generation == seen;
         seen = now_generation;
-        let stale = built_at_generation != Some(now_generation);
+        let week = IsoWeek::last_complete(today(&state));
+        // Writes about later data (today's incidents) leave last week's review valid.
+        let stale = built_at_generation != Some(now_generation)
+            && !state.reviews.is_fresh_until(
+                &state.db,
+                &weekly_key(week, None),
+                week.end(state.tz),
+            );
         let ageing = built_at.elapsed() > WARM_REFRESH;
         if !(settled && (stale || ageing)) {
             continue;
         }
-        let week = IsoWeek::last_complete(today(&state));
         let result = state
             .reviews
             .reload(&state.db, weekly_key(week, None), || {

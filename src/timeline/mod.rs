@@ -190,7 +190,7 @@ pub async fn add(
     .await?;
     let anchor = format!("#entry-{id}");
     crate::inbox::mention(&mut tx, user, incident_id, body, &anchor, "on the timeline").await?;
-    tx.commit().await?;
+    tx.commit_timeline().await?;
     db::find(&db.writer, &id)
         .await?
         .ok_or_else(|| AppError::Internal("timeline entry vanished after insert".into()))
@@ -228,7 +228,7 @@ pub async fn edit(
             .ok_or_else(|| AppError::missing("timeline entry"))?;
         return Err(conflict(&fresh));
     }
-    tx.commit().await?;
+    tx.commit_timeline().await?;
     db::find(&db.writer, &current.id)
         .await?
         .ok_or_else(|| AppError::missing("timeline entry"))
@@ -256,7 +256,7 @@ pub async fn remove(
         &entry.body.chars().take(200).collect::<String>(),
     )
     .await?;
-    tx.commit().await?;
+    tx.commit_timeline().await?;
     Ok(())
 }
 

@@ -91,8 +91,12 @@ async fn session_user(parts: &Parts, state: &CallerState) -> AppResult<Option<Us
         log_caller(&user.id, None);
         return Ok(Some(user));
     }
-    let Some(found) =
-        crate::auth::db::session_user(&state.db.reader, secret, state.session_idle).await?
+    let Some(found) = crate::auth::db::session_user(
+        state.db.reads_for(!parts.method.is_safe()),
+        secret,
+        state.session_idle,
+    )
+    .await?
     else {
         return Ok(None);
     };
@@ -138,7 +142,9 @@ where
             .items
             .count(&state.db, &Viewer::user(&user.id), &mine)
             .await?;
-        let unread = crate::inbox::db::unread_count(&state.db.reader, &user.id).await?;
+        let unread =
+            crate::inbox::db::unread_count(state.db.reads_for(!parts.method.is_safe()), &user.id)
+                .await?;
         Ok(Self {
             chrome: chrome(parts, state, Some(user.clone()), (my_items, unread)),
             user,
@@ -231,9 +237,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> AppResult<Self> {
         let secret = bearer(parts).ok_or(AppError::Unauthenticated)?;
         let state = &CallerState::from_ref(state);
-        let found = crate::auth::db::token_user(&state.db.reader, secret)
-            .await?
-            .ok_or(AppError::Unauthenticated)?;
+        let found =
+            crate::auth::db::token_user(state.db.reads_for(!parts.method.is_safe()), secret)
+                .await?
+                .ok_or(AppError::Unauthenticated)?;
         log_caller(&found.user.id, Some(&found.token_id));
         // Record use at most every few minutes, off the request path: a write per API call
         // would queue every read behind the single writer.
@@ -603,7 +610,8 @@ where
             .ok_or_else(|| AppError::Internal("route has no {incident} segment".into()))?;
         let state = CallerState::from_ref(state);
         let viewer = caller_viewer(parts, &state).await?;
-        crate::incidents::find(&state.db, &raw, &viewer)
+        let pool = state.db.reads_for(!parts.method.is_safe());
+        crate::incidents::find_in(pool, &raw, &viewer)
             .await
             .map(Self)
     }
@@ -614,9 +622,10 @@ where
 /// takes one (directly or through [`IncidentInPath`]) and hands it to the area's query.
 async fn caller_viewer(parts: &mut Parts, state: &CallerState) -> AppResult<Viewer> {
     if let Some(secret) = bearer(parts) {
-        let found = crate::auth::db::token_user(&state.db.reader, secret)
-            .await?
-            .ok_or(AppError::Unauthenticated)?;
+        let found =
+            crate::auth::db::token_user(state.db.reads_for(!parts.method.is_safe()), secret)
+                .await?
+                .ok_or(AppError::Unauthenticated)?;
         return Ok(Viewer::user(&found.user.id));
     }
     let user = session_user(parts, state)

@@ -36,4 +36,5 @@ mod security;
 mod server;
 mod signals;
 mod sso;
+mod storm;
 mod timeline;
