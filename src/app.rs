@@ -135,6 +135,8 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::search::web::router())
         .merge(crate::inbox::web::router())
         .merge(crate::signals::api::otlp_router())
+        .merge(crate::similar::web::router())
+        .merge(crate::evidence::web::router())
         .nest("/api/v1", api_router())
         .route("/api/openapi.json", get(crate::web::static_files::openapi))
         .fallback(not_found)
@@ -214,6 +216,8 @@ fn api_router() -> Router<AppState> {
         .merge(crate::postmortems::api::router())
         .merge(crate::reports::api::router())
         .merge(crate::inbox::api::router())
+        .merge(crate::similar::api::router())
+        .merge(crate::evidence::api::router())
 }
 
 /// What the extractors and the error pages need: see `web::extract::CallerState`.
@@ -440,4 +444,24 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
 
 async fn not_found(uri: Uri) -> crate::error::AppError {
     crate::error::AppError::not_found("the page", uri.path())
+}
+
+/// Similar incidents and incident links: the database and the zone.
+impl FromRef<AppState> for crate::similar::SimilarState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            tz: app.config.timezone,
+        }
+    }
+}
+
+/// Chat evidence: the database and the zone pasted times are read in.
+impl FromRef<AppState> for crate::evidence::EvidenceState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            tz: app.config.timezone,
+        }
+    }
 }

@@ -206,6 +206,8 @@ async fn get_incident(
     let recurrence = state.recurrence.of(&state.db, &incident.id).await?;
     body["recurrence"] =
         serde_json::to_value(&*recurrence).map_err(|e| AppError::Internal(e.to_string()))?;
+    let links = crate::similar::db::links_of(&state.db.reader, &incident.id).await?;
+    body["links"] = links.iter().map(crate::similar::api::link_json).collect();
     Ok(axum::Json(body).into_response())
 }
 

@@ -224,6 +224,11 @@ pub struct IncidentForm {
     pub exclude_from_metrics: String,
     #[serde(default)]
     pub version: String,
+    /// The declare form's "similar incidents were shown" mark: `0` from the page (the
+    /// server shows them before declaring), `1` once they were (by the script, live, or by
+    /// that step). Absent (API-like posts): no step.
+    #[serde(default)]
+    pub similar_checked: String,
 }
 
 impl IncidentForm {
@@ -250,6 +255,7 @@ impl IncidentForm {
                 String::new()
             },
             version: i.version.to_string(),
+            similar_checked: String::new(),
         }
     }
 
@@ -324,6 +330,8 @@ struct NewPage {
     form: IncidentForm,
     options: FormOptions,
     errors: FieldErrors,
+    /// Earlier incidents like the one being declared, shown before it is created.
+    similar: Vec<crate::similar::db::Suggestion>,
 }
 
 impl NewPage {
@@ -340,6 +348,7 @@ async fn new_incident(
         severity: "sev2".into(),
         category: "unknown".into(),
         commander: page.user.email.clone(),
+        similar_checked: "0".into(),
         ..IncidentForm::default()
     };
     Ok(NewPage {
@@ -347,6 +356,7 @@ async fn new_incident(
         options: form_options(&state, &form.commander).await?,
         form,
         errors: FieldErrors::new(),
+        similar: Vec::new(),
     }
     .into_response())
 }
@@ -354,8 +364,28 @@ async fn new_incident(
 async fn declare_incident(
     State(state): State<IncidentsState>,
     Responder(page): Responder,
-    Form(form): Form<IncidentForm>,
+    Form(mut form): Form<IncidentForm>,
 ) -> AppResult<Response> {
+    // Without the script, the similar incidents are shown once, before declaring: the same
+    // form with everything typed, the list above it, and "Declare anyway".
+    if form.similar_checked == "0" {
+        form.similar_checked = "1".into();
+        if let Ok(req) =
+            crate::similar::SimilarRequest::parse(Some(&form.title), Some(&form.service), None)
+        {
+            let similar = crate::similar::suggest(&state.db, &req).await?;
+            if !similar.is_empty() {
+                return Ok(NewPage {
+                    chrome: page.chrome,
+                    options: form_options(&state, &form.commander).await?,
+                    form,
+                    errors: FieldErrors::new(),
+                    similar,
+                }
+                .into_response());
+            }
+        }
+    }
     let (changes, errors) = form.to_input(false).parse(state.tz);
     let both_times_empty = form.started_at.trim().is_empty() && form.detected_at.trim().is_empty();
     let result = super::declare_by(&state.db, &state.signals, &page.user, &changes, errors).await;
@@ -383,6 +413,7 @@ async fn declare_incident(
                 options: form_options(&state, &form.commander).await?,
                 form,
                 errors: fields,
+                similar: Vec::new(),
             };
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
@@ -596,6 +627,12 @@ pub struct ShowPage {
     /// Declared in the last few minutes: the recurrence banner is shown at the top.
     pub just_declared: bool,
     pub errors: FieldErrors,
+    /// Linked incidents, from either side.
+    pub links: Vec<crate::similar::db::Link>,
+    /// Earlier incidents alike by text (not linked yet).
+    pub similar: Vec<crate::similar::db::Suggestion>,
+    /// Chat messages imported as evidence.
+    pub evidence: Vec<crate::evidence::db::Message>,
 }
 
 /// Values of a timeline entry form (new or being edited), kept when a save fails.
@@ -721,7 +758,25 @@ pub async fn render_show(
     observed_services.sort();
     let items = crate::action_items::db::list_for_incident(&state.db.reader, &incident.id).await?;
     let recurrence = state.recurrence.of(&state.db, &incident.id).await?;
+    let links = crate::similar::db::links_of(&state.db.reader, &incident.id).await?;
+    let similar = {
+        let mut req = crate::similar::SimilarRequest::parse(
+            Some(&incident.title),
+            Some(&incident.service),
+            None,
+        )?;
+        req.exclude = Some(incident.id.clone());
+        crate::similar::suggest(&state.db, &req)
+            .await?
+            .into_iter()
+            .filter(|s| !links.iter().any(|l| l.other_id == s.id))
+            .collect()
+    };
+    let evidence = crate::evidence::db::list(&state.db.reader, &incident.id, None).await?;
     Ok(ShowPage {
+        links,
+        similar,
+        evidence,
         postmortem: crate::postmortems::db::summary(&state.db.reader, &incident.id).await?,
         recurrence,
         just_declared: Utc::now() - incident.created_at < Duration::minutes(10),
