@@ -389,7 +389,7 @@ pub fn messages(
             }
         }
     }
-    out.sort_by(|a, b| a.posted_at.cmp(&b.posted_at));
+    out.sort_by_key(|m| m.posted_at);
     Ok(out)
 }
 

@@ -251,7 +251,7 @@ mod tests {
         assert_eq!(got[0].text, "pool exhausted\nstill failing");
         assert_eq!(got[1].author, "bo");
         assert_eq!(got[1].posted_at.to_rfc3339(), "2024-05-02T00:03:00+00:00");
-        let err = pasted("hello\n14:00 a: b", day, Tz::UTC, 1000).unwrap_err();
+        let err = pasted("hello\n14:00 a: b", day, Tz::UTC, 1000).expect_err("refused");
         assert!(err.starts_with("line 1:"), "{err}");
     }
 
@@ -267,7 +267,8 @@ mod tests {
         .expect("parses");
         assert_eq!(got[0].text, "pool, \"again\"\nsecond line");
         assert_eq!(got.len(), 2);
-        let err = csv("time,author,text\n1,a,b\nnoon,a,b\n", day, Tz::UTC, 1000).unwrap_err();
+        let err =
+            csv("time,author,text\n1,a,b\nnoon,a,b\n", day, Tz::UTC, 1000).expect_err("refused");
         assert!(err.starts_with("line 2:"), "{err}");
         assert!(csv("when,who\n", day, Tz::UTC, 10).is_err());
     }

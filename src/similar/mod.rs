@@ -355,11 +355,11 @@ mod tests {
 
     #[test]
     fn requests_name_the_bad_field() {
-        let err = SimilarRequest::parse(Some("  "), None, None).unwrap_err();
+        let err = SimilarRequest::parse(Some("  "), None, None).expect_err("refused");
         assert!(err.to_string().starts_with("title"));
         let long = "x".repeat(TITLE_MAX + 1);
         assert!(SimilarRequest::parse(Some(&long), None, None).is_err());
-        let err = SimilarRequest::parse(Some("db"), None, Some("500")).unwrap_err();
+        let err = SimilarRequest::parse(Some("db"), None, Some("500")).expect_err("refused");
         assert!(err.to_string().starts_with("limit"));
         let ok = SimilarRequest::parse(Some("db"), Some(" "), None).expect("valid");
         assert_eq!((ok.limit, ok.service), (LIMIT_DEFAULT, None));

@@ -1219,3 +1219,4 @@ fn every_page_passes_the_accessibility_check_signed_in_and_out() {
         browser.goto(&app.url(path));
     }
 }
+mod learning;
