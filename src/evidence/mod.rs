@@ -222,7 +222,7 @@ pub async fn import(
 fn entry_body(incident_number: i64, m: &db::Message) -> String {
     let quoted: String = m.text.lines().map(|l| format!("> {l}\n")).collect();
     format!(
-        "**{}** in chat:\n\n{}\n[Chat message](/incidents/INC-{}/evidence#msg-{})",
+        "**{}** in chat:\n\n{}\n\n[Chat message](/incidents/INC-{}/evidence#msg-{})",
         crate::markdown::escape(&m.author),
         quoted.trim_end(),
         incident_number,

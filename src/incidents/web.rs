@@ -633,6 +633,8 @@ pub struct ShowPage {
     pub similar: Vec<crate::similar::db::Suggestion>,
     /// Chat messages imported as evidence.
     pub evidence: Vec<crate::evidence::db::Message>,
+    /// Markers of timeline entries promoted from chat, by entry id.
+    pub markers: std::collections::HashMap<String, crate::evidence::Marker>,
 }
 
 /// Values of a timeline entry form (new or being edited), kept when a save fails.
@@ -663,6 +665,10 @@ pub struct ShowState {
 }
 
 impl ShowPage {
+    /// The chat marker of a timeline entry promoted from a message.
+    fn marker(&self, entry_id: &str) -> Option<&'static str> {
+        self.markers.get(entry_id).map(|m| m.label())
+    }
     fn statuses(&self) -> [Status; 5] {
         Status::ALL
     }
@@ -774,6 +780,7 @@ pub async fn render_show(
     };
     let evidence = crate::evidence::db::list(&state.db.reader, &incident.id, None).await?;
     Ok(ShowPage {
+        markers: crate::evidence::db::markers(&state.db.reader, &incident.id).await?,
         links,
         similar,
         evidence,
