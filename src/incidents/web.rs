@@ -765,18 +765,22 @@ pub async fn render_show(
     let items = crate::action_items::db::list_for_incident(&state.db.reader, &incident.id).await?;
     let recurrence = state.recurrence.of(&state.db, &incident.id).await?;
     let links = crate::similar::db::links_of(&state.db.reader, &incident.id).await?;
-    let similar = {
-        let mut req = crate::similar::SimilarRequest::parse(
-            Some(&incident.title),
-            Some(&incident.service),
-            None,
-        )?;
-        req.exclude = Some(incident.id.clone());
-        crate::similar::suggest(&state.db, &req)
-            .await?
-            .into_iter()
-            .filter(|s| !links.iter().any(|l| l.other_id == s.id))
-            .collect()
+    // Earlier incidents alike by text, not linked yet (a title the suggestions cannot read
+    // just shows none).
+    let similar = match crate::similar::SimilarRequest::parse(
+        Some(&incident.title),
+        Some(&incident.service),
+        None,
+    ) {
+        Ok(mut req) => {
+            req.exclude = Some(incident.id.clone());
+            crate::similar::suggest(&state.db, &req)
+                .await?
+                .into_iter()
+                .filter(|s| !links.iter().any(|l| l.other_id == s.id))
+                .collect()
+        }
+        Err(_) => Vec::new(),
     };
     let evidence = crate::evidence::db::list(&state.db.reader, &incident.id, None).await?;
     Ok(ShowPage {
