@@ -149,6 +149,8 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::auth::oidc_web::router())
         .merge(crate::insights::web::router())
         .merge(crate::review_delivery::web::router())
+        .merge(crate::similar::web::router())
+        .merge(crate::evidence::web::router())
         .nest("/api/v1", api_router())
         .route("/api/openapi.json", get(crate::web::static_files::openapi))
         .fallback(not_found)
@@ -231,6 +233,8 @@ fn api_router() -> Router<AppState> {
         .merge(crate::audit::api::router())
         .merge(crate::insights::api::router())
         .merge(crate::review_delivery::api::router())
+        .merge(crate::similar::api::router())
+        .merge(crate::evidence::api::router())
 }
 
 /// What the extractors and the error pages need: see `web::extract::CallerState`.
@@ -498,6 +502,26 @@ impl FromRef<AppState> for crate::review_delivery::ReviewDeliveryState {
             mailer: app.config.mailer.clone(),
             retry_base: app.config.webhook_retry_base,
             catalog: Arc::clone(&app.catalog),
+        }
+    }
+}
+
+/// Similar incidents and incident links: the database and the zone.
+impl FromRef<AppState> for crate::similar::SimilarState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            tz: app.config.timezone,
+        }
+    }
+}
+
+/// Chat evidence: the database and the zone pasted times are read in.
+impl FromRef<AppState> for crate::evidence::EvidenceState {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            tz: app.config.timezone,
         }
     }
 }

@@ -241,6 +241,11 @@ pub struct IncidentForm {
     /// Declaring only: participants' e-mail addresses, separated by commas or lines.
     #[serde(default)]
     pub participants: String,
+    /// The declare form's "similar incidents were shown" mark: `0` from the page (the
+    /// server shows them before declaring), `1` once they were (by the script, live, or by
+    /// that step). Absent (API-like posts): no step.
+    #[serde(default)]
+    pub similar_checked: String,
 }
 
 impl IncidentForm {
@@ -273,6 +278,7 @@ impl IncidentForm {
                 String::new()
             },
             participants: String::new(),
+            similar_checked: String::new(),
         }
     }
 
@@ -355,6 +361,8 @@ struct NewPage {
     form: IncidentForm,
     options: FormOptions,
     errors: FieldErrors,
+    /// Earlier incidents like the one being declared, shown before it is created.
+    similar: Vec<crate::similar::db::Suggestion>,
 }
 
 impl NewPage {
@@ -371,6 +379,7 @@ async fn new_incident(
         severity: "sev2".into(),
         category: "unknown".into(),
         commander: page.user.email.clone(),
+        similar_checked: "0".into(),
         ..IncidentForm::default()
     };
     Ok(NewPage {
@@ -378,6 +387,7 @@ async fn new_incident(
         options: form_options(&state, &form.commander).await?,
         form,
         errors: FieldErrors::new(),
+        similar: Vec::new(),
     }
     .into_response())
 }
@@ -385,8 +395,28 @@ async fn new_incident(
 async fn declare_incident(
     State(state): State<IncidentsState>,
     Responder(page): Responder,
-    Form(form): Form<IncidentForm>,
+    Form(mut form): Form<IncidentForm>,
 ) -> AppResult<Response> {
+    // Without the script, the similar incidents are shown once, before declaring: the same
+    // form with everything typed, the list above it, and "Declare anyway".
+    if form.similar_checked == "0" {
+        form.similar_checked = "1".into();
+        if let Ok(req) =
+            crate::similar::SimilarRequest::parse(Some(&form.title), Some(&form.service), None)
+        {
+            let similar = crate::similar::suggest(&state.db, &req).await?;
+            if !similar.is_empty() {
+                return Ok(NewPage {
+                    chrome: page.chrome,
+                    options: form_options(&state, &form.commander).await?,
+                    form,
+                    errors: FieldErrors::new(),
+                    similar,
+                }
+                .into_response());
+            }
+        }
+    }
     let (changes, errors) = form.to_input(false).parse(state.tz);
     let both_times_empty = form.started_at.trim().is_empty() && form.detected_at.trim().is_empty();
     let result = super::declare_by(&state.db, &state.signals, &page.user, &changes, errors).await;
@@ -414,6 +444,7 @@ async fn declare_incident(
                 options: form_options(&state, &form.commander).await?,
                 form,
                 errors: fields,
+                similar: Vec::new(),
             };
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
@@ -688,6 +719,14 @@ pub struct ShowPage {
     pub may_change_access: bool,
     /// Everyone who can sign in: the participants field suggests them.
     pub everyone: Vec<User>,
+    /// Linked incidents, from either side.
+    pub links: Vec<crate::similar::db::Link>,
+    /// Earlier incidents alike by text (not linked yet).
+    pub similar: Vec<crate::similar::db::Suggestion>,
+    /// Chat messages imported as evidence.
+    pub evidence: Vec<crate::evidence::db::Message>,
+    /// Markers of timeline entries promoted from chat, by entry id.
+    pub markers: std::collections::HashMap<String, crate::evidence::Marker>,
 }
 
 /// Values of a timeline entry form (new or being edited), kept when a save fails.
@@ -720,6 +759,10 @@ pub struct ShowState {
 }
 
 impl ShowPage {
+    /// The chat marker of a timeline entry promoted from a message.
+    fn marker(&self, entry_id: &str) -> Option<&'static str> {
+        self.markers.get(entry_id).map(|m| m.label())
+    }
     fn statuses(&self) -> [Status; 5] {
         Status::ALL
     }
@@ -876,10 +919,33 @@ pub async fn render_show(
     } else {
         Vec::new()
     };
+    let links = crate::similar::db::links_of(&state.db.reader, &incident.id).await?;
+    // Earlier incidents alike by text, not linked yet (a title the suggestions cannot read
+    // just shows none).
+    let similar = match crate::similar::SimilarRequest::parse(
+        Some(&incident.title),
+        Some(&incident.service),
+        None,
+    ) {
+        Ok(mut req) => {
+            req.exclude = Some(incident.id.clone());
+            crate::similar::suggest(&state.db, &req)
+                .await?
+                .into_iter()
+                .filter(|s| !links.iter().any(|l| l.other_id == s.id))
+                .collect()
+        }
+        Err(_) => Vec::new(),
+    };
+    let evidence = crate::evidence::db::list(&state.db.reader, &incident.id, None).await?;
     Ok(ShowPage {
         participants,
         may_change_access,
         everyone,
+        markers: crate::evidence::db::markers(&state.db.reader, &incident.id).await?,
+        links,
+        similar,
+        evidence,
         postmortem: crate::postmortems::db::summary(&state.db.reader, &incident.id).await?,
         recurrence,
         just_declared: Utc::now() - incident.created_at < Duration::minutes(10),

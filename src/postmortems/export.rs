@@ -22,6 +22,10 @@ pub struct Export<'a> {
     pub items: &'a [ActionItem],
     pub snapshots: &'a [Snapshot],
     pub tz: Tz,
+    /// Linked incidents, as read from this one.
+    pub links: &'a [crate::similar::db::Link],
+    /// Markers of timeline entries promoted from chat, by entry id.
+    pub markers: &'a std::collections::HashMap<String, crate::evidence::Marker>,
 }
 
 /// The whole post-mortem of `incident` as Markdown, with its timeline, action items and
@@ -32,7 +36,11 @@ pub async fn document(db: &crate::db::Db, tz: Tz, incident: &Incident) -> AppRes
         .ok_or_else(|| AppError::not_found("post-mortem of", incident.key()))?;
     // Once published, the document is what was published (`super::attachments`).
     let parts = super::attachments(db, incident, &pm).await?;
+    let links = crate::similar::db::links_of(&db.reader, &incident.id).await?;
+    let markers = crate::evidence::db::markers(&db.reader, &incident.id).await?;
     Ok(to_markdown(&Export {
+        links: &links,
+        markers: &markers,
         incident,
         postmortem: &pm,
         timeline: &parts.timeline,
@@ -127,11 +135,30 @@ pub fn to_markdown(e: &Export<'_>) -> String {
     } else {
         out.push_str("| Time | Kind | What happened |\n|---|---|---|\n");
         for entry in e.timeline {
+            // A message promoted from chat carries its marker (diagnosis, decision, …).
+            let kind = match e.markers.get(&entry.id) {
+                Some(m) => format!("{} · **{}**", entry.kind.label(), m.label()),
+                None => entry.kind.label().to_owned(),
+            };
             out.push_str(&format!(
                 "| {} | {} | {} |\n",
                 time(e.tz, entry.occurred_at),
-                entry.kind.label(),
+                kind,
                 neutralize(&entry.body.replace(['\n', '\r'], " ")).replace('|', "\\|")
+            ));
+        }
+        out.push('\n');
+    }
+
+    if !e.links.is_empty() {
+        out.push_str("## Related incidents\n\n");
+        for l in e.links {
+            out.push_str(&format!(
+                "- {} INC-{}: {} ({})\n",
+                capitalize(l.label()),
+                l.other_number,
+                escape(&l.other_title),
+                l.other_status
             ));
         }
         out.push('\n');
@@ -194,4 +221,13 @@ pub fn to_markdown(e: &Export<'_>) -> String {
         out.push('\n');
     }
     out
+}
+
+/// "duplicate of" → "Duplicate of".
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }

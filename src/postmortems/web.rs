@@ -157,9 +157,17 @@ struct ShowPage {
     errors: FieldErrors,
     /// Printed without navigation or forms.
     print: bool,
+    /// Linked incidents, as read from this one.
+    links: Vec<crate::similar::db::Link>,
+    /// Markers of timeline entries promoted from chat, by entry id.
+    markers: std::collections::HashMap<String, crate::evidence::Marker>,
 }
 
 impl ShowPage {
+    /// The chat marker of a timeline entry, if it was promoted from a message.
+    fn marker(&self, entry_id: &str) -> Option<&'static str> {
+        self.markers.get(entry_id).map(|m| m.label())
+    }
     fn items_done(&self) -> usize {
         crate::action_items::done_count(&self.items)
     }
@@ -263,6 +271,8 @@ async fn render_show(
         .find(|r| r.user_id == page.user.id)
         .map(|r| r.state);
     Ok(ShowPage {
+        links: crate::similar::db::links_of(&state.db.reader, &incident.id).await?,
+        markers: crate::evidence::db::markers(&state.db.reader, &incident.id).await?,
         chrome: page.chrome.clone(),
         no_items_html: crate::markdown::render(&pm.content.no_action_items_reason),
         events: db::events(&state.db.reader, &pm.pm.id).await?,

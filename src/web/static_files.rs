@@ -25,6 +25,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "image/svg+xml",
         include_bytes!("../../static/favicon.svg"),
     ),
+    (
+        "similar.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/similar.js"),
+    ),
 ];
 
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {

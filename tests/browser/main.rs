@@ -6,6 +6,7 @@ mod app;
 mod axe;
 mod webdriver;
 
+mod learning;
 mod sso;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
