@@ -247,7 +247,8 @@ async fn get_incident(
         .await?;
     body["recurrence"] =
         serde_json::to_value(&*recurrence).map_err(|e| AppError::Internal(e.to_string()))?;
-    let links = crate::similar::db::links_of(&state.db.reader, &incident.id).await?;
+    let viewer = crate::visibility::Viewer::user(&caller.user.id);
+    let links = crate::similar::db::links_of(&state.db.reader, &incident.id, &viewer).await?;
     body["links"] = links.iter().map(crate::similar::api::link_json).collect();
     Ok(axum::Json(body).into_response())
 }

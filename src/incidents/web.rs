@@ -404,7 +404,8 @@ async fn declare_incident(
         if let Ok(req) =
             crate::similar::SimilarRequest::parse(Some(&form.title), Some(&form.service), None)
         {
-            let similar = crate::similar::suggest(&state.db, &req).await?;
+            let viewer = crate::visibility::Viewer::user(&page.user.id);
+            let similar = crate::similar::suggest(&state.db, &req, &viewer).await?;
             if !similar.is_empty() {
                 return Ok(NewPage {
                     chrome: page.chrome,
@@ -919,7 +920,13 @@ pub async fn render_show(
     } else {
         Vec::new()
     };
-    let links = crate::similar::db::links_of(&state.db.reader, &incident.id).await?;
+    let viewer = chrome
+        .user
+        .as_ref()
+        .map_or_else(crate::visibility::Viewer::anyone, |u| {
+            crate::visibility::Viewer::user(&u.id)
+        });
+    let links = crate::similar::db::links_of(&state.db.reader, &incident.id, &viewer).await?;
     // Earlier incidents alike by text, not linked yet (a title the suggestions cannot read
     // just shows none).
     let similar = match crate::similar::SimilarRequest::parse(
@@ -929,7 +936,7 @@ pub async fn render_show(
     ) {
         Ok(mut req) => {
             req.exclude = Some(incident.id.clone());
-            crate::similar::suggest(&state.db, &req)
+            crate::similar::suggest(&state.db, &req, &viewer)
                 .await?
                 .into_iter()
                 .filter(|s| !links.iter().any(|l| l.other_id == s.id))

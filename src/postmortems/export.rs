@@ -36,7 +36,13 @@ pub async fn document(db: &crate::db::Db, tz: Tz, incident: &Incident) -> AppRes
         .ok_or_else(|| AppError::not_found("post-mortem of", incident.key()))?;
     // Once published, the document is what was published (`super::attachments`).
     let parts = super::attachments(db, incident, &pm).await?;
-    let links = crate::similar::db::links_of(&db.reader, &incident.id).await?;
+    // A downloaded document travels: it names only incidents everyone may see.
+    let links = crate::similar::db::links_of(
+        &db.reader,
+        &incident.id,
+        &crate::visibility::Viewer::anyone(),
+    )
+    .await?;
     let markers = crate::evidence::db::markers(&db.reader, &incident.id).await?;
     Ok(to_markdown(&Export {
         links: &links,

@@ -271,7 +271,12 @@ async fn render_show(
         .find(|r| r.user_id == page.user.id)
         .map(|r| r.state);
     Ok(ShowPage {
-        links: crate::similar::db::links_of(&state.db.reader, &incident.id).await?,
+        links: crate::similar::db::links_of(
+            &state.db.reader,
+            &incident.id,
+            &crate::visibility::Viewer::user(&page.user.id),
+        )
+        .await?,
         markers: crate::evidence::db::markers(&state.db.reader, &incident.id).await?,
         chrome: page.chrome.clone(),
         no_items_html: crate::markdown::render(&pm.content.no_action_items_reason),

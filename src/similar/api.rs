@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::{LinkKind, SimilarRequest, SimilarState};
 use crate::error::{AppError, AppResult};
+use crate::visibility::Viewer;
 use crate::web::extract::{
     ApiCaller, ApiQuery, ApiResponder, CallerState, IncidentInPath, Json, Path,
 };
@@ -66,17 +67,18 @@ async fn similar(
     ApiQuery(params): ApiQuery<SimilarParams>,
 ) -> AppResult<Response> {
     caller.require_read()?;
+    let viewer = Viewer::user(&caller.user.id);
     let mut req = SimilarRequest::parse(
         params.title.as_deref(),
         params.service.as_deref(),
         params.limit.as_deref(),
     )?;
     if let Some(key) = params.exclude.as_deref() {
-        req.exclude = super::db::find_incident(&state.db.reader, key)
+        req.exclude = super::db::find_incident(&state.db.reader, key, &viewer)
             .await?
             .map(|i| i.id);
     }
-    let items: Vec<serde_json::Value> = super::suggest(&state.db, &req)
+    let items: Vec<serde_json::Value> = super::suggest(&state.db, &req, &viewer)
         .await?
         .iter()
         .map(suggestion_json)
@@ -107,7 +109,8 @@ async fn list_links(
     IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
     caller.require_read()?;
-    let links = super::db::links_of(&state.db.reader, &incident.id).await?;
+    let viewer = Viewer::user(&caller.user.id);
+    let links = super::db::links_of(&state.db.reader, &incident.id, &viewer).await?;
     let items: Vec<serde_json::Value> = links.iter().map(link_json).collect();
     Ok(axum::Json(serde_json::json!({ "items": items })).into_response())
 }
@@ -130,6 +133,7 @@ async fn add_link(
     let from = super::db::IncidentRef {
         id: incident.id.clone(),
         number: incident.number,
+        restricted: incident.restricted,
     };
     let link = super::link(&state.db, &caller.user, &from, &body.incident, kind).await?;
     Ok((StatusCode::CREATED, axum::Json(link_json(&link))).into_response())
@@ -144,6 +148,7 @@ async fn remove_link(
     let on = super::db::IncidentRef {
         id: incident.id.clone(),
         number: incident.number,
+        restricted: incident.restricted,
     };
     super::unlink(&state.db, &caller.user, &on, &id)
         .await

@@ -6,6 +6,7 @@
 //! incidents) can be added in one place: `incident_candidates`, `root_cause_candidates`,
 //! `section_candidates`, `details`, `links_of`, `find_incident`.
 
+use crate::visibility::{VISIBLE, Viewer};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
@@ -121,7 +122,13 @@ pub struct Suggestion {
 }
 
 /// The details of the incidents `ids` (any order).
-pub async fn details(pool: &SqlitePool, ids: &[String]) -> Result<Vec<Suggestion>, AppError> {
+/// Only incidents the viewer may see are returned (a suggestion never names a restricted
+/// incident to someone outside it).
+pub async fn details(
+    pool: &SqlitePool,
+    ids: &[String],
+    viewer: &Viewer,
+) -> Result<Vec<Suggestion>, AppError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -133,13 +140,14 @@ pub async fn details(pool: &SqlitePool, ids: &[String]) -> Result<Vec<Suggestion
                    AND a.status IN ('open', 'in_progress')) AS open_action_items,
                 0.0 AS score
          FROM incidents i LEFT JOIN postmortems p ON p.incident_id = i.id
-         WHERE i.id IN ({marks})"
+         WHERE i.id IN ({marks}) AND {VISIBLE}"
     );
     // Unchecked: the IN list has one mark per suggested incident.
     let mut query = sqlx::query_as::<_, Suggestion>(AssertSqlSafe(sql));
     for id in ids {
         query = query.bind(id);
     }
+    query = query.bind(viewer.id());
     Ok(query.fetch_all(pool).await?)
 }
 
@@ -148,10 +156,16 @@ pub async fn details(pool: &SqlitePool, ids: &[String]) -> Result<Vec<Suggestion
 pub struct IncidentRef {
     pub id: String,
     pub number: i64,
+    /// Restricted: other incidents' timelines do not name it.
+    pub restricted: bool,
 }
 
-/// The incident `key` names: `INC-42`, `42` or its id.
-pub async fn find_incident(pool: &SqlitePool, key: &str) -> Result<Option<IncidentRef>, AppError> {
+/// The incident `key` names (`INC-42`, `42` or its id), if the viewer may see it.
+pub async fn find_incident(
+    pool: &SqlitePool,
+    key: &str,
+    viewer: &Viewer,
+) -> Result<Option<IncidentRef>, AppError> {
     let key = key.trim();
     let number = key
         .get(..4)
@@ -159,11 +173,16 @@ pub async fn find_incident(pool: &SqlitePool, key: &str) -> Result<Option<Incide
         .map_or(key, |_| &key[4..])
         .parse::<i64>()
         .ok();
+    let viewer_id = viewer.id();
     Ok(sqlx::query_as!(
         IncidentRef,
-        r#"SELECT id AS "id!", number FROM incidents WHERE number = ? OR id = ?"#,
+        r#"SELECT i.id AS "id!", i.number, i.restricted AS "restricted: bool" FROM incidents i
+           WHERE (i.number = ?1 OR i.id = ?2)
+             AND (i.restricted = 0 OR EXISTS (SELECT 1 FROM incident_access x
+                  WHERE x.incident_id = i.id AND x.user_id = ?3))"#,
         number,
-        key
+        key,
+        viewer_id
     )
     .fetch_optional(pool)
     .await?)
@@ -180,6 +199,9 @@ pub struct Link {
     pub other_number: i64,
     pub other_title: String,
     pub other_status: String,
+    /// The other incident is restricted: timelines outside it do not name it.
+    #[serde(skip)]
+    pub other_restricted: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -220,6 +242,7 @@ struct LinkRow {
     number: i64,
     title: String,
     status: String,
+    restricted: bool,
     created_at: DateTime<Utc>,
 }
 
@@ -233,21 +256,32 @@ fn seen_from(r: LinkRow, incident_id: &str) -> Link {
         other_number: r.number,
         other_title: r.title,
         other_status: r.status,
+        other_restricted: r.restricted,
         created_at: r.created_at,
     }
 }
 
-/// Every link of an incident, from either side, oldest first.
-pub async fn links_of(pool: &SqlitePool, incident_id: &str) -> Result<Vec<Link>, AppError> {
+/// Every link of an incident, from either side, oldest first; links to incidents the viewer
+/// may not see are left out.
+pub async fn links_of(
+    pool: &SqlitePool,
+    incident_id: &str,
+    viewer: &Viewer,
+) -> Result<Vec<Link>, AppError> {
+    let viewer_id = viewer.id();
     let rows = sqlx::query_as!(
         LinkRow,
         r#"SELECT l.id AS "id!", l.kind AS "kind: LinkKind", l.incident_id, l.other_id,
-                  i.number, i.title, i.status, l.created_at AS "created_at: DateTime<Utc>"
+                  i.number, i.title, i.status, i.restricted AS "restricted: bool",
+                  l.created_at AS "created_at: DateTime<Utc>"
            FROM incident_links l
            JOIN incidents i ON i.id = CASE WHEN l.incident_id = ?1 THEN l.other_id ELSE l.incident_id END
-           WHERE l.incident_id = ?1 OR l.other_id = ?1
+           WHERE (l.incident_id = ?1 OR l.other_id = ?1)
+             AND (i.restricted = 0 OR EXISTS (SELECT 1 FROM incident_access x
+                  WHERE x.incident_id = i.id AND x.user_id = ?2))
            ORDER BY l.created_at, l.id"#,
-        incident_id
+        incident_id,
+        viewer_id
     )
     .fetch_all(pool)
     .await?;
@@ -262,16 +296,22 @@ pub async fn find_link(
     pool: &SqlitePool,
     id: &str,
     incident_id: &str,
+    viewer: &Viewer,
 ) -> Result<Option<Link>, AppError> {
+    let viewer_id = viewer.id();
     let row = sqlx::query_as!(
         LinkRow,
         r#"SELECT l.id AS "id!", l.kind AS "kind: LinkKind", l.incident_id, l.other_id,
-                  i.number, i.title, i.status, l.created_at AS "created_at: DateTime<Utc>"
+                  i.number, i.title, i.status, i.restricted AS "restricted: bool",
+                  l.created_at AS "created_at: DateTime<Utc>"
            FROM incident_links l
            JOIN incidents i ON i.id = CASE WHEN l.incident_id = ?2 THEN l.other_id ELSE l.incident_id END
-           WHERE l.id = ?1 AND (l.incident_id = ?2 OR l.other_id = ?2)"#,
+           WHERE l.id = ?1 AND (l.incident_id = ?2 OR l.other_id = ?2)
+             AND (i.restricted = 0 OR EXISTS (SELECT 1 FROM incident_access x
+                  WHERE x.incident_id = i.id AND x.user_id = ?3))"#,
         id,
-        incident_id
+        incident_id,
+        viewer_id
     )
     .fetch_optional(pool)
     .await?;

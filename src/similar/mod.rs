@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use crate::auth::User;
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
+use crate::visibility::Viewer;
 
 /// What the suggestions and link forms need, taken from the app state by `app.rs`.
 #[derive(Clone)]
@@ -125,8 +126,12 @@ const WEIGHT_SECTION: f64 = 0.4;
 /// The same service as the one picked on the form makes a suggestion a quarter stronger.
 const SERVICE_BOOST: f64 = 1.25;
 
-/// Up to `limit` incidents most like the title, best first.
-pub async fn suggest(db: &Db, req: &SimilarRequest) -> AppResult<Vec<db::Suggestion>> {
+/// Up to `limit` incidents most like the title that the viewer may see, best first.
+pub async fn suggest(
+    db: &Db,
+    req: &SimilarRequest,
+    viewer: &Viewer,
+) -> AppResult<Vec<db::Suggestion>> {
     let Some(fts) = similar_query(&req.title) else {
         return Ok(Vec::new());
     };
@@ -168,7 +173,7 @@ pub async fn suggest(db: &Db, req: &SimilarRequest) -> AppResult<Vec<db::Suggest
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
     ranked.truncate(usize::try_from(req.limit).unwrap_or(LIMIT_DEFAULT as usize));
     let ids: Vec<String> = ranked.iter().map(|(id, _)| id.clone()).collect();
-    let mut details = db::details(pool, &ids).await?;
+    let mut details = db::details(pool, &ids, viewer).await?;
     let mut out = Vec::with_capacity(ranked.len());
     for (id, score) in ranked {
         if let Some(pos) = details.iter().position(|d| d.id == id) {
@@ -232,7 +237,8 @@ pub async fn link(
     if to_key.is_empty() {
         return Err(AppError::field("incident", "is required (INC-42)"));
     }
-    let Some(to) = db::find_incident(&db.reader, to_key).await? else {
+    let viewer = Viewer::user(&user.id);
+    let Some(to) = db::find_incident(&db.reader, to_key, &viewer).await? else {
         return Err(AppError::field(
             "incident",
             format!("no incident {to_key} exists"),
@@ -261,7 +267,7 @@ pub async fn link(
         &from.id,
         now,
         note,
-        &format!("Linked: {} INC-{}.", kind.label(), to.number),
+        &format!("Linked: {} {}.", kind.label(), named(&to)),
         Some(&user.id),
     )
     .await?;
@@ -270,7 +276,7 @@ pub async fn link(
         &to.id,
         now,
         note,
-        &format!("Linked: {} INC-{}.", kind.inverse_label(), from.number),
+        &format!("Linked: {} {}.", kind.inverse_label(), named(from)),
         Some(&user.id),
     )
     .await?;
@@ -283,14 +289,25 @@ pub async fn link(
     )
     .await?;
     tx.commit().await?;
-    db::find_link(&db.writer, &id, &from.id)
+    db::find_link(&db.writer, &id, &from.id, &viewer)
         .await?
         .ok_or_else(|| AppError::Internal("link vanished after insert".into()))
 }
 
+/// How another incident's timeline names this one: a restricted incident by no number, since
+/// that timeline may be read by people outside it.
+fn named(incident: &db::IncidentRef) -> String {
+    if incident.restricted {
+        "a restricted incident".to_owned()
+    } else {
+        format!("INC-{}", incident.number)
+    }
+}
+
 /// Removes the link `id` seen from `on` (either side may remove it); both timelines record it.
 pub async fn unlink(db: &Db, user: &User, on: &db::IncidentRef, id: &str) -> AppResult<()> {
-    let Some(link) = db::find_link(&db.reader, id, &on.id).await? else {
+    let viewer = Viewer::user(&user.id);
+    let Some(link) = db::find_link(&db.reader, id, &on.id, &viewer).await? else {
         return Err(AppError::missing("link"));
     };
     let mut tx = db.begin_write().await?;
@@ -304,7 +321,15 @@ pub async fn unlink(db: &Db, user: &User, on: &db::IncidentRef, id: &str) -> App
         &on.id,
         now,
         note,
-        &format!("Link removed: {} INC-{}.", link.label(), link.other_number),
+        &format!(
+            "Link removed: {} {}.",
+            link.label(),
+            named(&db::IncidentRef {
+                id: link.other_id.clone(),
+                number: link.other_number,
+                restricted: link.other_restricted,
+            })
+        ),
         Some(&user.id),
     )
     .await?;
@@ -313,11 +338,7 @@ pub async fn unlink(db: &Db, user: &User, on: &db::IncidentRef, id: &str) -> App
         &link.other_id,
         now,
         note,
-        &format!(
-            "Link removed: {} INC-{}.",
-            link.other_side_label(),
-            on.number
-        ),
+        &format!("Link removed: {} {}.", link.other_side_label(), named(on)),
         Some(&user.id),
     )
     .await?;

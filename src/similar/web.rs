@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::{LinkKind, SimilarRequest, SimilarState};
 use crate::error::{AppError, AppResult};
+use crate::visibility::Viewer;
 use crate::web::chrome::redirect_with_flash;
 use crate::web::extract::{CallerState, Form, IncidentInPath, Page, Path, Query, Responder};
 
@@ -48,11 +49,11 @@ struct SuggestParams {
 /// since the script asks while people type.
 async fn suggestions(
     State(state): State<SimilarState>,
-    _page: Page,
+    page: Page,
     Query(params): Query<SuggestParams>,
 ) -> AppResult<Response> {
     let similar = match SimilarRequest::parse(Some(&params.title), Some(&params.service), None) {
-        Ok(req) => super::suggest(&state.db, &req).await?,
+        Ok(req) => super::suggest(&state.db, &req, &Viewer::user(&page.user.id)).await?,
         Err(AppError::Validation { .. }) => Vec::new(),
         Err(e) => return Err(e),
     };
@@ -81,6 +82,7 @@ async fn add_link(
     let from = super::db::IncidentRef {
         id: incident.id.clone(),
         number: incident.number,
+        restricted: incident.restricted,
     };
     let result = match LinkKind::parse_or_refuse(&form.kind) {
         Ok(kind) => super::link(&state.db, &page.user, &from, &form.incident, kind).await,
@@ -113,6 +115,7 @@ async fn remove_link(
     let on = super::db::IncidentRef {
         id: incident.id.clone(),
         number: incident.number,
+        restricted: incident.restricted,
     };
     super::unlink(&state.db, &page.user, &on, &id).await?;
     Ok(redirect_with_flash(

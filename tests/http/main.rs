@@ -36,7 +36,7 @@ mod search;
 mod security;
 mod server;
 mod signals;
+mod similar;
 mod sso;
 mod storm;
-mod similar;
 mod timeline;

@@ -205,6 +205,29 @@ const SWEEP: &[(&str, &[&str])] = &[
         "/api/v1/services/{service}/prometheus",
         &["/api/v1/services/checkout/prometheus"],
     ),
+    (
+        "/incidents/similar",
+        &["/incidents/similar?title={WORD}+payroll+leak&service=checkout"],
+    ),
+    (
+        "/api/v1/incidents/similar",
+        &["/api/v1/incidents/similar?title={WORD}+payroll+leak&service=checkout"],
+    ),
+    (
+        "/incidents/{incident}/evidence",
+        &["/incidents/{INC}/evidence"],
+    ),
+    (
+        "/api/v1/incidents/{incident}/evidence",
+        &["/api/v1/incidents/{INC}/evidence"],
+    ),
+    (
+        "/api/v1/incidents/{incident}/links",
+        &[
+            "/api/v1/incidents/{INC}/links",
+            "/api/v1/incidents/{LATER}/links",
+        ],
+    ),
     ("/account", &["/account"]),
     ("/account/sessions", &["/account/sessions"]),
     ("/reset/{token}", &["/reset/nope"]),
@@ -466,6 +489,16 @@ async fn world() -> World {
         )
         .await;
     let later = later["number"].as_str().expect("key").to_owned();
+    // The commander links the public incident to the restricted one: the public side's page,
+    // JSON and timeline must not name it to outsiders.
+    api_ok(
+        &app,
+        Method::POST,
+        &format!("/api/v1/incidents/{later}/links"),
+        &token,
+        json!({"kind": "related", "incident": key}),
+    )
+    .await;
     let full = api_ok(&app, Method::GET, &base, &token, Value::Null).await;
     let snapshot = full["snapshots"][0]["id"]
         .as_str()
@@ -641,6 +674,8 @@ async fn participants_and_admins_see_it() {
             "/search?q=Narwhalplinth",
             "/action-items?status=open",
             "/postmortems",
+            "/incidents/similar?title={WORD}+payroll+leak",
+            "/incidents/{LATER}",
         ] {
             let url = w.url(template);
             let r = w.app.get(&url, Some(user)).await;
@@ -660,10 +695,20 @@ async fn participants_and_admins_see_it() {
             "/api/v1/action-items/{ITEM}",
             "/api/v1/snapshots/{SNAP}",
             "/api/v1/incidents/{INC}/postmortem.md",
+            "/api/v1/incidents/similar?title={WORD}+payroll+leak",
+            "/api/v1/incidents/{LATER}/links",
         ] {
             let url = w.url(template);
             let r = w.app.api(Method::GET, &url, Some(token), None).await;
             r.assert_status(StatusCode::OK);
+            if template.contains("similar") || template.contains("/links") {
+                assert!(
+                    r.body.contains(&w.key),
+                    "{} is not offered it on {url}: {}",
+                    user.email,
+                    r.body
+                );
+            }
         }
     }
     // Their downloads of it are in the audit log (participant and admin, one each).
