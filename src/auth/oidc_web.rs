@@ -186,6 +186,7 @@ async fn callback(
         error: q.error.chars().take(100).collect(),
         error_description: q.error_description.chars().take(200).collect(),
         cookie_state: cookie(&headers, state_cookie_name(state.secure_cookies)).map(str::to_owned),
+        user_agent: super::web::user_agent(&headers),
     };
     match sso::finish(&state, cb, client, old_session).await? {
         Ok(done) => {

@@ -105,6 +105,8 @@ pub struct Callback {
     pub error_description: String,
     /// The state this browser's cookie holds.
     pub cookie_state: Option<String>,
+    /// The browser's User-Agent, kept with the session for "Your sessions".
+    pub user_agent: String,
 }
 
 /// A finished single sign-on: the session, where to go, and whether the account is new.
@@ -124,7 +126,7 @@ pub async fn finish(
     old_session: Option<&str>,
 ) -> AppResult<Result<SsoSignedIn, Refusal>> {
     let client_text = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-    let outcome = attempt(state, cb, old_session).await?;
+    let outcome = attempt(state, cb, client, old_session).await?;
     if let Err(refusal) = &outcome {
         let (target, detail) = match refusal {
             Refusal::NoRole { who } | Refusal::Disabled { who } => (who.clone(), String::new()),
@@ -156,6 +158,7 @@ pub async fn finish(
 async fn attempt(
     state: &AuthState,
     cb: Callback,
+    client: Option<IpAddr>,
     old_session: Option<&str>,
 ) -> AppResult<Result<SsoSignedIn, Refusal>> {
     let oidc = match provider(state) {
@@ -198,6 +201,7 @@ async fn attempt(
     if cb.code.is_empty() {
         return Ok(Err(Refusal::Provider("no authorization code".into())));
     }
+    let cb_user_agent = cb.user_agent;
     let (code, nonce, verifier) = (cb.code, pending.nonce, pending.pkce_verifier);
     let identity =
         match tokio::task::spawn_blocking(move || oidc.finish(&code, &nonce, &verifier)).await? {
@@ -224,7 +228,9 @@ async fn attempt(
         db::delete_session(&mut tx, old).await?;
         state.sessions.remove(old);
     }
-    let secret = db::create_session(&mut tx, &user.id, state.session_ttl).await?;
+    // Like a password sign-in, the session keeps where it came from for "Your sessions".
+    let origin = super::account::origin(client, &cb_user_agent);
+    let secret = db::create_session_from(&mut tx, &user.id, state.session_ttl, &origin).await?;
     db::set_session_id_token(&mut tx, &secret, &identity.id_token).await?;
     db::audit(
         &mut tx,
