@@ -71,8 +71,8 @@ pub fn parse_participants(list: &[String]) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// The users the e-mail addresses name, sorted by id; an unknown or disabled address is a
-/// field error naming it.
+/// The users the e-mail addresses (or user ids) name, sorted by id; an unknown one is a field
+/// error naming it.
 pub async fn resolve_participants(
     db: &Db,
     emails: &[String],
@@ -81,7 +81,8 @@ pub async fn resolve_participants(
     let mut users = Vec::new();
     let mut unknown = Vec::new();
     for email in emails {
-        match crate::auth::db::find_user_by_email(&db.reader, email).await? {
+        // People type e-mail addresses; scripts may send user ids (API.md: `email|id`).
+        match crate::auth::db::find_user_by_email_or_id(&db.reader, email).await? {
             Some(user) => {
                 if !users.iter().any(|u: &User| u.id == user.id) {
                     users.push(user);

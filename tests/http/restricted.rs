@@ -743,10 +743,18 @@ async fn the_commander_or_an_admin_changes_who_may_see_it() {
             Method::PATCH,
             &path,
             Some(&admin_write),
-            Some(json!({"version": version, "participants": [w.participant.email, helper.email]})),
+            // A script may name a participant by user id (API.md: `email|id`).
+            Some(json!({"version": version, "participants": [w.participant.email, helper.id]})),
         )
         .await;
     r.assert_status(StatusCode::OK);
+    let listed = r.json()["participants"].clone();
+    assert!(
+        listed
+            .as_array()
+            .is_some_and(|a| a.iter().any(|p| p == helper.email.as_str())),
+        "the participant named by id is listed by e-mail: {listed}"
+    );
     let helper_token = w.app.token(&helper, Scope::Write).await;
     let current = w
         .app
