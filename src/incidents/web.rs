@@ -630,6 +630,10 @@ struct ShowQuery {
     /// How many of the newest timeline entries to show (`all`: every one); see `TimelineWindow`.
     #[serde(default)]
     entries: String,
+    /// `1`: look for similar earlier incidents (a full-text ranking over every incident, so
+    /// only when asked, not on every view during a storm).
+    #[serde(default)]
+    similar: String,
 }
 
 /// How much of a long timeline the incident page shows: the first `TIMELINE_OLDEST` entries
@@ -722,8 +726,10 @@ pub struct ShowPage {
     pub everyone: Vec<User>,
     /// Linked incidents, from either side.
     pub links: Vec<crate::similar::db::Link>,
-    /// Earlier incidents alike by text (not linked yet).
+    /// Earlier incidents alike by text (not linked yet), when asked for.
     pub similar: Vec<crate::similar::db::Suggestion>,
+    /// Similar incidents were asked for (so an empty list means none were found).
+    pub similar_asked: bool,
     /// Chat messages imported as evidence.
     pub evidence: Vec<crate::evidence::db::Message>,
     /// Markers of timeline entries promoted from chat, by entry id.
@@ -757,6 +763,8 @@ pub struct ShowState {
     pub errors: FieldErrors,
     /// How much of a long timeline to show.
     pub timeline: TimelineWindow,
+    /// Someone asked for similar earlier incidents (`?similar=1`).
+    pub look_similar: bool,
 }
 
 impl ShowPage {
@@ -927,14 +935,16 @@ pub async fn render_show(
             crate::visibility::Viewer::user(&u.id)
         });
     let links = crate::similar::db::links_of(&state.db.reader, &incident.id, &viewer).await?;
-    // Earlier incidents alike by text, not linked yet (a title the suggestions cannot read
-    // just shows none).
+    // Earlier incidents alike by text, not linked yet, when asked: ranking every incident by
+    // text costs tens of milliseconds at 100k incidents, too much for each view of a page
+    // dozens of people refresh during an incident (a title the suggestions cannot read just
+    // shows none).
     let similar = match crate::similar::SimilarRequest::parse(
         Some(&incident.title),
         Some(&incident.service),
         None,
     ) {
-        Ok(mut req) => {
+        Ok(mut req) if show.look_similar => {
             req.exclude = Some(incident.id.clone());
             crate::similar::suggest(&state.db, &req, &viewer)
                 .await?
@@ -942,7 +952,7 @@ pub async fn render_show(
                 .filter(|s| !links.iter().any(|l| l.other_id == s.id))
                 .collect()
         }
-        Err(_) => Vec::new(),
+        Ok(_) | Err(_) => Vec::new(),
     };
     let evidence = crate::evidence::db::list(&state.db.reader, &incident.id, None).await?;
     Ok(ShowPage {
@@ -952,6 +962,7 @@ pub async fn render_show(
         markers: crate::evidence::db::markers(&state.db.reader, &incident.id).await?,
         links,
         similar,
+        similar_asked: show.look_similar,
         evidence,
         postmortem: crate::postmortems::db::summary(&state.db.reader, &incident.id).await?,
         recurrence,
@@ -983,6 +994,7 @@ async fn show_incident(
     let show = ShowState {
         editing: (!query.edit.is_empty() && page.user.can_write()).then_some((query.edit, None)),
         timeline: TimelineWindow::parse(&query.entries),
+        look_similar: query.similar == "1",
         ..ShowState::default()
     };
     Ok(render_show(&state, page.chrome, incident, show)

@@ -533,3 +533,42 @@ async fn links_are_added_and_removed_with_the_incident_page_forms() {
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
+
+/// The incident page looks for similar earlier incidents only when asked (a ranking over every
+/// incident is too dear for each refresh during an incident); asked, it lists the earlier one.
+#[tokio::test]
+async fn the_incident_page_finds_similar_earlier_incidents_when_asked() {
+    let (app, responder, token) = setup().await;
+    let earlier = declare(&app, &token, "Checkout database pool exhausted", "checkout").await;
+    let later = declare(
+        &app,
+        &token,
+        "Database pool exhausted on checkout",
+        "checkout",
+    )
+    .await;
+    let (earlier, later) = (
+        earlier["number"].as_str().expect("key").to_owned(),
+        later["number"].as_str().expect("key").to_owned(),
+    );
+    let page = app
+        .get(&format!("/incidents/{later}"), Some(&responder))
+        .await;
+    page.assert_status(StatusCode::OK);
+    assert!(page.body.contains("Find similar earlier incidents"));
+    assert!(
+        !page.body.contains(&format!("{earlier} Checkout database")),
+        "not listed before it is asked for"
+    );
+    let asked = app
+        .get(&format!("/incidents/{later}?similar=1"), Some(&responder))
+        .await;
+    asked.assert_status(StatusCode::OK);
+    assert!(asked.body.contains("Looks similar"), "{}", asked.body);
+    assert!(
+        asked
+            .body
+            .contains(&format!("{earlier} Checkout database pool exhausted")),
+        "the earlier incident is listed"
+    );
+}
