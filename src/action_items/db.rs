@@ -183,7 +183,7 @@ impl ItemFilter {
     /// `viewer` may see.
     fn sql(&self, viewer: &Viewer) -> (String, Vec<String>) {
         // Only fixed fragments are joined; every value is bound.
-        let mut clauses: Vec<&'static str> = vec![crate::visibility::VISIBLE];
+        let mut clauses: Vec<&'static str> = vec![crate::visibility::VISIBLE_ITEM];
         let mut binds: Vec<String> = vec![viewer.id().to_owned()];
         if let Some(s) = self.status {
             clauses.push("a.status = ?");
@@ -297,7 +297,7 @@ pub async fn count(
     let (where_sql, binds) = filter.sql(viewer);
     // Unchecked: the WHERE clause depends on the filter.
     let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!(
-        "SELECT COUNT(*) FROM action_items a JOIN incidents i ON i.id = a.incident_id{where_sql}"
+        "SELECT COUNT(*) FROM action_items a{where_sql}"
     )));
     for b in &binds {
         count = count.bind(b.clone());
