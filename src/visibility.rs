@@ -15,13 +15,15 @@ use sqlx::{QueryBuilder, Sqlite};
 pub const VISIBLE: &str = "(i.restricted = 0 OR EXISTS (SELECT 1 FROM incident_access x \
                            WHERE x.incident_id = i.id AND x.user_id = ?))";
 
-/// The same rule for a row that names its incident as `a.incident_id` without joining it
-/// (action items): it excludes the restricted incidents the viewer may not see, which the
-/// partial index `incidents_restricted` lists without touching the other incidents, so a
-/// count over every open item needs no join to `incidents` (one bind: the viewer's user id).
-pub const VISIBLE_ITEM: &str = "a.incident_id NOT IN (SELECT i.id FROM incidents i \
-                                WHERE i.restricted = 1 AND NOT EXISTS (SELECT 1 FROM \
-                                incident_access x WHERE x.incident_id = i.id AND x.user_id = ?))";
+/// The same rule turned round, for rows that name their incident without joining it (action
+/// items): the ids of the restricted incidents the viewer may NOT see (one bind: the viewer's
+/// user id). The partial index `incidents_restricted` lists restricted incidents without
+/// touching the others, so this is a handful of rows; a query then leaves those ids out, and
+/// when there are none (most viewers, most of the time) it adds no condition at all, so the
+/// board's counts stay answered from their indexes.
+pub const HIDDEN_INCIDENTS: &str = "SELECT i.id FROM incidents i WHERE i.restricted = 1 \
+                                    AND NOT EXISTS (SELECT 1 FROM incident_access x \
+                                    WHERE x.incident_id = i.id AND x.user_id = ?)";
 
 /// Whose view of the incidents a query takes: a signed-in user or the owner of an API token
 /// (a token sees what its owner sees).
