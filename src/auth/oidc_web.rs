@@ -200,27 +200,3 @@ async fn callback(
         Err(refusal) => Ok(refused(&state, page.chrome, &refusal)),
     }
 }
-
-#[derive(Template, WebTemplate)]
-#[template(path = "auth/signed_out.html")]
-struct SignedOutPage {
-    chrome: Chrome,
-    provider: String,
-    url: String,
-}
-
-/// "You are signed out of Hindsight", forwarding the browser to the provider's end-session
-/// endpoint (with `id_token_hint` and `post_logout_redirect_uri`).
-pub(crate) fn signed_out_page(state: &AuthState, mut chrome: Chrome, url: String) -> Response {
-    chrome.user = None;
-    let provider = state
-        .oidc
-        .as_ref()
-        .map_or_else(String::new, |o| o.settings.provider_name.clone());
-    SignedOutPage {
-        chrome,
-        provider,
-        url,
-    }
-    .into_response()
-}

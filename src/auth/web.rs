@@ -220,6 +220,30 @@ pub(crate) fn set_session_cookie(response: &mut Response, state: &AuthState, sec
     }
 }
 
+#[derive(Template, WebTemplate)]
+#[template(path = "auth/signed_out.html")]
+struct SignedOutPage {
+    chrome: Chrome,
+    provider: String,
+    url: String,
+}
+
+/// "You are signed out of Hindsight", forwarding the browser to the provider's end-session
+/// endpoint (with `id_token_hint` and `post_logout_redirect_uri`).
+fn signed_out_page(state: &AuthState, mut chrome: Chrome, url: String) -> Response {
+    chrome.user = None;
+    let provider = state
+        .oidc
+        .as_ref()
+        .map_or_else(String::new, |o| o.settings.provider_name.clone());
+    SignedOutPage {
+        chrome,
+        provider,
+        url,
+    }
+    .into_response()
+}
+
 async fn logout(
     State(state): State<AuthState>,
     page: PublicPage,
@@ -231,7 +255,7 @@ async fn logout(
     // the `form-action 'self'` content security policy).
     let end_session = super::sso::logout(&state, cookie(&headers, name)).await?;
     let mut response = match end_session {
-        Some(url) => super::oidc_web::signed_out_page(&state, page.chrome, url),
+        Some(url) => signed_out_page(&state, page.chrome, url),
         None => redirect_with_flash("/login", "ok", "You are signed out."),
     };
     let secure = if state.secure_cookies { "; Secure" } else { "" };
