@@ -552,46 +552,33 @@ async fn queue(
             .webhook_destination_name
             .clone()
             .unwrap_or_else(|| dest.clone());
-        match crate::notifications::db::enqueue_to(&mut *tx, dest, "weekly_review", &notice).await?
-        {
-            Some(id) => {
-                db::insert_delivery(
-                    &mut *tx,
-                    &id,
-                    &sub.id,
-                    &week.label(),
-                    trigger,
-                    "webhook",
-                    &target,
-                    now,
-                )
-                .await?;
-                ids.push(id);
-            }
-            None => {
-                let id = crate::db::new_id();
-                db::insert_delivery(
-                    &mut *tx,
-                    &id,
-                    &sub.id,
-                    &week.label(),
-                    trigger,
-                    "webhook",
-                    &target,
-                    now,
-                )
-                .await?;
-                db::record(
-                    &mut *tx,
-                    &id,
-                    "failed",
-                    "the destination is gone or disabled",
-                    None,
-                )
-                .await?;
-                ids.push(id);
-            }
+        // Queued in the outbox, the delivery shares the outbox row's id (its outcome is read
+        // from there); a destination that is gone or disabled is logged as failed at once.
+        let queued =
+            crate::notifications::db::enqueue_to(&mut *tx, dest, "weekly_review", &notice).await?;
+        let id = queued.clone().unwrap_or_else(crate::db::new_id);
+        db::insert_delivery(
+            &mut *tx,
+            &id,
+            &sub.id,
+            &week.label(),
+            trigger,
+            "webhook",
+            &target,
+            now,
+        )
+        .await?;
+        if queued.is_none() {
+            db::record(
+                &mut *tx,
+                &id,
+                "failed",
+                "the destination is gone or disabled",
+                None,
+            )
+            .await?;
         }
+        ids.push(id);
     }
     Ok(ids)
 }
