@@ -45,6 +45,8 @@ class Writer:
         self.latencies = {}
         self.errors = {}
         self.status_flip = 0
+        # (version, status) of the storm incident after the last status write.
+        self.known = None
         self.alert_seq = 0
 
     def conn(self):
@@ -83,21 +85,27 @@ class Writer:
         )
 
     def status(self, _n):
-        # The version changes with every write to the incident: read it, then change status.
-        c_status, payload = self.get_incident()
-        if c_status != 200:
-            return c_status, payload
-        inc = json.loads(payload)
-        target = "monitoring" if inc.get("status") != "monitoring" else "identified"
+        # Optimistic concurrency as a client does it: PATCH at the version last seen (the
+        # answer of the previous status write), and when other writes moved it on (timeline
+        # entries do) retry once on the version the 409 answer carries. Only the first status
+        # write reads the incident (whose answer holds its whole long timeline).
+        with self.lock:
+            known = self.known
+        if known is None:
+            c_status, payload = self.get_incident()
+            if c_status != 200:
+                return c_status, payload
+            inc = json.loads(payload)
+            known = (inc["version"], inc.get("status"))
+        version, status = known
+        target = "monitoring" if status != "monitoring" else "identified"
         code, payload = self.request(
             "PATCH",
             f"/api/v1/incidents/{self.incident}",
             self.write_token,
-            {"version": inc["version"], "status": target},
+            {"version": version, "status": target},
         )
         if code == 409:
-            # Someone changed it in between (another status write): retry once on the
-            # version the conflict answer carries, as a client would.
             current = json.loads(payload).get("error", {}).get("current", {})
             target = "monitoring" if current.get("status") != "monitoring" else "identified"
             code, payload = self.request(
@@ -106,6 +114,10 @@ class Writer:
                 self.write_token,
                 {"version": current.get("version"), "status": target},
             )
+        if code == 200:
+            answer = json.loads(payload)
+            with self.lock:
+                self.known = (answer.get("version"), answer.get("status"))
         return code, payload
 
     def get_incident(self):

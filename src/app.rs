@@ -30,6 +30,8 @@ pub struct AppState {
     pub sessions: Arc<crate::auth::sessions::SessionCache>,
     pub catalog: Arc<crate::catalog::CatalogCache>,
     pub incident_lists: Arc<crate::incidents::ListCache>,
+    pub incident_records: Arc<crate::incidents::RecordCache>,
+    pub postmortem_records: Arc<crate::postmortems::RecordCache>,
     pub signals: Arc<crate::signals::Signals>,
     pub alert_evaluator: Arc<crate::alerts::Evaluator>,
     pub alert_mapping: Arc<crate::integrations::Mapping>,
@@ -94,6 +96,15 @@ impl AppState {
             )),
             catalog: Arc::new(crate::catalog::CatalogCache::new(Duration::from_secs(10))),
             incident_lists: Arc::new(crate::incidents::ListCache::new(Duration::from_secs(2))),
+            // Writes by another process (`hindsight demo`) are seen within a minute.
+            incident_records: Arc::new(crate::incidents::RecordCache::new(
+                Duration::from_secs(60),
+                256,
+            )),
+            postmortem_records: Arc::new(crate::postmortems::RecordCache::new(
+                Duration::from_secs(60),
+                256,
+            )),
             signals,
             alert_evaluator: Arc::new(crate::alerts::Evaluator::default()),
             items: Arc::new(crate::action_items::ItemCaches::new(Duration::from_secs(5))),
@@ -260,6 +271,7 @@ impl FromRef<AppState> for crate::incidents::IncidentsState {
             db: app.db.clone(),
             tz: app.config.timezone,
             lists: Arc::clone(&app.incident_lists),
+            records: Arc::clone(&app.incident_records),
             rule: app.recurrence.rule,
             recurrence: Arc::clone(&app.recurrence),
             signals: Arc::clone(&app.signals),
@@ -347,6 +359,7 @@ impl FromRef<AppState> for crate::postmortems::PostmortemsState {
             db: app.db.clone(),
             tz: app.config.timezone,
             catalog: Arc::clone(&app.catalog),
+            records: Arc::clone(&app.postmortem_records),
         }
     }
 }

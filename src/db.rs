@@ -62,6 +62,8 @@ pub struct Db {
     /// The earliest instant of data each recent commit changed (see `WriteTx::changes_since`),
     /// so a cache of the past can tell whether a write touched it.
     changes: Arc<ChangeLog>,
+    /// Which incidents recent commits changed, for caches of one incident's data.
+    incidents: Arc<IncidentStamps>,
     /// How writes have been going: counters by cause and the fault writes are failing with.
     health: Arc<WriteHealth>,
     /// The database file on disk (`None` for an in-memory database).
@@ -287,6 +289,10 @@ pub struct WriteTx {
     changes: Arc<ChangeLog>,
     /// The earliest instant of data this write changes, when it said (`changes_since`).
     since: Option<i64>,
+    incidents: Arc<IncidentStamps>,
+    /// The only incidents whose data this write changes, when it said
+    /// (`changes_only_incident`); `None`: it may have changed any incident's.
+    changed_incidents: Option<Vec<String>>,
     health: Arc<WriteHealth>,
     began: Instant,
     _open: OpenMark,
@@ -318,6 +324,8 @@ impl WriteTx {
             generation,
             changes,
             since,
+            incidents,
+            changed_incidents,
             health,
             began,
             _open,
@@ -325,6 +333,7 @@ impl WriteTx {
         } = self;
         tx.commit().await?;
         changes.record(&generation, since.unwrap_or(i64::MIN));
+        incidents.record(changed_incidents.as_deref());
         health.committed(began.elapsed());
         Ok(())
     }
@@ -338,6 +347,17 @@ impl WriteTx {
         self.since = Some(self.since.map_or(at, |s| s.min(at)));
     }
 
+    /// Declares that, of everything a page shows about one incident, this write changes only
+    /// what it shows about `incident_id` (its timeline, status, access), so cached pages of
+    /// other incidents stay valid (`IncidentCache`): during a storm the writes are about one
+    /// incident, and every other incident page must not be read again after each. Several
+    /// calls add incidents. A write that never calls it may have changed any incident's data.
+    pub fn changes_only_incident(&mut self, incident_id: &str) {
+        self.changed_incidents
+            .get_or_insert_with(Vec::new)
+            .push(incident_id.to_owned());
+    }
+
     /// Commits a write that changed timeline entries and nothing else a cache holds (an
     /// entry's inbox mentions are read uncached): during an incident storm most writes are
     /// timeline entries, and they must not empty the caches of reports, recurrence and counts
@@ -347,12 +367,15 @@ impl WriteTx {
         let Self {
             tx,
             timeline_generation,
+            incidents,
+            changed_incidents,
             health,
             began,
             ..
         } = self;
         tx.commit().await?;
         timeline_generation.fetch_add(1, Ordering::Release);
+        incidents.record(changed_incidents.as_deref());
         health.committed(began.elapsed());
         Ok(())
     }
@@ -462,6 +485,7 @@ impl Db {
             generation: Arc::new(AtomicU64::new(0)),
             timeline_generation: Arc::new(AtomicU64::new(0)),
             changes: Arc::new(ChangeLog::default()),
+            incidents: Arc::new(IncidentStamps::default()),
             health: Arc::new(WriteHealth::default()),
             path,
         })
@@ -489,6 +513,8 @@ impl Db {
             timeline_generation: Arc::clone(&self.timeline_generation),
             changes: Arc::clone(&self.changes),
             since: None,
+            incidents: Arc::clone(&self.incidents),
+            changed_incidents: None,
             began: Instant::now(),
             _open: OpenMark::new(&self.health),
             health: Arc::clone(&self.health),
@@ -834,6 +860,115 @@ impl ChangeLog {
     }
 }
 
+/// Which incidents recent commits changed: each commit takes the next stamp and records it
+/// for the incidents it declared (`WriteTx::changes_only_incident`), or for every incident
+/// when it declared none.
+#[derive(Debug, Default)]
+struct IncidentStamps {
+    /// The last stamp given out; read without the lock by a reader about to load.
+    clock: AtomicU64,
+    stamps: Mutex<Stamps>,
+}
+
+#[derive(Debug, Default)]
+struct Stamps {
+    /// The last commit that may have changed any incident.
+    everything: u64,
+    /// The last commit of each incident changed since `everything` by a declared write.
+    incidents: std::collections::HashMap<String, u64>,
+}
+
+impl IncidentStamps {
+    fn record(&self, changed: Option<&[String]>) {
+        let mut stamps = self.stamps.lock().unwrap_or_else(|p| p.into_inner());
+        // Taken under the lock, so a reader that saw this stamp also sees where it went.
+        let stamp = self.clock.fetch_add(1, Ordering::AcqRel) + 1;
+        match changed {
+            Some(ids) => {
+                for id in ids {
+                    stamps.incidents.insert(id.clone(), stamp);
+                }
+            }
+            None => {
+                stamps.everything = stamp;
+                // Older than `everything`, these say nothing more.
+                stamps.incidents.clear();
+            }
+        }
+    }
+
+    /// The stamp to keep with data about to be read.
+    fn now(&self) -> u64 {
+        self.clock.load(Ordering::Acquire)
+    }
+
+    /// Whether data of `incident_id` read after stamp `at` was taken is still current.
+    fn unchanged_since(&self, incident_id: &str, at: u64) -> bool {
+        let stamps = self.stamps.lock().unwrap_or_else(|p| p.into_inner());
+        stamps.everything <= at && stamps.incidents.get(incident_id).is_none_or(|s| *s <= at)
+    }
+}
+
+/// Data of one incident (what its page shows the same to everyone), reused until a write that
+/// may have changed that incident is committed (`WriteTx::changes_only_incident`) and for at
+/// most `max_age` (writes by another process). Holds at most `capacity` incidents: it starts
+/// over when full.
+#[derive(Debug)]
+pub struct IncidentCache<V> {
+    max_age: Duration,
+    capacity: usize,
+    entries: Mutex<std::collections::HashMap<String, (u64, Instant, V)>>,
+    /// A burst of requests for an incident just written to loads it once: misses of the same
+    /// incident wait for one another (by a hash of the id, so different incidents rarely do).
+    loading: [tokio::sync::Mutex<()>; 16],
+}
+
+impl<V: Clone> IncidentCache<V> {
+    pub fn new(max_age: Duration, capacity: usize) -> Self {
+        Self {
+            max_age,
+            capacity,
+            entries: Mutex::new(std::collections::HashMap::new()),
+            loading: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
+        }
+    }
+
+    fn fresh(&self, db: &Db, incident_id: &str) -> Option<V> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let (at, read, value) = entries.get(incident_id)?;
+        (read.elapsed() < self.max_age && db.incidents.unchanged_since(incident_id, *at))
+            .then(|| value.clone())
+    }
+
+    /// The cached data of `incident_id`, or `load()`'s, which is then kept.
+    pub async fn get_or_load<F, Fut, E>(&self, db: &Db, incident_id: &str, load: F) -> Result<V, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<V, E>>,
+    {
+        if let Some(value) = self.fresh(db, incident_id) {
+            return Ok(value);
+        }
+        let slot = incident_id.bytes().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        }) % self.loading.len();
+        let _one_at_a_time = self.loading[slot].lock().await;
+        if let Some(value) = self.fresh(db, incident_id) {
+            return Ok(value);
+        }
+        // Taken before reading: a write committed meanwhile makes the entry stale at once.
+        let at = db.incidents.now();
+        let read = Instant::now();
+        let value = load().await?;
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= self.capacity && !entries.contains_key(incident_id) {
+            entries.clear();
+        }
+        entries.insert(incident_id.to_owned(), (at, read, value.clone()));
+        Ok(value)
+    }
+}
+
 /// Recently read results, reused while no write has been committed since they were read
 /// (`Db::generation`) and for at most `max_age` (which bounds how long writes by another
 /// process, such as `hindsight demo`, can go unseen). Bounded: it starts over when full.
@@ -1023,6 +1158,63 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    /// An incident's cached page data survives writes about other incidents and is read again
+    /// after a write about it or one that did not say which incident it changed.
+    #[tokio::test]
+    async fn incident_data_is_read_again_only_after_writes_that_may_have_changed_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("h.db").display());
+        let db = Db::connect(&url).await.expect("database");
+        let cache: IncidentCache<u32> = IncidentCache::new(Duration::from_secs(600), 8);
+        let loads = std::sync::atomic::AtomicU32::new(0);
+        let get = |id: &'static str| {
+            let (db, cache, loads) = (&db, &cache, &loads);
+            async move {
+                cache
+                    .get_or_load(db, id, || async {
+                        Ok::<_, ()>(loads.fetch_add(1, Ordering::SeqCst) + 1)
+                    })
+                    .await
+                    .expect("load")
+            }
+        };
+        let write = |about: Option<&'static str>| {
+            let db = &db;
+            async move {
+                let mut tx = db.begin_write().await.expect("begin");
+                if let Some(id) = about {
+                    tx.changes_only_incident(id);
+                }
+                tx.commit().await.expect("commit");
+            }
+        };
+        assert_eq!(get("a").await, 1);
+        assert_eq!(get("b").await, 2);
+        assert_eq!(get("a").await, 1, "nothing written: served from memory");
+        write(Some("b")).await;
+        assert_eq!(get("a").await, 1, "a write about b leaves a alone");
+        assert_eq!(get("b").await, 3, "b is read again");
+        assert_eq!(get("b").await, 3);
+        write(None).await;
+        assert_eq!(
+            get("a").await,
+            4,
+            "a write that did not say: everything again"
+        );
+        assert_eq!(get("b").await, 5);
+        // A timeline-only commit counts too.
+        let mut tx = db.begin_write().await.expect("begin");
+        tx.changes_only_incident("a");
+        tx.commit_timeline().await.expect("commit");
+        assert_eq!(get("a").await, 6);
+        assert_eq!(get("b").await, 5);
+        // Full: it starts over rather than grow.
+        for id in ["c", "d", "e", "f", "g", "h", "i", "j"] {
+            get(id).await;
+        }
+        assert!(cache.entries.lock().expect("lock").len() <= 8);
+    }
 
     /// A past week's review stays cached through a storm's writes about today's incident, and
     /// is read again after a write about its own week or one that does not say what it changed.

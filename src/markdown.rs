@@ -2,7 +2,8 @@
 //! (raw HTML and all), then ammonia's allow-list removes scripts, event handlers, styles and
 //! `javascript:`/`data:` URLs, so the output can be embedded in a page as it is.
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
 
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd, html};
 
@@ -34,7 +35,77 @@ fn options() -> Options {
 /// from Hindsight itself (a path like `/static/…`); any other image becomes a link to it with its
 /// alt text, so reading a post-mortem never makes the browser fetch from elsewhere. The
 /// sanitizer still runs after rendering as a second line of defence.
+///
+/// Rendering is a pure function of the text, so results are remembered by their source
+/// ([`RENDERED`]): a page showing a hundred timeline entries renders only those it has not
+/// seen before, and a write never has to forget anything.
 pub fn render(markdown: &str) -> String {
+    if markdown.len() > MEMO_MAX_SOURCE {
+        return render_uncached(markdown);
+    }
+    if let Some(html) = RENDERED.get(markdown) {
+        return html.to_string();
+    }
+    let html = render_uncached(markdown);
+    RENDERED.keep(markdown, &html);
+    html
+}
+
+/// Sources longer than this are rendered each time (a whole post-mortem document is rare
+/// and would crowd out hundreds of timeline entries).
+const MEMO_MAX_SOURCE: usize = 16 * 1024;
+/// Bytes of source plus HTML one generation of the memo holds before it becomes the old one;
+/// the memo holds at most twice this.
+const MEMO_GENERATION_BYTES: usize = 8 * 1024 * 1024;
+
+/// Rendered HTML by Markdown source, in two generations: a lookup that finds an entry in the
+/// old generation moves it to the young one, and when the young one is full the old one is
+/// dropped, so what pages keep showing stays and the rest ages out within a bounded size.
+static RENDERED: LazyLock<Memo> = LazyLock::new(Memo::default);
+
+#[derive(Default)]
+struct Memo {
+    generations: std::sync::Mutex<Generations>,
+}
+
+#[derive(Default)]
+struct Generations {
+    young: HashMap<Box<str>, Arc<str>>,
+    young_bytes: usize,
+    old: HashMap<Box<str>, Arc<str>>,
+}
+
+impl Memo {
+    fn get(&self, source: &str) -> Option<Arc<str>> {
+        let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(html) = g.young.get(source) {
+            return Some(Arc::clone(html));
+        }
+        let (source, html) = g.old.remove_entry(source)?;
+        g.insert(source, Arc::clone(&html));
+        Some(html)
+    }
+
+    fn keep(&self, source: &str, html: &str) {
+        let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        g.insert(source.into(), html.into());
+    }
+}
+
+impl Generations {
+    fn insert(&mut self, source: Box<str>, html: Arc<str>) {
+        let bytes = source.len() + html.len();
+        if self.young.insert(source, html).is_none() {
+            self.young_bytes += bytes;
+        }
+        if self.young_bytes > MEMO_GENERATION_BYTES {
+            self.old = std::mem::take(&mut self.young);
+            self.young_bytes = 0;
+        }
+    }
+}
+
+fn render_uncached(markdown: &str) -> String {
     // Whether each open image was turned into a link (images do not nest, but their alt text
     // may hold other inline events).
     let markdown = html_as_text(markdown);
@@ -239,6 +310,44 @@ pub fn plain_text(markdown: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::{code_span, escape, neutralize, plain_text, render};
+
+    #[test]
+    fn remembered_html_is_what_a_fresh_render_gives() {
+        let sources = [
+            "**bold** and <script>alert(1)</script>",
+            "- [x] done\n- [ ] open",
+            "![x](https://evil.example/p.png) and [ok](/incidents/INC-1)",
+            "",
+        ];
+        for source in sources {
+            let first = render(source);
+            assert_eq!(render(source), first, "second render of {source:?}");
+            assert_eq!(super::render_uncached(source), first, "{source:?}");
+        }
+        let long = "word ".repeat(super::MEMO_MAX_SOURCE / 4);
+        assert_eq!(render(&long), super::render_uncached(&long));
+    }
+
+    #[test]
+    fn the_memo_holds_at_most_two_generations() {
+        let mut g = super::Generations::default();
+        let html: std::sync::Arc<str> = "x".repeat(1000).into();
+        for i in 0..(3 * super::MEMO_GENERATION_BYTES / 1000) {
+            g.insert(format!("entry {i}").into(), std::sync::Arc::clone(&html));
+            assert!(g.young_bytes <= super::MEMO_GENERATION_BYTES);
+        }
+        let held: usize = g
+            .young
+            .iter()
+            .chain(g.old.iter())
+            .map(|(k, v)| k.len() + v.len())
+            .sum();
+        assert!(held <= 2 * super::MEMO_GENERATION_BYTES + 2048, "{held}");
+        // The newest entry is still there; the first ones aged out.
+        let last = format!("entry {}", 3 * super::MEMO_GENERATION_BYTES / 1000 - 1);
+        assert!(g.young.contains_key(last.as_str()) || g.old.contains_key(last.as_str()));
+        assert!(!g.young.contains_key("entry 0") && !g.old.contains_key("entry 0"));
+    }
 
     #[test]
     fn code_spans_hold_backticks_and_blank_lines_without_breaking_out() {

@@ -34,7 +34,12 @@ pub struct IncidentsState {
     pub signals: Arc<crate::signals::Signals>,
     /// Services, categories and teams the forms offer.
     pub catalog: Arc<crate::catalog::CatalogCache>,
+    /// What each recently viewed incident's page shows the same to everyone.
+    pub records: Arc<RecordCache>,
 }
+
+/// The incident page's shared part per incident (see `web::IncidentRecord`).
+pub type RecordCache = crate::db::IncidentCache<Arc<web::IncidentRecord>>;
 
 /// Recently read list pages (the default list and "open" are what everyone keeps open).
 pub type ListCache = crate::db::ReadCache<Arc<(Vec<db::ListRow>, i64)>>;
@@ -855,6 +860,9 @@ pub async fn update(
     // Reports and recurrence read incidents by start: this changes only what is counted from
     // the earlier of its old and new start on (a storm's status changes leave last week alone).
     tx.changes_since(current.started_at.min(values.started_at));
+    // Its timeline, status, milestones and access: what other incidents' pages show of it
+    // (a link's title and status) is read for each view, not cached.
+    tx.changes_only_incident(&current.id);
     if !db::update(&mut tx, &current.id, version, &values, by.user_id(), now).await? {
         drop(tx);
         let fresh = db::find(&db.writer, &IncidentRef::Id(current.id.clone()))

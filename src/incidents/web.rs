@@ -684,6 +684,7 @@ pub struct TimelineGap {
 }
 
 /// A timeline entry with its rendered body; the one being edited carries its form values.
+#[derive(Clone)]
 pub struct EntryView {
     pub entry: Entry,
     pub html: String,
@@ -697,15 +698,15 @@ pub struct ShowPage {
     pub incident: Incident,
     pub summary_html: String,
     pub impact_html: String,
-    pub entries: Vec<EntryView>,
+    pub entries: Arc<Vec<EntryView>>,
     /// The first entries of a long timeline; `entries` then holds the newest, after `gap`.
-    pub oldest: Vec<EntryView>,
+    pub oldest: Arc<Vec<EntryView>>,
     pub gap: Option<TimelineGap>,
     /// A detection entry earlier than Detected, offered as the milestone.
     pub earlier_detection: Option<chrono::DateTime<Utc>>,
     pub entry_form: EntryFormView,
     pub status_form: StatusFormView,
-    pub snapshots: Vec<crate::signals::chart::SnapshotView>,
+    pub snapshots: Arc<Vec<crate::signals::chart::SnapshotView>>,
     pub items: Vec<crate::action_items::ActionItem>,
     pub today: chrono::NaiveDate,
     /// Services the collector has a window for (the snapshot button's choices).
@@ -819,19 +820,32 @@ impl ShowPage {
 
 /// Renders the incident page; used by the page itself and by the forms on it when they
 /// re-render with an error.
-pub async fn render_show(
+/// What the incident page shows of an incident that is the same for every viewer: its
+/// timeline (rendered), snapshots with their charts, action items, people, chat evidence and
+/// post-mortem state. The default view's record is kept per incident
+/// (`IncidentsState::records`) until a write that may have changed the incident: during an
+/// incident storm dozens of people refresh the same page between writes, and reading it took
+/// about fifteen queries.
+pub struct IncidentRecord {
+    entries: Arc<Vec<EntryView>>,
+    oldest: Arc<Vec<EntryView>>,
+    gap: Option<TimelineGap>,
+    earlier_detection: Option<chrono::DateTime<Utc>>,
+    snapshots: Arc<Vec<crate::signals::chart::SnapshotView>>,
+    items: Vec<crate::action_items::ActionItem>,
+    participants: Vec<super::db::Participant>,
+    evidence: Vec<crate::evidence::db::Message>,
+    markers: std::collections::HashMap<String, crate::evidence::Marker>,
+    postmortem: Option<(String, i64, i64)>,
+}
+
+/// Reads what `IncidentRecord` holds, with `window` of the timeline.
+async fn read_record(
     state: &IncidentsState,
-    chrome: Chrome,
-    incident: Incident,
-    show: ShowState,
-) -> AppResult<ShowPage> {
+    incident: &Incident,
+    window: TimelineWindow,
+) -> AppResult<IncidentRecord> {
     let pool = &state.db.reader;
-    // Editing an entry (or showing a failed edit) needs that entry on the page: show them all.
-    let window = if show.editing.is_some() {
-        TimelineWindow::All
-    } else {
-        show.timeline
-    };
     let total = match window {
         TimelineWindow::All => None,
         TimelineWindow::Newest(_) => {
@@ -862,40 +876,81 @@ pub async fn render_show(
         ),
     };
     let earlier_detection = match gap {
-        None => super::earlier_detection(&incident, &entries),
+        None => super::earlier_detection(incident, &entries),
         Some(_) => crate::timeline::db::earliest_detection(pool, &incident.id, incident.started_at)
             .await?
             .filter(|at| incident.detected_at.is_none_or(|detected| *at < detected)),
     };
-    let oldest = oldest
+    let view = |entry: crate::timeline::Entry| EntryView {
+        html: crate::markdown::render(&entry.body),
+        edit_form: None,
+        entry,
+    };
+    let snapshots = crate::signals::db::list_for_incident(pool, &incident.id)
+        .await?
         .into_iter()
-        .map(|entry| EntryView {
-            html: crate::markdown::render(&entry.body),
-            edit_form: None,
-            entry,
-        })
+        .map(crate::signals::chart::SnapshotView::new)
         .collect();
-    let entries = entries
-        .into_iter()
-        .map(|entry| {
-            let edit_form = match &show.editing {
-                Some((id, form)) if *id == entry.id => {
-                    Some(form.clone().unwrap_or_else(|| EntryFormView {
-                        occurred_at: chrome.input_time(&Some(entry.occurred_at)),
-                        kind: entry.kind.as_str().to_owned(),
-                        body: entry.body.clone(),
-                        version: entry.version.to_string(),
-                    }))
-                }
-                _ => None,
-            };
-            EntryView {
-                html: crate::markdown::render(&entry.body),
-                edit_form,
-                entry,
-            }
-        })
-        .collect();
+    Ok(IncidentRecord {
+        oldest: Arc::new(oldest.into_iter().map(view).collect()),
+        entries: Arc::new(entries.into_iter().map(view).collect()),
+        gap,
+        earlier_detection,
+        snapshots: Arc::new(snapshots),
+        items: crate::action_items::db::list_for_incident(pool, &incident.id).await?,
+        participants: super::db::participants(pool, &incident.id).await?,
+        evidence: crate::evidence::db::list(pool, &incident.id, None).await?,
+        markers: crate::evidence::db::markers(pool, &incident.id).await?,
+        postmortem: crate::postmortems::db::summary(pool, &incident.id).await?,
+    })
+}
+
+/// Renders the incident page; used by the page itself and by the forms on it when they
+/// re-render with an error.
+pub async fn render_show(
+    state: &IncidentsState,
+    chrome: Chrome,
+    incident: Incident,
+    show: ShowState,
+) -> AppResult<ShowPage> {
+    let record = match &show.editing {
+        None if show.timeline == TimelineWindow::default() => {
+            state
+                .records
+                .get_or_load(&state.db, &incident.id, || async {
+                    read_record(state, &incident, show.timeline)
+                        .await
+                        .map(Arc::new)
+                })
+                .await?
+        }
+        // Editing an entry (or showing a failed edit) needs that entry on the page: show
+        // them all.
+        Some(_) => Arc::new(read_record(state, &incident, TimelineWindow::All).await?),
+        None => Arc::new(read_record(state, &incident, show.timeline).await?),
+    };
+    let entries = match &show.editing {
+        None => Arc::clone(&record.entries),
+        Some((id, form)) => Arc::new(
+            record
+                .entries
+                .iter()
+                .map(|view| {
+                    let mut view = view.clone();
+                    if view.entry.id == *id {
+                        let entry = &view.entry;
+                        view.edit_form = Some(form.clone().unwrap_or_else(|| EntryFormView {
+                            occurred_at: chrome.input_time(&Some(entry.occurred_at)),
+                            kind: entry.kind.as_str().to_owned(),
+                            body: entry.body.clone(),
+                            version: entry.version.to_string(),
+                        }));
+                    }
+                    view
+                })
+                .collect(),
+        ),
+    };
     let entry_form = show.entry_form.unwrap_or_else(|| EntryFormView {
         // Empty: the entry is stamped when it is submitted, not when the page was loaded.
         occurred_at: String::new(),
@@ -906,19 +961,12 @@ pub async fn render_show(
         status: incident.status.as_str().to_owned(),
         ..StatusFormView::default()
     });
-    let snapshots = crate::signals::db::list_for_incident(&state.db.reader, &incident.id)
-        .await?
-        .into_iter()
-        .map(crate::signals::chart::SnapshotView::new)
-        .collect();
     let mut observed_services = state.signals.registry.services();
     observed_services.sort();
-    let items = crate::action_items::db::list_for_incident(&state.db.reader, &incident.id).await?;
     let recurrence = state
         .recurrence
         .of(&state.db, &incident.id, incident.started_at)
         .await?;
-    let participants = super::db::participants(&state.db.reader, &incident.id).await?;
     let may_change_access = chrome
         .user
         .as_ref()
@@ -954,21 +1002,20 @@ pub async fn render_show(
         }
         Ok(_) | Err(_) => Vec::new(),
     };
-    let evidence = crate::evidence::db::list(&state.db.reader, &incident.id, None).await?;
     Ok(ShowPage {
-        participants,
+        participants: record.participants.clone(),
         may_change_access,
         everyone,
-        markers: crate::evidence::db::markers(&state.db.reader, &incident.id).await?,
+        markers: record.markers.clone(),
         links,
         similar,
         similar_asked: show.look_similar,
-        evidence,
-        postmortem: crate::postmortems::db::summary(&state.db.reader, &incident.id).await?,
+        evidence: record.evidence.clone(),
+        postmortem: record.postmortem.clone(),
         recurrence,
         just_declared: Utc::now() - incident.created_at < Duration::minutes(10),
-        snapshots,
-        items,
+        snapshots: Arc::clone(&record.snapshots),
+        items: record.items.clone(),
         today: crate::time::today(state.tz),
         observed_services,
         summary_html: crate::markdown::render(&incident.summary),
@@ -976,9 +1023,9 @@ pub async fn render_show(
         chrome,
         incident,
         entries,
-        oldest,
-        gap,
-        earlier_detection,
+        oldest: Arc::clone(&record.oldest),
+        gap: record.gap.clone(),
+        earlier_detection: record.earlier_detection,
         entry_form,
         status_form,
         errors: show.errors,

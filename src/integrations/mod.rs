@@ -521,6 +521,11 @@ pub async fn receive(
     for alert in &alerts {
         tx.changes_since(alert.starts_at);
     }
+    // Of incidents, only the tracked one's timeline (and none without one: the write then
+    // says nothing, as if it might have changed any).
+    if let Some(incident_id) = &incident {
+        tx.changes_only_incident(incident_id);
+    }
     for alert in &alerts {
         let stored = db::find_alert(&mut tx, source, &alert.fingerprint, alert.starts_at).await?;
         let new = match (&stored, alert.firing) {

@@ -30,7 +30,12 @@ pub struct PostmortemsState {
     pub tz: chrono_tz::Tz,
     /// The managed root-cause categories offered on the edit page.
     pub catalog: Arc<crate::catalog::CatalogCache>,
+    /// Each recently viewed post-mortem page's shared part, by incident (`None`: not started).
+    pub records: Arc<RecordCache>,
 }
+
+/// The post-mortem page's shared part per incident (see `web::PostmortemRecord`).
+pub type RecordCache = crate::db::IncidentCache<Option<Arc<web::PostmortemRecord>>>;
 
 choice!(
     PmStatus,

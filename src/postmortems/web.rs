@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{Duration, Utc};
 use serde::Deserialize;
+use std::sync::Arc;
 
 use super::diff::{self, Block};
 use super::{
@@ -83,6 +84,7 @@ async fn load_pm(state: &PostmortemsState, incident: &Incident) -> AppResult<Loa
 }
 
 /// The writing checks' findings in one part of the post-mortem.
+#[derive(Clone)]
 pub struct PartFindings {
     pub title: String,
     pub anchor: String,
@@ -123,6 +125,7 @@ fn check_content(content: &Content, people: &People) -> Vec<PartFindings> {
 // The document
 
 /// A section with its rendered body.
+#[derive(Clone)]
 pub struct SectionView {
     pub key: String,
     pub title: String,
@@ -142,11 +145,11 @@ struct ShowPage {
     primary_html: String,
     factors: Vec<(String, String)>,
     no_items_html: String,
-    entries: Vec<(Entry, String)>,
-    snapshots: Vec<crate::signals::chart::SnapshotView>,
+    entries: Arc<Vec<(Entry, String)>>,
+    snapshots: Arc<Vec<crate::signals::chart::SnapshotView>>,
     items: Vec<ActionItem>,
     /// On a published post-mortem: what changed on the incident after publishing.
-    since: Option<super::SincePublishing>,
+    since: Option<Arc<super::SincePublishing>>,
     today: chrono::NaiveDate,
     problems: Vec<String>,
     findings: Vec<PartFindings>,
@@ -209,14 +212,34 @@ impl ShowPage {
     }
 }
 
-async fn render_show(
-    state: &PostmortemsState,
-    page: &Page,
-    incident: Incident,
+/// What the post-mortem page shows the same to everyone: the document rendered, its
+/// attachments, the writing checks' findings, the workflow's events and the people it offers.
+/// The page's record is kept per incident (`PostmortemsState::records`) until a write that
+/// may have changed the incident: reading it took a dozen queries and the writing checks, for
+/// a page read far more often than written (and during a storm, timeline writes about another
+/// incident leave it alone).
+pub struct PostmortemRecord {
     pm: Loaded,
-    errors: FieldErrors,
-    print: bool,
-) -> AppResult<ShowPage> {
+    sections: Vec<SectionView>,
+    primary_html: String,
+    factors: Vec<(String, String)>,
+    no_items_html: String,
+    entries: Arc<Vec<(Entry, String)>>,
+    snapshots: Arc<Vec<crate::signals::chart::SnapshotView>>,
+    items: Vec<ActionItem>,
+    since: Option<Arc<super::SincePublishing>>,
+    problems: Vec<String>,
+    findings: Vec<PartFindings>,
+    events: Vec<db::Event>,
+    users: Vec<User>,
+    markers: std::collections::HashMap<String, crate::evidence::Marker>,
+}
+
+async fn read_record(
+    state: &PostmortemsState,
+    incident: &Incident,
+    pm: Loaded,
+) -> AppResult<PostmortemRecord> {
     let sections = pm
         .content
         .sections
@@ -241,7 +264,7 @@ async fn render_show(
         .map(|f| (f.category.clone(), crate::markdown::render(&f.description)))
         .collect();
     // Published: the timeline, items and snapshots as they were then; changes since apart.
-    let parts = super::attachments(&state.db, &incident, &pm).await?;
+    let parts = super::attachments(&state.db, incident, &pm).await?;
     let entries = parts
         .timeline
         .into_iter()
@@ -256,7 +279,7 @@ async fn render_show(
         .map(crate::signals::chart::SnapshotView::new)
         .collect();
     let items = parts.items;
-    let since = parts.since.filter(|s| !s.is_empty());
+    let since = parts.since.filter(|s| !s.is_empty()).map(Arc::new);
     let problems = super::publish_problems(
         pm.pm.status,
         &pm.content,
@@ -265,7 +288,52 @@ async fn render_show(
         pm.pm.author_id.as_deref(),
     );
     let findings = check_content(&pm.content, &super::writing_people(&state.db).await?);
-    let my_review = pm
+    Ok(PostmortemRecord {
+        markers: crate::evidence::db::markers(&state.db.reader, &incident.id).await?,
+        no_items_html: crate::markdown::render(&pm.content.no_action_items_reason),
+        events: db::events(&state.db.reader, &pm.pm.id).await?,
+        // Offered as reviewers and action-item owners: only people who can act.
+        users: crate::auth::db::list_active_users(&state.db.reader)
+            .await?
+            .into_iter()
+            .filter(User::can_be_assigned)
+            .collect(),
+        sections,
+        primary_html,
+        factors,
+        entries: Arc::new(entries),
+        snapshots: Arc::new(snapshots),
+        items,
+        since,
+        problems,
+        findings,
+        pm,
+    })
+}
+
+async fn render_show(
+    state: &PostmortemsState,
+    page: &Page,
+    incident: Incident,
+    pm: Loaded,
+    errors: FieldErrors,
+    print: bool,
+) -> AppResult<ShowPage> {
+    let record = read_record(state, &incident, pm).await?;
+    show_page(state, page, incident, &record, errors, print).await
+}
+
+/// The page from a record, with what depends on who is looking.
+async fn show_page(
+    state: &PostmortemsState,
+    page: &Page,
+    incident: Incident,
+    record: &PostmortemRecord,
+    errors: FieldErrors,
+    print: bool,
+) -> AppResult<ShowPage> {
+    let my_review = record
+        .pm
         .reviewers
         .iter()
         .find(|r| r.user_id == page.user.id)
@@ -277,31 +345,26 @@ async fn render_show(
             &crate::visibility::Viewer::user(&page.user.id),
         )
         .await?,
-        markers: crate::evidence::db::markers(&state.db.reader, &incident.id).await?,
+        markers: record.markers.clone(),
         chrome: page.chrome.clone(),
-        no_items_html: crate::markdown::render(&pm.content.no_action_items_reason),
-        events: db::events(&state.db.reader, &pm.pm.id).await?,
-        // Offered as reviewers and action-item owners: only people who can act.
-        users: crate::auth::db::list_active_users(&state.db.reader)
-            .await?
-            .into_iter()
-            .filter(User::can_be_assigned)
-            .collect(),
+        no_items_html: record.no_items_html.clone(),
+        events: record.events.clone(),
+        users: record.users.clone(),
         incident,
-        sections,
-        primary_html,
-        factors,
-        entries,
-        snapshots,
-        items,
-        since,
+        sections: record.sections.clone(),
+        primary_html: record.primary_html.clone(),
+        factors: record.factors.clone(),
+        entries: Arc::clone(&record.entries),
+        snapshots: Arc::clone(&record.snapshots),
+        items: record.items.clone(),
+        since: record.since.clone(),
         today: crate::time::today(state.tz),
-        problems,
-        findings,
+        problems: record.problems.clone(),
+        findings: record.findings.clone(),
         my_review,
         errors,
         print,
-        pm,
+        pm: record.pm.clone(),
     })
 }
 
@@ -351,9 +414,20 @@ async fn show_postmortem(
     page: Page,
     IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
-    match super::load(&state.db, &incident.id).await? {
-        Some(pm) => Ok(
-            render_show(&state, &page, incident, pm, FieldErrors::new(), false)
+    let record = state
+        .records
+        .get_or_load(&state.db, &incident.id, || async {
+            match super::load(&state.db, &incident.id).await? {
+                Some(pm) => {
+                    Ok::<_, AppError>(Some(Arc::new(read_record(&state, &incident, pm).await?)))
+                }
+                None => Ok(None),
+            }
+        })
+        .await?;
+    match record {
+        Some(record) => Ok(
+            show_page(&state, &page, incident, &record, FieldErrors::new(), false)
                 .await?
                 .into_response(),
         ),

@@ -190,6 +190,7 @@ pub async fn add(
     .await?;
     let anchor = format!("#entry-{id}");
     crate::inbox::mention(&mut tx, user, incident_id, body, &anchor, "on the timeline").await?;
+    tx.changes_only_incident(incident_id);
     tx.commit_timeline().await?;
     db::find(&db.writer, &id)
         .await?
@@ -228,6 +229,7 @@ pub async fn edit(
             .ok_or_else(|| AppError::missing("timeline entry"))?;
         return Err(conflict(&fresh));
     }
+    tx.changes_only_incident(&current.incident_id);
     tx.commit_timeline().await?;
     db::find(&db.writer, &current.id)
         .await?
@@ -256,6 +258,7 @@ pub async fn remove(
         &entry.body.chars().take(200).collect::<String>(),
     )
     .await?;
+    tx.changes_only_incident(&entry.incident_id);
     tx.commit_timeline().await?;
     Ok(())
 }

@@ -411,6 +411,35 @@ async fn rule_forms_and_api_refuse_bad_rules_and_non_admins() {
         .assert_status(StatusCode::OK);
 }
 
+/// The description says null means "the default" for every optional rule field; the API does
+/// what it says (schemathesis sends nulls).
+#[tokio::test]
+async fn null_optional_rule_fields_take_their_defaults() {
+    let s = setup().await;
+    let created = s
+        .app
+        .api(
+            Method::POST,
+            "/api/v1/alert-rules",
+            Some(&s.write),
+            Some(json!({"service": "checkout", "signal": "avg", "threshold": 80.0, "severity": "ticket",
+                        "name": null, "page_severity": null, "enabled": null, "min_samples": null, "for_secs": null})),
+        )
+        .await;
+    created.assert_status(StatusCode::CREATED);
+    let rule = created.json();
+    assert_eq!(rule["page_severity"], "sev2", "{rule}");
+    assert_eq!(rule["enabled"], true, "{rule}");
+    assert_eq!(rule["min_samples"], 20, "{rule}");
+    assert_eq!(rule["for_secs"], 60, "{rule}");
+    assert!(
+        rule["name"]
+            .as_str()
+            .is_some_and(|n| n.contains("checkout")),
+        "{rule}"
+    );
+}
+
 #[tokio::test]
 async fn service_pages_show_live_figures() {
     let s = setup().await;

@@ -862,6 +862,58 @@ async fn the_dashboard_shows_open_incidents_my_items_and_reviews() {
     assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
 }
 
+/// More post-mortems in review than the home page lists: the one the viewer was asked about
+/// comes first even though it changed last, then the oldest others, twenty in all.
+#[tokio::test]
+async fn reviews_the_viewer_was_asked_about_come_first_past_the_list_size() {
+    let app = TestApp::spawn().await;
+    app.service("checkout", "Storefront").await;
+    let rita = app.user(Role::Responder).await;
+    for n in 1..=25 {
+        declare_form(&app, &rita, &format!("Review {n}"), "checkout", "deploy").await;
+    }
+    let mut tx = app.db.begin_write().await.expect("tx");
+    for n in 1..=25 {
+        sqlx::query(
+            "INSERT INTO postmortems (id, incident_id, status, template_name, created_at, updated_at)
+             VALUES (?, (SELECT id FROM incidents WHERE number = ?), 'in_review', 'Standard',
+                     '2026-11-01T00:00:00Z', ?)",
+        )
+        .bind(format!("pm-{n}"))
+        .bind(n)
+        .bind(format!("2026-11-01T00:{n:02}:00Z"))
+        .execute(&mut *tx)
+        .await
+        .expect("postmortem");
+    }
+    sqlx::query(
+        "INSERT INTO postmortem_reviewers (postmortem_id, user_id, state, requested_at)
+         VALUES ('pm-25', ?, 'requested', '2026-11-01T00:00:00Z')",
+    )
+    .bind(&rita.id)
+    .execute(&mut *tx)
+    .await
+    .expect("reviewer");
+    tx.commit().await.expect("commit");
+
+    let html = app.get("/", Some(&rita)).await.body;
+    let at = |n: i64| html.find(&format!("INC-{n} Review {n}</a>"));
+    let asked = at(25).expect("the review Rita was asked for is listed");
+    assert!(
+        html[asked..]
+            .starts_with("INC-25 Review 25</a> <span class=\"badge ok-badge\">your review</span>")
+    );
+    let mut last = asked;
+    for n in 1..=19 {
+        let here = at(n).unwrap_or_else(|| panic!("INC-{n} is among the oldest 19"));
+        assert!(here > last, "INC-{n} follows, oldest change first");
+        last = here;
+    }
+    for n in 20..=24 {
+        assert!(at(n).is_none(), "INC-{n} is past the twenty listed");
+    }
+}
+
 #[tokio::test]
 async fn the_default_review_is_built_ahead_and_rebuilt_after_writes_settle() {
     let app = TestApp::spawn().await;
