@@ -240,13 +240,17 @@ pub async fn firing(pool: &SqlitePool, viewer: &Viewer) -> Result<Vec<AlertEvent
     .await?)
 }
 
+/// The newest `limit` alerts firing on `service`, newest first, and how many fire in all (the
+/// incident named only when `viewer` may see it). A storm's alert group can hold hundreds of
+/// firing alerts; the service page names the newest and counts the rest.
 pub async fn firing_for_service(
     pool: &SqlitePool,
     service: &str,
     viewer: &Viewer,
-) -> Result<Vec<AlertEvent>, AppError> {
+    limit: i64,
+) -> Result<(Vec<AlertEvent>, i64), AppError> {
     let viewer = viewer.id();
-    Ok(sqlx::query_as!(
+    let newest = sqlx::query_as!(
         AlertEvent,
         r#"SELECT e.id AS "id!", e.rule_id, e.source, e.name, e.service, e.tier, e.signal,
                 e.threshold, e.value, e.started_at AS "started_at: DateTime<Utc>",
@@ -258,12 +262,25 @@ pub async fn firing_for_service(
                     WHERE x.incident_id = i.id AND x.user_id = ?2)) THEN i.number END
                     AS "incident_number?: i64"
          FROM alert_events e LEFT JOIN incidents i ON i.id = e.incident_id
-         WHERE e.ended_at IS NULL AND e.service = ?1 ORDER BY e.started_at"#,
+         WHERE e.ended_at IS NULL AND e.service = ?1 ORDER BY e.started_at DESC LIMIT ?3"#,
         service,
-        viewer
+        viewer,
+        limit
     )
     .fetch_all(pool)
-    .await?)
+    .await?;
+    let total = if i64::try_from(newest.len()).unwrap_or(i64::MAX) < limit {
+        i64::try_from(newest.len()).unwrap_or(i64::MAX)
+    } else {
+        sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!: i64" FROM alert_events
+               WHERE ended_at IS NULL AND service = ?"#,
+            service
+        )
+        .fetch_one(pool)
+        .await?
+    };
+    Ok((newest, total))
 }
 
 /// The most recent firings, open or not (the incident named only when `viewer` may see it).

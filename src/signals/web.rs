@@ -88,10 +88,21 @@ struct LiveFragment {
     chrome: Chrome,
     report: WindowReport,
     chart: String,
+    /// The newest alerts firing on the service (`FIRING_SHOWN` at most).
     firing: Vec<crate::alerts::db::AlertEvent>,
+    /// How many fire in all.
+    firing_total: i64,
 }
 
+/// Firing alerts a service page names; the rest are counted, and listed on the alerts page.
+const FIRING_SHOWN: i64 = 20;
+
 impl LiveFragment {
+    /// Firing alerts not named on the page.
+    fn firing_more(&self) -> i64 {
+        self.firing_total - i64::try_from(self.firing.len()).unwrap_or(i64::MAX)
+    }
+
     fn latencies(&self, l: &crate::metrics::LatencyMs) -> [f64; 8] {
         [l.min, l.mean, l.p50, l.p90, l.p95, l.p99, l.p999, l.max]
     }
@@ -118,13 +129,16 @@ async fn live(state: &SignalsState, chrome: Chrome, service: &str) -> AppResult<
         .map_err(|_| AppError::not_found("metrics for service", service))?;
     let chart =
         super::chart::latency_chart(&report.series, &format!("{service} latency and errors"));
+    let (firing, firing_total) = crate::alerts::db::firing_for_service(
+        &state.db.reader,
+        service,
+        &crate::visibility::Viewer::user(chrome.user.as_ref().map_or("", |u| u.id.as_str())),
+        FIRING_SHOWN,
+    )
+    .await?;
     Ok(LiveFragment {
-        firing: crate::alerts::db::firing_for_service(
-            &state.db.reader,
-            service,
-            &crate::visibility::Viewer::user(chrome.user.as_ref().map_or("", |u| u.id.as_str())),
-        )
-        .await?,
+        firing,
+        firing_total,
         chrome,
         report,
         chart,

@@ -440,6 +440,57 @@ async fn null_optional_rule_fields_take_their_defaults() {
     );
 }
 
+/// A storm's alert group can hold hundreds of firing alerts: the service page names the 20
+/// newest, newest first, and counts them all.
+#[tokio::test]
+async fn a_service_page_names_the_newest_firing_alerts_and_counts_the_rest() {
+    let s = setup().await;
+    push(&s, "checkout", 5, 20.0, 0).await;
+    let mut tx = s.app.db.begin_write().await.expect("tx");
+    for n in 1..=25 {
+        sqlx::query(
+            "INSERT INTO alert_events (id, source, name, service, tier, started_at)
+             VALUES (?, 'alertmanager', ?, 'checkout', 'page', ?)",
+        )
+        .bind(format!("alert-{n}"))
+        .bind(format!("CheckoutErrors{n}"))
+        .bind(format!("2026-11-30T10:{n:02}:00Z"))
+        .execute(&mut *tx)
+        .await
+        .expect("alert");
+    }
+    // An ended one is not firing.
+    sqlx::query(
+        "INSERT INTO alert_events (id, source, name, service, tier, started_at, ended_at)
+         VALUES ('old', 'alertmanager', 'CheckoutEnded', 'checkout', 'page',
+                 '2026-11-30T09:00:00Z', '2026-11-30T09:30:00Z')",
+    )
+    .execute(&mut *tx)
+    .await
+    .expect("ended alert");
+    tx.commit().await.expect("commit");
+
+    let live = s.app.get("/services/checkout/live", Some(&s.admin)).await;
+    live.assert_status(StatusCode::OK);
+    let html = &live.body;
+    assert!(
+        html.contains("<strong>25 alerts firing.</strong> The 20 newest"),
+        "{html}"
+    );
+    assert!(html.contains("href=\"/alerts\""));
+    let at = |n: i32| html.find(&format!("CheckoutErrors{n} firing"));
+    for n in 6..=24 {
+        assert!(
+            at(n + 1) < at(n) && at(n + 1).is_some(),
+            "newest first: {n}"
+        );
+    }
+    for n in 1..=5 {
+        assert!(at(n).is_none(), "CheckoutErrors{n} is past the 20 named");
+    }
+    assert!(!html.contains("CheckoutEnded"));
+}
+
 #[tokio::test]
 async fn service_pages_show_live_figures() {
     let s = setup().await;
