@@ -311,6 +311,23 @@ async fn read_record(
     })
 }
 
+/// The post-mortem page's shared record of `incident` (`None`: no post-mortem was started),
+/// from `PostmortemsState::records` while nothing that may have changed it was written.
+async fn shared_record(
+    state: &PostmortemsState,
+    incident: &Incident,
+) -> AppResult<Option<Arc<PostmortemRecord>>> {
+    state
+        .records
+        .get_or_load(&state.db, &incident.id, || async {
+            match super::load(&state.db, &incident.id).await? {
+                Some(pm) => Ok(Some(Arc::new(read_record(state, incident, pm).await?))),
+                None => Ok(None),
+            }
+        })
+        .await
+}
+
 async fn render_show(
     state: &PostmortemsState,
     page: &Page,
@@ -414,18 +431,7 @@ async fn show_postmortem(
     page: Page,
     IncidentInPath(incident): IncidentInPath,
 ) -> AppResult<Response> {
-    let record = state
-        .records
-        .get_or_load(&state.db, &incident.id, || async {
-            match super::load(&state.db, &incident.id).await? {
-                Some(pm) => {
-                    Ok::<_, AppError>(Some(Arc::new(read_record(&state, &incident, pm).await?)))
-                }
-                None => Ok(None),
-            }
-        })
-        .await?;
-    match record {
+    match shared_record(&state, &incident).await? {
         Some(record) => Ok(
             show_page(&state, &page, incident, &record, FieldErrors::new(), false)
                 .await?
@@ -620,7 +626,7 @@ struct EditPage {
     cause_findings: Vec<Finding>,
     errors: FieldErrors,
     /// The incident's timeline beside the editor (entry and its rendered body).
-    entries: Vec<(Entry, String)>,
+    entries: Arc<Vec<(Entry, String)>>,
     /// Set when the form shows the person's autosaved draft rather than the saved text.
     restored: Option<RestoredDraft>,
 }
@@ -692,6 +698,9 @@ impl EditPage {
     }
 }
 
+/// The edit page. `entries` is the incident's timeline when the caller has it already (the
+/// page's shared record); otherwise it is read here.
+#[allow(clippy::too_many_arguments)]
 async fn render_edit(
     state: &PostmortemsState,
     chrome: Chrome,
@@ -700,8 +709,14 @@ async fn render_edit(
     form: EditForm,
     previewing: bool,
     errors: FieldErrors,
+    entries: Option<Arc<Vec<(Entry, String)>>>,
 ) -> AppResult<EditPage> {
-    let people = super::writing_people(&state.db).await?;
+    // The writing checks run on a preview only; their list of people is read for it.
+    let people = if previewing {
+        super::writing_people(&state.db).await?
+    } else {
+        People::default()
+    };
     let sections = pm
         .content
         .sections
@@ -754,14 +769,19 @@ async fn render_edit(
         .iter()
         .map(|c| c.name.clone())
         .collect();
-    let entries = crate::timeline::db::list_for_incident(&state.db.reader, &incident.id)
-        .await?
-        .into_iter()
-        .map(|e| {
-            let html = crate::markdown::render(&e.body);
-            (e, html)
-        })
-        .collect();
+    let entries = match entries {
+        Some(entries) => entries,
+        None => Arc::new(
+            crate::timeline::db::list_for_incident(&state.db.reader, &incident.id)
+                .await?
+                .into_iter()
+                .map(|e| {
+                    let html = crate::markdown::render(&e.body);
+                    (e, html)
+                })
+                .collect(),
+        ),
+    };
     Ok(EditPage {
         chrome,
         incident,
@@ -789,7 +809,12 @@ async fn edit_postmortem(
     IncidentInPath(incident): IncidentInPath,
     Query(q): Query<EditQuery>,
 ) -> AppResult<Response> {
-    let pm = load_pm(&state, &incident).await?;
+    // The shared record of the post-mortem page (read again after any write that may have
+    // changed the post-mortem, so the form starts from the saved version).
+    let record = shared_record(&state, &incident)
+        .await?
+        .ok_or_else(|| AppError::not_found("post-mortem of", incident.key()))?;
+    let pm = record.pm.clone();
     if pm.pm.status == PmStatus::Published {
         return Ok(redirect_with_flash(
             &pm_url(&incident),
@@ -823,6 +848,7 @@ async fn edit_postmortem(
         form,
         false,
         FieldErrors::new(),
+        Some(Arc::clone(&record.entries)),
     )
     .await?;
     edit.restored = restored;
@@ -893,6 +919,7 @@ async fn save_postmortem(
             form,
             true,
             FieldErrors::new(),
+            None,
         )
         .await?
         .into_response());
@@ -916,7 +943,8 @@ async fn save_postmortem(
             ))
         }
         Err(AppError::Validation { fields, .. }) => {
-            let html = render_edit(&state, page.chrome, incident, pm, form, false, fields).await?;
+            let html =
+                render_edit(&state, page.chrome, incident, pm, form, false, fields, None).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
         Err(AppError::Conflict { .. }) => {
