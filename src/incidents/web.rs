@@ -837,6 +837,9 @@ pub struct IncidentRecord {
     evidence: Vec<crate::evidence::db::Message>,
     markers: std::collections::HashMap<String, crate::evidence::Marker>,
     postmortem: Option<(String, i64, i64)>,
+    /// Everyone who can sign in, for the participants field its commander and admins see
+    /// (changing a user is a write that makes every record stale).
+    everyone: Vec<User>,
 }
 
 /// Reads what `IncidentRecord` holds, with `window` of the timeline.
@@ -902,6 +905,7 @@ async fn read_record(
         evidence: crate::evidence::db::list(pool, &incident.id, None).await?,
         markers: crate::evidence::db::markers(pool, &incident.id).await?,
         postmortem: crate::postmortems::db::summary(pool, &incident.id).await?,
+        everyone: crate::auth::db::list_active_users(pool).await?,
     })
 }
 
@@ -972,7 +976,7 @@ pub async fn render_show(
         .as_ref()
         .is_some_and(|u| super::access::may_change(super::Actor::Person(u), &incident).is_ok());
     let everyone = if may_change_access {
-        crate::auth::db::list_active_users(&state.db.reader).await?
+        record.everyone.clone()
     } else {
         Vec::new()
     };
