@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::MetricsError;
 use super::rules::Signal;
-use super::snapshot::{QuantileMode, WindowReport};
+use super::snapshot::{QuantileMode, WindowReport, WindowStats};
 use super::window::{Scope, ServiceWindow, WindowConfig, check_saturation};
 
 /// Longest accepted service name.
@@ -175,6 +175,16 @@ impl Registry {
         mode: QuantileMode,
     ) -> Result<WindowReport, MetricsError> {
         self.with_window(service, false, |w| w.report(now_ms, mode))
+    }
+
+    /// The last-T window's figures of one service (see [`ServiceWindow::last_t_stats`]).
+    pub fn last_t_stats(
+        &self,
+        service: &str,
+        now_ms: u64,
+        mode: QuantileMode,
+    ) -> Result<WindowStats, MetricsError> {
+        self.with_window(service, false, |w| w.last_t_stats(now_ms, mode))
     }
 
     /// Evaluates a rule against one service (see [`ServiceWindow::evaluate`]).

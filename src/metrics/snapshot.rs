@@ -200,6 +200,13 @@ fn stats<C: Count>(d: &ScopeData<'_, C>, mode: QuantileMode) -> WindowStats {
 }
 
 /// Builds the report; the window's clock has already been advanced to `now`.
+/// The last-T window's figures alone: what a list of services shows, without the per-slot
+/// series a chart needs (a quantile computation per slot, the bulk of a report's cost on a
+/// busy service).
+pub(crate) fn last_t_stats(w: &ServiceWindow, now: u64, mode: QuantileMode) -> WindowStats {
+    stats(&w.last_t(now), mode)
+}
+
 pub(crate) fn build(w: &ServiceWindow, now: u64, mode: QuantileMode) -> WindowReport {
     let config = w.config();
     let (samples, sum, max) = w.saturation_totals();
@@ -280,6 +287,26 @@ mod tests {
             slots: 5,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn the_last_t_figures_alone_are_the_reports() {
+        let mut w = ServiceWindow::new(WindowConfig {
+            max_events: 50,
+            window_secs: 10,
+            slots: 5,
+        })
+        .unwrap();
+        for i in 0..200u64 {
+            w.record(1_000 + i * 37 % 5_000, i % 7 != 0, 100_000 + i * 40);
+        }
+        for mode in [QuantileMode::Fast, QuantileMode::Exact] {
+            for now in [108_000, 109_500, 115_000] {
+                let alone = w.last_t_stats(now, mode);
+                assert_eq!(alone, w.report(now, mode).last_t, "{mode:?} at {now}");
+            }
+        }
+        assert!(w.last_t_stats(109_500, QuantileMode::Fast).count > 0);
     }
 
     #[test]

@@ -303,6 +303,12 @@ impl ServiceWindow {
         snapshot::build(self, now, mode)
     }
 
+    /// The last-T window's figures, as `report(now_ms, mode).last_t` has them.
+    pub fn last_t_stats(&mut self, now_ms: u64, mode: QuantileMode) -> snapshot::WindowStats {
+        let now = self.advance(now_ms);
+        snapshot::last_t_stats(self, now, mode)
+    }
+
     /// The nearest-rank quantiles `qs` (any order) of one scope, in µs; `None` when the
     /// scope is empty. Fast mode reads the histogram only (one prefix-sum pass); Exact mode
     /// refines from the ring, and falls back to Fast for the time window when it holds

@@ -67,9 +67,8 @@ async fn list_services(State(state): State<SignalsState>, page: Page) -> AppResu
             stats: state
                 .signals
                 .registry
-                .report(&name, now, QuantileMode::Fast)
-                .ok()
-                .map(|report| report.last_t),
+                .last_t_stats(&name, now, QuantileMode::Fast)
+                .ok(),
             prometheus: with_queries.iter().any(|q| q.eq_ignore_ascii_case(&name)),
             name,
         })
