@@ -4,6 +4,7 @@
 pub mod access;
 pub mod api;
 pub mod db;
+pub mod record;
 pub mod web;
 
 use std::sync::Arc;
@@ -38,8 +39,8 @@ pub struct IncidentsState {
     pub records: Arc<RecordCache>,
 }
 
-/// The incident page's shared part per incident (see `web::IncidentRecord`).
-pub type RecordCache = crate::db::IncidentCache<Arc<web::IncidentRecord>>;
+/// The incident page's shared part per incident (see `record::IncidentRecord`).
+pub type RecordCache = crate::db::IncidentCache<Arc<record::IncidentRecord>>;
 
 /// Recently read list pages (the default list and "open" are what everyone keeps open).
 pub type ListCache = crate::db::ReadCache<Arc<(Vec<db::ListRow>, i64)>>;

@@ -13,13 +13,14 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 
 use super::db::{self, ListFilter, ListRow, Sort};
+pub use super::record::{EntryFormView, EntryView, IncidentRecord, TimelineGap};
 use super::{Incident, IncidentInput, IncidentsState, ListParams, Severity, Status};
 use crate::auth::User;
 use std::sync::Arc;
 
 use crate::catalog::Lists;
 use crate::error::{AppError, AppResult, FieldErrors};
-use crate::timeline::{Entry, EntryKind};
+use crate::timeline::EntryKind;
 use crate::web::chrome::{Chrome, redirect_with_flash};
 use crate::web::extract::{CallerState, Form, IncidentInPath, Page, Responder, VersionedForm};
 use crate::web::middleware::form_urlencode;
@@ -672,25 +673,6 @@ impl TimelineWindow {
     }
 }
 
-/// The gap in a long timeline between its first and its newest entries.
-#[derive(Debug, Clone)]
-pub struct TimelineGap {
-    /// Entries not shown.
-    pub hidden: i64,
-    /// The `?entries=` value that shows `TIMELINE_MORE` more, and how many that is.
-    pub more: i64,
-    pub more_count: i64,
-    pub total: i64,
-}
-
-/// A timeline entry with its rendered body; the one being edited carries its form values.
-#[derive(Clone)]
-pub struct EntryView {
-    pub entry: Entry,
-    pub html: String,
-    pub edit_form: Option<EntryFormView>,
-}
-
 #[derive(Template, WebTemplate)]
 #[template(path = "incidents/show.html")]
 pub struct ShowPage {
@@ -735,15 +717,6 @@ pub struct ShowPage {
     pub evidence: Vec<crate::evidence::db::Message>,
     /// Markers of timeline entries promoted from chat, by entry id.
     pub markers: std::collections::HashMap<String, crate::evidence::Marker>,
-}
-
-/// Values of a timeline entry form (new or being edited), kept when a save fails.
-#[derive(Debug, Clone, Default)]
-pub struct EntryFormView {
-    pub occurred_at: String,
-    pub kind: String,
-    pub body: String,
-    pub version: String,
 }
 
 /// Values of the status form, and why it was not applied.
@@ -818,30 +791,6 @@ impl ShowPage {
     }
 }
 
-/// Renders the incident page; used by the page itself and by the forms on it when they
-/// re-render with an error.
-/// What the incident page shows of an incident that is the same for every viewer: its
-/// timeline (rendered), snapshots with their charts, action items, people, chat evidence and
-/// post-mortem state. The default view's record is kept per incident
-/// (`IncidentsState::records`) until a write that may have changed the incident: during an
-/// incident storm dozens of people refresh the same page between writes, and reading it took
-/// about fifteen queries.
-pub struct IncidentRecord {
-    entries: Arc<Vec<EntryView>>,
-    oldest: Arc<Vec<EntryView>>,
-    gap: Option<TimelineGap>,
-    earlier_detection: Option<chrono::DateTime<Utc>>,
-    snapshots: Arc<Vec<crate::signals::chart::SnapshotView>>,
-    items: Vec<crate::action_items::ActionItem>,
-    participants: Vec<super::db::Participant>,
-    evidence: Vec<crate::evidence::db::Message>,
-    markers: std::collections::HashMap<String, crate::evidence::Marker>,
-    postmortem: Option<(String, i64, i64)>,
-    /// Everyone who can sign in, for the participants field its commander and admins see
-    /// (changing a user is a write that makes every record stale).
-    everyone: Vec<User>,
-}
-
 /// Reads what `IncidentRecord` holds, with `window` of the timeline.
 async fn read_record(
     state: &IncidentsState,
@@ -909,6 +858,8 @@ async fn read_record(
     })
 }
 
+/// Renders the incident page; used by the page itself and by the forms on it when they
+/// re-render with an error.
 /// Renders the incident page; used by the page itself and by the forms on it when they
 /// re-render with an error.
 pub async fn render_show(

@@ -34,8 +34,50 @@ pub struct PostmortemsState {
     pub records: Arc<RecordCache>,
 }
 
-/// The post-mortem page's shared part per incident (see `web::PostmortemRecord`).
-pub type RecordCache = crate::db::IncidentCache<Option<Arc<web::PostmortemRecord>>>;
+/// The post-mortem page's shared part per incident (see `PostmortemRecord`).
+pub type RecordCache = crate::db::IncidentCache<Option<Arc<PostmortemRecord>>>;
+
+/// What the post-mortem page shows the same to everyone: the document rendered, its
+/// attachments, the writing checks' findings, the workflow's events and the people it offers.
+/// The page's record is kept per incident (`PostmortemsState::records`) until a write that
+/// may have changed the incident: reading it took a dozen queries and the writing checks, for
+/// a page read far more often than written (and during a storm, timeline writes about another
+/// incident leave it alone).
+pub struct PostmortemRecord {
+    pub pm: Loaded,
+    pub sections: Vec<SectionView>,
+    pub primary_html: String,
+    pub factors: Vec<(String, String)>,
+    pub no_items_html: String,
+    pub entries: Arc<Vec<(crate::timeline::Entry, String)>>,
+    pub snapshots: Arc<Vec<crate::signals::chart::SnapshotView>>,
+    pub items: Vec<crate::action_items::ActionItem>,
+    pub since: Option<Arc<SincePublishing>>,
+    pub problems: Vec<String>,
+    pub findings: Vec<PartFindings>,
+    pub events: Vec<db::Event>,
+    pub users: Vec<crate::auth::User>,
+    pub markers: std::collections::HashMap<String, crate::evidence::Marker>,
+}
+
+/// A section with its rendered body.
+#[derive(Clone)]
+pub struct SectionView {
+    pub key: String,
+    pub title: String,
+    pub help: String,
+    pub required: bool,
+    pub html: String,
+    pub empty: bool,
+}
+
+/// The writing checks' findings in one part of the post-mortem.
+#[derive(Clone)]
+pub struct PartFindings {
+    pub title: String,
+    pub anchor: String,
+    pub findings: Vec<crate::writing::Finding>,
+}
 
 choice!(
     PmStatus,

@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use super::diff::{self, Block};
 use super::{
-    Content, Detection, Edit, Loaded, PmStatus, PostmortemsState, ReviewFilter, ReviewState,
-    RootCauseInput, db,
+    Content, Detection, Edit, Loaded, PartFindings, PmStatus, PostmortemRecord, PostmortemsState,
+    ReviewFilter, ReviewState, RootCauseInput, SectionView, db,
 };
 use crate::action_items::ActionItem;
 use crate::auth::User;
@@ -83,14 +83,6 @@ async fn load_pm(state: &PostmortemsState, incident: &Incident) -> AppResult<Loa
         .ok_or_else(|| AppError::not_found("post-mortem of", incident.key()))
 }
 
-/// The writing checks' findings in one part of the post-mortem.
-#[derive(Clone)]
-pub struct PartFindings {
-    pub title: String,
-    pub anchor: String,
-    pub findings: Vec<Finding>,
-}
-
 /// Runs the writing checks over every section and root-cause description.
 fn check_content(content: &Content, people: &People) -> Vec<PartFindings> {
     let mut out = Vec::new();
@@ -123,17 +115,6 @@ fn check_content(content: &Content, people: &People) -> Vec<PartFindings> {
 
 // ---------------------------------------------------------------------------------------------
 // The document
-
-/// A section with its rendered body.
-#[derive(Clone)]
-pub struct SectionView {
-    pub key: String,
-    pub title: String,
-    pub help: String,
-    pub required: bool,
-    pub html: String,
-    pub empty: bool,
-}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "postmortems/show.html")]
@@ -210,29 +191,6 @@ impl ShowPage {
             .filter(|r| r.state == ReviewState::Approved)
             .count()
     }
-}
-
-/// What the post-mortem page shows the same to everyone: the document rendered, its
-/// attachments, the writing checks' findings, the workflow's events and the people it offers.
-/// The page's record is kept per incident (`PostmortemsState::records`) until a write that
-/// may have changed the incident: reading it took a dozen queries and the writing checks, for
-/// a page read far more often than written (and during a storm, timeline writes about another
-/// incident leave it alone).
-pub struct PostmortemRecord {
-    pm: Loaded,
-    sections: Vec<SectionView>,
-    primary_html: String,
-    factors: Vec<(String, String)>,
-    no_items_html: String,
-    entries: Arc<Vec<(Entry, String)>>,
-    snapshots: Arc<Vec<crate::signals::chart::SnapshotView>>,
-    items: Vec<ActionItem>,
-    since: Option<Arc<super::SincePublishing>>,
-    problems: Vec<String>,
-    findings: Vec<PartFindings>,
-    events: Vec<db::Event>,
-    users: Vec<User>,
-    markers: std::collections::HashMap<String, crate::evidence::Marker>,
 }
 
 async fn read_record(
