@@ -60,7 +60,21 @@ pub struct Signals {
     /// OTLP exports decoded at once: beyond this an export is answered 429 with Retry-After
     /// (the OTLP exporters' back-off signal) instead of queueing bodies in memory.
     pub otlp_slots: tokio::sync::Semaphore,
+    /// The live view of each service's window (report and chart) as last built, reused for
+    /// `LIVE_VIEW_REUSE`: the page says when its figures were taken, and during a storm dozens
+    /// of people refresh a busy service whose chart needs a quantile computation per slot.
+    live_views: std::sync::Mutex<std::collections::HashMap<String, Arc<LiveView>>>,
 }
+
+/// A service's window as its page shows it: the report and its latency chart.
+#[derive(Debug)]
+pub struct LiveView {
+    pub report: crate::metrics::WindowReport,
+    pub chart: String,
+}
+
+/// How long a service page's figures are reused; they say "As of" the time they were taken.
+pub const LIVE_VIEW_REUSE_MS: u64 = 1_000;
 
 /// How many OTLP exports are decoded at once (each may inflate to several MB).
 pub const OTLP_CONCURRENT_EXPORTS: usize = 16;
@@ -81,7 +95,31 @@ impl Signals {
             max_batch,
             prometheus: None,
             otlp_slots: tokio::sync::Semaphore::new(OTLP_CONCURRENT_EXPORTS),
+            live_views: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
+    }
+
+    /// The live view of `service` at `now_ms` (exact quantiles), or the one built less than
+    /// `LIVE_VIEW_REUSE_MS` before. Snapshots never use this: they freeze the window itself.
+    pub fn live_view(&self, service: &str, now_ms: u64) -> Result<Arc<LiveView>, MetricsError> {
+        let recent = |views: &std::collections::HashMap<String, Arc<LiveView>>| {
+            views
+                .get(service)
+                .filter(|v| now_ms.saturating_sub(v.report.taken_at_ms) < LIVE_VIEW_REUSE_MS)
+                .cloned()
+        };
+        if let Some(view) = recent(&self.live_views.lock().unwrap_or_else(|p| p.into_inner())) {
+            return Ok(view);
+        }
+        let report = self
+            .registry
+            .report(service, now_ms, crate::metrics::QuantileMode::Exact)?;
+        let chart = chart::latency_chart(&report.series, &format!("{service} latency and errors"));
+        let view = Arc::new(LiveView { report, chart });
+        let mut views = self.live_views.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded by the registry: only services with a window get here.
+        views.insert(service.to_owned(), Arc::clone(&view));
+        Ok(view)
     }
 
     /// Snapshots also ask `source` for services with Prometheus queries.
@@ -634,6 +672,37 @@ pub async fn set_prometheus_queries(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A service page's figures are reused for at most a second, and say when they were taken.
+    #[test]
+    fn live_views_are_reused_for_a_second_then_taken_again() {
+        let signals =
+            Signals::new(crate::metrics::WindowConfig::default(), 10, true, 1000).expect("signals");
+        signals
+            .registry
+            .record("checkout", 40_000, true, 1_000_000)
+            .expect("record");
+        let first = signals.live_view("checkout", 1_000_100).expect("view");
+        assert_eq!(first.report.taken_at_ms, 1_000_100);
+        assert_eq!(first.report.last_t.count, 1);
+        signals
+            .registry
+            .record("checkout", 50_000, true, 1_000_200)
+            .expect("record");
+        let again = signals.live_view("checkout", 1_000_900).expect("view");
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "within a second: the same figures"
+        );
+        let later = signals.live_view("checkout", 1_001_100).expect("view");
+        assert_eq!(later.report.taken_at_ms, 1_001_100);
+        assert_eq!(
+            later.report.last_t.count, 2,
+            "a second on: the new event counts"
+        );
+        assert!(later.chart.contains("<svg"));
+        assert!(signals.live_view("ghost", 1_001_100).is_err());
+    }
 
     fn event(
         latency_ms: f64,

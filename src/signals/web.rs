@@ -14,7 +14,7 @@ use super::db::Snapshot;
 use super::prometheus::Queries;
 use super::{SignalsState, Trigger, now_ms};
 use crate::error::{AppError, AppResult, FieldErrors};
-use crate::metrics::{QuantileMode, WindowReport, WindowStats};
+use crate::metrics::{QuantileMode, WindowStats};
 use crate::web::chrome::{Chrome, redirect_with_flash};
 use crate::web::extract::{Admin, CallerState, Form, IncidentInPath, Page, Responder};
 
@@ -85,8 +85,8 @@ async fn list_services(State(state): State<SignalsState>, page: Page) -> AppResu
 #[template(path = "services/_live.html")]
 struct LiveFragment {
     chrome: Chrome,
-    report: WindowReport,
-    chart: String,
+    /// The window's report and chart, at most `LIVE_VIEW_REUSE_MS` old.
+    view: std::sync::Arc<super::LiveView>,
     /// The newest alerts firing on the service (`FIRING_SHOWN` at most).
     firing: Vec<crate::alerts::db::AlertEvent>,
     /// How many fire in all.
@@ -108,26 +108,25 @@ impl LiveFragment {
 
     fn windows(&self) -> [(&'static str, &WindowStats); 2] {
         [
-            ("last N events", &self.report.last_n),
-            ("last T seconds", &self.report.last_t),
+            ("last N events", &self.view.report.last_n),
+            ("last T seconds", &self.view.report.last_t),
         ]
     }
 
     fn taken_at(&self) -> String {
-        chrono::DateTime::from_timestamp_millis(i64::try_from(self.report.taken_at_ms).unwrap_or(0))
-            .map(|t| self.chrome.time(&t))
-            .unwrap_or_default()
+        chrono::DateTime::from_timestamp_millis(
+            i64::try_from(self.view.report.taken_at_ms).unwrap_or(0),
+        )
+        .map(|t| self.chrome.time(&t))
+        .unwrap_or_default()
     }
 }
 
 async fn live(state: &SignalsState, chrome: Chrome, service: &str) -> AppResult<LiveFragment> {
-    let report = state
+    let view = state
         .signals
-        .registry
-        .report(service, now_ms(), QuantileMode::Exact)
+        .live_view(service, now_ms())
         .map_err(|_| AppError::not_found("metrics for service", service))?;
-    let chart =
-        super::chart::latency_chart(&report.series, &format!("{service} latency and errors"));
     let (firing, firing_total) = crate::alerts::db::firing_for_service(
         &state.db.reader,
         service,
@@ -139,8 +138,7 @@ async fn live(state: &SignalsState, chrome: Chrome, service: &str) -> AppResult<
         firing,
         firing_total,
         chrome,
-        report,
-        chart,
+        view,
     })
 }
 
