@@ -352,6 +352,11 @@ async fn request_log_lines_name_the_caller_by_user_and_token_id_only() {
         .await
         .expect("token id");
     let logs = LogBuffer::default();
+    // A second registered dispatcher, alive for the whole test, so tracing caches each log
+    // call's interest as "ask every time" rather than as "never": with only one registered
+    // dispatcher, the first thread to reach a log call decides for all threads, and another
+    // test's thread (which has no subscriber) would switch off this test's "request done".
+    let _others = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     // The same JSON format the server logs in (`cli::init_tracing`), on this test's thread.
     let subscriber = tracing_subscriber::fmt()
         .json()
