@@ -90,16 +90,19 @@ impl Queries {
     pub fn checked(self) -> Result<Self, AppError> {
         let mut errors = FieldErrors::new();
         let mut clean = |field: &str, q: Option<String>| -> Option<String> {
-            let q = q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty())?;
+            let q = q?;
+            // Characters are checked before trimming, so the rule is the one the OpenAPI
+            // pattern states: no control character but tab and line breaks, anywhere.
+            let controls = q
+                .chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'));
+            let q = Some(q.trim().to_owned()).filter(|q| !q.is_empty())?;
             if q.chars().count() > MAX_QUERY_CHARS {
                 errors.insert(
                     field.to_owned(),
                     format!("at most {MAX_QUERY_CHARS} characters"),
                 );
-            } else if q
-                .chars()
-                .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
-            {
+            } else if controls {
                 errors.insert(field.to_owned(), "contains control characters".into());
             } else if !balanced(&q) {
                 errors.insert(
@@ -441,20 +444,29 @@ mod tests {
                 "  histogram_quantile(0.99, sum by (le) (rate(x_bucket[5m])))  ".into(),
             ),
             traffic: Some("   ".into()),
+            error_rate: Some("sum(rate(errors[5m]))\r\n  / sum(rate(requests[5m]))\n".into()),
             ..Queries::default()
         }
         .checked()
         .expect("valid");
         assert_eq!(
             ok.set(),
-            vec![(
-                "latency_p99",
-                "histogram_quantile(0.99, sum by (le) (rate(x_bucket[5m])))"
-            )]
+            vec![
+                (
+                    "latency_p99",
+                    "histogram_quantile(0.99, sum by (le) (rate(x_bucket[5m])))"
+                ),
+                (
+                    "error_rate",
+                    "sum(rate(errors[5m]))\r\n  / sum(rate(requests[5m]))"
+                )
+            ]
         );
         let AppError::Validation { fields, .. } = Queries {
             latency_p50: Some("rate(x[5m]".into()),
             error_rate: Some("a\u{0}b".into()),
+            // Trimming would drop it, but the OpenAPI pattern refuses it anywhere.
+            latency_p90: Some("rate(x[5m])\u{b}".into()),
             saturation: Some("x".repeat(MAX_QUERY_CHARS + 1)),
             traffic: Some(r#"sum(rate(x{path=")"}[1m]))"#.into()),
             ..Queries::default()
@@ -464,7 +476,10 @@ mod tests {
             panic!("validation error expected");
         };
         let names: Vec<&str> = fields.keys().map(String::as_str).collect();
-        assert_eq!(names, ["error_rate", "latency_p50", "saturation"]);
+        assert_eq!(
+            names,
+            ["error_rate", "latency_p50", "latency_p90", "saturation"]
+        );
     }
 
     #[test]
