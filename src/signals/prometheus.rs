@@ -93,17 +93,18 @@ impl Queries {
             let q = q?;
             // Characters are checked before trimming, so the rule is the one the OpenAPI
             // pattern states: no control character but tab and line breaks, anywhere.
-            let controls = q
-                .chars()
-                .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'));
+            if q.chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+            {
+                errors.insert(field.to_owned(), "contains control characters".into());
+                return None;
+            }
             let q = Some(q.trim().to_owned()).filter(|q| !q.is_empty())?;
             if q.chars().count() > MAX_QUERY_CHARS {
                 errors.insert(
                     field.to_owned(),
                     format!("at most {MAX_QUERY_CHARS} characters"),
                 );
-            } else if controls {
-                errors.insert(field.to_owned(), "contains control characters".into());
             } else if !balanced(&q) {
                 errors.insert(
                     field.to_owned(),
@@ -467,8 +468,10 @@ mod tests {
             error_rate: Some("a\u{0}b".into()),
             // Trimming would drop it, but the OpenAPI pattern refuses it anywhere.
             latency_p90: Some("rate(x[5m])\u{b}".into()),
+            // Blank once trimmed, but a control character all the same.
+            traffic: Some("\u{85}".into()),
             saturation: Some("x".repeat(MAX_QUERY_CHARS + 1)),
-            traffic: Some(r#"sum(rate(x{path=")"}[1m]))"#.into()),
+            latency_p99: Some(r#"sum(rate(x{path=")"}[1m]))"#.into()),
             ..Queries::default()
         }
         .checked()
@@ -478,7 +481,13 @@ mod tests {
         let names: Vec<&str> = fields.keys().map(String::as_str).collect();
         assert_eq!(
             names,
-            ["error_rate", "latency_p50", "latency_p90", "saturation"]
+            [
+                "error_rate",
+                "latency_p50",
+                "latency_p90",
+                "saturation",
+                "traffic"
+            ]
         );
     }
 
