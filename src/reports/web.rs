@@ -17,6 +17,7 @@ use super::{
 };
 use crate::error::AppResult;
 use crate::incidents::Severity;
+use crate::recurrence::OpenItem;
 use crate::time::human_secs;
 use crate::web::chrome::Chrome;
 use crate::web::extract::{CallerState, Page};
@@ -36,6 +37,9 @@ where
 
 /// Incidents listed per severity on the page; the exports have them all.
 const PAGE_ROWS_PER_SEVERITY: usize = 50;
+/// Open action items listed per recurring group on the page, most pressing first; the Markdown
+/// export has them all. (At scale a group's incidents hold dozens, which made the page 200 KB.)
+const GROUP_ITEMS_SHOWN: usize = 8;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "reports/weekly.html")]
@@ -61,7 +65,30 @@ struct SeverityGroup<'a> {
     more: usize,
 }
 
+/// The open action items a recurring group shows, and how many more it has.
+struct GroupItems<'a> {
+    shown: Vec<&'a OpenItem>,
+    more: usize,
+}
+
 impl WeeklyPage {
+    /// A recurring group's open action items as listed: overdue first, then by priority, then
+    /// soonest due (undated last), at most `GROUP_ITEMS_SHOWN`.
+    fn pressing<'a>(&self, group: &'a RecurringGroup) -> GroupItems<'a> {
+        let mut items: Vec<&OpenItem> = group.open_action_items.iter().collect();
+        items.sort_by_key(|a| {
+            (
+                !a.overdue(self.today),
+                a.priority.clone(),
+                a.due_on.is_none(),
+                a.due_on,
+            )
+        });
+        let more = items.len().saturating_sub(GROUP_ITEMS_SHOWN);
+        items.truncate(GROUP_ITEMS_SHOWN);
+        GroupItems { shown: items, more }
+    }
+
     fn groups(&self) -> Vec<SeverityGroup<'_>> {
         Severity::ALL
             .iter()

@@ -626,6 +626,47 @@ async fn the_weekly_page_shows_the_week_grouped_with_navigation() {
 }
 
 #[tokio::test]
+async fn a_recurring_group_lists_its_most_pressing_open_items_and_counts_the_rest() {
+    let (app, lead, _) = week_fixture().await;
+    // Ten more open items on an earlier deploy incident, none due for months, next to the
+    // overdue "Add a canary stage".
+    for n in 1..=10 {
+        item(
+            &app,
+            6,
+            &format!("Later step {n:02}"),
+            "open",
+            "2026-10-21T00:00:00.000Z",
+            None,
+            &format!("2099-01-{n:02}"),
+            "Storefront",
+        )
+        .await;
+    }
+    let page = app.get("/reports/weekly?week=2026-W47", Some(&lead)).await;
+    page.assert_status(StatusCode::OK);
+    let html = &page.body;
+    let list_start = html.find("Still open from earlier").expect("open items");
+    let list = &html[list_start..];
+    let list = &list[..list.find("</ul>").expect("list end")];
+    assert!(list.contains("11, the most pressing first"), "{list}");
+    let canary = list.find("Add a canary stage").expect("the overdue item is listed");
+    let first_later = list.find("Later step").expect("later steps are listed");
+    assert!(canary < first_later, "overdue first: {list}");
+    assert_eq!(list.matches("Later step").count(), 7, "eight in all: {list}");
+    assert!(list.contains("Later step 07") && !list.contains("Later step 08"));
+    assert!(
+        list.contains("… and 3 more open: <a href=\"/reports/weekly.md?week=2026-W47\">"),
+        "{list}"
+    );
+    let markdown = app.get("/reports/weekly.md?week=2026-W47", Some(&lead)).await;
+    markdown.assert_status(StatusCode::OK);
+    for n in 1..=10 {
+        assert!(markdown.body.contains(&format!("Later step {n:02}")));
+    }
+}
+
+#[tokio::test]
 async fn a_bad_week_is_a_422_naming_the_field_never_a_500() {
     let (app, lead, token) = week_fixture().await;
     for week in [
