@@ -21,9 +21,20 @@ use crate::db::Db;
 use crate::web::extract::CallerState;
 use crate::web::{middleware, static_files};
 
-/// What every handler can reach. Cheap to clone.
+/// What every handler can reach. Cheap to clone: the router clones it for every request, so it
+/// is one shared allocation (`AppParts`) rather than two dozen counted references.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// What an `AppState` holds.
+pub struct AppParts {
     pub db: Db,
     pub config: Arc<Config>,
     pub login_limiter: Arc<crate::auth::LoginLimiter>,
@@ -84,7 +95,7 @@ impl AppState {
             .oidc
             .clone()
             .map(|settings| Arc::new(crate::auth::oidc::Oidc::new(settings)));
-        Self {
+        Self(Arc::new(AppParts {
             db,
             recurrence,
             config: Arc::new(config),
@@ -120,7 +131,7 @@ impl AppState {
             )),
             draining: Arc::new(AtomicBool::new(false)),
             oidc,
-        }
+        }))
     }
 }
 

@@ -41,9 +41,22 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Only this exact old checksum is accepted: any other mismatch is still refused.
 pub const MIGRATION_0002_FIRST_CHECKSUM: &str = "0dfdbccb342e2d7de57d514e1e6cc70474a2b76b5713b207a77aaa5a8b64b92bd1352ba19da7876bba01d13b5b4d4b1e";
 
-/// Both pools; cheap to clone.
+/// The database: its pools and the bookkeeping of writes. Cheap to clone: every request's
+/// state carries one, so it is one shared allocation (`DbParts`) rather than a dozen counted
+/// references and a path copied per request.
 #[derive(Clone, Debug)]
-pub struct Db {
+pub struct Db(Arc<DbParts>);
+
+impl Deref for Db {
+    type Target = DbParts;
+    fn deref(&self) -> &DbParts {
+        &self.0
+    }
+}
+
+/// What a `Db` holds.
+#[derive(Debug)]
+pub struct DbParts {
     /// Exactly one connection: all writes go through it.
     pub writer: SqlitePool,
     /// Read-only connections for pages and API reads.
@@ -478,7 +491,7 @@ impl Db {
             .acquire_timeout(options.busy_timeout + Duration::from_secs(5))
             .connect_with(base.read_only(true).pragma("mmap_size", "268435456"))
             .await?;
-        Ok(Self {
+        Ok(Self(Arc::new(DbParts {
             writer,
             reader,
             urgent,
@@ -488,7 +501,7 @@ impl Db {
             incidents: Arc::new(IncidentStamps::default()),
             health: Arc::new(WriteHealth::default()),
             path,
-        })
+        })))
     }
 
     /// Begins a write transaction. Callers commit; dropping it rolls back.
