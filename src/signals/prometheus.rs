@@ -472,7 +472,6 @@ mod tests {
             traffic: Some("\u{85}".into()),
             saturation: Some("x".repeat(MAX_QUERY_CHARS + 1)),
             latency_p99: Some(r#"sum(rate(x{path=")"}[1m]))"#.into()),
-            ..Queries::default()
         }
         .checked()
         .expect_err("invalid") else {

@@ -371,7 +371,7 @@ where
         let raw = parts.uri.query().unwrap_or("");
         let mut errors = crate::error::FieldErrors::new();
         for (name, value) in form_pairs(raw)? {
-            if value.trim().is_empty() {
+            if value.chars().all(is_pattern_space) {
                 errors.insert(
                     name,
                     "must not be empty; leave the parameter out for no filter".into(),
@@ -383,6 +383,23 @@ where
         }
         read_query(raw).map(Self)
     }
+}
+
+/// White space as the OpenAPI description's patterns (ECMAScript `\s`) define it, so that a
+/// value its `\S` pattern admits is never refused as empty (Rust's `trim` also strips U+0085
+/// and keeps U+FEFF; ECMAScript does the reverse).
+fn is_pattern_space(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+                | '\u{feff}'
+    )
 }
 
 fn form_pairs(raw: &str) -> AppResult<Vec<(String, String)>> {
@@ -503,6 +520,20 @@ mod tests {
             Some("title")
         );
         assert_eq!(missing_field("something else"), None);
+    }
+
+    #[test]
+    fn blank_means_what_the_openapi_patterns_call_white_space() {
+        for blank in ["\t", " \u{a0}", "\u{feff}", "\u{2028}\u{3000}"] {
+            assert!(blank.chars().all(is_pattern_space), "{blank:?} is blank");
+        }
+        // Rust's trim would strip U+0085, but the pattern `\S` admits it.
+        for value in ["\u{85}", "INC-1", " x "] {
+            assert!(
+                !value.chars().all(is_pattern_space),
+                "{value:?} is not blank"
+            );
+        }
     }
 }
 

@@ -650,16 +650,24 @@ async fn a_recurring_group_lists_its_most_pressing_open_items_and_counts_the_res
     let list = &html[list_start..];
     let list = &list[..list.find("</ul>").expect("list end")];
     assert!(list.contains("11, the most pressing first"), "{list}");
-    let canary = list.find("Add a canary stage").expect("the overdue item is listed");
+    let canary = list
+        .find("Add a canary stage")
+        .expect("the overdue item is listed");
     let first_later = list.find("Later step").expect("later steps are listed");
     assert!(canary < first_later, "overdue first: {list}");
-    assert_eq!(list.matches("Later step").count(), 7, "eight in all: {list}");
+    assert_eq!(
+        list.matches("Later step").count(),
+        7,
+        "eight in all: {list}"
+    );
     assert!(list.contains("Later step 07") && !list.contains("Later step 08"));
     assert!(
         list.contains("… and 3 more open: <a href=\"/reports/weekly.md?week=2026-W47\">"),
         "{list}"
     );
-    let markdown = app.get("/reports/weekly.md?week=2026-W47", Some(&lead)).await;
+    let markdown = app
+        .get("/reports/weekly.md?week=2026-W47", Some(&lead))
+        .await;
     markdown.assert_status(StatusCode::OK);
     for n in 1..=10 {
         assert!(markdown.body.contains(&format!("Later step {n:02}")));
