@@ -49,6 +49,7 @@ pub struct AppParts {
     pub items: Arc<crate::action_items::ItemCaches>,
     pub reports: Arc<crate::reports::ReportCache>,
     pub month: Arc<crate::reports::MonthCache>,
+    pub dashboards: Arc<crate::reports::DashboardCache>,
     pub recurrence: Arc<crate::recurrence::RecurrenceState>,
     pub search_hits: Arc<crate::search::HitCache>,
     pub report_weeks: Arc<crate::reports::WeekCache>,
@@ -123,6 +124,7 @@ impl AppState {
                 crate::reports::REPORT_MAX_AGE,
             )),
             month: Arc::new(crate::reports::MonthCache::new(Duration::from_secs(30))),
+            dashboards: Arc::new(crate::reports::DashboardCache::new(Duration::from_secs(5))),
             search_hits: Arc::new(crate::search::HitCache::with_timeline(Duration::from_secs(
                 30,
             ))),
@@ -340,6 +342,7 @@ impl FromRef<AppState> for crate::reports::ReportsState {
             reviews: Arc::clone(&app.reports),
             month: Arc::clone(&app.month),
             weeks: Arc::clone(&app.report_weeks),
+            dashboards: Arc::clone(&app.dashboards),
             catalog: Arc::clone(&app.catalog),
         }
     }

@@ -610,6 +610,7 @@ pub struct ReportsState {
     pub reviews: Arc<ReportCache>,
     pub month: Arc<MonthCache>,
     pub weeks: Arc<WeekCache>,
+    pub dashboards: Arc<DashboardCache>,
     /// The catalog's lists, for the review's team picker.
     pub catalog: Arc<crate::catalog::CatalogCache>,
 }
@@ -619,6 +620,39 @@ pub type ReportCache = crate::db::ReadCache<Arc<WeeklyReport>>;
 
 /// Recurring groups of the last 30 days, reused until the next write.
 pub type MonthCache = crate::db::ReadCache<Arc<Vec<RecurringGroup>>>;
+
+/// What the dashboard reads for one person: open incidents per severity, their action items
+/// and the post-mortems waiting for review. Four short queries, but each is a round trip to a
+/// database thread, and that hand-off was most of the page's cost when people keep it open.
+#[derive(Debug)]
+pub struct Dashboard {
+    /// Every severity, with zero where none is open.
+    pub open: Vec<(crate::incidents::Severity, i64)>,
+    pub my_items: Vec<crate::recurrence::OpenItem>,
+    pub reviews: Vec<db::ReviewWaiting>,
+}
+
+/// Dashboards by user id, reused until the next committed write (timeline entries change none
+/// of it).
+pub type DashboardCache = crate::db::ReadCache<Arc<Dashboard>>;
+
+/// Items the dashboard lists as "my action items".
+const MY_ITEMS_SHOWN: i64 = 10;
+
+/// The dashboard of `user_id`, from the cache or read afresh.
+pub async fn dashboard(state: &ReportsState, user_id: &str) -> AppResult<Arc<Dashboard>> {
+    state
+        .dashboards
+        .get_or_load(&state.db, user_id.to_owned(), || async {
+            let pool = &state.db.reader;
+            Ok(Arc::new(Dashboard {
+                open: open_by_severity(&state.db).await?,
+                my_items: db::my_items(pool, user_id, MY_ITEMS_SHOWN).await?,
+                reviews: db::reviews_waiting(pool, user_id).await?,
+            }))
+        })
+        .await
+}
 
 /// How often the warm weekly review is rebuilt without writes: well inside `REPORT_MAX_AGE`.
 const WARM_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);

@@ -217,10 +217,8 @@ async fn weekly_csv(
 #[template(path = "home.html")]
 struct HomePage {
     chrome: Chrome,
-    /// Open incidents per severity, every severity listed.
-    open: Vec<(Severity, i64)>,
-    my_items: Vec<crate::recurrence::OpenItem>,
-    reviews: Vec<super::db::ReviewWaiting>,
+    /// Open incidents, the viewer's action items and reviews waiting.
+    mine: Arc<super::Dashboard>,
     recurring: Arc<Vec<RecurringGroup>>,
     last_week: Arc<WeeklyReport>,
     today: NaiveDate,
@@ -228,7 +226,7 @@ struct HomePage {
 
 impl HomePage {
     fn open_total(&self) -> i64 {
-        self.open.iter().map(|(_, n)| n).sum()
+        self.mine.open.iter().map(|(_, n)| n).sum()
     }
 
     fn last_mttr(&self) -> String {
@@ -249,13 +247,10 @@ impl HomePage {
 }
 
 async fn home(State(state): State<ReportsState>, page: Page) -> AppResult<Response> {
-    let pool = &state.db.reader;
     let today = today(&state);
     Ok(HomePage {
-        open: super::open_by_severity(&state.db).await?,
+        mine: super::dashboard(&state, &page.user.id).await?,
         recurring: super::recurring_this_month(&state, today).await?,
-        my_items: super::db::my_items(pool, &page.user.id, 10).await?,
-        reviews: super::db::reviews_waiting(pool, &page.user.id).await?,
         last_week: cached_weekly(&state, IsoWeek::last_complete(today), None).await?,
         today,
         chrome: page.chrome,

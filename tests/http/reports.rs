@@ -914,6 +914,55 @@ async fn the_dashboard_shows_open_incidents_my_items_and_reviews() {
 /// More post-mortems in review than the home page lists: the one the viewer was asked about
 /// comes first even though it changed last, then the oldest others, twenty in all.
 #[tokio::test]
+async fn the_dashboard_shows_a_change_on_the_next_view_after_it_was_read() {
+    let (app, _, _) = week_fixture().await;
+    let rita = app.user(Role::Responder).await;
+    let token = app.token(&rita, Scope::Write).await;
+    let before = app.get("/", Some(&rita)).await;
+    assert!(before.body.contains("Nothing open is yours."));
+    assert!(
+        before
+            .body
+            .contains("Open incidents <span class=\"muted\">2</span>")
+    );
+    // The same view again is the same page, then a new item and a new incident show at once.
+    assert_eq!(app.get("/", Some(&rita)).await.body, before.body);
+    app.api(
+        Method::POST,
+        "/api/v1/incidents/INC-3/action-items",
+        Some(&token),
+        Some(json!({"title": "Page the database team sooner", "owner": rita.email})),
+    )
+    .await
+    .assert_status(StatusCode::CREATED);
+    app.api(
+        Method::POST,
+        "/api/v1/incidents",
+        Some(&token),
+        Some(json!({"title": "Search is slow", "severity": "sev2", "service": "search", "category": "capacity"})),
+    )
+    .await
+    .assert_status(StatusCode::CREATED);
+    let after = app.get("/", Some(&rita)).await;
+    assert!(after.body.contains("Page the database team sooner"));
+    assert!(
+        after
+            .body
+            .contains("Open incidents <span class=\"muted\">3</span>"),
+        "{}",
+        after.body
+    );
+    // Another person's dashboard is their own.
+    let other = app.user(Role::Responder).await;
+    assert!(
+        app.get("/", Some(&other))
+            .await
+            .body
+            .contains("Nothing open is yours.")
+    );
+}
+
+#[tokio::test]
 async fn reviews_the_viewer_was_asked_about_come_first_past_the_list_size() {
     let app = TestApp::spawn().await;
     app.service("checkout", "Storefront").await;
