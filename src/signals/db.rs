@@ -161,21 +161,32 @@ pub async fn list_for_incident(
     .await?)
 }
 
-/// The service's latest `limit` snapshots, newest first.
+/// A snapshot as the service page lists it: its figures without the frozen report and
+/// Prometheus series (about 12 KB each), which only the incident page draws.
+#[derive(Debug, Clone)]
+pub struct SnapshotLine {
+    pub incident_number: i64,
+    pub taken_at: DateTime<Utc>,
+    pub trigger: String,
+    pub count: i64,
+    pub error_rate: f64,
+    pub latency_p99: Option<f64>,
+    pub with_prometheus: bool,
+}
+
+/// The newest `limit` snapshots of `service` that `viewer` may see, newest first.
 pub async fn recent_for_service(
     pool: &SqlitePool,
     service: &str,
     limit: i64,
     viewer: &crate::visibility::Viewer,
-) -> Result<Vec<Snapshot>, AppError> {
+) -> Result<Vec<SnapshotLine>, AppError> {
     let viewer = viewer.id();
     Ok(sqlx::query_as!(
-        Snapshot,
-        r#"SELECT s.id AS "id!", s.incident_id, i.number AS incident_number, s.service,
-                s.taken_at AS "taken_at: DateTime<Utc>", s.trigger, s.window_events,
-                s.window_secs, s.count, s.errors, s.error_rate, s.rate_per_s, s.latency_min,
-                s.latency_mean, s.latency_p50, s.latency_p90, s.latency_p95, s.latency_p99,
-                s.latency_max, s.saturation, s.report, s.prometheus
+        SnapshotLine,
+        r#"SELECT i.number AS incident_number, s.taken_at AS "taken_at: DateTime<Utc>",
+                s.trigger, s.count, s.error_rate, s.latency_p99,
+                s.prometheus IS NOT NULL AS "with_prometheus!: bool"
             FROM metric_snapshots s JOIN incidents i ON i.id = s.incident_id
             WHERE s.service = ?
               AND (i.restricted = 0 OR EXISTS (SELECT 1 FROM incident_access x

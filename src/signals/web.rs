@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::db::Snapshot;
 use super::prometheus::Queries;
 use super::{SignalsState, Trigger, now_ms};
 use crate::error::{AppError, AppResult, FieldErrors};
@@ -149,7 +148,7 @@ struct ServicePage {
     service: String,
     /// None when the collector has no window for the service (Prometheus-only).
     live: Option<LiveFragment>,
-    snapshots: Vec<Snapshot>,
+    snapshots: Vec<super::db::SnapshotLine>,
     /// The saved queries, or what the admin just submitted when it was refused.
     queries: Queries,
     has_queries: bool,

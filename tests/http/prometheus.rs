@@ -478,6 +478,15 @@ async fn a_snapshot_holds_the_series_a_real_prometheus_returns() {
     assert!(page.body.contains("From Prometheus"), "{}", page.body);
     assert!(page.body.contains("checkout latency_p99 from Prometheus"));
     assert!(page.body.contains(&url));
+    // The service page lists it among its recent snapshots, saying it holds the series.
+    let service = app.get("/services/checkout", Some(&admin)).await;
+    service.assert_status(StatusCode::OK);
+    let recent = &service.body[service.body.find("Recent snapshots").expect("the list")..];
+    assert!(
+        recent.contains("<a href=\"/incidents/INC-1#snapshots\">INC-1</a>")
+            && recent.contains("· with Prometheus series</li>"),
+        "{recent}"
+    );
 }
 
 #[tokio::test]
