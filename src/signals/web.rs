@@ -50,10 +50,24 @@ struct ServicesPage {
     rows: Vec<ServiceRow>,
 }
 
+/// Whether the service is on the admin's list: its page exists before its first event (a
+/// restarted server has no windows until services push again).
+async fn listed(state: &SignalsState, service: &str) -> AppResult<bool> {
+    let lists = state.catalog.get(&state.db.reader).await?;
+    Ok(lists
+        .services
+        .iter()
+        .any(|s| s.name.eq_ignore_ascii_case(service)))
+}
+
 async fn list_services(State(state): State<SignalsState>, page: Page) -> AppResult<Response> {
     let with_queries = super::db::services_with_prometheus(&state.db.reader).await?;
+    let lists = state.catalog.get(&state.db.reader).await?;
     let mut names = state.signals.registry.services();
-    for name in &with_queries {
+    let known = with_queries
+        .iter()
+        .chain(lists.services.iter().map(|s| &s.name));
+    for name in known {
         if !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
             names.push(name.clone());
         }
@@ -193,7 +207,11 @@ async fn service_page(
     let saved = super::db::prometheus_queries(&state.db.reader, &service).await?;
     let live = match live(state, chrome.clone(), &service).await {
         Ok(live) => Some(live),
-        Err(AppError::NotFound { .. }) if saved.is_some() || submitted.is_some() => None,
+        Err(AppError::NotFound { .. })
+            if saved.is_some() || submitted.is_some() || listed(state, &service).await? =>
+        {
+            None
+        }
         Err(e) => return Err(e),
     };
     Ok(ServicePage {

@@ -397,3 +397,45 @@ async fn metric_pushes_cannot_grow_the_service_list_when_told_not_to_or_past_the
     .await
     .assert_status(StatusCode::ACCEPTED);
 }
+
+/// A listed service has a page before its first event (a restarted server has no windows yet,
+/// and the alerts page links to services by name); an unknown name is still a 404. Its first
+/// event turns the page live.
+#[tokio::test]
+async fn a_listed_service_has_a_page_before_its_first_event() {
+    let app = TestApp::spawn().await;
+    let (ingest, _read) = tokens(&app).await;
+    let viewer = app.user(Role::Viewer).await;
+    app.service("payments", "platform").await;
+
+    let list = app.get("/services", Some(&viewer)).await;
+    list.assert_status(StatusCode::OK);
+    let row = list
+        .body
+        .split("href=\"/services/payments\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .expect("payments is listed");
+    assert!(row.contains("no events since the server started"), "{row}");
+
+    let page = app.get("/services/payments", Some(&viewer)).await;
+    page.assert_status(StatusCode::OK);
+    assert!(page.body.contains("id=\"no-window\""), "{}", page.body);
+    assert!(page.body.contains("with its first event"), "{}", page.body);
+    assert!(!page.body.contains("id=\"live\""), "{}", page.body);
+
+    let unknown = app.get("/services/made-up", Some(&viewer)).await;
+    unknown.assert_status(StatusCode::NOT_FOUND);
+
+    push(
+        &app,
+        &ingest,
+        json!({"service": "payments", "events": [{"latency_ms": 12.0, "ok": true}]}),
+    )
+    .await
+    .assert_status(StatusCode::ACCEPTED);
+    let page = app.get("/services/payments", Some(&viewer)).await;
+    page.assert_status(StatusCode::OK);
+    assert!(page.body.contains("id=\"live\""), "{}", page.body);
+    assert!(!page.body.contains("id=\"no-window\""), "{}", page.body);
+}
