@@ -1,7 +1,7 @@
 //! What the incident page shows of an incident the same to every viewer (`IncidentRecord`),
 //! kept per incident in `IncidentsState::records`; the page (`web.rs`) reads and renders it.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::auth::User;
 use crate::timeline::Entry;
@@ -54,4 +54,34 @@ pub struct IncidentRecord {
     /// Everyone who can sign in, for the participants field its commander and admins see
     /// (changing a user is a write that makes every record stale).
     pub everyone: Vec<User>,
+    /// The timeline as HTML, for readers (`[0]`) and for those who may edit it (`[1]`): made
+    /// by the first view that needs it. A long timeline was most of the page's rendering, and
+    /// dozens of people refresh the same incident between two of its writes.
+    pub rendered: [OnceLock<Arc<RenderedTimeline>>; 2],
+}
+
+/// A timeline's entries as the incident page lists them.
+#[derive(Debug, Default)]
+pub struct RenderedTimeline {
+    /// The first entries of a long timeline (before the gap).
+    pub oldest: String,
+    /// The newest entries, or all of a short timeline.
+    pub entries: String,
+}
+
+impl IncidentRecord {
+    /// The timeline as `can_write` readers see it, rendered by `render` the first time.
+    pub fn rendered<E>(
+        &self,
+        can_write: bool,
+        render: impl FnOnce() -> Result<RenderedTimeline, E>,
+    ) -> Result<Arc<RenderedTimeline>, E> {
+        let cell = &self.rendered[usize::from(can_write)];
+        if let Some(done) = cell.get() {
+            return Ok(Arc::clone(done));
+        }
+        let done = Arc::new(render()?);
+        // Two first views may both render; either result is the same.
+        Ok(Arc::clone(cell.get_or_init(|| done)))
+    }
 }

@@ -13,7 +13,7 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 
 use super::db::{self, ListFilter, ListRow, Sort};
-pub use super::record::{EntryFormView, EntryView, IncidentRecord, TimelineGap};
+pub use super::record::{EntryFormView, EntryView, IncidentRecord, RenderedTimeline, TimelineGap};
 use super::{Incident, IncidentInput, IncidentsState, ListParams, Severity, Status};
 use crate::auth::User;
 use std::sync::Arc;
@@ -683,6 +683,8 @@ pub struct ShowPage {
     pub entries: Arc<Vec<EntryView>>,
     /// The first entries of a long timeline; `entries` then holds the newest, after `gap`.
     pub oldest: Arc<Vec<EntryView>>,
+    /// `oldest` and `entries` as HTML.
+    pub timeline: Arc<RenderedTimeline>,
     pub gap: Option<TimelineGap>,
     /// A detection entry earlier than Detected, offered as the milestone.
     pub earlier_detection: Option<chrono::DateTime<Utc>>,
@@ -715,8 +717,6 @@ pub struct ShowPage {
     pub similar_asked: bool,
     /// Chat messages imported as evidence.
     pub evidence: Vec<crate::evidence::db::Message>,
-    /// Markers of timeline entries promoted from chat, by entry id.
-    pub markers: std::collections::HashMap<String, crate::evidence::Marker>,
 }
 
 /// Values of the status form, and why it was not applied.
@@ -742,19 +742,11 @@ pub struct ShowState {
 }
 
 impl ShowPage {
-    /// The chat marker of a timeline entry promoted from a message.
-    fn marker(&self, entry_id: &str) -> Option<&'static str> {
-        self.markers.get(entry_id).map(|m| m.label())
-    }
     fn statuses(&self) -> [Status; 5] {
         Status::ALL
     }
     fn kinds(&self) -> [EntryKind; 7] {
         EntryKind::WRITABLE
-    }
-    /// What the inline edit form offers for an entry of kind `current`.
-    fn edit_kinds(&self, current: &str) -> Vec<EntryKind> {
-        EntryKind::editable_from(current)
     }
     fn item_statuses(&self) -> &'static [crate::action_items::ItemStatus] {
         &crate::action_items::ItemStatus::ALL
@@ -855,6 +847,61 @@ async fn read_record(
         markers: crate::evidence::db::markers(pool, &incident.id).await?,
         postmortem: crate::postmortems::db::summary(pool, &incident.id).await?,
         everyone: crate::auth::db::list_active_users(pool).await?,
+        rendered: Default::default(),
+    })
+}
+
+/// Timeline entries as the incident page lists them (with the edit form in the one being
+/// edited).
+#[derive(Template)]
+#[template(path = "incidents/_entries.html", whitespace = "minimize")]
+struct EntryList<'a> {
+    number: i64,
+    entries: &'a [EntryView],
+    markers: &'a std::collections::HashMap<String, crate::evidence::Marker>,
+    can_write: bool,
+    tz: chrono_tz::Tz,
+    /// What was wrong with a refused edit.
+    errors: &'a FieldErrors,
+}
+
+impl EntryList<'_> {
+    /// The chat marker of a timeline entry promoted from a message.
+    fn marker(&self, entry_id: &str) -> Option<&'static str> {
+        self.markers.get(entry_id).map(|m| m.label())
+    }
+    fn time(&self, at: &chrono::DateTime<Utc>) -> String {
+        crate::time::format_time(self.tz, *at)
+    }
+    /// What the inline edit form offers for an entry of kind `current`.
+    fn edit_kinds(&self, current: &str) -> Vec<EntryKind> {
+        EntryKind::editable_from(current)
+    }
+}
+
+/// Renders a record's timeline (`entries` in place of its newest when one is being edited).
+fn render_timeline(
+    record: &IncidentRecord,
+    entries: &[EntryView],
+    number: i64,
+    chrome: &Chrome,
+    errors: &FieldErrors,
+) -> AppResult<RenderedTimeline> {
+    let list = |entries: &[EntryView]| {
+        EntryList {
+            number,
+            entries,
+            markers: &record.markers,
+            can_write: chrome.can_write(),
+            tz: chrome.tz,
+            errors,
+        }
+        .render()
+        .map_err(|e| AppError::Internal(format!("timeline failed to render: {e}")))
+    };
+    Ok(RenderedTimeline {
+        oldest: list(&record.oldest)?,
+        entries: list(entries)?,
     })
 }
 
@@ -905,6 +952,24 @@ pub async fn render_show(
                 })
                 .collect(),
         ),
+    };
+    let timeline = match &show.editing {
+        None => record.rendered(chrome.can_write(), || {
+            render_timeline(
+                &record,
+                &record.entries,
+                incident.number,
+                &chrome,
+                &show.errors,
+            )
+        })?,
+        Some(_) => Arc::new(render_timeline(
+            &record,
+            &entries,
+            incident.number,
+            &chrome,
+            &show.errors,
+        )?),
     };
     let entry_form = show.entry_form.unwrap_or_else(|| EntryFormView {
         // Empty: the entry is stamped when it is submitted, not when the page was loaded.
@@ -961,7 +1026,6 @@ pub async fn render_show(
         participants: record.participants.clone(),
         may_change_access,
         everyone,
-        markers: record.markers.clone(),
         links,
         similar,
         similar_asked: show.look_similar,
@@ -979,6 +1043,7 @@ pub async fn render_show(
         incident,
         entries,
         oldest: Arc::clone(&record.oldest),
+        timeline,
         gap: record.gap.clone(),
         earlier_detection: record.earlier_detection,
         entry_form,

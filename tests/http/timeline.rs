@@ -565,3 +565,54 @@ async fn people_cannot_post_or_edit_into_the_kinds_hindsight_writes() {
         .collect();
     assert_eq!(kinds, ["status_change", "note"]);
 }
+
+/// The incident page keeps its timeline's HTML between writes, one version for those who may
+/// edit it and one for readers: whoever views first, a viewer never gets the Edit and Delete
+/// controls and a responder always does; the next write shows on the next view.
+#[tokio::test]
+async fn readers_and_editors_each_see_their_own_timeline_whoever_looked_first() {
+    let (app, responder, token) = app_with_incident().await;
+    let viewer = app.user(Role::Viewer).await;
+    app.api(
+        Method::POST,
+        "/api/v1/incidents/INC-1/timeline",
+        Some(&token),
+        Some(json!({"kind": "note", "body": "Rolled back **v42**"})),
+    )
+    .await
+    .assert_status(StatusCode::CREATED);
+
+    let controls = "Delete this timeline entry?";
+    for order in [[&responder, &viewer], [&viewer, &responder]] {
+        for user in order {
+            let page = app.get("/incidents/INC-1", Some(user)).await;
+            page.assert_status(StatusCode::OK);
+            assert!(
+                page.body.contains("Rolled back <strong>v42</strong>"),
+                "{}",
+                page.body
+            );
+            assert_eq!(
+                page.body.contains(controls),
+                std::ptr::eq(user, &responder),
+                "{}",
+                page.body
+            );
+        }
+        // A write empties the kept page: the next round starts with nothing rendered.
+        app.api(
+            Method::POST,
+            "/api/v1/incidents/INC-1/timeline",
+            Some(&token),
+            Some(json!({"kind": "note", "body": "Watching the error rate"})),
+        )
+        .await
+        .assert_status(StatusCode::CREATED);
+        let page = app.get("/incidents/INC-1", Some(&viewer)).await;
+        assert!(
+            page.body.contains("Watching the error rate"),
+            "{}",
+            page.body
+        );
+    }
+}
